@@ -1,0 +1,147 @@
+#include "common/strings.h"
+
+#include <charconv>
+#include <cmath>
+#include <ctime>
+
+namespace keygate {
+
+std::string MaskSecret(std::string_view secret) {
+  static constexpr std::string_view kEllipsis = "\xE2\x80\xA6";  // "…"
+  if (secret.size() <= 12) {
+    std::string out(kEllipsis);
+    if (secret.size() >= 6) out += secret.substr(secret.size() - 2);
+    return out;
+  }
+  std::string out;
+  size_t dash = secret.substr(0, 8).find('-');
+  if (dash != std::string_view::npos) out += secret.substr(0, dash + 1);
+  out += kEllipsis;
+  out += secret.substr(secret.size() - 4);
+  return out;
+}
+
+std::string HexEncode(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 0xF];
+  }
+  return out;
+}
+
+static int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> HexDecode(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = HexValue(hex[i]), lo = HexValue(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>((hi << 4) | lo);
+  }
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
+  return s.substr(b, e - b);
+}
+
+std::vector<std::string_view> Split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    if (pos == std::string_view::npos) {
+      out.push_back(s.substr(start));
+      return out;
+    }
+    out.push_back(s.substr(start, pos - start));
+    start = pos + 1;
+  }
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::optional<int64_t> ParseInt64(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<int64_t> ParseUsdToMicros(std::string_view s) {
+  s = Trim(s);
+  if (!s.empty() && s.front() == '$') s.remove_prefix(1);
+  if (s.empty()) return std::nullopt;
+  bool negative = false;
+  if (s.front() == '-') {
+    negative = true;
+    s.remove_prefix(1);
+  }
+  size_t dot = s.find('.');
+  std::string_view whole = s.substr(0, dot);
+  std::string_view frac = dot == std::string_view::npos ? std::string_view() : s.substr(dot + 1);
+  if (whole.empty() && frac.empty()) return std::nullopt;
+  for (char c : whole) if (c < '0' || c > '9') return std::nullopt;
+  for (char c : frac) if (c < '0' || c > '9') return std::nullopt;
+  if (dot != std::string_view::npos && frac.empty()) return std::nullopt;
+  int64_t w = 0;
+  if (!whole.empty()) {
+    auto w_opt = ParseInt64(whole);
+    if (!w_opt || *w_opt > 9'000'000'000'000) return std::nullopt;
+    w = *w_opt;
+  }
+  int64_t micros = 0;
+  for (size_t i = 0; i < 6; ++i) micros = micros * 10 + (i < frac.size() ? frac[i] - '0' : 0);
+  if (frac.size() > 6 && frac[6] >= '5') ++micros;  // half away from zero
+  int64_t total = w * 1'000'000 + micros;
+  return negative ? -total : total;
+}
+
+std::string FormatMicrosAsUsd(int64_t micros) {
+  bool negative = micros < 0;
+  uint64_t m = negative ? -static_cast<uint64_t>(micros) : static_cast<uint64_t>(micros);
+  std::string out = negative ? "-" : "";
+  out += std::to_string(m / 1'000'000);
+  uint64_t frac = m % 1'000'000;
+  if (frac != 0) {
+    std::string f = std::to_string(frac);
+    f.insert(0, 6 - f.size(), '0');
+    while (!f.empty() && f.back() == '0') f.pop_back();
+    out += '.';
+    out += f;
+  }
+  return out;
+}
+
+std::string FormatTimeMs(int64_t epoch_ms) {
+  std::time_t secs = static_cast<std::time_t>(epoch_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(epoch_ms % 1000));
+  return buf;
+}
+
+}  // namespace keygate

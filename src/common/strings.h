@@ -1,0 +1,40 @@
+// Small string helpers shared by every module: masking secrets, hex, trimming, parsing.
+//
+// Thread safety: pure functions.
+#ifndef KEYGATE_COMMON_STRINGS_H_
+#define KEYGATE_COMMON_STRINGS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace keygate {
+
+// Masks a secret for display: "sk-proj-abc...wxyz" -> "sk-…wxyz". Keeps a short known prefix
+// (up to the first '-' within the first 8 characters, e.g. "sk-") and the last 4 characters;
+// secrets of 12 characters or fewer show only "…" and the last 2. Never returns the whole secret.
+std::string MaskSecret(std::string_view secret);
+
+std::string HexEncode(std::string_view bytes);
+// Returns nullopt unless `hex` is an even-length string of [0-9a-fA-F].
+std::optional<std::string> HexDecode(std::string_view hex);
+
+std::string_view Trim(std::string_view s);
+std::vector<std::string_view> Split(std::string_view s, char sep);
+std::string ToLower(std::string_view s);
+// Parses a whole base-10 integer (optional leading '-'); nullopt on anything else or overflow.
+std::optional<int64_t> ParseInt64(std::string_view s);
+// Parses a decimal amount of US dollars ("12", "12.5", "0.000001") into integer micro-USD,
+// rounding half away from zero beyond the sixth decimal. nullopt on anything else.
+std::optional<int64_t> ParseUsdToMicros(std::string_view s);
+// Formats micro-USD as dollars with up to 6 decimals, trailing zeros trimmed ("12.5").
+std::string FormatMicrosAsUsd(int64_t micros);
+
+// Formats epoch milliseconds as an ISO-8601 UTC timestamp "2026-11-28T01:02:03.004Z".
+std::string FormatTimeMs(int64_t epoch_ms);
+
+}  // namespace keygate
+
+#endif  // KEYGATE_COMMON_STRINGS_H_

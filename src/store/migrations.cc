@@ -1,0 +1,217 @@
+#include "store/migrations.h"
+
+#include <string>
+
+namespace keygate::store {
+
+namespace {
+
+struct Migration {
+  int64_t version;
+  const char* name;
+  // `{pk}` becomes the dialect's auto-increment 64-bit primary key.
+  const char* sql;
+};
+
+// Append only. Never edit a migration that has shipped: add a new one.
+constexpr Migration kMigrations[] = {
+    {1, "initial schema", R"SQL(
+CREATE TABLE keygate_meta (
+  name  TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE pools (
+  id         {pk},
+  name       TEXT NOT NULL UNIQUE,
+  provider   TEXT NOT NULL,
+  settings   TEXT NOT NULL DEFAULT '{}',
+  version    BIGINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE upstream_keys (
+  id               {pk},
+  pool_id          BIGINT NOT NULL REFERENCES pools(id),
+  secret_sealed    TEXT NOT NULL,
+  fingerprint      TEXT NOT NULL UNIQUE,
+  masked           TEXT NOT NULL,
+  state            TEXT NOT NULL
+                   CHECK (state IN ('active','backup','cooling','exhausted','retired')),
+  priority         BIGINT NOT NULL DEFAULT 0,
+  budget_micros    BIGINT,
+  spend_micros     BIGINT NOT NULL DEFAULT 0,
+  spend_checked_at BIGINT,
+  cooldown_until   BIGINT NOT NULL DEFAULT 0,
+  last_error       TEXT NOT NULL DEFAULT '',
+  label            TEXT NOT NULL DEFAULT '',
+  created_at       BIGINT NOT NULL,
+  updated_at       BIGINT NOT NULL,
+  activated_at     BIGINT,
+  retired_at       BIGINT,
+  replaced_by      BIGINT,
+  replaces         BIGINT
+);
+CREATE INDEX upstream_keys_pool_state ON upstream_keys (pool_id, state, priority);
+CREATE TABLE egress_proxies (
+  id              {pk},
+  scheme          TEXT NOT NULL CHECK (scheme IN ('http','https','socks5','socks5h')),
+  host            TEXT NOT NULL,
+  port            BIGINT NOT NULL,
+  username        TEXT NOT NULL DEFAULT '',
+  password_sealed TEXT,
+  display_url     TEXT NOT NULL UNIQUE,
+  healthy         BIGINT NOT NULL DEFAULT 1,
+  last_error      TEXT NOT NULL DEFAULT '',
+  checked_at      BIGINT NOT NULL DEFAULT 0,
+  created_at      BIGINT NOT NULL,
+  updated_at      BIGINT NOT NULL
+);
+CREATE TABLE key_proxy_bindings (
+  id         {pk},
+  key_id     BIGINT NOT NULL REFERENCES upstream_keys(id),
+  proxy_id   BIGINT NOT NULL REFERENCES egress_proxies(id),
+  priority   BIGINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  UNIQUE (key_id, proxy_id)
+);
+CREATE INDEX key_proxy_bindings_proxy ON key_proxy_bindings (proxy_id);
+CREATE TABLE rotations (
+  id            {pk},
+  pool_id       BIGINT NOT NULL,
+  failed_key_id BIGINT NOT NULL,
+  new_key_id    BIGINT,
+  reason        TEXT NOT NULL,
+  outcome       TEXT NOT NULL CHECK (outcome IN ('rotated','no_backup')),
+  actor         TEXT NOT NULL DEFAULT '',
+  created_at    BIGINT NOT NULL
+);
+CREATE INDEX rotations_pool ON rotations (pool_id, id);
+CREATE INDEX rotations_failed_key ON rotations (failed_key_id);
+CREATE TABLE spend_records (
+  id            {pk},
+  key_id        BIGINT NOT NULL,
+  pool_id       BIGINT NOT NULL,
+  spend_micros  BIGINT NOT NULL,
+  budget_micros BIGINT,
+  action        TEXT NOT NULL,
+  reason        TEXT NOT NULL DEFAULT '',
+  new_key_id    BIGINT,
+  error         TEXT NOT NULL DEFAULT '',
+  created_at    BIGINT NOT NULL
+);
+CREATE INDEX spend_records_key ON spend_records (key_id, id);
+CREATE TABLE client_keys (
+  id         {pk},
+  name       TEXT NOT NULL,
+  key_hash   TEXT NOT NULL UNIQUE,
+  hint       TEXT NOT NULL,
+  enabled    BIGINT NOT NULL DEFAULT 1,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE usage_records (
+  id                 {pk},
+  request_id         TEXT NOT NULL UNIQUE,
+  client_key_id      BIGINT,
+  upstream_key_id    BIGINT,
+  pool_id            BIGINT,
+  model              TEXT NOT NULL,
+  input_tokens       BIGINT NOT NULL DEFAULT 0,
+  output_tokens      BIGINT NOT NULL DEFAULT 0,
+  cache_read_tokens  BIGINT NOT NULL DEFAULT 0,
+  cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+  cost_micros        BIGINT NOT NULL DEFAULT 0,
+  latency_ms         BIGINT NOT NULL DEFAULT 0,
+  ttfb_ms            BIGINT NOT NULL DEFAULT 0,
+  status             BIGINT NOT NULL DEFAULT 0,
+  attempts           BIGINT NOT NULL DEFAULT 1,
+  created_at         BIGINT NOT NULL
+);
+CREATE INDEX usage_records_created ON usage_records (created_at);
+CREATE INDEX usage_records_client ON usage_records (client_key_id, created_at);
+)SQL"},
+};
+
+std::string Render(const Migration& m, sql::Dialect dialect) {
+  const std::string pk = dialect == sql::Dialect::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT"
+                                                          : "BIGSERIAL PRIMARY KEY";
+  std::string out = m.sql;
+  for (size_t pos = out.find("{pk}"); pos != std::string::npos; pos = out.find("{pk}", pos)) {
+    out.replace(pos, 4, pk);
+    pos += pk.size();
+  }
+  return out;
+}
+
+constexpr const char* kBootstrap =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+// Returns the applied version, or 0 when the bookkeeping table does not exist yet.
+StatusOr<int64_t> CurrentVersion(sql::Connection& conn, sql::Dialect dialect) {
+  const char* exists_sql =
+      dialect == sql::Dialect::kSqlite
+          ? "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+          : "SELECT COUNT(*) FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_name = 'schema_migrations'";
+  KG_ASSIGN_OR_RETURN(sql::Result exists, conn.Exec(exists_sql, {}));
+  if (exists.rows.empty() || exists.rows[0].Int(0) == 0) return int64_t{0};
+  KG_ASSIGN_OR_RETURN(sql::Result r,
+                      conn.Exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", {}));
+  return r.rows.empty() ? int64_t{0} : r.rows[0].Int(0);
+}
+
+Status TooNew(int64_t found) {
+  return FailedPreconditionError("the store has schema version " + std::to_string(found) +
+                                 ", newer than this keygate understands (" +
+                                 std::to_string(LatestSchemaVersion()) +
+                                 "); upgrade keygate before using this store");
+}
+
+}  // namespace
+
+int64_t LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+StatusOr<int64_t> ApplyMigrations(sql::Driver& driver, sql::Connection& conn, const Clock& clock,
+                                  bool read_only) {
+  // Fast path without taking the write lock: a store that is up to date (or read-only).
+  KG_ASSIGN_OR_RETURN(int64_t current, CurrentVersion(conn, driver.dialect()));
+  if (current > LatestSchemaVersion()) return TooNew(current);
+  if (current == LatestSchemaVersion()) return current;
+  if (read_only) {
+    return FailedPreconditionError("the store needs migrating (schema version " +
+                                   std::to_string(current) + " of " +
+                                   std::to_string(LatestSchemaVersion()) +
+                                   ") but was opened read-only");
+  }
+
+  KG_RETURN_IF_ERROR(conn.BeginWrite());
+  auto run = [&]() -> StatusOr<int64_t> {
+    KG_RETURN_IF_ERROR(driver.LockForMigration(conn));
+    KG_RETURN_IF_ERROR(conn.ExecScript(kBootstrap));
+    // Another process may have migrated while we waited for the lock: read again.
+    KG_ASSIGN_OR_RETURN(int64_t version, CurrentVersion(conn, driver.dialect()));
+    if (version > LatestSchemaVersion()) return TooNew(version);
+    for (const Migration& m : kMigrations) {
+      if (m.version <= version) continue;
+      KG_RETURN_IF_ERROR(conn.ExecScript(Render(m, driver.dialect()))
+                             .WithContext("migration " + std::to_string(m.version)));
+      const sql::Value params[] = {m.version, std::string(m.name), clock.NowMs()};
+      KG_ASSIGN_OR_RETURN(
+          sql::Result r,
+          conn.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    params));
+      version = m.version;
+    }
+    return version;
+  };
+  StatusOr<int64_t> result = run();
+  if (!result.ok()) {
+    (void)conn.Rollback();
+    return result;
+  }
+  KG_RETURN_IF_ERROR(conn.Commit());
+  return result;
+}
+
+}  // namespace keygate::store

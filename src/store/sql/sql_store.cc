@@ -1,0 +1,1043 @@
+#include "store/sql/sql_store.h"
+
+#include <condition_variable>
+#include <initializer_list>
+#include <map>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "common/strings.h"
+#include "store/migrations.h"
+
+namespace keygate::store::sql {
+
+namespace {
+
+constexpr int kMaxTxnAttempts = 8;
+constexpr std::string_view kUpstreamKeyContext = "upstream_key";
+constexpr std::string_view kProxyPasswordContext = "proxy_password";
+
+// A fixed-size pool of connections. Connections are opened lazily up to `max` and dropped when
+// the driver reports them broken, so a lost PostgreSQL connection heals on the next call.
+class ConnectionPool {
+ public:
+  ConnectionPool(Driver& driver, int max) : driver_(driver), max_(max < 1 ? 1 : max) {}
+
+  class Lease {
+   public:
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn)
+        : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&& other) noexcept = default;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_));
+    }
+    Connection& operator*() { return *conn_; }
+    Connection* operator->() { return conn_.get(); }
+
+   private:
+    ConnectionPool* pool_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  StatusOr<Lease> Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_; });
+    if (!idle_.empty()) {
+      auto conn = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(conn));
+    }
+    ++open_;
+    lock.unlock();
+    auto conn = driver_.Connect();
+    if (!conn.ok()) {
+      std::lock_guard<std::mutex> relock(mu_);
+      --open_;
+      cv_.notify_one();
+      return conn.status();
+    }
+    return Lease(this, std::move(conn).value());
+  }
+
+  // Hands a connection opened elsewhere to the pool (the one used for migrations).
+  void Adopt(std::unique_ptr<Connection> conn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++open_;
+    idle_.push_back(std::move(conn));
+  }
+
+ private:
+  void Release(std::unique_ptr<Connection> conn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (conn->Broken()) {
+      --open_;
+    } else {
+      idle_.push_back(std::move(conn));
+    }
+    cv_.notify_one();
+  }
+
+  Driver& driver_;
+  const int max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Connection>> idle_;  // GUARDED_BY(mu_)
+  int open_ = 0;                                   // GUARDED_BY(mu_)
+};
+
+StatusOr<Result> Exec(Connection& conn, std::string_view sql, std::initializer_list<Value> params) {
+  return conn.Exec(sql, std::span<const Value>(params.begin(), params.size()));
+}
+
+constexpr const char* kKeyColumns =
+    "id, pool_id, secret_sealed, masked, fingerprint, state, priority, budget_micros, "
+    "spend_micros, cooldown_until, last_error, label, created_at, updated_at, activated_at, "
+    "retired_at, replaced_by, replaces";
+constexpr const char* kPoolColumns = "id, name, provider, settings, version, created_at";
+constexpr const char* kProxyColumns =
+    "id, scheme, host, port, username, password_sealed, healthy, last_error, checked_at, "
+    "created_at";
+constexpr const char* kRotationColumns =
+    "id, pool_id, failed_key_id, new_key_id, reason, outcome, actor, created_at";
+constexpr const char* kSpendColumns =
+    "id, key_id, pool_id, spend_micros, budget_micros, action, reason, new_key_id, error, "
+    "created_at";
+constexpr const char* kUsageColumns =
+    "id, request_id, client_key_id, upstream_key_id, pool_id, model, input_tokens, "
+    "output_tokens, cache_read_tokens, cache_write_tokens, cost_micros, latency_ms, ttfb_ms, "
+    "status, attempts, created_at";
+constexpr const char* kClientKeyColumns = "id, name, key_hash, hint, enabled, created_at";
+
+Pool PoolFromRow(const Row& r) {
+  Pool p;
+  p.id = r.Int(0);
+  p.name = r.Str(1);
+  p.provider = r.Str(2);
+  p.settings_json = r.Str(3);
+  p.version = r.Int(4);
+  p.created_at_ms = r.Int(5);
+  return p;
+}
+
+RotationRecord RotationFromRow(const Row& r) {
+  RotationRecord rec;
+  rec.id = r.Int(0);
+  rec.pool_id = r.Int(1);
+  rec.failed_key_id = r.Int(2);
+  rec.new_key_id = r.OptInt(3);
+  rec.reason = r.Str(4);
+  rec.outcome = r.Str(5);
+  rec.actor = r.Str(6);
+  rec.created_at_ms = r.Int(7);
+  return rec;
+}
+
+SpendRecord SpendFromRow(const Row& r) {
+  SpendRecord s;
+  s.id = r.Int(0);
+  s.key_id = r.Int(1);
+  s.pool_id = r.Int(2);
+  s.spend_micros = r.Int(3);
+  s.budget_micros = r.OptInt(4);
+  s.action = r.Str(5);
+  s.reason = r.Str(6);
+  s.new_key_id = r.OptInt(7);
+  s.error = r.Str(8);
+  s.created_at_ms = r.Int(9);
+  return s;
+}
+
+UsageRecord UsageFromRow(const Row& r) {
+  UsageRecord u;
+  u.id = r.Int(0);
+  u.request_id = r.Str(1);
+  u.client_key_id = r.OptInt(2);
+  u.upstream_key_id = r.OptInt(3);
+  u.pool_id = r.OptInt(4);
+  u.model = r.Str(5);
+  u.input_tokens = r.Int(6);
+  u.output_tokens = r.Int(7);
+  u.cache_read_tokens = r.Int(8);
+  u.cache_write_tokens = r.Int(9);
+  u.cost_micros = r.Int(10);
+  u.latency_ms = r.Int(11);
+  u.ttfb_ms = r.Int(12);
+  u.status = r.Int(13);
+  u.attempts = r.Int(14);
+  u.created_at_ms = r.Int(15);
+  return u;
+}
+
+ClientKey ClientKeyFromRow(const Row& r) {
+  ClientKey k;
+  k.id = r.Int(0);
+  k.name = r.Str(1);
+  k.key_hash = r.Str(2);
+  k.hint = r.Str(3);
+  k.enabled = r.Int(4) != 0;
+  k.created_at_ms = r.Int(5);
+  return k;
+}
+
+// Builds "WHERE a = ? AND b = ?" clauses with their parameters, for the history listings.
+class Where {
+ public:
+  // `clause` has one `?` per value in `values`.
+  void Add(const char* clause, std::initializer_list<Value> values) {
+    sql_ += sql_.empty() ? " WHERE " : " AND ";
+    sql_ += clause;
+    params_.insert(params_.end(), values.begin(), values.end());
+  }
+  void AddPaging(const HistoryFilter& f) {
+    if (f.before_id) Add("id < ?", {*f.before_id});
+  }
+  std::string Finish(const HistoryFilter& f) {
+    int64_t limit = f.limit <= 0 ? 100 : f.limit;
+    return sql_ + " ORDER BY id DESC LIMIT " + std::to_string(limit);
+  }
+  std::span<const Value> params() const { return params_; }
+
+ private:
+  std::string sql_;
+  std::vector<Value> params_;
+};
+
+// True for the errors after which rerunning the whole transaction is the right move.
+bool Retriable(const Status& s) { return s.code() == StatusCode::kAborted; }
+
+class SqlStore final : public Store {
+ public:
+  SqlStore(std::unique_ptr<Driver> driver, const StoreOptions& options)
+      : driver_(std::move(driver)),
+        dialect_(driver_->dialect()),
+        secrets_(options.secrets),
+        clock_(*options.clock),
+        pool_(*driver_, options.max_connections) {}
+
+  Status Open(bool read_only) {
+    KG_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, driver_->Connect());
+    KG_ASSIGN_OR_RETURN(schema_version_, ApplyMigrations(*driver_, *conn, clock_, read_only));
+    KG_RETURN_IF_ERROR(CheckMasterKey(*conn, read_only));
+    pool_.Adopt(std::move(conn));
+    return OkStatus();
+  }
+
+  std::string Describe() const override { return driver_->Describe(); }
+  StatusOr<int64_t> SchemaVersion() override { return schema_version_; }
+
+  // ---------------------------------------------------------------- pools
+
+  StatusOr<Pool> CreatePool(std::string_view name, std::string_view provider,
+                            std::string_view settings_json) override {
+    if (Trim(name).empty()) return InvalidArgumentError("pool name must not be empty");
+    if (Trim(provider).empty()) return InvalidArgumentError("pool provider must not be empty");
+    std::string settings(settings_json.empty() ? "{}" : settings_json);
+    return WriteTxn([&](Connection& c) -> StatusOr<Pool> {
+      int64_t now = clock_.NowMs();
+      auto r = Exec(c,
+                    "INSERT INTO pools (name, provider, settings, version, created_at, updated_at)"
+                    " VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id",
+                    {std::string(name), std::string(provider), settings, now, now});
+      if (!r.ok()) return r.status();
+      if (r->rows.empty()) {
+        return AlreadyExistsError("pool '" + std::string(name) + "' already exists");
+      }
+      Pool p;
+      p.id = r->rows[0].Int(0);
+      p.name = name;
+      p.provider = provider;
+      p.settings_json = settings;
+      p.created_at_ms = now;
+      return p;
+    });
+  }
+
+  StatusOr<Pool> GetPool(std::string_view name) override {
+    KG_ASSIGN_OR_RETURN(Result r, Read(std::string("SELECT ") + kPoolColumns +
+                                           " FROM pools WHERE name = ?",
+                                       {std::string(name)}));
+    if (r.rows.empty()) return NotFoundError("pool '" + std::string(name) + "' does not exist");
+    return PoolFromRow(r.rows[0]);
+  }
+
+  StatusOr<std::vector<Pool>> ListPools() override {
+    KG_ASSIGN_OR_RETURN(Result r,
+                        Read(std::string("SELECT ") + kPoolColumns + " FROM pools ORDER BY name", {}));
+    std::vector<Pool> out;
+    for (const Row& row : r.rows) out.push_back(PoolFromRow(row));
+    return out;
+  }
+
+  StatusOr<std::vector<PoolVersion>> ListPoolVersions() override {
+    KG_ASSIGN_OR_RETURN(Result r, Read("SELECT id, version FROM pools ORDER BY id", {}));
+    std::vector<PoolVersion> out;
+    for (const Row& row : r.rows) out.push_back({row.Int(0), row.Int(1)});
+    return out;
+  }
+
+  // ---------------------------------------------------------------- keys
+
+  StatusOr<ImportResult> ImportKeys(int64_t pool_id, const std::vector<NewKey>& keys) override {
+    // Validate and seal outside the transaction: the write lock is held only for the writes.
+    struct Prepared {
+      std::string fingerprint, sealed, masked;
+    };
+    std::vector<Prepared> prepared;
+    prepared.reserve(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const std::string& secret = keys[i].secret;
+      if (Trim(secret).empty() || Trim(secret).size() != secret.size()) {
+        return InvalidArgumentError("key #" + std::to_string(i + 1) +
+                                    " is empty or has surrounding whitespace");
+      }
+      for (unsigned char ch : secret) {
+        if (ch < 0x20 || ch == 0x7F) {
+          return InvalidArgumentError("key #" + std::to_string(i + 1) +
+                                      " contains a control character");
+        }
+      }
+      prepared.push_back({secrets_->Fingerprint(secret),
+                          secrets_->Seal(secret, kUpstreamKeyContext), MaskSecret(secret)});
+    }
+    return WriteTxn([&](Connection& c) -> StatusOr<ImportResult> {
+      KG_RETURN_IF_ERROR(RequirePool(c, pool_id));
+      std::set<int64_t> proxies_checked;
+      ImportResult out;
+      std::unordered_map<std::string, int64_t> seen;  // fingerprint -> id, within this batch
+      int64_t now = clock_.NowMs();
+      for (size_t i = 0; i < keys.size(); ++i) {
+        const NewKey& k = keys[i];
+        const Prepared& p = prepared[i];
+        if (k.proxy_id && proxies_checked.insert(*k.proxy_id).second) {
+          KG_RETURN_IF_ERROR(RequireProxy(c, *k.proxy_id));
+        }
+        if (auto it = seen.find(p.fingerprint); it != seen.end()) {
+          out.key_ids.push_back(it->second);
+          out.duplicate.push_back(true);
+          ++out.duplicates;
+          continue;
+        }
+        bool active = k.state == KeyState::kActive || k.state == KeyState::kCooling;
+        KG_ASSIGN_OR_RETURN(
+            Result r,
+            Exec(c,
+                 "INSERT INTO upstream_keys (pool_id, secret_sealed, fingerprint, masked, state,"
+                 " priority, budget_micros, label, created_at, updated_at, activated_at,"
+                 " retired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                 " ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
+                 {pool_id, p.sealed, p.fingerprint, p.masked, std::string(KeyStateName(k.state)),
+                  k.priority, OptInt(k.budget_micros), k.label, now, now,
+                  active ? Value(now) : Null(),
+                  k.state == KeyState::kRetired ? Value(now) : Null()}));
+        int64_t id;
+        if (r.rows.empty()) {
+          KG_ASSIGN_OR_RETURN(Result existing,
+                              Exec(c, "SELECT id FROM upstream_keys WHERE fingerprint = ?",
+                                   {p.fingerprint}));
+          if (existing.rows.empty()) return InternalError("duplicate key vanished during import");
+          id = existing.rows[0].Int(0);
+          out.duplicate.push_back(true);
+          ++out.duplicates;
+        } else {
+          id = r.rows[0].Int(0);
+          out.duplicate.push_back(false);
+          ++out.inserted;
+          if (k.proxy_id) {
+            KG_ASSIGN_OR_RETURN(
+                Result b, Exec(c,
+                               "INSERT INTO key_proxy_bindings (key_id, proxy_id, priority,"
+                               " created_at) VALUES (?, ?, 0, ?)",
+                               {id, *k.proxy_id, now}));
+          }
+        }
+        seen.emplace(p.fingerprint, id);
+        out.key_ids.push_back(id);
+      }
+      if (out.inserted > 0) KG_RETURN_IF_ERROR(BumpPoolVersion(c, pool_id));
+      return out;
+    });
+  }
+
+  StatusOr<std::vector<UpstreamKey>> ListKeys(const KeyFilter& filter) override {
+    std::string sql = std::string("SELECT ") + kKeyColumns + " FROM upstream_keys";
+    std::vector<Value> params;
+    const char* glue = " WHERE ";
+    if (filter.pool_id) {
+      sql += glue + std::string("pool_id = ?");
+      params.push_back(*filter.pool_id);
+      glue = " AND ";
+    }
+    if (filter.state) {
+      sql += glue + std::string("state = ?");
+      params.push_back(std::string(KeyStateName(*filter.state)));
+    }
+    sql += " ORDER BY pool_id, id";
+    KG_ASSIGN_OR_RETURN(Result r, ReadSpan(sql, params));
+    std::vector<UpstreamKey> out;
+    out.reserve(r.rows.size());
+    for (const Row& row : r.rows) {
+      KG_ASSIGN_OR_RETURN(UpstreamKey k, KeyFromRow(row, filter.with_secrets));
+      out.push_back(std::move(k));
+    }
+    return out;
+  }
+
+  StatusOr<UpstreamKey> GetKey(int64_t key_id, bool with_secret) override {
+    KG_ASSIGN_OR_RETURN(Result r, Read(std::string("SELECT ") + kKeyColumns +
+                                           " FROM upstream_keys WHERE id = ?",
+                                       {key_id}));
+    if (r.rows.empty()) return NotFoundError("key " + std::to_string(key_id) + " does not exist");
+    return KeyFromRow(r.rows[0], with_secret);
+  }
+
+  StatusOr<StateCounts> CountKeys(int64_t pool_id) override {
+    KG_ASSIGN_OR_RETURN(
+        Result r,
+        Read("SELECT state, COUNT(*) FROM upstream_keys WHERE pool_id = ? GROUP BY state",
+             {pool_id}));
+    StateCounts counts;
+    for (const Row& row : r.rows) {
+      if (auto s = ParseKeyState(row.Str(0))) counts[*s] = row.Int(1);
+    }
+    return counts;
+  }
+
+  StatusOr<bool> DeleteKey(int64_t key_id) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      KG_ASSIGN_OR_RETURN(Result k,
+                          Exec(c, "SELECT pool_id FROM upstream_keys WHERE id = ?", {key_id}));
+      if (k.rows.empty()) return false;
+      KG_ASSIGN_OR_RETURN(Result b,
+                          Exec(c, "DELETE FROM key_proxy_bindings WHERE key_id = ?", {key_id}));
+      KG_ASSIGN_OR_RETURN(Result d, Exec(c, "DELETE FROM upstream_keys WHERE id = ?", {key_id}));
+      if (d.rows_affected != 1) return InternalError("key delete changed no row");
+      KG_RETURN_IF_ERROR(BumpPoolVersion(c, k.rows[0].Int(0)));
+      return true;
+    });
+  }
+
+  // ---------------------------------------------------------------- key state
+
+  StatusOr<RotateOutcome> Rotate(int64_t pool_id, int64_t failed_key_id, std::string_view reason,
+                                 std::string_view actor) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<RotateOutcome> {
+      int64_t now = clock_.NowMs();
+      // The claim. Under PostgreSQL READ COMMITTED a concurrent claimer blocks on the row lock and
+      // then re-evaluates the WHERE clause against the committed row, so exactly one transaction
+      // sees rows_affected == 1; SQLite serializes writers with BEGIN IMMEDIATE.
+      KG_ASSIGN_OR_RETURN(
+          Result claim,
+          Exec(c,
+               "UPDATE upstream_keys SET state = 'retired', retired_at = ?, updated_at = ?,"
+               " last_error = ? WHERE id = ? AND pool_id = ? AND state IN ('active', 'cooling')",
+               {now, now, std::string(reason), failed_key_id, pool_id}));
+      if (claim.rows_affected == 0) {
+        KG_ASSIGN_OR_RETURN(
+            Result k, Exec(c, "SELECT pool_id FROM upstream_keys WHERE id = ?", {failed_key_id}));
+        if (k.rows.empty()) {
+          return NotFoundError("key " + std::to_string(failed_key_id) + " does not exist");
+        }
+        if (k.rows[0].Int(0) != pool_id) {
+          return InvalidArgumentError("key " + std::to_string(failed_key_id) +
+                                      " does not belong to pool " + std::to_string(pool_id));
+        }
+        return RotateOutcome(AlreadyRotated{});
+      }
+      if (claim.rows_affected != 1) return InternalError("rotation claim changed several rows");
+
+      // Claim one backup. The subquery picks the preferred backup; PostgreSQL skips rows another
+      // rotation has locked so concurrent rotations of different keys take different backups.
+      const std::string pick =
+          "UPDATE upstream_keys SET state = 'active', activated_at = ?, updated_at = ?,"
+          " cooldown_until = 0, replaces = ? WHERE state = 'backup' AND id = (SELECT id FROM"
+          " upstream_keys WHERE pool_id = ? AND state = 'backup' ORDER BY priority DESC, id"
+          " LIMIT 1" +
+          std::string(dialect_ == Dialect::kPostgres ? " FOR UPDATE SKIP LOCKED" : "") +
+          ") RETURNING id";
+      KG_ASSIGN_OR_RETURN(Result backup, Exec(c, pick, {now, now, failed_key_id, pool_id}));
+
+      if (backup.rows.empty()) {
+        KG_ASSIGN_OR_RETURN(Result ex, Exec(c,
+                                            "UPDATE upstream_keys SET state = 'exhausted'"
+                                            " WHERE id = ? AND state = 'retired'",
+                                            {failed_key_id}));
+        if (ex.rows_affected != 1) return InternalError("could not mark the failed key exhausted");
+        KG_ASSIGN_OR_RETURN(int64_t rid, InsertRotation(c, pool_id, failed_key_id, std::nullopt,
+                                                        reason, "no_backup", actor, now));
+        KG_RETURN_IF_ERROR(BumpPoolVersion(c, pool_id));
+        return RotateOutcome(NoBackup{rid});
+      }
+      int64_t new_id = backup.rows[0].Int(0);
+      KG_ASSIGN_OR_RETURN(
+          Result link,
+          Exec(c, "UPDATE upstream_keys SET replaced_by = ? WHERE id = ?", {new_id, failed_key_id}));
+      if (link.rows_affected != 1) return InternalError("could not link the failed key");
+      KG_RETURN_IF_ERROR(MoveBindings(c, failed_key_id, new_id));
+      KG_ASSIGN_OR_RETURN(int64_t rid, InsertRotation(c, pool_id, failed_key_id, new_id, reason,
+                                                      "rotated", actor, now));
+      KG_RETURN_IF_ERROR(BumpPoolVersion(c, pool_id));
+      return RotateOutcome(Rotated{new_id, rid});
+    });
+  }
+
+  StatusOr<bool> CoolDown(int64_t key_id, int64_t until_ms, std::string_view reason) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      int64_t now = clock_.NowMs();
+      KG_ASSIGN_OR_RETURN(
+          Result r,
+          Exec(c,
+               "UPDATE upstream_keys SET cooldown_until = CASE WHEN state = 'cooling' AND"
+               " cooldown_until > ? THEN cooldown_until ELSE ? END, state = 'cooling',"
+               " last_error = ?, updated_at = ? WHERE id = ? AND state IN ('active', 'cooling')"
+               " RETURNING pool_id",
+               {until_ms, until_ms, std::string(reason), now, key_id}));
+      if (r.rows.empty()) return false;
+      KG_RETURN_IF_ERROR(BumpPoolVersion(c, r.rows[0].Int(0)));
+      return true;
+    });
+  }
+
+  StatusOr<int64_t> ReactivateCooled() override {
+    return WriteTxn([&](Connection& c) -> StatusOr<int64_t> {
+      int64_t now = clock_.NowMs();
+      KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                         "UPDATE upstream_keys SET state = 'active',"
+                                         " cooldown_until = 0, updated_at = ? WHERE state ="
+                                         " 'cooling' AND cooldown_until <= ? RETURNING pool_id",
+                                         {now, now}));
+      std::set<int64_t> pools;
+      for (const Row& row : r.rows) pools.insert(row.Int(0));
+      for (int64_t pool : pools) KG_RETURN_IF_ERROR(BumpPoolVersion(c, pool));
+      return static_cast<int64_t>(r.rows.size());
+    });
+  }
+
+  StatusOr<bool> MarkExhausted(int64_t key_id, std::string_view reason) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      int64_t now = clock_.NowMs();
+      KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                         "UPDATE upstream_keys SET state = 'exhausted',"
+                                         " last_error = ?, updated_at = ? WHERE id = ? AND state"
+                                         " IN ('active', 'cooling') RETURNING pool_id",
+                                         {std::string(reason), now, key_id}));
+      if (r.rows.empty()) return ExistsOrNotFound(c, key_id);
+      KG_RETURN_IF_ERROR(BumpPoolVersion(c, r.rows[0].Int(0)));
+      return true;
+    });
+  }
+
+  StatusOr<bool> Restore(int64_t key_id, KeyState target) override {
+    if (target != KeyState::kActive && target != KeyState::kBackup) {
+      return InvalidArgumentError("a key can be restored to active or backup only");
+    }
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      int64_t now = clock_.NowMs();
+      KG_ASSIGN_OR_RETURN(
+          Result r,
+          Exec(c,
+               "UPDATE upstream_keys SET state = ?, cooldown_until = 0, updated_at = ?,"
+               " activated_at = ?, last_error = '' WHERE id = ? AND state IN ('exhausted',"
+               " 'retired', 'cooling') RETURNING pool_id",
+               {std::string(KeyStateName(target)), now,
+                target == KeyState::kActive ? Value(now) : Null(), key_id}));
+      if (r.rows.empty()) return ExistsOrNotFound(c, key_id);
+      KG_RETURN_IF_ERROR(BumpPoolVersion(c, r.rows[0].Int(0)));
+      return true;
+    });
+  }
+
+  Status UpdateSpend(int64_t key_id, int64_t spend_micros,
+                     std::optional<int64_t> budget_micros) override {
+    auto r = WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      int64_t now = clock_.NowMs();
+      KG_ASSIGN_OR_RETURN(
+          Result u, Exec(c,
+                         "UPDATE upstream_keys SET spend_micros = ?, budget_micros = COALESCE(?,"
+                         " budget_micros), spend_checked_at = ?, updated_at = ? WHERE id = ?",
+                         {spend_micros, OptInt(budget_micros), now, now, key_id}));
+      if (u.rows_affected == 0) {
+        return NotFoundError("key " + std::to_string(key_id) + " does not exist");
+      }
+      return true;
+    });
+    return r.status();
+  }
+
+  StatusOr<std::vector<RotationRecord>> ListRotations(const HistoryFilter& filter) override {
+    Where where;
+    if (filter.pool_id) where.Add("pool_id = ?", {*filter.pool_id});
+    if (filter.key_id) {
+      where.Add("(failed_key_id = ? OR new_key_id = ?)", {*filter.key_id, *filter.key_id});
+    }
+    where.AddPaging(filter);
+    KG_ASSIGN_OR_RETURN(Result r, ReadSpan(std::string("SELECT ") + kRotationColumns +
+                                               " FROM rotations" + where.Finish(filter),
+                                           where.params()));
+    std::vector<RotationRecord> out;
+    for (const Row& row : r.rows) out.push_back(RotationFromRow(row));
+    return out;
+  }
+
+  // ---------------------------------------------------------------- proxies and bindings
+
+  StatusOr<Proxy> AddProxy(const ProxyUrl& url, bool* created) override {
+    std::string display = url.DisplayUrl();
+    Value sealed = url.password.empty()
+                       ? Null()
+                       : Value(secrets_->Seal(url.password, kProxyPasswordContext));
+    KG_ASSIGN_OR_RETURN(int64_t id, WriteTxn([&](Connection& c) -> StatusOr<int64_t> {
+      int64_t now = clock_.NowMs();
+      KG_ASSIGN_OR_RETURN(
+          Result r,
+          Exec(c,
+               "INSERT INTO egress_proxies (scheme, host, port, username, password_sealed,"
+               " display_url, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+               " ON CONFLICT (display_url) DO NOTHING RETURNING id",
+               {url.scheme, url.host, static_cast<int64_t>(url.port), url.username, sealed,
+                display, now, now}));
+      if (!r.rows.empty()) {
+        if (created) *created = true;
+        return r.rows[0].Int(0);
+      }
+      if (created) *created = false;
+      KG_ASSIGN_OR_RETURN(Result u, Exec(c,
+                                         "UPDATE egress_proxies SET password_sealed = ?,"
+                                         " updated_at = ? WHERE display_url = ? RETURNING id",
+                                         {sealed, now, display}));
+      if (u.rows.empty()) return InternalError("existing proxy vanished");
+      return u.rows[0].Int(0);
+    }));
+    return GetProxy(id, false);
+  }
+
+  StatusOr<std::vector<Proxy>> ListProxies(bool with_secrets) override {
+    KG_ASSIGN_OR_RETURN(Result r, Read(std::string("SELECT ") + kProxyColumns +
+                                           " FROM egress_proxies ORDER BY id",
+                                       {}));
+    std::vector<Proxy> out;
+    for (const Row& row : r.rows) {
+      KG_ASSIGN_OR_RETURN(Proxy p, ProxyFromRow(row, with_secrets));
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  StatusOr<Proxy> GetProxy(int64_t proxy_id, bool with_secret) override {
+    KG_ASSIGN_OR_RETURN(Result r, Read(std::string("SELECT ") + kProxyColumns +
+                                           " FROM egress_proxies WHERE id = ?",
+                                       {proxy_id}));
+    if (r.rows.empty()) {
+      return NotFoundError("proxy " + std::to_string(proxy_id) + " does not exist");
+    }
+    return ProxyFromRow(r.rows[0], with_secret);
+  }
+
+  Status SetProxyHealth(int64_t proxy_id, bool healthy, std::string_view error) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+             int64_t now = clock_.NowMs();
+             KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                                "UPDATE egress_proxies SET healthy = ?,"
+                                                " last_error = ?, checked_at = ?, updated_at = ?"
+                                                " WHERE id = ?",
+                                                {int64_t{healthy ? 1 : 0}, std::string(error), now,
+                                                 now, proxy_id}));
+             if (r.rows_affected == 0) {
+               return NotFoundError("proxy " + std::to_string(proxy_id) + " does not exist");
+             }
+             return true;
+           })
+        .status();
+  }
+
+  StatusOr<bool> DeleteProxy(int64_t proxy_id) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      KG_ASSIGN_OR_RETURN(Result pools, Exec(c,
+                                             "SELECT DISTINCT k.pool_id FROM key_proxy_bindings b"
+                                             " JOIN upstream_keys k ON k.id = b.key_id"
+                                             " WHERE b.proxy_id = ?",
+                                             {proxy_id}));
+      KG_ASSIGN_OR_RETURN(Result b, Exec(c, "DELETE FROM key_proxy_bindings WHERE proxy_id = ?",
+                                         {proxy_id}));
+      KG_ASSIGN_OR_RETURN(Result d,
+                          Exec(c, "DELETE FROM egress_proxies WHERE id = ?", {proxy_id}));
+      for (const Row& row : pools.rows) KG_RETURN_IF_ERROR(BumpPoolVersion(c, row.Int(0)));
+      return d.rows_affected == 1;
+    });
+  }
+
+  StatusOr<bool> Bind(int64_t key_id, int64_t proxy_id, int64_t priority) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      KG_ASSIGN_OR_RETURN(int64_t pool_id, KeyPool(c, key_id));
+      KG_RETURN_IF_ERROR(RequireProxy(c, proxy_id));
+      int64_t now = clock_.NowMs();
+      KG_ASSIGN_OR_RETURN(Result ins, Exec(c,
+                                           "INSERT INTO key_proxy_bindings (key_id, proxy_id,"
+                                           " priority, created_at) VALUES (?, ?, ?, ?)"
+                                           " ON CONFLICT (key_id, proxy_id) DO NOTHING",
+                                           {key_id, proxy_id, priority, now}));
+      bool created = ins.rows_affected == 1;
+      if (!created) {
+        KG_ASSIGN_OR_RETURN(Result u, Exec(c,
+                                           "UPDATE key_proxy_bindings SET priority = ?"
+                                           " WHERE key_id = ? AND proxy_id = ?",
+                                           {priority, key_id, proxy_id}));
+        if (u.rows_affected != 1) return InternalError("binding vanished");
+      }
+      KG_RETURN_IF_ERROR(BumpPoolVersion(c, pool_id));
+      return created;
+    });
+  }
+
+  StatusOr<bool> Unbind(int64_t key_id, int64_t proxy_id) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      KG_ASSIGN_OR_RETURN(int64_t pool_id, KeyPool(c, key_id));
+      KG_ASSIGN_OR_RETURN(Result d, Exec(c,
+                                         "DELETE FROM key_proxy_bindings WHERE key_id = ? AND"
+                                         " proxy_id = ?",
+                                         {key_id, proxy_id}));
+      if (d.rows_affected == 0) return false;
+      KG_RETURN_IF_ERROR(BumpPoolVersion(c, pool_id));
+      return true;
+    });
+  }
+
+  StatusOr<std::vector<Binding>> ListBindings(std::optional<int64_t> pool_id) override {
+    std::string sql =
+        "SELECT b.id, b.key_id, b.proxy_id, b.priority FROM key_proxy_bindings b"
+        " JOIN upstream_keys k ON k.id = b.key_id";
+    std::vector<Value> params;
+    if (pool_id) {
+      sql += " WHERE k.pool_id = ?";
+      params.push_back(*pool_id);
+    }
+    sql += " ORDER BY b.key_id, b.priority DESC, b.id";
+    KG_ASSIGN_OR_RETURN(Result r, ReadSpan(sql, params));
+    std::vector<Binding> out;
+    for (const Row& row : r.rows) out.push_back({row.Int(0), row.Int(1), row.Int(2), row.Int(3)});
+    return out;
+  }
+
+  // ---------------------------------------------------------------- records
+
+  StatusOr<int64_t> AddSpendRecord(const SpendRecord& s) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<int64_t> {
+      KG_ASSIGN_OR_RETURN(
+          Result r,
+          Exec(c,
+               "INSERT INTO spend_records (key_id, pool_id, spend_micros, budget_micros, action,"
+               " reason, new_key_id, error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+               " RETURNING id",
+               {s.key_id, s.pool_id, s.spend_micros, OptInt(s.budget_micros), s.action, s.reason,
+                OptInt(s.new_key_id), s.error,
+                s.created_at_ms != 0 ? s.created_at_ms : clock_.NowMs()}));
+      if (r.rows.empty()) return InternalError("spend record insert returned no id");
+      return r.rows[0].Int(0);
+    });
+  }
+
+  StatusOr<std::vector<SpendRecord>> ListSpendRecords(const HistoryFilter& filter) override {
+    Where where;
+    if (filter.pool_id) where.Add("pool_id = ?", {*filter.pool_id});
+    if (filter.key_id) where.Add("key_id = ?", {*filter.key_id});
+    where.AddPaging(filter);
+    KG_ASSIGN_OR_RETURN(Result r, ReadSpan(std::string("SELECT ") + kSpendColumns +
+                                               " FROM spend_records" + where.Finish(filter),
+                                           where.params()));
+    std::vector<SpendRecord> out;
+    for (const Row& row : r.rows) out.push_back(SpendFromRow(row));
+    return out;
+  }
+
+  StatusOr<int64_t> InsertUsage(const std::vector<UsageRecord>& records) override {
+    if (records.empty()) return int64_t{0};
+    return WriteTxn([&](Connection& c) -> StatusOr<int64_t> {
+      int64_t inserted = 0;
+      for (const UsageRecord& u : records) {
+        if (u.request_id.empty()) return InvalidArgumentError("usage record without request_id");
+        KG_ASSIGN_OR_RETURN(
+            Result r,
+            Exec(c,
+                 "INSERT INTO usage_records (request_id, client_key_id, upstream_key_id, pool_id,"
+                 " model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
+                 " cost_micros, latency_ms, ttfb_ms, status, attempts, created_at) VALUES"
+                 " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                 " ON CONFLICT (request_id) DO NOTHING",
+                 {u.request_id, OptInt(u.client_key_id), OptInt(u.upstream_key_id),
+                  OptInt(u.pool_id), u.model, u.input_tokens, u.output_tokens,
+                  u.cache_read_tokens, u.cache_write_tokens, u.cost_micros, u.latency_ms,
+                  u.ttfb_ms, u.status, u.attempts,
+                  u.created_at_ms != 0 ? u.created_at_ms : clock_.NowMs()}));
+        inserted += r.rows_affected;
+      }
+      return inserted;
+    });
+  }
+
+  StatusOr<std::vector<UsageRecord>> ListUsage(const HistoryFilter& filter) override {
+    Where where;
+    if (filter.pool_id) where.Add("pool_id = ?", {*filter.pool_id});
+    if (filter.key_id) where.Add("upstream_key_id = ?", {*filter.key_id});
+    where.AddPaging(filter);
+    KG_ASSIGN_OR_RETURN(Result r, ReadSpan(std::string("SELECT ") + kUsageColumns +
+                                               " FROM usage_records" + where.Finish(filter),
+                                           where.params()));
+    std::vector<UsageRecord> out;
+    for (const Row& row : r.rows) out.push_back(UsageFromRow(row));
+    return out;
+  }
+
+  // ---------------------------------------------------------------- client keys
+
+  StatusOr<ClientKey> CreateClientKey(std::string_view name, std::string_view key_hash,
+                                      std::string_view hint) override {
+    if (Trim(name).empty()) return InvalidArgumentError("client key name must not be empty");
+    return WriteTxn([&](Connection& c) -> StatusOr<ClientKey> {
+      int64_t now = clock_.NowMs();
+      KG_ASSIGN_OR_RETURN(
+          Result r, Exec(c,
+                         "INSERT INTO client_keys (name, key_hash, hint, enabled, created_at,"
+                         " updated_at) VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (key_hash) DO NOTHING"
+                         " RETURNING id",
+                         {std::string(name), std::string(key_hash), std::string(hint), now, now}));
+      if (r.rows.empty()) return AlreadyExistsError("a client key with this hash already exists");
+      ClientKey k;
+      k.id = r.rows[0].Int(0);
+      k.name = name;
+      k.key_hash = key_hash;
+      k.hint = hint;
+      k.created_at_ms = now;
+      return k;
+    });
+  }
+
+  StatusOr<std::vector<ClientKey>> ListClientKeys() override {
+    KG_ASSIGN_OR_RETURN(Result r, Read(std::string("SELECT ") + kClientKeyColumns +
+                                           " FROM client_keys ORDER BY id",
+                                       {}));
+    std::vector<ClientKey> out;
+    for (const Row& row : r.rows) out.push_back(ClientKeyFromRow(row));
+    return out;
+  }
+
+ private:
+  // Runs `fn` inside a write transaction, committing when it returns OK and rolling back
+  // otherwise. Reruns the whole transaction (bounded) when the database asks for it (Aborted).
+  template <typename Fn>
+  auto WriteTxn(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    using R = decltype(fn(std::declval<Connection&>()));
+    Status last;
+    for (int attempt = 0; attempt < kMaxTxnAttempts; ++attempt) {
+      auto lease = pool_.Acquire();
+      if (!lease.ok()) return R(lease.status());
+      Connection& conn = **lease;
+      Status begin = conn.BeginWrite();
+      if (!begin.ok()) {
+        if (Retriable(begin)) {
+          last = begin;
+          continue;
+        }
+        return R(begin);
+      }
+      R result = fn(conn);
+      if (!result.ok()) {
+        (void)conn.Rollback();
+        if (Retriable(result.status())) {
+          last = result.status();
+          continue;
+        }
+        return result;
+      }
+      Status commit = conn.Commit();
+      if (!commit.ok()) {
+        (void)conn.Rollback();
+        if (Retriable(commit)) {
+          last = commit;
+          continue;
+        }
+        return R(commit);
+      }
+      return result;
+    }
+    return R(last.WithContext("transaction kept conflicting"));
+  }
+
+  StatusOr<Result> Read(std::string_view sql, std::initializer_list<Value> params) {
+    return ReadSpan(sql, std::span<const Value>(params.begin(), params.size()));
+  }
+
+  StatusOr<Result> ReadSpan(std::string_view sql, std::span<const Value> params) {
+    KG_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_.Acquire());
+    return lease->Exec(sql, params);
+  }
+
+  Status RequirePool(Connection& c, int64_t pool_id) {
+    KG_ASSIGN_OR_RETURN(Result r, Exec(c, "SELECT id FROM pools WHERE id = ?", {pool_id}));
+    if (r.rows.empty()) return NotFoundError("pool " + std::to_string(pool_id) + " does not exist");
+    return OkStatus();
+  }
+
+  Status RequireProxy(Connection& c, int64_t proxy_id) {
+    KG_ASSIGN_OR_RETURN(Result r, Exec(c, "SELECT id FROM egress_proxies WHERE id = ?", {proxy_id}));
+    if (r.rows.empty()) {
+      return NotFoundError("proxy " + std::to_string(proxy_id) + " does not exist");
+    }
+    return OkStatus();
+  }
+
+  StatusOr<int64_t> KeyPool(Connection& c, int64_t key_id) {
+    KG_ASSIGN_OR_RETURN(Result r, Exec(c, "SELECT pool_id FROM upstream_keys WHERE id = ?", {key_id}));
+    if (r.rows.empty()) return NotFoundError("key " + std::to_string(key_id) + " does not exist");
+    return r.rows[0].Int(0);
+  }
+
+  // For state changes that matched no row: false when the key exists (wrong state), else NotFound.
+  StatusOr<bool> ExistsOrNotFound(Connection& c, int64_t key_id) {
+    KG_ASSIGN_OR_RETURN(int64_t pool, KeyPool(c, key_id));
+    (void)pool;
+    return false;
+  }
+
+  // Every change to a pool's keys or bindings bumps its version, inside the same transaction, so
+  // instances polling versions (or listening, on PostgreSQL) never miss a change.
+  Status BumpPoolVersion(Connection& c, int64_t pool_id) {
+    KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                       "UPDATE pools SET version = version + 1, updated_at = ?"
+                                       " WHERE id = ? RETURNING version",
+                                       {clock_.NowMs(), pool_id}));
+    if (r.rows.empty()) return NotFoundError("pool " + std::to_string(pool_id) + " does not exist");
+    if (dialect_ == Dialect::kPostgres) {
+      // Delivered at commit, and only if the transaction commits.
+      KG_ASSIGN_OR_RETURN(
+          Result n, Exec(c, "SELECT pg_notify('keygate_pool_version', ?)",
+                         {std::to_string(pool_id) + ":" + std::to_string(r.rows[0].Int(0))}));
+    }
+    return OkStatus();
+  }
+
+  // Moves the failed key's bindings to its replacement. A proxy the replacement is already bound
+  // to keeps the replacement's binding; the failed key's duplicate is dropped.
+  Status MoveBindings(Connection& c, int64_t from, int64_t to) {
+    KG_ASSIGN_OR_RETURN(
+        Result moved,
+        Exec(c,
+             "UPDATE key_proxy_bindings SET key_id = ? WHERE key_id = ? AND proxy_id NOT IN"
+             " (SELECT proxy_id FROM key_proxy_bindings WHERE key_id = ?)",
+             {to, from, to}));
+    KG_ASSIGN_OR_RETURN(Result dropped,
+                        Exec(c, "DELETE FROM key_proxy_bindings WHERE key_id = ?", {from}));
+    return OkStatus();
+  }
+
+  StatusOr<int64_t> InsertRotation(Connection& c, int64_t pool_id, int64_t failed,
+                                   std::optional<int64_t> new_id, std::string_view reason,
+                                   std::string_view outcome, std::string_view actor, int64_t now) {
+    KG_ASSIGN_OR_RETURN(
+        Result r,
+        Exec(c,
+             "INSERT INTO rotations (pool_id, failed_key_id, new_key_id, reason, outcome, actor,"
+             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             {pool_id, failed, OptInt(new_id), std::string(reason), std::string(outcome),
+              std::string(actor), now}));
+    if (r.rows.empty()) return InternalError("rotation record insert returned no id");
+    return r.rows[0].Int(0);
+  }
+
+  StatusOr<UpstreamKey> KeyFromRow(const Row& r, bool with_secret) {
+    UpstreamKey k;
+    k.id = r.Int(0);
+    k.pool_id = r.Int(1);
+    if (with_secret) {
+      auto secret = secrets_->Open(r.Str(2), kUpstreamKeyContext);
+      if (!secret.ok()) return secret.status().WithContext("key " + std::to_string(k.id));
+      k.secret = std::move(secret).value();
+    }
+    k.masked = r.Str(3);
+    k.fingerprint = r.Str(4);
+    k.state = ParseKeyState(r.Str(5)).value_or(KeyState::kRetired);
+    k.priority = r.Int(6);
+    k.budget_micros = r.OptInt(7);
+    k.spend_micros = r.Int(8);
+    k.cooldown_until_ms = r.Int(9);
+    k.last_error = r.Str(10);
+    k.label = r.Str(11);
+    k.created_at_ms = r.Int(12);
+    k.updated_at_ms = r.Int(13);
+    k.activated_at_ms = r.OptInt(14);
+    k.retired_at_ms = r.OptInt(15);
+    k.replaced_by = r.OptInt(16);
+    k.replaces = r.OptInt(17);
+    return k;
+  }
+
+  StatusOr<Proxy> ProxyFromRow(const Row& r, bool with_secret) {
+    Proxy p;
+    p.id = r.Int(0);
+    p.url.scheme = r.Str(1);
+    p.url.host = r.Str(2);
+    p.url.port = static_cast<uint16_t>(r.Int(3));
+    p.url.username = r.Str(4);
+    p.has_password = !r.IsNull(5);
+    if (with_secret && p.has_password) {
+      auto pw = secrets_->Open(r.Str(5), kProxyPasswordContext);
+      if (!pw.ok()) return pw.status().WithContext("proxy " + std::to_string(p.id));
+      p.url.password = std::move(pw).value();
+    }
+    p.healthy = r.Int(6) != 0;
+    p.last_error = r.Str(7);
+    p.checked_at_ms = r.Int(8);
+    p.created_at_ms = r.Int(9);
+    return p;
+  }
+
+  // A store remembers which master key created it (a keyed hash, not the key). Opening it with
+  // another key fails here, before anything could be sealed with the wrong key.
+  Status CheckMasterKey(Connection& c, bool read_only) {
+    const std::string expected = secrets_->KeyCheck();
+    KG_ASSIGN_OR_RETURN(
+        Result r, Exec(c, "SELECT value FROM keygate_meta WHERE name = 'master_key_check'", {}));
+    if (r.rows.empty()) {
+      if (read_only) return OkStatus();
+      KG_RETURN_IF_ERROR(c.BeginWrite());
+      auto ins = Exec(c,
+                      "INSERT INTO keygate_meta (name, value) VALUES ('master_key_check', ?)"
+                      " ON CONFLICT (name) DO NOTHING",
+                      {expected});
+      if (!ins.ok()) {
+        (void)c.Rollback();
+        return ins.status();
+      }
+      KG_RETURN_IF_ERROR(c.Commit());
+      // Another process may have won the insert with another key: read back what is stored.
+      KG_ASSIGN_OR_RETURN(
+          r, Exec(c, "SELECT value FROM keygate_meta WHERE name = 'master_key_check'", {}));
+      if (r.rows.empty()) return InternalError("master key check vanished");
+    }
+    if (r.rows[0].Str(0) != expected) {
+      return FailedPreconditionError(
+          "the master key does not match the one this store was created with "
+          "(check KEYGATE_MASTER_KEY or the master key file)");
+    }
+    return OkStatus();
+  }
+
+  std::unique_ptr<Driver> driver_;
+  const Dialect dialect_;
+  std::shared_ptr<const SecretBox> secrets_;
+  const Clock& clock_;
+  ConnectionPool pool_;
+  int64_t schema_version_ = 0;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Store>> NewSqlStore(std::unique_ptr<Driver> driver,
+                                             const StoreOptions& options) {
+  if (!options.secrets) return InvalidArgumentError("store opened without a master key");
+  auto store = std::make_unique<SqlStore>(std::move(driver), options);
+  KG_RETURN_IF_ERROR(store->Open(options.read_only));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace keygate::store::sql

@@ -1,0 +1,182 @@
+#include "store/sqlite/sqlite_driver.h"
+
+#include <sqlite3.h>
+
+#include <unordered_map>
+
+namespace keygate::store::sqlite {
+
+namespace {
+
+Status ErrorFromCode(int rc, sqlite3* db, std::string_view what) {
+  std::string msg = std::string(what) + ": " +
+                    (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  switch (rc & 0xFF) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return UnavailableError(msg + " (the database is locked by another process)");
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+      return FailedPreconditionError(msg);
+    case SQLITE_CONSTRAINT:
+      if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return AlreadyExistsError(msg);
+      }
+      return InvalidArgumentError(msg);
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+      return UnavailableError(msg);
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+      return FailedPreconditionError(msg + " (not a keygate store, or a corrupted file)");
+    default:
+      return InternalError(msg);
+  }
+}
+
+class SqliteConnection final : public sql::Connection {
+ public:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  ~SqliteConnection() override {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  StatusOr<sql::Result> Exec(std::string_view sql, std::span<const sql::Value> params) override {
+    KG_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    for (size_t i = 0; i < params.size(); ++i) {
+      int idx = static_cast<int>(i + 1);
+      const sql::Value& v = params[i];
+      int rc;
+      if (const auto* n = std::get_if<int64_t>(&v)) {
+        rc = sqlite3_bind_int64(stmt, idx, *n);
+      } else if (const auto* s = std::get_if<std::string>(&v)) {
+        rc = sqlite3_bind_text(stmt, idx, s->data(), static_cast<int>(s->size()), SQLITE_TRANSIENT);
+      } else {
+        rc = sqlite3_bind_null(stmt, idx);
+      }
+      if (rc != SQLITE_OK) return ErrorFromCode(rc, db_, "bind");
+    }
+    sql::Result result;
+    while (true) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) {
+        Status s = ErrorFromCode(sqlite3_extended_errcode(db_), db_, "sqlite");
+        sqlite3_reset(stmt);
+        return s;
+      }
+      int n = sqlite3_column_count(stmt);
+      std::vector<sql::Value> values;
+      values.reserve(n);
+      for (int i = 0; i < n; ++i) {
+        switch (sqlite3_column_type(stmt, i)) {
+          case SQLITE_NULL:
+            values.emplace_back(std::monostate{});
+            break;
+          case SQLITE_INTEGER:
+            values.emplace_back(static_cast<int64_t>(sqlite3_column_int64(stmt, i)));
+            break;
+          default: {
+            const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
+            values.emplace_back(std::string(text ? text : "", sqlite3_column_bytes(stmt, i)));
+          }
+        }
+      }
+      result.rows.emplace_back(std::move(values));
+    }
+    result.rows_affected = sqlite3_changes64(db_);
+    sqlite3_reset(stmt);
+    return result;
+  }
+
+  Status ExecScript(std::string_view sql) override {
+    char* err = nullptr;
+    std::string copy(sql);
+    int rc = sqlite3_exec(db_, copy.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string msg = err ? err : sqlite3_errstr(rc);
+      sqlite3_free(err);
+      return ErrorFromCode(sqlite3_extended_errcode(db_), nullptr, msg);
+    }
+    return OkStatus();
+  }
+
+  // BEGIN IMMEDIATE takes the write lock now (waiting up to busy_timeout), so the transaction
+  // can never fail later with SQLITE_BUSY_SNAPSHOT.
+  Status BeginWrite() override { return ExecScript("BEGIN IMMEDIATE"); }
+  Status Commit() override { return ExecScript("COMMIT"); }
+  Status Rollback() override {
+    if (sqlite3_get_autocommit(db_)) return OkStatus();  // nothing open
+    return ExecScript("ROLLBACK");
+  }
+  bool Broken() const override { return false; }
+
+ private:
+  StatusOr<sqlite3_stmt*> Prepare(std::string_view sql) {
+    std::string key(sql);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, key.data(), static_cast<int>(key.size()),
+                                SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) return ErrorFromCode(rc, db_, "prepare");
+    cache_.emplace(std::move(key), stmt);
+    return stmt;
+  }
+
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+class SqliteDriver final : public sql::Driver {
+ public:
+  SqliteDriver(std::string path, int busy_timeout_ms, bool read_only)
+      : path_(std::move(path)), busy_timeout_ms_(busy_timeout_ms), read_only_(read_only) {}
+
+  sql::Dialect dialect() const override { return sql::Dialect::kSqlite; }
+  std::string Describe() const override { return "sqlite:" + path_; }
+
+  StatusOr<std::unique_ptr<sql::Connection>> Connect() override {
+    sqlite3* db = nullptr;
+    int flags = SQLITE_OPEN_NOMUTEX | (read_only_ ? SQLITE_OPEN_READONLY
+                                                  : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int rc = sqlite3_open_v2(path_.c_str(), &db, flags, nullptr);
+    if (rc != SQLITE_OK) {
+      Status s = ErrorFromCode(rc, db, "cannot open SQLite store " + path_);
+      sqlite3_close_v2(db);
+      return s;
+    }
+    auto conn = std::make_unique<SqliteConnection>(db);
+    sqlite3_busy_timeout(db, busy_timeout_ms_);
+    sqlite3_extended_result_codes(db, 1);
+    // WAL lets readers run beside the one writer; NORMAL sync is durable across process crashes
+    // (a power loss may lose the last commits, never corrupt). foreign_keys is per connection.
+    std::string pragmas = "PRAGMA foreign_keys = ON;";
+    if (!read_only_) pragmas += "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+    Status s = conn->ExecScript(pragmas);
+    if (!s.ok()) return s.WithContext("cannot open SQLite store " + path_);
+    // Touch the schema so a file that is not a database fails here, clearly.
+    auto probe = conn->Exec("SELECT COUNT(*) FROM sqlite_master", {});
+    if (!probe.ok()) return probe.status().WithContext("cannot open SQLite store " + path_);
+    return std::unique_ptr<sql::Connection>(std::move(conn));
+  }
+
+  Status LockForMigration(sql::Connection&) override { return OkStatus(); }
+
+ private:
+  std::string path_;
+  int busy_timeout_ms_;
+  bool read_only_;
+};
+
+}  // namespace
+
+std::unique_ptr<sql::Driver> NewSqliteDriver(std::string path, int busy_timeout_ms,
+                                             bool read_only) {
+  return std::make_unique<SqliteDriver>(std::move(path), busy_timeout_ms, read_only);
+}
+
+}  // namespace keygate::store::sqlite

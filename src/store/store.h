@@ -1,0 +1,293 @@
+// The Store: every durable fact of keygate (pools, upstream keys, egress proxies, bindings,
+// rotations, spend and usage records, client keys) behind one interface with two
+// implementations (SQLite, PostgreSQL) that pass one conformance suite.
+//
+// Rotation is the core promise (docs/design.md, "rotation invariants"): Rotate() claims the failed
+// key with one conditional update whose rows-affected it checks, claims one backup with the
+// store's own atomicity, moves the bindings, writes the rotation record and bumps the pool
+// version, all in one transaction. It returns one of three domain outcomes; a storage failure is
+// a Status, never an outcome.
+//
+// Secrets: upstream keys and proxy passwords are sealed with the SecretBox the store was opened
+// with; they leave the store in plaintext only where a caller asks for them (`with_secrets`).
+// Client keys are stored as hashes only.
+//
+// Thread safety: a Store is safe to use from many threads at once. Every call blocks on I/O: call
+// it from a store thread, never from an event-loop thread.
+#ifndef KEYGATE_STORE_STORE_H_
+#define KEYGATE_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/proxy_url.h"
+#include "common/status.h"
+#include "secrets/secrets.h"
+
+namespace keygate::store {
+
+enum class KeyState { kActive, kBackup, kCooling, kExhausted, kRetired };
+inline constexpr KeyState kAllKeyStates[] = {KeyState::kActive, KeyState::kBackup,
+                                             KeyState::kCooling, KeyState::kExhausted,
+                                             KeyState::kRetired};
+std::string_view KeyStateName(KeyState state);  // "active", "backup", ...
+std::optional<KeyState> ParseKeyState(std::string_view name);
+
+struct Pool {
+  int64_t id = 0;
+  std::string name;
+  std::string provider;       // e.g. "openai", "anthropic", "litellm"
+  std::string settings_json;  // free-form JSON object owned by later layers; "{}" by default
+  int64_t version = 0;        // bumped by every change to the pool's keys or bindings
+  int64_t created_at_ms = 0;
+};
+
+struct UpstreamKey {
+  int64_t id = 0;
+  int64_t pool_id = 0;
+  std::string secret;       // plaintext; empty unless requested with_secrets
+  std::string masked;       // "sk-…abcd"; always present
+  std::string fingerprint;  // keyed hash for duplicate detection
+  KeyState state = KeyState::kBackup;
+  int64_t priority = 0;                 // higher is preferred (backups: claimed first)
+  std::optional<int64_t> budget_micros;  // micro-USD; nullopt = unknown
+  int64_t spend_micros = 0;              // last known spend
+  int64_t cooldown_until_ms = 0;         // meaningful while state == kCooling
+  std::string last_error;
+  std::string label;        // free text (e.g. the id in the system it was imported from)
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  std::optional<int64_t> activated_at_ms;
+  std::optional<int64_t> retired_at_ms;
+  std::optional<int64_t> replaced_by;  // set on a retired key: its replacement
+  std::optional<int64_t> replaces;     // set on a replacement: the key it replaced
+};
+
+struct NewKey {
+  std::string secret;
+  KeyState state = KeyState::kActive;  // any state (imports may carry history)
+  int64_t priority = 0;
+  std::optional<int64_t> budget_micros;
+  std::string label;
+  std::optional<int64_t> proxy_id;  // bind to this proxy (priority 0) when inserted
+};
+
+struct ImportResult {
+  // One entry per input key, in input order: the id of the inserted key, or of the existing key
+  // with the same fingerprint when it was a duplicate.
+  std::vector<int64_t> key_ids;
+  std::vector<bool> duplicate;  // per input key: true when it was not inserted
+  int64_t inserted = 0;
+  int64_t duplicates = 0;
+};
+
+struct KeyFilter {
+  std::optional<int64_t> pool_id;
+  std::optional<KeyState> state;
+  bool with_secrets = false;
+};
+
+struct StateCounts {
+  int64_t active = 0, backup = 0, cooling = 0, exhausted = 0, retired = 0;
+  int64_t total() const { return active + backup + cooling + exhausted + retired; }
+  int64_t& operator[](KeyState s);
+};
+
+// The three outcomes of Rotate(). Callers handle all three (std::visit).
+struct Rotated {
+  int64_t new_key_id = 0;
+  int64_t rotation_id = 0;
+};
+struct AlreadyRotated {};  // someone else rotated it, or the key is no longer active/cooling
+struct NoBackup {          // the failed key is now exhausted; an alert should be raised
+  int64_t rotation_id = 0;
+};
+using RotateOutcome = std::variant<Rotated, AlreadyRotated, NoBackup>;
+std::string_view RotateOutcomeName(const RotateOutcome& o);  // rotated|already_rotated|no_backup
+
+struct RotationRecord {
+  int64_t id = 0;
+  int64_t pool_id = 0;
+  int64_t failed_key_id = 0;
+  std::optional<int64_t> new_key_id;  // nullopt for no_backup
+  std::string reason;
+  std::string outcome;  // "rotated" or "no_backup"
+  std::string actor;
+  int64_t created_at_ms = 0;
+};
+
+struct HistoryFilter {
+  std::optional<int64_t> pool_id;
+  std::optional<int64_t> key_id;   // rotations: failed or new key; spend: the key
+  std::optional<int64_t> before_id;  // paging: records with id < before_id
+  int64_t limit = 100;
+};
+
+struct Proxy {
+  int64_t id = 0;
+  ProxyUrl url;  // url.password empty unless requested with_secrets
+  bool has_password = false;
+  bool healthy = true;
+  std::string last_error;
+  int64_t checked_at_ms = 0;
+  int64_t created_at_ms = 0;
+};
+
+struct Binding {
+  int64_t id = 0;
+  int64_t key_id = 0;
+  int64_t proxy_id = 0;
+  int64_t priority = 0;  // higher is tried first
+};
+
+struct SpendRecord {
+  int64_t id = 0;
+  int64_t key_id = 0;
+  int64_t pool_id = 0;
+  int64_t spend_micros = 0;
+  std::optional<int64_t> budget_micros;
+  std::string action;  // "none", "rotated", "already_rotated", "no_backup", "failed"
+  std::string reason;  // rotation reason when the action rotated
+  std::optional<int64_t> new_key_id;  // only when action == "rotated"
+  std::string error;   // probe error when action == "failed"
+  int64_t created_at_ms = 0;
+};
+
+struct ClientKey {
+  int64_t id = 0;
+  std::string name;
+  std::string key_hash;
+  std::string hint;    // masked form of the secret, for display
+  bool enabled = true;
+  int64_t created_at_ms = 0;
+};
+
+struct UsageRecord {
+  int64_t id = 0;
+  std::string request_id;  // unique: re-writing a batch never duplicates a record
+  std::optional<int64_t> client_key_id;
+  std::optional<int64_t> upstream_key_id;
+  std::optional<int64_t> pool_id;
+  std::string model;
+  int64_t input_tokens = 0, output_tokens = 0, cache_read_tokens = 0, cache_write_tokens = 0;
+  int64_t cost_micros = 0;
+  int64_t latency_ms = 0, ttfb_ms = 0;
+  int64_t status = 0;
+  int64_t attempts = 1;
+  int64_t created_at_ms = 0;
+};
+
+struct PoolVersion {
+  int64_t pool_id = 0;
+  int64_t version = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // "sqlite:/var/lib/keygate.db" or "postgresql://user@host/db"; never contains a password.
+  virtual std::string Describe() const = 0;
+  virtual StatusOr<int64_t> SchemaVersion() = 0;
+
+  // ---- pools
+  // AlreadyExists when the name is taken; InvalidArgument for an empty name or provider.
+  virtual StatusOr<Pool> CreatePool(std::string_view name, std::string_view provider,
+                                    std::string_view settings_json = "{}") = 0;
+  virtual StatusOr<Pool> GetPool(std::string_view name) = 0;  // NotFound
+  virtual StatusOr<std::vector<Pool>> ListPools() = 0;
+  virtual StatusOr<std::vector<PoolVersion>> ListPoolVersions() = 0;
+
+  // ---- upstream keys
+  // Inserts `keys` into the pool in one transaction: all of them, or on error none. A key whose
+  // fingerprint already exists (in any pool, or earlier in `keys`) is not inserted and is
+  // reported as a duplicate. InvalidArgument for an empty secret; NotFound for an unknown pool
+  // or proxy.
+  virtual StatusOr<ImportResult> ImportKeys(int64_t pool_id, const std::vector<NewKey>& keys) = 0;
+  virtual StatusOr<std::vector<UpstreamKey>> ListKeys(const KeyFilter& filter) = 0;
+  virtual StatusOr<UpstreamKey> GetKey(int64_t key_id, bool with_secret) = 0;  // NotFound
+  virtual StatusOr<StateCounts> CountKeys(int64_t pool_id) = 0;
+  // Deletes a key and its bindings. Returns false when no such key.
+  virtual StatusOr<bool> DeleteKey(int64_t key_id) = 0;
+
+  // ---- key state
+  // See the header comment and docs/design.md. NotFound when the key does not exist;
+  // InvalidArgument when it belongs to another pool.
+  virtual StatusOr<RotateOutcome> Rotate(int64_t pool_id, int64_t failed_key_id,
+                                         std::string_view reason, std::string_view actor = "") = 0;
+  // Puts an active or cooling key in `cooling` until `until_ms`; the later of the existing and
+  // the new deadline wins. Returns false when the key is in another state (nothing changed).
+  virtual StatusOr<bool> CoolDown(int64_t key_id, int64_t until_ms, std::string_view reason) = 0;
+  // Returns cooling keys whose deadline has passed to `active`. Returns how many.
+  virtual StatusOr<int64_t> ReactivateCooled() = 0;
+  // Marks an active or cooling key exhausted. Returns false when it was in another state.
+  virtual StatusOr<bool> MarkExhausted(int64_t key_id, std::string_view reason) = 0;
+  // Returns an exhausted, retired or cooling key to `target` (kActive or kBackup).
+  // Returns false when the key was already active or backup. InvalidArgument for another target.
+  virtual StatusOr<bool> Restore(int64_t key_id, KeyState target) = 0;
+  // Records the last known spend (and budget, when known) of a key.
+  virtual Status UpdateSpend(int64_t key_id, int64_t spend_micros,
+                             std::optional<int64_t> budget_micros) = 0;
+  virtual StatusOr<std::vector<RotationRecord>> ListRotations(const HistoryFilter& filter) = 0;
+
+  // ---- egress proxies and bindings
+  // Adds a proxy, or returns the existing one with the same scheme, host, port and username
+  // (updating its password) with *created = false.
+  virtual StatusOr<Proxy> AddProxy(const ProxyUrl& url, bool* created) = 0;
+  virtual StatusOr<std::vector<Proxy>> ListProxies(bool with_secrets) = 0;
+  virtual StatusOr<Proxy> GetProxy(int64_t proxy_id, bool with_secret) = 0;  // NotFound
+  virtual Status SetProxyHealth(int64_t proxy_id, bool healthy, std::string_view error) = 0;
+  // Deletes a proxy and its bindings. Returns false when no such proxy.
+  virtual StatusOr<bool> DeleteProxy(int64_t proxy_id) = 0;
+  // Binds a key to a proxy (or updates the priority). Returns true when the binding is new.
+  // NotFound for an unknown key or proxy.
+  virtual StatusOr<bool> Bind(int64_t key_id, int64_t proxy_id, int64_t priority) = 0;
+  virtual StatusOr<bool> Unbind(int64_t key_id, int64_t proxy_id) = 0;
+  // Bindings of the keys of one pool (all pools when nullopt), highest priority first.
+  virtual StatusOr<std::vector<Binding>> ListBindings(std::optional<int64_t> pool_id) = 0;
+
+  // ---- records
+  virtual StatusOr<int64_t> AddSpendRecord(const SpendRecord& record) = 0;
+  virtual StatusOr<std::vector<SpendRecord>> ListSpendRecords(const HistoryFilter& filter) = 0;
+  // Writes a batch in one transaction; records whose request_id is already stored are skipped.
+  // Returns how many were inserted.
+  virtual StatusOr<int64_t> InsertUsage(const std::vector<UsageRecord>& records) = 0;
+  virtual StatusOr<std::vector<UsageRecord>> ListUsage(const HistoryFilter& filter) = 0;
+
+  // ---- client keys (hash only)
+  virtual StatusOr<ClientKey> CreateClientKey(std::string_view name, std::string_view key_hash,
+                                              std::string_view hint) = 0;
+  virtual StatusOr<std::vector<ClientKey>> ListClientKeys() = 0;
+};
+
+struct StoreOptions {
+  // A SQLite path ("keygate.db", "sqlite:///abs/path.db", "sqlite:rel.db") or a PostgreSQL URL
+  // ("postgres://…", "postgresql://…").
+  std::string url;
+  std::shared_ptr<const SecretBox> secrets;  // required
+  const Clock* clock = &RealClock::Get();
+  int max_connections = 4;
+  int busy_timeout_ms = 10000;  // SQLite: how long a writer waits for the lock
+  bool read_only = false;       // open without migrating or writing (inspection)
+};
+
+// Opens the store, applies pending migrations (serialized across processes), and checks that the
+// master key matches the one the store was created with.
+// FailedPrecondition: wrong master key, a store from a newer keygate, a read-only file that needs
+// migrating. Unavailable: the database cannot be reached or is locked.
+StatusOr<std::unique_ptr<Store>> OpenStore(const StoreOptions& options);
+
+// True when `url` names a PostgreSQL store.
+bool IsPostgresUrl(std::string_view url);
+// The SQLite file path of a SQLite store URL (empty for PostgreSQL).
+std::string SqlitePath(std::string_view url);
+
+}  // namespace keygate::store
+
+#endif  // KEYGATE_STORE_STORE_H_
