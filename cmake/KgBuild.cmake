@@ -9,7 +9,7 @@ if(KG_MOLD)
   add_link_options(-fuse-ld=mold)
 endif()
 
-add_compile_options(-Wall -Wextra -Wno-unused-parameter)
+add_compile_options(-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
 
 if(KEYGATE_ASAN AND KEYGATE_TSAN)
   message(FATAL_ERROR "KEYGATE_ASAN and KEYGATE_TSAN are mutually exclusive")
@@ -33,17 +33,29 @@ function(kg_library name)
   target_link_libraries(kg_${name} PUBLIC ${ARG_DEPS})
 endfunction()
 
-# kg_test(NAME SOURCES ... DEPS ... [LABELS ...] [ENV ...]): one gtest binary per module.
+# kg_test(NAME SOURCES ... DEPS ... [LABELS ...] [TIMEOUT s]): one gtest binary per module.
+# Tests whose full name contains "postgres" (e.g. parameterized `…/postgres`) run against the
+# throw-away PostgreSQL of the ctest fixture `pg` and carry the label `pg` instead of LABELS
+# (gtest_discover_tests cannot pass a list-valued property).
 function(kg_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS;ENV;FIXTURES" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest_main)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} kg_testing GTest::gtest_main)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()
+  set(labels unit)
+  if(ARG_LABELS)
+    set(labels ${ARG_LABELS})
+  endif()
   gtest_discover_tests(${name}
+    TEST_FILTER "-*postgres*"
     DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${ARG_LABELS}" ENVIRONMENT "${ARG_ENV}"
-               FIXTURES_REQUIRED "${ARG_FIXTURES}" TIMEOUT ${ARG_TIMEOUT})
+    PROPERTIES LABELS "${labels}" TIMEOUT ${ARG_TIMEOUT})
+  gtest_discover_tests(${name}
+    TEST_FILTER "*postgres*"
+    DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS pg TIMEOUT ${ARG_TIMEOUT}
+               FIXTURES_REQUIRED pg ENVIRONMENT "${KG_PG_ENV}")
 endfunction()

@@ -1,0 +1,90 @@
+#include <gtest/gtest.h>
+
+#include "common/proxy_url.h"
+#include "common/status.h"
+#include "common/strings.h"
+#include "secrets/secrets.h"
+
+namespace keygate {
+namespace {
+
+TEST(MaskSecret, NeverShowsTheWholeSecret) {
+  EXPECT_EQ(MaskSecret("sk-proj-abcdefghijklmnopqrstuvwxyz"), "sk-\xE2\x80\xA6wxyz");
+  EXPECT_EQ(MaskSecret("abcdefghijklmnopqrstuvwxyz"), "\xE2\x80\xA6wxyz");
+  EXPECT_EQ(MaskSecret("short1"), "\xE2\x80\xA6" "t1");
+  EXPECT_EQ(MaskSecret("abc"), "\xE2\x80\xA6");
+  for (std::string s : {"sk-1234567890123", "a", "0123456789abc"}) {
+    EXPECT_EQ(MaskSecret(s).find(s), std::string::npos) << s;
+  }
+}
+
+TEST(Strings, UsdMicros) {
+  EXPECT_EQ(ParseUsdToMicros("10"), 10'000'000);
+  EXPECT_EQ(ParseUsdToMicros("$0.5"), 500'000);
+  EXPECT_EQ(ParseUsdToMicros("0.0000015"), 2);
+  EXPECT_EQ(ParseUsdToMicros("0.0000014"), 1);
+  EXPECT_EQ(ParseUsdToMicros("-1.25"), -1'250'000);
+  EXPECT_FALSE(ParseUsdToMicros("1.").has_value());
+  EXPECT_FALSE(ParseUsdToMicros("abc").has_value());
+  EXPECT_FALSE(ParseUsdToMicros("").has_value());
+  EXPECT_EQ(FormatMicrosAsUsd(12'500'000), "12.5");
+  EXPECT_EQ(FormatMicrosAsUsd(-1), "-0.000001");
+}
+
+TEST(Strings, HexRoundTrip) {
+  EXPECT_EQ(HexEncode("\x01\xab"), "01ab");
+  EXPECT_EQ(HexDecode("01AB"), std::string("\x01\xab"));
+  EXPECT_FALSE(HexDecode("0").has_value());
+  EXPECT_FALSE(HexDecode("zz").has_value());
+}
+
+TEST(ProxyUrl, ParsesAllSchemesWithCredentials) {
+  auto p = ParseProxyUrl("socks5h://u%40x:p%3Aw@proxy.example:1081");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->scheme, "socks5h");
+  EXPECT_EQ(p->host, "proxy.example");
+  EXPECT_EQ(p->port, 1081);
+  EXPECT_EQ(p->username, "u@x");
+  EXPECT_EQ(p->password, "p:w");
+  EXPECT_EQ(p->DisplayUrl(), "socks5h://u%40x@proxy.example:1081");
+  EXPECT_EQ(p->FullUrl(), "socks5h://u%40x:p%3Aw@proxy.example:1081");
+  EXPECT_EQ(ParseProxyUrl("http://1.2.3.4")->port, 80);
+  EXPECT_EQ(ParseProxyUrl("socks5://[::1]:9")->host, "::1");
+}
+
+TEST(ProxyUrl, RejectsBadUrlsWithoutEchoingThePassword) {
+  for (const char* bad : {"ftp://h:1", "http://", "http://h:99999", "http://h:1/path", "nonsense",
+                          "http://h:1?q=1"}) {
+    EXPECT_FALSE(ParseProxyUrl(bad).ok()) << bad;
+  }
+  auto s = ParseProxyUrl("ftp://user:topsecret@h:1");
+  EXPECT_EQ(s.status().message().find("topsecret"), std::string::npos);
+}
+
+TEST(Secrets, SealOpenRoundTripAndContextBinding) {
+  auto key = ParseMasterKeyHex(std::string(64, 'a'));
+  ASSERT_TRUE(key.ok());
+  SecretBox box(*key);
+  std::string sealed = box.Seal("sk-secret", "upstream_key");
+  EXPECT_EQ(sealed.find("sk-secret"), std::string::npos);
+  EXPECT_NE(sealed, box.Seal("sk-secret", "upstream_key")) << "random nonces";
+  EXPECT_EQ(*box.Open(sealed, "upstream_key"), "sk-secret");
+  EXPECT_EQ(box.Open(sealed, "proxy_password").status().code(), StatusCode::kFailedPrecondition);
+  MasterKey other = *key;
+  other[5] ^= 1;
+  EXPECT_EQ(SecretBox(other).Open(sealed, "upstream_key").status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(box.Open("zz", "upstream_key").status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(box.Fingerprint("a"), box.Fingerprint("a"));
+  EXPECT_NE(box.Fingerprint("a"), SecretBox(other).Fingerprint("a"));
+  EXPECT_NE(box.KeyCheck(), SecretBox(other).KeyCheck());
+}
+
+TEST(Secrets, MasterKeyParsing) {
+  EXPECT_FALSE(ParseMasterKeyHex("abc").ok());
+  EXPECT_FALSE(ParseMasterKeyHex(std::string(64, 'g')).ok());
+  EXPECT_TRUE(ParseMasterKeyHex(std::string(64, 'F')).ok());
+}
+
+}  // namespace
+}  // namespace keygate
