@@ -1,6 +1,7 @@
 #include "tests/testing/store_env.h"
 
 #include <libpq-fe.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -83,6 +84,20 @@ StoreLocation::~StoreLocation() {
   }
   std::error_code ec;
   if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+}
+
+Status ExecRawSql(const StoreLocation& location, const std::string& sql) {
+  if (location.kind() == StoreKind::kPostgres) return PgAdmin(location.url(), sql);
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open(location.url().c_str(), &db);
+  char* err = nullptr;
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  Status s = rc == SQLITE_OK ? OkStatus()
+                             : InternalError(std::string("raw sqlite: ") +
+                                             (err ? err : sqlite3_errmsg(db)));
+  sqlite3_free(err);
+  sqlite3_close(db);
+  return s;
 }
 
 MasterKey TestMasterKey() { return *ParseMasterKeyHex(TestMasterKeyHex()); }

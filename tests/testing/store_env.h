@@ -43,6 +43,10 @@ class StoreLocation {
   std::string db_name_;
 };
 
+// Runs `sql` on the location's database through a raw connection of its own (not the Store's):
+// for tests that tamper with a store behind keygate's back.
+Status ExecRawSql(const StoreLocation& location, const std::string& sql);
+
 MasterKey TestMasterKey();
 std::string TestMasterKeyHex();
 std::shared_ptr<const SecretBox> TestSecrets();
