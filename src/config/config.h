@@ -1,0 +1,123 @@
+// keygate's configuration: TOML -> immutable, validated structs. Everything has a default, so an
+// empty (or absent) file is a valid configuration: the embedded store on 127.0.0.1:8080 with the
+// OpenAI and Anthropic providers.
+//
+// Thread safety: a Config is immutable after Load; share it as shared_ptr<const Config>.
+#ifndef KEYGATE_CONFIG_CONFIG_H_
+#define KEYGATE_CONFIG_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace keygate::config {
+
+// The wire format a model speaks upstream (and a client speaks on a route).
+enum class Format { kOpenAIChat, kAnthropicMessages, kOpenAIResponses };
+std::string_view FormatName(Format f);  // "openai-chat", "anthropic-messages", "openai-responses"
+std::optional<Format> ParseFormat(std::string_view name);
+
+enum class AuthStyle { kBearer, kXApiKey };
+enum class Strategy { kRoundRobin, kWeighted, kLeastInFlight };
+std::string_view StrategyName(Strategy s);
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";
+  int workers = 0;                        // 0 = one per core
+  int64_t max_body_bytes = 10 << 20;      // 413 beyond
+  int64_t max_header_bytes = 64 << 10;    // 431 beyond
+  int64_t header_timeout_ms = 30'000;     // a client must send its headers within this
+  int64_t drain_timeout_ms = 30'000;      // SIGTERM: in-flight requests get this long
+  int64_t max_stream_buffer_bytes = 256 << 10;  // per request: beyond, the upstream is paused
+};
+
+struct StoreConfig {
+  std::string url = "keygate.db";
+  int connections = 4;
+  int64_t pool_refresh_ms = 500;  // how often pool versions are polled
+  int64_t usage_batch_size = 256;
+  int64_t usage_flush_ms = 200;
+  int64_t usage_queue_limit = 100'000;  // beyond, records are dropped (counted, logged)
+};
+
+struct UpstreamConfig {
+  int64_t connect_timeout_ms = 10'000;
+  int64_t first_byte_timeout_ms = 120'000;
+  int64_t idle_timeout_ms = 300'000;  // between two chunks of a stream; no total limit
+  std::string ca_file;                // empty = the system store
+  int max_attempts = 3;               // keys tried per request before giving up
+  int64_t default_cooldown_ms = 30'000;  // 429 without Retry-After: first backoff step
+  int64_t max_cooldown_ms = 600'000;
+  int eject_after_failures = 5;       // consecutive 5xx/timeouts before a key is ejected
+  int64_t eject_base_ms = 30'000;
+  int64_t proxy_recheck_ms = 30'000;
+};
+
+struct ProviderConfig {
+  std::string name;
+  std::string base_url;  // "https://api.openai.com" (no trailing slash)
+  AuthStyle auth = AuthStyle::kBearer;
+  Format format = Format::kOpenAIChat;  // the default format of this provider's models
+  std::string classifier;               // error table: "openai", "anthropic", "litellm"
+  std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
+};
+
+struct PoolConfig {
+  std::string name;
+  std::string provider;  // a ProviderConfig name
+  Strategy strategy = Strategy::kRoundRobin;
+  bool allow_direct = false;  // keys whose proxies are all down may go direct
+  std::vector<std::string> model_patterns;  // models served when not in the catalog ("gpt-*")
+};
+
+struct Price {  // USD per million tokens
+  double input = 0, output = 0, cache_write = 0, cache_read = 0;
+};
+
+struct UpstreamModel {
+  std::string id;
+  int weight = 1;
+};
+
+struct ModelConfig {
+  std::string id;
+  std::vector<std::string> aliases;
+  std::string pool;
+  std::vector<UpstreamModel> upstream;  // empty = same id
+  std::optional<Format> format;         // default: the pool's provider's format
+  Price price;
+  double multiplier = 1.0;
+  int64_t max_tokens = 4096;  // default max_tokens where a format requires one
+};
+
+struct Config {
+  ServerConfig server;
+  StoreConfig store;
+  UpstreamConfig upstream;
+  std::map<std::string, ProviderConfig> providers;
+  std::map<std::string, PoolConfig> pools;
+  std::vector<ModelConfig> models;
+  std::string source;  // the file it came from, or "defaults"
+
+  const ProviderConfig* FindProvider(std::string_view name) const;
+  const PoolConfig* FindPool(std::string_view name) const;
+};
+
+// The built-in defaults (also the base every file is layered on).
+Config Defaults();
+
+// Parses TOML text. InvalidArgument naming the key and line for anything malformed or inconsistent
+// (unknown keys are errors too: a typo must not silently change behaviour).
+StatusOr<Config> ParseConfig(std::string_view toml_text, std::string_view source_name);
+// Reads and parses a file. NotFound when it does not exist.
+StatusOr<Config> LoadConfigFile(const std::string& path);
+
+}  // namespace keygate::config
+
+#endif  // KEYGATE_CONFIG_CONFIG_H_

@@ -1,0 +1,104 @@
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+
+namespace keygate::config {
+namespace {
+
+TEST(Config, EmptyFileIsTheDefaults) {
+  auto c = ParseConfig("", "empty.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->server.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c->store.url, "keygate.db");
+  ASSERT_NE(c->FindProvider("openai"), nullptr);
+  ASSERT_NE(c->FindProvider("anthropic"), nullptr);
+  EXPECT_EQ(c->FindProvider("anthropic")->auth, AuthStyle::kXApiKey);
+  EXPECT_TRUE(c->models.empty());
+}
+
+TEST(Config, FullExample) {
+  auto c = ParseConfig(R"(
+[server]
+listen = "0.0.0.0:9000"
+workers = 2
+max_body_bytes = 2048
+
+[store]
+url = "postgresql://kg@db/kg"
+
+[upstream]
+max_attempts = 4
+
+[providers.factory]
+base_url = "https://factory.example/api/"
+auth = "x-api-key"
+format = "anthropic-messages"
+headers = { "anthropic-version" = "2023-06-01" }
+
+[pools.fac]
+provider = "factory"
+strategy = "least-in-flight"
+models = ["claude-*"]
+
+[[models]]
+id = "claude-sonnet"
+aliases = ["sonnet"]
+pool = "fac"
+upstream = [{ id = "claude-sonnet-4-5", weight = 3 }, { id = "claude-sonnet-4", weight = 1 }]
+price = { input = 3, output = 15, cache_read = 0.3 }
+multiplier = 1.5
+)",
+                       "full.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->server.workers, 2);
+  EXPECT_EQ(c->upstream.max_attempts, 4);
+  const ProviderConfig* p = c->FindProvider("factory");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->base_url, "https://factory.example/api");
+  EXPECT_EQ(p->format, Format::kAnthropicMessages);
+  EXPECT_EQ(p->classifier, "anthropic");
+  ASSERT_EQ(p->headers.size(), 1u);
+  EXPECT_EQ(c->FindPool("fac")->strategy, Strategy::kLeastInFlight);
+  ASSERT_EQ(c->models.size(), 1u);
+  EXPECT_EQ(c->models[0].upstream.size(), 2u);
+  EXPECT_EQ(c->models[0].upstream[0].weight, 3);
+  EXPECT_DOUBLE_EQ(c->models[0].price.cache_read, 0.3);
+  EXPECT_DOUBLE_EQ(c->models[0].multiplier, 1.5);
+}
+
+TEST(Config, ErrorsNameTheSettingAndLine) {
+  struct Case {
+    const char* toml;
+    const char* expect;
+  } cases[] = {
+      {"[server]\nlisten = 5\n", "server.listen must be a string (line 2)"},
+      {"[server]\nlistn = \"x\"\n", "unknown setting server.listn (line 2)"},
+      {"bogus = 1\n", "unknown setting bogus"},
+      {"[server]\nworkers = -1\n", "server.workers must be an integer"},
+      {"[pools.a]\nprovider = \"nope\"\n", "unknown provider 'nope'"},
+      {"[pools.a]\nprovider = \"openai\"\nstrategy = \"random\"\n", "strategy must be"},
+      {"[[models]]\nid = \"m\"\npool = \"missing\"\n", "names pool 'missing'"},
+      {"[pools.a]\nprovider = \"openai\"\n[[models]]\nid = \"m\"\npool = \"a\"\n[[models]]\nid = "
+       "\"m\"\npool = \"a\"\n",
+       "defined twice"},
+      {"[providers.x]\nbase_url = \"ftp://h\"\n", "must start with http"},
+      {"[providers.x]\nbase_url = \"http://h\"\nheaders = { Authorization = \"x\" }\n",
+       "must not set Authorization"},
+      {"[providers.x]\nbase_url = \"http://h\"\nheaders = { \"x-a\" = \"v\\r\\nInjected: 1\" }\n",
+       "must not contain CR"},
+      {"[server\n", "line 1"},
+  };
+  for (const Case& tc : cases) {
+    auto c = ParseConfig(tc.toml, "t.toml");
+    ASSERT_FALSE(c.ok()) << tc.toml;
+    EXPECT_NE(c.status().message().find(tc.expect), std::string::npos)
+        << "got: " << c.status().message() << "\nwanted: " << tc.expect;
+  }
+}
+
+TEST(Config, MissingFileIsNotFound) {
+  EXPECT_EQ(LoadConfigFile("/nonexistent/keygate.toml").status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace keygate::config
