@@ -35,8 +35,8 @@ endfunction()
 
 # kg_test(NAME SOURCES ... DEPS ... [LABELS ...] [TIMEOUT s]): one gtest binary per module.
 # Tests whose full name contains "postgres" (e.g. parameterized `…/postgres`) run against the
-# throw-away PostgreSQL of the ctest fixture `pg` and carry the label `pg` instead of LABELS
-# (gtest_discover_tests cannot pass a list-valued property).
+# throw-away PostgreSQL of the ctest fixture `pg` and carry the label `pg`, plus LABELS when given
+# (the default `unit` stays off them: `ctest -L unit` needs no PostgreSQL).
 function(kg_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
@@ -58,4 +58,17 @@ function(kg_test name)
     DISCOVERY_TIMEOUT 60
     PROPERTIES LABELS pg TIMEOUT ${ARG_TIMEOUT}
                FIXTURES_REQUIRED pg ENVIRONMENT "${KG_PG_ENV}")
+  if(ARG_LABELS)
+    # Explicit LABELS (e.g. `race`) also belong on the PostgreSQL half, so `ctest -L race` runs
+    # both stores. A list cannot go through gtest_discover_tests, so a script that ctest includes
+    # after the discovered tests (which set ${name}_TESTS) adds them.
+    set(pg_labels_script ${CMAKE_CURRENT_BINARY_DIR}/${name}_pg_labels.cmake)
+    file(WRITE ${pg_labels_script}
+      "foreach(t IN LISTS ${name}_TESTS)\n"
+      "  if(t MATCHES \"postgres\")\n"
+      "    set_tests_properties(\"\${t}\" PROPERTIES LABELS \"pg;${ARG_LABELS}\")\n"
+      "  endif()\n"
+      "endforeach()\n")
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${pg_labels_script})
+  endif()
 endfunction()
