@@ -449,14 +449,24 @@ class SqlStore final : public Store {
 
       // Claim one backup. The subquery picks the preferred backup; PostgreSQL skips rows another
       // rotation has locked so concurrent rotations of different keys take different backups.
-      const std::string pick =
-          "UPDATE upstream_keys SET state = 'active', activated_at = ?, updated_at = ?,"
-          " cooldown_until = 0, replaces = ? WHERE state = 'backup' AND id = (SELECT id FROM"
-          " upstream_keys WHERE pool_id = ? AND state = 'backup' ORDER BY priority DESC, id"
-          " LIMIT 1" +
-          std::string(dialect_ == Dialect::kPostgres ? " FOR UPDATE SKIP LOCKED" : "") +
-          ") RETURNING id";
-      KG_ASSIGN_OR_RETURN(Result backup, Exec(c, pick, {now, now, failed_key_id, pool_id}));
+      auto pick = [&](std::string_view lock) {
+        return Exec(c,
+                    "UPDATE upstream_keys SET state = 'active', activated_at = ?, updated_at = ?,"
+                    " cooldown_until = 0, replaces = ? WHERE state = 'backup' AND id = (SELECT id"
+                    " FROM upstream_keys WHERE pool_id = ? AND state = 'backup' ORDER BY"
+                    " priority DESC, id LIMIT 1" + std::string(lock) + ") RETURNING id",
+                    {now, now, failed_key_id, pool_id});
+      };
+      const bool pg = dialect_ == Dialect::kPostgres;
+      KG_ASSIGN_OR_RETURN(Result backup, pick(pg ? " FOR UPDATE SKIP LOCKED" : ""));
+      if (backup.rows.empty() && pg) {
+        // SKIP LOCKED found nothing, but the backups it skipped may still be there once their
+        // lockers end (a rotation that rolls back, a spend update, a new binding): NoBackup must
+        // mean none is left. Wait for them; READ COMMITTED re-checks each row after the wait, so
+        // a backup another rotation took is passed over. Only reached when the pool is out of
+        // free backups; no lock cycle, since rotations lock the pool row after this step.
+        KG_ASSIGN_OR_RETURN(backup, pick(" FOR UPDATE"));
+      }
 
       if (backup.rows.empty()) {
         KG_ASSIGN_OR_RETURN(Result ex, Exec(c,
