@@ -1,15 +1,225 @@
+// argv -> a command: CLI11 wiring only (CLI11 lives in this one translation unit; it costs ~7 s to
+// compile). The commands themselves are in commands.cc; opening the store in store_open.cc.
 #include "cli/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/store_open.h"
+#include "server/serve.h"
+#include "store/migrations.h"
+
+#ifndef KEYGATE_VERSION
+#define KEYGATE_VERSION "unknown"
+#endif
 
 namespace keygate::cli {
 
+namespace {
+
+// One leaf command: what to run once argv selected it.
+struct Leaf {
+  CLI::App* app;
+  bool may_create;  // may create a new SQLite store (commands that write)
+  std::function<int(Context&)> run;
+};
+
+int RunWithStore(const std::string& store_url, bool json, const Leaf& leaf) {
+  auto opened = OpenCliStore(store_url, leaf.may_create, std::cerr);
+  if (!opened.ok()) return ReportError(std::cerr, opened.status());
+  Context ctx{*opened->store, *opened->secrets, std::cin, std::cout, std::cerr, json};
+  return leaf.run(ctx);
+}
+
+}  // namespace
+
 int Main(int argc, char** argv) {
-  CLI::App app{"keygate: an LLM API gateway over a self-healing pool of upstream keys"};
+  CLI::App app{"keygate: an LLM API gateway over a self-healing pool of upstream keys.\n"
+               "Exit codes: 0 ok, 1 runtime/storage error, 2 usage or corrupt input, 3 not found,\n"
+               "4 conflict, 5 store unusable (master key, schema, read-only), 10 already_rotated,\n"
+               "11 no_backup. See docs/cli.md."};
+  app.name("keygate");
   app.require_subcommand(1);
-  app.add_subcommand("serve", "run the gateway");
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  app.fallthrough();  // global options may follow the subcommand
+
+  std::string store_url = DefaultStoreUrl();
+  bool json = false;
+  app.add_option("--store", store_url,
+                 "SQLite path or postgres:// URL (default: $KEYGATE_STORE or keygate.db)");
+  app.add_flag("--json", json, "print JSON instead of text");
+
+  std::vector<Leaf> leaves;
+  auto leaf = [&](CLI::App* parent, const std::string& name, const std::string& help,
+                  bool may_create, std::function<int(Context&)> run) {
+    CLI::App* sub = parent->add_subcommand(name, help);
+    leaves.push_back({sub, may_create, std::move(run)});
+    return sub;
+  };
+
+  // ---- version and serve (special: no Context)
+  CLI::App* version = app.add_subcommand("version", "print the version and exit");
+  server::ServeOptions serve_options;
+  CLI::App* serve = app.add_subcommand("serve", "run the gateway (for now: open the store and wait)");
+  serve->add_option("--listen", serve_options.listen, "HOST:PORT to listen on")
+      ->capture_default_str();
+
+  // ---- pool
+  CLI::App* pool = app.add_subcommand("pool", "manage pools");
+  pool->require_subcommand(1);
+  PoolCreateOptions pool_create;
+  CLI::App* c = leaf(pool, "create", "create a pool", true,
+                     [&](Context& ctx) { return PoolCreate(ctx, pool_create); });
+  c->add_option("name", pool_create.name, "pool name")->required();
+  c->add_option("--provider", pool_create.provider, "provider, e.g. openai, anthropic, litellm")
+      ->required();
+  c->add_option("--settings", pool_create.settings_json, "pool settings as a JSON object");
+  leaf(pool, "list", "list pools with counts of keys by state", false,
+       [&](Context& ctx) { return PoolList(ctx); });
+
+  // ---- keys
+  CLI::App* keys = app.add_subcommand("keys", "manage upstream keys");
+  keys->require_subcommand(1);
+  KeysImportOptions import_options;
+  c = leaf(keys, "import", "import keys (one per line, or CSV with a header)", true,
+           [&](Context& ctx) { return KeysImport(ctx, import_options); });
+  c->add_option("--pool", import_options.pool, "target pool")->required();
+  c->add_flag("--backup", import_options.backup, "import as backup (reserve) keys");
+  c->add_option("--file", import_options.file, "input file; - or none = stdin");
+  c->add_flag("--skip-duplicates", import_options.skip_duplicates,
+              "import the new keys even when some are duplicates (reported, not inserted)");
+  KeysListOptions list_options;
+  c = leaf(keys, "list", "list keys (masked) with counts by state", false,
+           [&](Context& ctx) { return KeysList(ctx, list_options); });
+  c->add_option("--pool", list_options.pool, "only this pool");
+  c->add_option("--state", list_options.state, "only this state")
+      ->check(CLI::IsMember({"active", "backup", "cooling", "exhausted", "retired"}));
+  int64_t key_id = 0;
+  int64_t seconds = 0;
+  std::string reason;
+  c = leaf(keys, "cooldown", "skip a key until a deadline", false,
+           [&](Context& ctx) { return KeysCooldown(ctx, key_id, seconds, reason); });
+  c->add_option("--key", key_id, "key id")->required()->check(CLI::PositiveNumber);
+  c->add_option("--seconds", seconds, "cooldown length")->required()->check(CLI::PositiveNumber);
+  c->add_option("--reason", reason, "why")->default_val("manual cooldown");
+  c = leaf(keys, "exhaust", "mark an active or cooling key exhausted", false,
+           [&](Context& ctx) { return KeysExhaust(ctx, key_id, reason); });
+  c->add_option("--key", key_id, "key id")->required()->check(CLI::PositiveNumber);
+  c->add_option("--reason", reason, "why")->default_val("marked exhausted by hand");
+  std::string restore_as = "active";
+  c = leaf(keys, "restore", "return a cooling, exhausted or retired key to service", false,
+           [&](Context& ctx) { return KeysRestore(ctx, key_id, restore_as); });
+  c->add_option("--key", key_id, "key id")->required()->check(CLI::PositiveNumber);
+  c->add_option("--as", restore_as, "active or backup")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"active", "backup"}));
+  c = leaf(keys, "delete", "delete a key and its bindings", false,
+           [&](Context& ctx) { return KeysDelete(ctx, key_id); });
+  c->add_option("--key", key_id, "key id")->required()->check(CLI::PositiveNumber);
+
+  // ---- proxies and bindings
+  CLI::App* proxies = app.add_subcommand("proxies", "manage egress proxies");
+  proxies->require_subcommand(1);
+  std::string proxy_url;
+  c = leaf(proxies, "add", "add an egress proxy (or update its password)", true,
+           [&](Context& ctx) { return ProxiesAdd(ctx, proxy_url); });
+  c->add_option("url", proxy_url, "http|https|socks5|socks5h://[user[:password]@]host[:port]")
+      ->required();
+  leaf(proxies, "list", "list proxies (passwords never shown)", false,
+       [&](Context& ctx) { return ProxiesList(ctx); });
+  int64_t proxy_id = 0;
+  c = leaf(proxies, "delete", "delete a proxy and its bindings", false,
+           [&](Context& ctx) { return ProxiesDelete(ctx, proxy_id); });
+  c->add_option("--id", proxy_id, "proxy id")->required()->check(CLI::PositiveNumber);
+  int64_t priority = 0;
+  c = leaf(&app, "bind", "send a key's requests through a proxy", false,
+           [&](Context& ctx) { return Bind(ctx, key_id, proxy_id, priority); });
+  c->add_option("--key", key_id, "key id")->required()->check(CLI::PositiveNumber);
+  c->add_option("--proxy", proxy_id, "proxy id")->required()->check(CLI::PositiveNumber);
+  c->add_option("--priority", priority, "higher is tried first")->capture_default_str();
+  c = leaf(&app, "unbind", "remove a key-proxy binding", false,
+           [&](Context& ctx) { return Unbind(ctx, key_id, proxy_id); });
+  c->add_option("--key", key_id, "key id")->required()->check(CLI::PositiveNumber);
+  c->add_option("--proxy", proxy_id, "proxy id")->required()->check(CLI::PositiveNumber);
+
+  // ---- rotation and history
+  RotateOptions rotate_options;
+  c = leaf(&app, "rotate", "retire a failed key and activate a backup in its place", false,
+           [&](Context& ctx) { return Rotate(ctx, rotate_options); });
+  c->add_option("--pool", rotate_options.pool, "pool of the key")->required();
+  c->add_option("--key", rotate_options.key_id, "the failed key")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  c->add_option("--reason", rotate_options.reason, "why")->capture_default_str();
+  CLI::App* history = app.add_subcommand("history", "show history");
+  history->require_subcommand(1);
+  HistoryOptions history_options;
+  int64_t history_key = 0;
+  c = leaf(history, "rotations", "rotation records, newest first", false,
+           [&](Context& ctx) {
+             if (history_key > 0) history_options.key_id = history_key;
+             return HistoryRotations(ctx, history_options);
+           });
+  c->add_option("--pool", history_options.pool, "only this pool");
+  c->add_option("--key", history_key, "only rotations of this key (failed or new)")
+      ->check(CLI::PositiveNumber);
+  c->add_option("--limit", history_options.limit, "at most this many")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+
+  // ---- client keys
+  CLI::App* clients = app.add_subcommand("clients", "manage client keys");
+  clients->require_subcommand(1);
+  std::string client_name;
+  c = leaf(clients, "create", "create a client key (printed once)", true,
+           [&](Context& ctx) { return ClientsCreate(ctx, client_name); });
+  c->add_option("name", client_name, "who the key is for")->required();
+  leaf(clients, "list", "list client keys (hints only)", false,
+       [&](Context& ctx) { return ClientsList(ctx); });
+
+  // ---- migration
+  CLI::App* import = app.add_subcommand("import", "import from other systems");
+  import->require_subcommand(1);
+  std::string mongo_dir;
+  c = leaf(import, "mongo", "import a mongoexport directory of the old MongoDB system", true,
+           [&](Context& ctx) { return ImportMongo(ctx, mongo_dir); });
+  c->add_option("dir", mongo_dir, "directory of <collection>.json files")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::cerr << "keygate: error: " << e.what() << " (see keygate --help)\n";
+    return kExitUsage;
+  }
+
+  try {
+    if (version->parsed()) {
+      std::cout << "keygate " << KEYGATE_VERSION << " (schema version "
+                << store::LatestSchemaVersion() << ")\n";
+      return kExitOk;
+    }
+    if (serve->parsed()) {
+      // Before the store starts any thread, so that only sigwait() sees SIGINT/SIGTERM.
+      server::BlockShutdownSignals();
+      auto opened = OpenCliStore(store_url, /*may_create=*/true, std::cerr);
+      if (!opened.ok()) return ReportError(std::cerr, opened.status());
+      Status s = server::Serve(*opened->store, serve_options, std::cerr);
+      return s.ok() ? kExitOk : ReportError(std::cerr, s);
+    }
+    for (const Leaf& l : leaves) {
+      if (l.app->parsed()) return RunWithStore(store_url, json, l);
+    }
+    std::cerr << "keygate: error: no command given (see keygate --help)\n";
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    // Third-party code (Boost.JSON, the standard library) may throw; stop at the edge.
+    std::cerr << "keygate: error: internal error: " << e.what() << '\n';
+    return kExitError;
+  }
 }
 
 }  // namespace keygate::cli

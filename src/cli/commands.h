@@ -1,0 +1,116 @@
+// The `keygate` subcommands as plain functions on an open Store: cli.cc parses argv and calls
+// these; tests may call them directly. Each returns the process exit code (the table below and
+// docs/cli.md). Output for humans goes to `out` as text, or as one JSON document per command
+// with `json`; errors go to `err` as one line "keygate: error: <message>". No output ever holds
+// an upstream key, proxy password or client key whole, except the one line of `clients create`
+// that hands out the new client key.
+//
+// Thread safety: a Context is used by one thread at a time.
+#ifndef KEYGATE_CLI_COMMANDS_H_
+#define KEYGATE_CLI_COMMANDS_H_
+
+#include <cstdint>
+#include <istream>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "common/status.h"
+#include "secrets/secrets.h"
+#include "store/store.h"
+
+namespace keygate::cli {
+
+// Exit codes (docs/cli.md, "Exit codes").
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;           // runtime or storage error (unreachable, locked)
+inline constexpr int kExitUsage = 2;           // bad flags or arguments, corrupt input
+inline constexpr int kExitNotFound = 3;        // unknown pool, key, proxy, binding, store file
+inline constexpr int kExitConflict = 4;        // exists already (pool, duplicate key), or the
+                                               // key's state does not allow the change
+inline constexpr int kExitStoreUnusable = 5;   // master key missing or wrong, newer schema,
+                                               // read-only store
+inline constexpr int kExitAlreadyRotated = 10;  // rotate: someone else rotated it
+inline constexpr int kExitNoBackup = 11;        // rotate: no backup, the key is now exhausted
+
+// The exit code for a failed Status.
+int ExitCodeFor(const Status& status);
+
+// Writes "keygate: error: <message>" to `err` and returns ExitCodeFor(status).
+int ReportError(std::ostream& err, const Status& status);
+
+struct Context {
+  store::Store& store;
+  const SecretBox& secrets;
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+  bool json = false;
+};
+
+// ---- pools
+struct PoolCreateOptions {
+  std::string name;
+  std::string provider;
+  std::string settings_json = "{}";  // must be a JSON object
+};
+int PoolCreate(Context& ctx, const PoolCreateOptions& options);
+int PoolList(Context& ctx);  // with counts by state
+
+// ---- keys
+struct KeysImportOptions {
+  std::string pool;
+  bool backup = false;          // import as backup keys instead of active
+  std::string file;             // "" or "-" = ctx.in
+  bool skip_duplicates = false;  // insert the new keys and report duplicates (exit 0)
+};
+// Parses the whole input first (key_list.h): a corrupt line writes nothing. Without
+// skip_duplicates, any key already stored (or repeated in the input) writes nothing and exits
+// kExitConflict, listing the duplicates masked with the id of the existing key.
+int KeysImport(Context& ctx, const KeysImportOptions& options);
+
+struct KeysListOptions {
+  std::string pool;   // "" = all pools
+  std::string state;  // "" = all states
+};
+int KeysList(Context& ctx, const KeysListOptions& options);  // masked keys, counts at the end
+
+int KeysCooldown(Context& ctx, int64_t key_id, int64_t seconds, const std::string& reason);
+int KeysExhaust(Context& ctx, int64_t key_id, const std::string& reason);
+int KeysRestore(Context& ctx, int64_t key_id, const std::string& as_state);  // active|backup
+int KeysDelete(Context& ctx, int64_t key_id);
+
+// ---- proxies and bindings
+int ProxiesAdd(Context& ctx, const std::string& url);
+int ProxiesList(Context& ctx);  // never a password: has_password
+int ProxiesDelete(Context& ctx, int64_t proxy_id);
+int Bind(Context& ctx, int64_t key_id, int64_t proxy_id, int64_t priority);
+int Unbind(Context& ctx, int64_t key_id, int64_t proxy_id);
+
+// ---- rotation and history
+struct RotateOptions {
+  std::string pool;
+  int64_t key_id = 0;
+  std::string reason = "manual";
+};
+// Exit: kExitOk (rotated), kExitAlreadyRotated, kExitNoBackup, or an error code.
+int Rotate(Context& ctx, const RotateOptions& options);
+
+struct HistoryOptions {
+  std::string pool;
+  std::optional<int64_t> key_id;
+  int64_t limit = 100;
+};
+int HistoryRotations(Context& ctx, const HistoryOptions& options);
+
+// ---- client keys
+// Prints the new client key once; stores only its hash and a masked hint.
+int ClientsCreate(Context& ctx, const std::string& name);
+int ClientsList(Context& ctx);
+
+// ---- migration
+int ImportMongo(Context& ctx, const std::string& dir);
+
+}  // namespace keygate::cli
+
+#endif  // KEYGATE_CLI_COMMANDS_H_
