@@ -56,7 +56,7 @@ void CheckConservation(const PoolSnapshot& snap, const PoolExpectation& expect,
     out.Add("active+cooling+exhausted = " + Id(slots) + ", expected the initial active count " +
             Id(static_cast<int64_t>(expect.initial_active.size())));
   }
-  if (expect.strict_no_backup && c.exhausted > 0 && c.backup > 0) {
+  if (c.exhausted > 0 && c.backup > 0) {
     out.Add(Id(c.exhausted) + " key(s) exhausted (NoBackup) while " + Id(c.backup) +
             " backup(s) remain: the active count dropped with backups available");
   }

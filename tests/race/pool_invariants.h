@@ -50,10 +50,6 @@ struct PoolExpectation {
   std::set<int64_t> initial_active;  // the keys imported as active
   // Each initial active key was bound to a proxy of its own: proxy id -> that key.
   std::map<int64_t, int64_t> initial_key_of_proxy;
-  // When true, a key may only be exhausted (NoBackup) once no backup is left. Holds for every
-  // committed state of SQLite (writers are serialized) and for any quiescent state. See
-  // CheckPool for why a PostgreSQL snapshot taken mid-storm may legitimately break it.
-  bool strict_no_backup = true;
 };
 
 // Checks every invariant; returns one line per violation (empty when all hold). The invariants:
@@ -66,7 +62,8 @@ struct PoolExpectation {
 //    later retired/exhausted; backups carry no rotation links;
 //  - bindings: every binding names a key of the pool that is not retired or backup, and each
 //    initial key's proxy is bound exactly once, to the last key of its replaced_by chain;
-//  - no early exhaustion (strict_no_backup): exhausted keys only when no backup is left.
+//  - no early exhaustion: a key is exhausted (NoBackup) only when no backup is left, so with
+//    backups available the active count never drops.
 std::vector<std::string> CheckPool(const PoolSnapshot& snap, const PoolExpectation& expect);
 
 // Reads the pool through the Store interface (several statements: only consistent when no one
