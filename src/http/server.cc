@@ -1,0 +1,408 @@
+#include "http/server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdio>
+#include <list>
+
+#include "common/strings.h"
+
+namespace keygate::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+StatusOr<tcp::endpoint> ParseListen(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return InvalidArgumentError("listen address must be HOST:PORT");
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  auto port = ParseInt64(listen.substr(colon + 1));
+  if (!port || *port < 0 || *port > 65535) return InvalidArgumentError("bad port in " + listen);
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+  if (ec) return InvalidArgumentError("bad listen host '" + host + "' (use an IP address)");
+  return tcp::endpoint(addr, static_cast<uint16_t>(*port));
+}
+
+std::string_view FindHeader(const Headers& headers, std::string_view lower_name) {
+  for (const auto& [k, v] : headers) {
+    if (k == lower_name) return v;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string_view Request::Header(std::string_view lower_name) const {
+  return FindHeader(headers, lower_name);
+}
+
+// One worker: an event loop on its own thread with its own listener.
+class Server::WorkerImpl final : public Worker {
+ public:
+  WorkerImpl(Server& server, int index) : server_(server), index_(index), acceptor_(io_) {}
+
+  int index() const override { return index_; }
+  asio::io_context& io() override { return io_; }
+
+  Status Listen(const tcp::endpoint& ep) {
+    boost::system::error_code ec;
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    // SO_REUSEPORT: every worker binds the same port; the kernel balances new connections.
+    using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+    if (!ec) acceptor_.set_option(reuse_port(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return UnavailableError("cannot listen on " + ep.address().to_string() + ":" +
+                              std::to_string(ep.port()) + ": " + ec.message());
+    }
+    return OkStatus();
+  }
+  uint16_t bound_port() const { return acceptor_.local_endpoint().port(); }
+
+  void Run() {
+    thread_ = std::thread([this] {
+      if (server_.hooks_.on_start) server_.hooks_.on_start(*this);
+      asio::co_spawn(io_, AcceptLoop(), asio::detached);
+      io_.run();
+      if (server_.hooks_.on_stop) server_.hooks_.on_stop(*this);
+    });
+  }
+
+  // Stop accepting and close idle keep-alive connections; busy ones close after their response.
+  void BeginDrain() {
+    asio::post(io_, [this] {
+      boost::system::error_code ec;
+      acceptor_.close(ec);
+      for (Conn& c : conns_) {
+        if (!c.busy) c.stream->socket().close(ec);
+      }
+    });
+  }
+
+  // Close everything still open (the drain deadline passed), cancel what handlers await, and let
+  // the loop end by itself once every session has unwound.
+  void ForceClose() {
+    asio::post(io_, [this] {
+      boost::system::error_code ec;
+      acceptor_.close(ec);
+      for (Conn& c : conns_) c.stream->socket().close(ec);
+      if (server_.hooks_.on_abort) server_.hooks_.on_abort(*this);
+      work_.reset();
+    });
+  }
+
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  void StopLoop() {
+    work_.reset();
+    io_.stop();
+  }
+
+ private:
+  struct Conn {
+    beast::tcp_stream* stream;
+    bool busy = false;
+  };
+
+  asio::awaitable<void> AcceptLoop() {
+    while (true) {
+      auto [ec, socket] = co_await acceptor_.async_accept(kUseTuple);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+        continue;  // e.g. EMFILE: keep serving the connections we have
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      asio::co_spawn(io_, Session(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> Session(tcp::socket socket);
+
+  Server& server_;
+  const int index_;
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
+  tcp::acceptor acceptor_;
+  std::list<Conn> conns_;  // only touched on this worker's thread
+  std::thread thread_;
+
+  friend class Server;
+};
+
+namespace {
+
+class WriterImpl final : public ResponseWriter {
+ public:
+  // `draining` (may be null) is read when the response starts: a drain that began while the
+  // request was in flight still closes the connection after it.
+  WriterImpl(beast::tcp_stream& stream, bool keep_alive, int64_t write_timeout_ms,
+             const std::atomic<bool>* draining = nullptr)
+      : stream_(stream),
+        keep_alive_(keep_alive),
+        write_timeout_(write_timeout_ms),
+        draining_(draining) {}
+
+  asio::awaitable<bool> Send(int status, const Headers& headers, std::string_view body) override {
+    if (gone_ || started_) co_return false;
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
+    for (const auto& [k, v] : headers) res.set(k, v);
+    if (draining_ != nullptr && draining_->load()) keep_alive_ = false;
+    res.keep_alive(keep_alive_);
+    res.body().assign(body.data(), body.size());
+    res.prepare_payload();
+    started_ = true;
+    stream_.expires_after(write_timeout_);
+    auto [ec, n] = co_await bhttp::async_write(stream_, res, kUseTuple);
+    stream_.expires_never();
+    if (ec) gone_ = true;
+    co_return !gone_;
+  }
+
+  asio::awaitable<bool> StartStream(int status, const Headers& headers) override {
+    if (gone_ || started_) co_return false;
+    bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(status), 11};
+    for (const auto& [k, v] : headers) res.set(k, v);
+    if (draining_ != nullptr && draining_->load()) keep_alive_ = false;
+    res.keep_alive(keep_alive_);
+    res.chunked(true);
+    bhttp::response_serializer<bhttp::empty_body> sr{res};
+    started_ = true;
+    streaming_ = true;
+    stream_.expires_after(write_timeout_);
+    auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, kUseTuple);
+    stream_.expires_never();
+    if (ec) gone_ = true;
+    co_return !gone_;
+  }
+
+  asio::awaitable<bool> WriteChunk(std::string_view data) override {
+    if (gone_ || !streaming_) co_return false;
+    if (data.empty()) co_return true;  // an empty chunk would end the body
+    stream_.expires_after(write_timeout_);
+    auto [ec, n] = co_await asio::async_write(
+        stream_, bhttp::make_chunk(asio::const_buffer(data.data(), data.size())), kUseTuple);
+    stream_.expires_never();
+    if (ec) gone_ = true;
+    co_return !gone_;
+  }
+
+  asio::awaitable<bool> EndStream() override {
+    if (gone_ || !streaming_) co_return false;
+    stream_.expires_after(write_timeout_);
+    auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), kUseTuple);
+    stream_.expires_never();
+    streaming_ = false;
+    ended_ = true;
+    if (ec) gone_ = true;
+    co_return !gone_;
+  }
+
+  bool started() const override { return started_; }
+  // Whether the connection can carry another request.
+  bool reusable() const { return keep_alive_ && !gone_ && (!streaming_ || ended_); }
+
+ private:
+  beast::tcp_stream& stream_;
+  bool keep_alive_;
+  std::chrono::milliseconds write_timeout_;
+  const std::atomic<bool>* draining_;
+  bool started_ = false, streaming_ = false, ended_ = false, gone_ = false;
+};
+
+}  // namespace
+
+asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
+  Server& s = server_;
+  s.active_connections_.fetch_add(1);
+  beast::tcp_stream stream(std::move(socket));
+  auto self = conns_.insert(conns_.end(), Conn{&stream});
+  std::string remote;
+  {
+    boost::system::error_code ec;
+    auto ep = stream.socket().remote_endpoint(ec);
+    if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  beast::flat_buffer buffer;
+
+  auto reject = [&](std::string_view path, int status,
+                    std::string_view message) -> asio::awaitable<void> {
+    auto [ctype, body] = s.error_body_(path, status, message);
+    WriterImpl w(stream, /*keep_alive=*/false, s.options_.write_timeout_ms);
+    // A named Headers: g++ 12 cannot hold a braced initializer list across co_await.
+    Headers headers{{"content-type", ctype}};
+    co_await w.Send(status, headers, body);
+    // Lingering close: the client may still be sending the body we refused. Closing with unread
+    // input makes the kernel send a RST that can destroy our response before the client reads
+    // it, so stop sending, then read and discard for a bounded time and amount.
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.expires_after(std::chrono::seconds(2));
+    size_t discarded = 0;
+    char sink[16384];
+    while (discarded < (8u << 20)) {
+      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
+      if (rec) break;
+      discarded += n;
+    }
+    stream.expires_never();
+  };
+
+  while (!s.draining_.load()) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<uint32_t>(s.options_.max_header_bytes));
+    parser.body_limit(static_cast<uint64_t>(s.options_.max_body_bytes));
+    self->busy = false;
+    stream.expires_after(std::chrono::milliseconds(s.options_.header_timeout_ms));
+    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+    if (hec) {
+      if (hec == bhttp::error::header_limit) {
+        co_await reject("", 431, "request headers are too large");
+      } else if (hec == bhttp::error::body_limit) {
+        std::string t(parser.get().target());
+        co_await reject(t.substr(0, t.find('?')), 413,
+                        "request body is larger than " +
+                            std::to_string(s.options_.max_body_bytes) + " bytes");
+      } else if (hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
+                 hec != beast::error::timeout && hec != asio::error::operation_aborted &&
+                 hec != asio::error::connection_reset && hec != asio::error::bad_descriptor) {
+        co_await reject("", 400, "malformed HTTP request: " + hec.message());
+      }
+      break;
+    }
+    self->busy = true;
+    std::string target(parser.get().target());
+    std::string path = target.substr(0, target.find('?'));
+    if (parser.content_length() && *parser.content_length() >
+                                       static_cast<uint64_t>(s.options_.max_body_bytes)) {
+      co_await reject(path, 413, "request body is larger than " +
+                                     std::to_string(s.options_.max_body_bytes) + " bytes");
+      break;
+    }
+    if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+      auto [cec, cn] = co_await bhttp::async_write(stream, cont, kUseTuple);
+      if (cec) break;
+    }
+    stream.expires_after(std::chrono::milliseconds(s.options_.body_timeout_ms));
+    auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+    stream.expires_never();
+    if (bec) {
+      if (bec == bhttp::error::body_limit) {
+        co_await reject(path, 413, "request body is larger than " +
+                                       std::to_string(s.options_.max_body_bytes) + " bytes");
+      } else if (bec != asio::error::eof && bec != bhttp::error::end_of_stream &&
+                 bec != beast::error::timeout && bec != asio::error::connection_reset) {
+        co_await reject(path, 400, "malformed HTTP request body: " + bec.message());
+      }
+      break;
+    }
+
+    auto msg = parser.release();
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::move(target);
+    req.path = std::move(path);
+    req.remote = remote;
+    for (const auto& field : msg) {
+      req.headers.emplace_back(ToLower(field.name_string()), std::string(field.value()));
+    }
+    req.body = std::move(msg.body());
+    bool keep_alive = msg.keep_alive() && !s.draining_.load();
+
+    WriterImpl writer(stream, keep_alive, s.options_.write_timeout_ms, &s.draining_);
+    s.active_requests_.fetch_add(1);
+    try {
+      co_await s.handler_(*this, req, writer);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "keygate: handler error on %s: %s\n", req.path.c_str(), e.what());
+    }
+    s.active_requests_.fetch_sub(1);
+    if (!writer.started()) {
+      auto [ctype, body] = s.error_body_(req.path, 500, "internal error: no response produced");
+      Headers headers{{"content-type", ctype}};
+      co_await writer.Send(500, headers, body);
+    }
+    if (!writer.reusable()) break;
+  }
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream.socket().close(ec);
+  conns_.erase(self);
+  s.active_connections_.fetch_sub(1);
+}
+
+Server::Server(Options options, Handler handler, ErrorBody error_body, Hooks hooks)
+    : options_(std::move(options)),
+      handler_(std::move(handler)),
+      error_body_(std::move(error_body)),
+      hooks_(std::move(hooks)) {}
+
+Server::~Server() {
+  if (!stopped_ && !workers_.empty()) Drain(0);
+}
+
+Status Server::Start() {
+  KG_ASSIGN_OR_RETURN(tcp::endpoint ep, ParseListen(options_.listen));
+  int n = options_.workers < 1 ? 1 : options_.workers;
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<WorkerImpl>(*this, i);
+    KG_RETURN_IF_ERROR(w->Listen(ep));
+    if (i == 0) {
+      port_ = w->bound_port();
+      ep.port(port_);  // with port 0, the other workers join the port the first one got
+    }
+    workers_.push_back(std::move(w));
+  }
+  for (auto& w : workers_) w->Run();
+  return OkStatus();
+}
+
+int Server::Drain(int64_t deadline_ms) {
+  if (stopped_) return 0;
+  draining_.store(true);
+  for (auto& w : workers_) w->BeginDrain();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+  // The control thread polls the counters; request threads are never blocked by it.
+  while (active_connections_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  int left = static_cast<int>(active_connections_.load());
+  for (auto& w : workers_) w->ForceClose();
+  // The loops end by themselves once the closed sessions have unwound; a loop still running after
+  // a grace period (a handler ignoring cancellation) is stopped hard.
+  auto unwind = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (active_connections_.load() > 0 && std::chrono::steady_clock::now() < unwind) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (active_connections_.load() > 0) {
+    for (auto& w : workers_) w->StopLoop();
+  }
+  for (auto& w : workers_) w->Join();
+  stopped_ = true;
+  return left;
+}
+
+}  // namespace keygate::http

@@ -1,0 +1,211 @@
+// The inbound server through real sockets: limits, malformed input, smuggling attempts,
+// keep-alive, chunked streaming and draining.
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <thread>
+
+namespace keygate::http {
+namespace {
+
+namespace asio = boost::asio;
+
+// A blocking raw client: sends bytes, reads until the peer closes or `want` bytes arrived.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    timeval tv{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+  ~RawClient() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  void Send(std::string_view data) { (void)!::write(fd_, data.data(), data.size()); }
+  // Reads until `stop` appears in the data, the peer closes, or the timeout.
+  std::string ReadUntil(std::string_view stop = {}) {
+    std::string out;
+    char buf[4096];
+    while (stop.empty() || out.find(stop) == std::string::npos) {
+      ssize_t n = ::read(fd_, buf, sizeof(buf));
+      if (n <= 0) break;
+      out.append(buf, n);
+    }
+    return out;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void StartServer(Options options = {}) {
+    options.listen = "127.0.0.1:0";
+    if (options.max_body_bytes == (10 << 20)) options.max_body_bytes = 1024;
+    Handler handler = [this](Worker&, Request& req, ResponseWriter& w) -> asio::awaitable<void> {
+      ++handled_;
+      if (req.path == "/stream") {
+        Headers sse{{"content-type", "text/event-stream"}};
+        co_await w.StartStream(200, sse);
+        for (int i = 0; i < 3; ++i) {
+          co_await w.WriteChunk("data: " + std::to_string(i) + "\n\n");
+        }
+        co_await w.EndStream();
+        co_return;
+      }
+      if (req.path == "/slow") {
+        asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(300));
+        co_await t.async_wait(asio::use_awaitable);
+      }
+      if (req.path == "/silent") co_return;  // the server must answer 500 itself
+      Headers plain{{"content-type", "text/plain"}};
+      co_await w.Send(200, plain,
+                      req.method + " " + req.target + " " + std::to_string(req.body.size()) +
+                          " " + std::string(req.Header("x-test")));
+    };
+    ErrorBody error_body = [](std::string_view path, int status, std::string_view message) {
+      return std::make_pair(std::string("application/json"),
+                            "{\"status\":" + std::to_string(status) + ",\"message\":\"" +
+                                std::string(message) + "\"}");
+    };
+    server_ = std::make_unique<Server>(options, handler, error_body);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  void TearDown() override {
+    if (server_) server_->Drain(1000);
+  }
+
+  std::unique_ptr<Server> server_;
+  std::atomic<int> handled_{0};
+};
+
+TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  StartServer();
+  RawClient c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Send("POST /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Test: one\r\nContent-Length: 5\r\n\r\nhello");
+  std::string r1 = c.ReadUntil("one");
+  EXPECT_NE(r1.find("HTTP/1.1 200"), std::string::npos) << r1;
+  EXPECT_NE(r1.find("POST /a?x=1 5 one"), std::string::npos) << r1;
+  c.Send("GET /b HTTP/1.1\r\nHost: h\r\nX-Test: two\r\n\r\n");
+  std::string r2 = c.ReadUntil("two");
+  EXPECT_NE(r2.find("GET /b 0 two"), std::string::npos) << r2;
+  EXPECT_EQ(handled_.load(), 2);
+}
+
+TEST_F(ServerTest, OversizedBodyIs413WithoutCallingTheHandler) {
+  StartServer();
+  RawClient c(server_->port());
+  c.Send("POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n" +
+         std::string(5000, 'x'));
+  std::string r = c.ReadUntil();
+  EXPECT_NE(r.find("HTTP/1.1 413"), std::string::npos) << r;
+  EXPECT_NE(r.find("larger than 1024 bytes"), std::string::npos) << r;
+  EXPECT_EQ(handled_.load(), 0);
+}
+
+TEST_F(ServerTest, OversizedChunkedBodyIs413) {
+  StartServer();
+  RawClient c(server_->port());
+  std::string chunk(2000, 'y');
+  c.Send("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n" + chunk +
+         "\r\n0\r\n\r\n");
+  std::string r = c.ReadUntil();
+  EXPECT_NE(r.find("HTTP/1.1 413"), std::string::npos) << r;
+  EXPECT_EQ(handled_.load(), 0);
+}
+
+TEST_F(ServerTest, HugeHeadersAre431) {
+  Options o;
+  o.max_header_bytes = 2048;
+  StartServer(o);
+  RawClient c(server_->port());
+  c.Send("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(4096, 'a') + "\r\n\r\n");
+  EXPECT_NE(c.ReadUntil().find("HTTP/1.1 431"), std::string::npos);
+}
+
+TEST_F(ServerTest, SmugglingContentLengthPlusChunkedIsRejected) {
+  StartServer();
+  RawClient c(server_->port());
+  c.Send(
+      "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string r = c.ReadUntil();
+  EXPECT_NE(r.find("HTTP/1.1 400"), std::string::npos) << r;
+  EXPECT_EQ(r.find("/smuggled"), std::string::npos);
+  EXPECT_EQ(handled_.load(), 0);
+}
+
+TEST_F(ServerTest, DuplicateContentLengthIsRejected) {
+  StartServer();
+  RawClient c(server_->port());
+  c.Send("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabc");
+  EXPECT_NE(c.ReadUntil().find("HTTP/1.1 400"), std::string::npos);
+  EXPECT_EQ(handled_.load(), 0);
+}
+
+TEST_F(ServerTest, GarbageIs400AndTheServerLivesOn) {
+  StartServer();
+  {
+    RawClient c(server_->port());
+    c.Send("\x16\x03\x01 this is not http\r\n\r\n");
+    EXPECT_NE(c.ReadUntil().find("HTTP/1.1 400"), std::string::npos);
+  }
+  RawClient c2(server_->port());
+  c2.Send("GET /ok HTTP/1.1\r\nHost: h\r\nX-Test: alive\r\n\r\n");
+  EXPECT_NE(c2.ReadUntil("alive").find("GET /ok 0 alive"), std::string::npos);
+}
+
+TEST_F(ServerTest, HandlerWithoutResponseGets500) {
+  StartServer();
+  RawClient c(server_->port());
+  c.Send("GET /silent HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_NE(c.ReadUntil("}").find("HTTP/1.1 500"), std::string::npos);
+}
+
+TEST_F(ServerTest, StreamsChunkedEvents) {
+  StartServer();
+  RawClient c(server_->port());
+  c.Send("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string r = c.ReadUntil("0\r\n\r\n");
+  EXPECT_NE(r.find("Transfer-Encoding: chunked"), std::string::npos) << r;
+  EXPECT_NE(r.find("data: 0\n\n"), std::string::npos);
+  EXPECT_NE(r.find("data: 2\n\n"), std::string::npos);
+}
+
+TEST_F(ServerTest, DrainFinishesInFlightRequestsAndRefusesNewOnes) {
+  Options o;
+  o.workers = 2;
+  StartServer(o);
+  uint16_t port = server_->port();
+  RawClient busy(port);
+  busy.Send("GET /slow HTTP/1.1\r\nHost: h\r\nX-Test: drained\r\n\r\n");
+  RawClient idle(port);  // connected, no request: closed at once by the drain
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::thread drain([&] { EXPECT_EQ(server_->Drain(5000), 0); });
+  std::string r = busy.ReadUntil();
+  EXPECT_NE(r.find("GET /slow 0 drained"), std::string::npos) << r;
+  EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+  EXPECT_EQ(idle.ReadUntil(), "");
+  drain.join();
+  RawClient late(port);
+  EXPECT_FALSE(late.connected());
+  server_.reset();
+}
+
+}  // namespace
+}  // namespace keygate::http
