@@ -1,7 +1,10 @@
 #include "store/sqlite/sqlite_driver.h"
 
 #include <sqlite3.h>
+#include <time.h>
 
+#include <chrono>
+#include <random>
 #include <unordered_map>
 
 namespace keygate::store::sqlite {
@@ -35,9 +38,44 @@ Status ErrorFromCode(int rc, sqlite3* db, std::string_view what) {
   }
 }
 
+// Waits for a lock held by another connection, up to the busy timeout. SQLite's own handler
+// (sqlite3_busy_timeout) sleeps 1, 2, 5, ... 50, then 100 ms between attempts: under many
+// writer processes a sleeper rarely finds the lock free when it wakes, and the others keep
+// taking it. With 16 processes rotating (bench/rotate_bench) single calls waited over 4 s, and
+// with slower transactions ran past the 10 s timeout into "database is locked". Short,
+// randomized sleeps keep every waiter in the race; the deadline is the same.
+class BusyWaiter {
+ public:
+  explicit BusyWaiter(int timeout_ms) : timeout_(std::chrono::milliseconds(timeout_ms)) {}
+
+  // sqlite3_busy_handler callback: nonzero to retry, 0 to give up with SQLITE_BUSY.
+  static int Handler(void* self, int attempts) {
+    return static_cast<BusyWaiter*>(self)->Wait(attempts);
+  }
+
+ private:
+  int Wait(int attempts) {
+    auto now = std::chrono::steady_clock::now();
+    if (attempts == 0) start_ = now;  // a new wait begins
+    if (now - start_ >= timeout_) return 0;
+    // 0.1 .. 4 ms, growing with the attempts, jittered so waiters do not wake in lockstep.
+    long max_us = std::min(4000L, 100L + 100L * attempts);
+    long us = std::uniform_int_distribution<long>(max_us / 2, max_us)(rng_);
+    timespec ts{0, us * 1000};
+    nanosleep(&ts, nullptr);
+    return 1;
+  }
+
+  const std::chrono::steady_clock::duration timeout_;
+  std::chrono::steady_clock::time_point start_;
+  std::minstd_rand rng_{std::random_device{}()};
+};
+
 class SqliteConnection final : public sql::Connection {
  public:
-  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  SqliteConnection(sqlite3* db, int busy_timeout_ms) : db_(db), busy_(busy_timeout_ms) {
+    sqlite3_busy_handler(db_, &BusyWaiter::Handler, &busy_);
+  }
   ~SqliteConnection() override {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
@@ -128,6 +166,7 @@ class SqliteConnection final : public sql::Connection {
   }
 
   sqlite3* db_;
+  BusyWaiter busy_;  // the busy handler's state; outlives every call on db_
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
 
@@ -149,8 +188,7 @@ class SqliteDriver final : public sql::Driver {
       sqlite3_close_v2(db);
       return s;
     }
-    auto conn = std::make_unique<SqliteConnection>(db);
-    sqlite3_busy_timeout(db, busy_timeout_ms_);
+    auto conn = std::make_unique<SqliteConnection>(db, busy_timeout_ms_);
     sqlite3_extended_result_codes(db, 1);
     // WAL lets readers run beside the one writer; NORMAL sync is durable across process crashes
     // (a power loss may lose the last commits, never corrupt). foreign_keys is per connection.
