@@ -136,9 +136,13 @@ int ExitCodeFor(const Status& status) {
 }
 
 int ReportError(std::ostream& err, const Status& status) {
-  std::string message = status.message();
-  // One line, always.
-  std::replace(message.begin(), message.end(), '\n', ' ');
+  // One line, always: drivers (libpq) report several lines with tabs.
+  std::string message;
+  for (char ch : status.message()) {
+    if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
+    if (ch == ' ' && !message.empty() && message.back() == ' ') continue;
+    message += ch;
+  }
   err << "keygate: error: " << Trim(message) << '\n';
   return ExitCodeFor(status);
 }
