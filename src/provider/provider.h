@@ -45,7 +45,9 @@ enum class Transport {
 struct UpstreamOutcome {
   Transport transport = Transport::kOk;
   int status = 0;                          // HTTP status when transport == kOk
-  std::string_view body;                   // the (first bytes of the) response body
+  // The (first bytes of the) response body. Rows that read error.type/code/message need it to be
+  // complete JSON; a truncated body classifies by status alone, so pass at least 16 KiB of it.
+  std::string_view body;
   std::optional<int64_t> retry_after_ms;   // parsed Retry-After, when present
 };
 
@@ -60,15 +62,27 @@ std::string_view ActionName(Action a);
 
 struct Verdict {
   Action action = Action::kPass;
-  std::string reason;       // e.g. "invalid_key", "insufficient_quota", "budget_exceeded"
-  int64_t cooldown_ms = 0;  // kCooldown only: Retry-After when given, else 0 (caller's backoff)
+  // A short fixed vocabulary, fit for a metric label: "ok", "client_error",
+  // "model_access_denied" (kPass); "upstream_5xx", "overloaded", "request_timeout",
+  // "unexpected_status", "connect_failed", "tls_failed", "timeout", "connection_reset",
+  // "transport_failed" (kRetry); "rate_limited" (kCooldown); "invalid_key", "key_forbidden",
+  // "payment_required", "insufficient_quota", "billing_limit_reached", "credit_balance_too_low",
+  // "usage_limit_reached", "key_disabled", "budget_exceeded", "key_expired" (kRotate);
+  // "proxy_failed", "region_blocked" (kProxy).
+  std::string reason;
+  int64_t cooldown_ms = 0;  // kCooldown only: Retry-After when given (>= 0), else 0 (caller's backoff)
 };
 
-// Classifies one upstream outcome with the provider's table (see provider/classifier.cc: one
-// table per classifier, first matching row wins, each row tested).
+// Classifies one upstream outcome. A transport failure decides alone (status and body unread:
+// a proxy's own 401 must never read as the key's). Otherwise the provider's table decides (see
+// provider/classifier.cc: one table per classifier, first matching row wins, each row tested);
+// a body that is not JSON classifies by status.
 Verdict Classify(Classifier classifier, const UpstreamOutcome& outcome);
 
-// Parses a Retry-After header value (delta-seconds or an HTTP date relative to `now_ms`).
+// Parses a Retry-After header value into milliseconds from `now_ms` (epoch ms). Accepts
+// delta-seconds ("30"; also "1.5", rounded up to the ms, and a negative number, read as 0 — not
+// RFC 7231, but unambiguous) and HTTP dates (IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", and the
+// obsolete RFC 850 and asctime forms); a date in the past gives 0. nullopt for anything else.
 std::optional<int64_t> ParseRetryAfterMs(std::string_view value, int64_t now_ms);
 
 // ---------------------------------------------------------------- requests
@@ -79,66 +93,131 @@ struct Span {
 };
 
 struct RequestInfo {
-  std::string model;
-  bool stream = false;
+  std::string model;          // decoded; never empty
+  bool stream = false;        // "stream": true (null or absent: false)
   Span model_value;           // the JSON string token of "model", quotes included
-  Span stream_options_value;  // the JSON value of "stream_options"
-  bool include_usage = false; // stream_options.include_usage == true
-  std::optional<int64_t> max_tokens;  // max_tokens / max_completion_tokens / max_output_tokens
+  Span stream_options_value;  // the JSON value of "stream_options" (an object or null), if any
+  bool include_usage = false; // stream_options.include_usage == true (the last of duplicates)
+  // The first integer of max_tokens / max_completion_tokens / max_output_tokens (12.0 counts).
+  std::optional<int64_t> max_tokens;
   size_t object_end = 0;      // offset of the top-level closing '}'
-  size_t approx_prompt_chars = 0;  // characters of message/prompt text (for estimates)
+  // Unicode code points of prompt text: messages[*].content (a string, or parts with "text"),
+  // system, prompt, input (strings, or items with content/text). For estimates only.
+  size_t approx_prompt_chars = 0;
 };
 
-// Validates `body` as one JSON object (strict: UTF-8, no trailing data, no duplicate top-level
-// "model"/"stream") and extracts what routing needs. InvalidArgument with a message fit for the
-// client ("request body is not valid JSON", "'model' must be a string", …).
+// Validates `body` as one JSON object (strict: UTF-8, no trailing data, depth <= 1024) and
+// extracts what routing needs. Duplicate top-level "model", "stream" or "stream_options" keys
+// are refused (compared decoded: "mod\u0065l" is "model"), since parsers disagree on which wins.
+// "model" must be a non-empty string; "stream" a boolean or null; "stream_options" an object or
+// null. InvalidArgument with a short message fit for the client ("request body is not valid
+// JSON (invalid UTF-8)", "'model' must be a string", "duplicate key 'model' in request body", …).
 StatusOr<RequestInfo> InspectRequest(std::string_view body);
 
-// Returns `body` with the model replaced by `upstream_model` and, when `add_include_usage`,
-// "stream_options": {"include_usage": true} set (merged into an existing stream_options object).
-// Every other byte is preserved.
+// Returns `body` with the model replaced by `upstream_model` (re-encoded as a JSON string;
+// invalid UTF-8 becomes U+FFFD) and, when `add_include_usage`, "stream_options":
+// {"include_usage": true} set: appended after the last member when absent, replacing a null,
+// merged into an existing object (every include_usage in it set to true, else inserted first).
+// Every other byte is preserved. Precondition: `info` is InspectRequest(body) of this very body.
 std::string RewriteRequest(std::string_view body, const RequestInfo& info,
                            std::string_view upstream_model, bool add_include_usage);
 
 // ---------------------------------------------------------------- usage
 
+// Token counts normalized across formats, so billing reads one shape:
+//   input_tokens       every prompt token, cached or not: OpenAI's prompt_tokens / input_tokens
+//                      (which include the cached ones); Anthropic's input_tokens +
+//                      cache_read_input_tokens + cache_creation_input_tokens (which Anthropic
+//                      reports apart). So cache_read_tokens + cache_write_tokens <= input_tokens,
+//                      and the uncached prompt is their difference.
+//   output_tokens      completion_tokens / output_tokens (reasoning included, as reported).
+//   cache_read_tokens  OpenAI prompt_tokens_details / input_tokens_details .cached_tokens;
+//                      Anthropic cache_read_input_tokens.
+//   cache_write_tokens Anthropic cache_creation_input_tokens (OpenAI has none: 0).
+// Negative counts are read as 0.
 struct Usage {
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
   int64_t cache_read_tokens = 0;
   int64_t cache_write_tokens = 0;
-  bool present = false;  // the response reported usage
+  bool present = false;  // the response reported usage (a "usage" object with a token count)
 };
 
-// Reads usage from a complete (non-streaming) response body of `format`.
+// Reads usage from a complete (non-streaming) response body of `format` (chat completions,
+// completions and embeddings for kOpenAIChat). present=false when the body is not JSON or has no
+// usable "usage" object. Either OpenAI naming (prompt_/completion_tokens or input_/output_tokens)
+// is accepted for both OpenAI formats: compatible servers mix them.
 Usage ParseResponseUsage(Format format, std::string_view body);
 
 // Splits an SSE byte stream into events, reads usage as it passes, and optionally drops the
 // usage-only chunk that keygate itself requested (OpenAI: a chunk with "choices": [] and a
-// "usage" object) so the client sees exactly what it asked for.
+// "usage" object) so the client sees exactly what it asked for. Nothing else is ever changed:
+// the output is the input minus dropped events, byte for byte, however the input is chunked.
+//
+// Events end at a blank line; lines end with LF or CRLF ("\n\n", "\r\n\r\n" and mixes). A lone CR
+// is not a line end here (no LLM upstream sends one, and treating it as one would make the event
+// split depend on where a chunk ends). What is read, by format:
+//   any          "data: [DONE]" sets saw_done.
+//   openai-chat  usage from the last chunk with a "usage" object; output_chars from
+//                choices[].delta.content, .reasoning_content and .tool_calls[].function.arguments.
+//   anthropic    message_start message.usage and message_delta usage (cumulative; the later wins);
+//                message_stop sets saw_done; output_chars from content_block_delta text_delta,
+//                input_json_delta and thinking_delta.
+//   responses    response.completed / .incomplete / .failed: response.usage, and saw_done;
+//                output_chars from response.output_text.delta and .function_call_arguments.delta.
+// Events whose data is not JSON (pings, comments, "[DONE]") pass through untouched.
+//
+// Memory is bounded: an event longer than max_event_bytes is passed through unparsed, its start as
+// soon as the limit is crossed and the rest as it arrives (never buffered whole); so the filter
+// holds at most max_event_bytes plus one Feed() of input. Such an event is never parsed, whatever
+// the chunking, so its usage (if any) is not read.
+//
+// Thread safety: one filter per stream; not thread-safe.
 class SseUsageFilter {
  public:
-  SseUsageFilter(Format format, bool drop_usage_chunk)
-      : format_(format), drop_usage_chunk_(drop_usage_chunk) {}
+  static constexpr size_t kDefaultMaxEventBytes = 8 << 20;
+
+  SseUsageFilter(Format format, bool drop_usage_chunk,
+                 size_t max_event_bytes = kDefaultMaxEventBytes)
+      : format_(format), drop_usage_chunk_(drop_usage_chunk), max_event_bytes_(max_event_bytes) {}
 
   // Consumes upstream bytes; appends to `out` the bytes to send to the client: whole events only
-  // (a partial event is held until its end arrives, so each write is flushed per event).
+  // (a partial event is held until its end arrives, so each write is flushed per event), except
+  // for an oversized event, which streams through as it arrives.
   void Feed(std::string_view bytes, std::string& out);
-  // At end of stream: appends whatever partial event remains (never silently dropped).
+  // At end of stream: appends whatever partial event remains (never silently dropped; it is read
+  // for usage but never dropped). Call once, last.
   void Finish(std::string& out);
 
   const Usage& usage() const { return usage_; }
-  bool saw_done() const { return saw_done_; }  // "[DONE]" or message_stop
-  size_t events() const { return events_; }
-  size_t output_chars() const { return output_chars_; }  // delta text seen (for estimates)
+  bool saw_done() const { return saw_done_; }  // "[DONE]", message_stop, response.completed
+  size_t events() const { return events_; }    // events with at least one non-empty line
+  size_t output_chars() const { return output_chars_; }  // code points of delta text seen
 
  private:
-  void OnEvent(std::string_view event, std::string& out);
+  // Where the boundary scanner stands: at the start of a line (after LF, or at the start of an
+  // event), after a CR that starts a line (a CRLF blank line may follow), or inside a line.
+  enum class ScanState : uint8_t { kLineStart, kLineStartCr, kInLine };
+
+  // Returns the index just past the next event boundary at or after `pos`, or npos.
+  size_t FindBoundary(std::string_view s, size_t pos);
+  void OnEvent(std::string_view event, std::string& out, bool may_drop);
+  // Reads one event's data; true when the event is to be dropped.
+  bool OnData(std::string_view data);
+  void SetAnthropicUsage();
 
   Format format_;
   bool drop_usage_chunk_;
-  std::string pending_;
+  size_t max_event_bytes_;
+  std::string pending_;      // the current incomplete event
+  size_t scanned_ = 0;       // bytes of pending_ already scanned for a boundary
+  ScanState scan_ = ScanState::kLineStart;
+  bool oversized_ = false;   // passing an oversized event through until its boundary
   Usage usage_;
+  // Anthropic reports these apart; usage_.input_tokens is their sum.
+  int64_t anthropic_input_ = 0;
+  int64_t anthropic_cache_read_ = 0;
+  int64_t anthropic_cache_write_ = 0;
   bool saw_done_ = false;
   size_t events_ = 0;
   size_t output_chars_ = 0;
@@ -151,6 +230,9 @@ std::string OpenAIErrorJson(std::string_view message, std::string_view type,
                             std::string_view code);
 // {"type": "error", "error": {"type": …, "message": …}}
 std::string AnthropicErrorJson(std::string_view message, std::string_view type);
+
+// `s` as a JSON string literal, quotes included (escaped; invalid UTF-8 replaced by U+FFFD).
+std::string JsonString(std::string_view s);
 
 }  // namespace keygate::provider
 

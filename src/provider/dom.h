@@ -1,0 +1,81 @@
+// Internal to provider/: the simdjson DOM parser and a few typed lookups. simdjson costs ~3.5 s of
+// compile time per TU, so only request.cc and response.cc include this header.
+//
+// Thread safety: DomParser hands out a per-thread parser; the elements it returns are valid until
+// the next parse on the same thread, so never nest two DomParser uses.
+#ifndef KEYGATE_PROVIDER_DOM_H_
+#define KEYGATE_PROVIDER_DOM_H_
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+namespace keygate::provider::internal {
+
+// A validating DOM parser for one document (UTF-8, structure, no trailing content).
+// Documents up to kSharedLimit bytes reuse one parser per thread, so the hot path does not
+// allocate once warm. Larger ones get a parser of their own, freed afterwards: a simdjson parser
+// keeps buffers of several times the largest document it has seen, and one 10 MiB body must not
+// pin that much memory in a worker thread forever.
+class DomParser {
+ public:
+  static constexpr size_t kSharedLimit = 1 << 20;
+
+  explicit DomParser(size_t len) {
+    if (len <= kSharedLimit) {
+      static thread_local simdjson::dom::parser shared;
+      parser_ = &shared;
+    } else {
+      own_ = std::make_unique<simdjson::dom::parser>();
+      parser_ = own_.get();
+    }
+  }
+
+  // Parses `text` (copied into the parser's padded buffer: callers need no padding).
+  simdjson::error_code Parse(std::string_view text, simdjson::dom::element& root) {
+    return parser_->parse(text.data(), text.size()).get(root);
+  }
+
+ private:
+  std::unique_ptr<simdjson::dom::parser> own_;
+  simdjson::dom::parser* parser_;
+};
+
+inline std::optional<simdjson::dom::element> Field(simdjson::dom::element e, std::string_view key) {
+  simdjson::dom::object obj;
+  if (e.get_object().get(obj) != simdjson::SUCCESS) return std::nullopt;
+  simdjson::dom::element v;
+  if (obj.at_key(key).get(v) != simdjson::SUCCESS) return std::nullopt;
+  return v;
+}
+
+inline std::optional<std::string_view> StringField(simdjson::dom::element e, std::string_view key) {
+  auto v = Field(e, key);
+  std::string_view s;
+  if (!v || v->get_string().get(s) != simdjson::SUCCESS) return std::nullopt;
+  return s;
+}
+
+// An integer field; also accepts an unsigned value that fits and a float with no fraction
+// (some OpenAI-compatible servers write 12.0).
+inline std::optional<int64_t> IntField(simdjson::dom::element e, std::string_view key) {
+  auto v = Field(e, key);
+  if (!v) return std::nullopt;
+  int64_t i;
+  if (v->get_int64().get(i) == simdjson::SUCCESS) return i;
+  double d;
+  if (v->is_double() && v->get_double().get(d) == simdjson::SUCCESS && d >= -9.0e15 &&
+      d <= 9.0e15 && static_cast<double>(static_cast<int64_t>(d)) == d) {
+    return static_cast<int64_t>(d);
+  }
+  return std::nullopt;
+}
+
+inline bool IsObject(const std::optional<simdjson::dom::element>& e) { return e && e->is_object(); }
+
+}  // namespace keygate::provider::internal
+
+#endif  // KEYGATE_PROVIDER_DOM_H_

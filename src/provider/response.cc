@@ -1,0 +1,347 @@
+// Upstream responses: usage from bodies and SSE streams, and the error fields the classifier
+// matches on. The second of the two TUs that include simdjson.
+//
+// Upstream JSON is parsed with the DOM too (not on-demand): SSE chunks are small, so validation
+// costs little, and a chunk keygate may drop must be read completely and exactly.
+#include <algorithm>
+#include <string>
+
+#include "provider/classifier_table.h"
+#include "provider/dom.h"
+#include "provider/json_text.h"
+#include "provider/provider.h"
+
+namespace keygate::provider {
+namespace {
+
+using internal::Field;
+using internal::IntField;
+using internal::IsObject;
+using internal::StringField;
+using Element = simdjson::dom::element;
+
+int64_t NonNegative(std::optional<int64_t> v) { return v ? std::max<int64_t>(0, *v) : 0; }
+
+size_t Chars(std::optional<std::string_view> s) {
+  return s ? internal::CountCodePoints(*s) : 0;
+}
+
+// OpenAI usage, either naming: chat/completions/embeddings say prompt_tokens/completion_tokens and
+// prompt_tokens_details; Responses says input_tokens/output_tokens and input_tokens_details.
+// Both count cached tokens inside the prompt total.
+Usage ReadOpenAIUsage(Element u) {
+  Usage out;
+  std::optional<int64_t> in = IntField(u, "prompt_tokens");
+  std::optional<int64_t> o = IntField(u, "completion_tokens");
+  std::optional<Element> details = Field(u, "prompt_tokens_details");
+  if (!in && !o) {
+    in = IntField(u, "input_tokens");
+    o = IntField(u, "output_tokens");
+    details = Field(u, "input_tokens_details");
+  }
+  if (!in && !o) return out;
+  out.present = true;
+  out.input_tokens = NonNegative(in);
+  out.output_tokens = NonNegative(o);
+  if (IsObject(details)) out.cache_read_tokens = NonNegative(IntField(*details, "cached_tokens"));
+  return out;
+}
+
+// Anthropic's counts, each only when the object carries it (message_delta may carry only
+// output_tokens). Returns false when it carries none.
+struct AnthropicCounts {
+  std::optional<int64_t> input, output, cache_read, cache_write;
+};
+AnthropicCounts ReadAnthropicCounts(Element u) {
+  AnthropicCounts c;
+  c.input = IntField(u, "input_tokens");
+  c.output = IntField(u, "output_tokens");
+  c.cache_read = IntField(u, "cache_read_input_tokens");
+  c.cache_write = IntField(u, "cache_creation_input_tokens");
+  return c;
+}
+
+Usage AnthropicUsage(int64_t input, int64_t output, int64_t cache_read, int64_t cache_write) {
+  Usage u;
+  u.present = true;
+  u.input_tokens = input + cache_read + cache_write;
+  u.output_tokens = output;
+  u.cache_read_tokens = cache_read;
+  u.cache_write_tokens = cache_write;
+  return u;
+}
+
+// The data of one SSE event: the "data:" lines joined by LF, each without the one optional space
+// after the colon (the SSE rules). `storage` is used only when there are several data lines.
+// Returns false when the event has no data line.
+bool EventData(std::string_view event, std::string& storage, std::string_view& data,
+               bool& has_content) {
+  int data_lines = 0;
+  size_t i = 0;
+  while (i < event.size()) {
+    size_t nl = event.find('\n', i);
+    size_t end = nl == std::string_view::npos ? event.size() : nl;
+    std::string_view line = event.substr(i, end - i);
+    i = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    has_content = true;
+    if (line.front() == ':') continue;  // a comment
+    size_t colon = line.find(':');
+    std::string_view field = line.substr(0, colon);
+    if (field != "data") continue;
+    std::string_view value =
+        colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (data_lines == 0) {
+      data = value;
+    } else {
+      if (data_lines == 1) storage.assign(data);
+      storage.push_back('\n');
+      storage.append(value);
+      data = storage;
+    }
+    ++data_lines;
+  }
+  return data_lines > 0;
+}
+
+}  // namespace
+
+namespace internal {
+
+ErrorFields ReadErrorFields(std::string_view body) {
+  ErrorFields f;
+  DomParser parser(body.size());
+  Element root;
+  if (parser.Parse(body, root) != simdjson::SUCCESS || !root.is_object()) return f;
+  if (std::optional<Element> err = Field(root, "error")) {
+    std::string_view s;
+    if (err->get_string().get(s) == simdjson::SUCCESS) {  // {"error": "…"}
+      f.message = std::string(s);
+      return f;
+    }
+    if (auto type = StringField(*err, "type")) f.type = std::string(*type);
+    if (auto message = StringField(*err, "message")) f.message = std::string(*message);
+    if (auto code = StringField(*err, "code")) {
+      f.code = std::string(*code);
+    } else if (auto n = IntField(*err, "code")) {
+      f.code = std::to_string(*n);
+    }
+    return f;
+  }
+  // FastAPI-style {"detail": "…"} or {"detail": {"error": "…"}}, and a bare {"message": "…"}.
+  if (std::optional<Element> detail = Field(root, "detail")) {
+    std::string_view s;
+    if (detail->get_string().get(s) == simdjson::SUCCESS) {
+      f.message = std::string(s);
+    } else if (auto inner = StringField(*detail, "error")) {
+      f.message = std::string(*inner);
+    } else if (auto inner_message = StringField(*detail, "message")) {
+      f.message = std::string(*inner_message);
+    }
+    return f;
+  }
+  if (auto message = StringField(root, "message")) f.message = std::string(*message);
+  return f;
+}
+
+}  // namespace internal
+
+Usage ParseResponseUsage(Format format, std::string_view body) {
+  internal::DomParser parser(body.size());
+  Element root;
+  if (parser.Parse(body, root) != simdjson::SUCCESS) return {};
+  std::optional<Element> u = Field(root, "usage");
+  if (!IsObject(u)) return {};
+  if (format == Format::kAnthropicMessages) {
+    AnthropicCounts c = ReadAnthropicCounts(*u);
+    if (!c.input && !c.output) return {};
+    return AnthropicUsage(NonNegative(c.input), NonNegative(c.output), NonNegative(c.cache_read),
+                          NonNegative(c.cache_write));
+  }
+  return ReadOpenAIUsage(*u);
+}
+
+// ---------------------------------------------------------------- SseUsageFilter
+
+size_t SseUsageFilter::FindBoundary(std::string_view s, size_t pos) {
+  while (pos < s.size()) {
+    if (scan_ == ScanState::kInLine) {
+      // Inside a line only LF matters: jump to it.
+      const void* lf = std::memchr(s.data() + pos, '\n', s.size() - pos);
+      if (lf == nullptr) return std::string_view::npos;
+      pos = static_cast<const char*>(lf) - s.data() + 1;
+      scan_ = ScanState::kLineStart;
+      continue;
+    }
+    const char c = s[pos++];
+    if (c == '\n') {  // an empty line: LF LF, or LF CR LF
+      scan_ = ScanState::kLineStart;
+      return pos;
+    }
+    scan_ = (c == '\r' && scan_ == ScanState::kLineStart) ? ScanState::kLineStartCr
+                                                          : ScanState::kInLine;
+  }
+  return std::string_view::npos;
+}
+
+void SseUsageFilter::Feed(std::string_view bytes, std::string& out) {
+  if (oversized_) {
+    size_t end = FindBoundary(bytes, 0);
+    if (end == std::string_view::npos) {
+      out.append(bytes);
+      return;
+    }
+    out.append(bytes.substr(0, end));
+    ++events_;
+    oversized_ = false;
+    bytes.remove_prefix(end);
+  }
+  pending_.append(bytes);
+  size_t start = 0;
+  for (;;) {
+    size_t end = FindBoundary(pending_, std::max(start, scanned_));
+    if (end == std::string_view::npos) break;
+    OnEvent(std::string_view(pending_).substr(start, end - start), out, /*may_drop=*/true);
+    start = end;
+  }
+  pending_.erase(0, start);
+  scanned_ = pending_.size();
+  if (pending_.size() > max_event_bytes_) {
+    // This event can only end up longer than the limit: stream it on instead of holding it.
+    out.append(pending_);
+    pending_.clear();
+    scanned_ = 0;
+    oversized_ = true;
+  }
+}
+
+void SseUsageFilter::Finish(std::string& out) {
+  if (oversized_) {
+    ++events_;
+    oversized_ = false;
+  } else if (!pending_.empty()) {
+    OnEvent(pending_, out, /*may_drop=*/false);
+  }
+  pending_.clear();
+  scanned_ = 0;
+  scan_ = ScanState::kLineStart;
+}
+
+void SseUsageFilter::OnEvent(std::string_view event, std::string& out, bool may_drop) {
+  if (event.size() > max_event_bytes_) {
+    // The same limit as for an incomplete event, so whether an event is parsed never depends on
+    // how the stream was chunked.
+    ++events_;
+    out.append(event);
+    return;
+  }
+  std::string storage;
+  std::string_view data;
+  bool has_content = false;
+  bool has_data = EventData(event, storage, data, has_content);
+  if (has_content) ++events_;
+  bool drop = has_data && OnData(data);
+  if (!(drop && may_drop)) out.append(event);
+}
+
+void SseUsageFilter::SetAnthropicUsage() {
+  usage_ = AnthropicUsage(anthropic_input_, usage_.output_tokens, anthropic_cache_read_,
+                          anthropic_cache_write_);
+}
+
+bool SseUsageFilter::OnData(std::string_view data) {
+  if (data == "[DONE]") {
+    saw_done_ = true;
+    return false;
+  }
+  // Cheap pre-check: only objects are of interest ("[DONE]" and pings are not JSON objects).
+  size_t first = internal::SkipWs(data, 0);
+  if (first >= data.size() || data[first] != '{') return false;
+  internal::DomParser parser(data.size());
+  Element root;
+  if (parser.Parse(data, root) != simdjson::SUCCESS || !root.is_object()) return false;
+
+  switch (format_) {
+    case Format::kOpenAIChat: {
+      std::optional<Element> u = Field(root, "usage");
+      const bool has_usage = IsObject(u);
+      if (has_usage) {
+        Usage read = ReadOpenAIUsage(*u);
+        if (read.present) usage_ = read;
+      }
+      simdjson::dom::array choices;
+      std::optional<Element> c = Field(root, "choices");
+      if (!c || c->get_array().get(choices) != simdjson::SUCCESS) return false;
+      for (Element choice : choices) {
+        std::optional<Element> delta = Field(choice, "delta");
+        if (!IsObject(delta)) continue;
+        output_chars_ += Chars(StringField(*delta, "content"));
+        output_chars_ += Chars(StringField(*delta, "reasoning_content"));
+        simdjson::dom::array calls;
+        std::optional<Element> tc = Field(*delta, "tool_calls");
+        if (tc && tc->get_array().get(calls) == simdjson::SUCCESS) {
+          for (Element call : calls) {
+            if (auto fn = Field(call, "function")) output_chars_ += Chars(StringField(*fn, "arguments"));
+          }
+        }
+      }
+      // Only the usage-only chunk that include_usage adds: no choices, a usage object.
+      return drop_usage_chunk_ && has_usage && choices.size() == 0;
+    }
+    case Format::kAnthropicMessages: {
+      std::optional<std::string_view> type = StringField(root, "type");
+      if (!type) return false;
+      std::optional<Element> u;
+      if (*type == "message_start") {
+        if (auto message = Field(root, "message")) u = Field(*message, "usage");
+      } else if (*type == "message_delta") {
+        u = Field(root, "usage");
+      } else if (*type == "message_stop") {
+        saw_done_ = true;
+      } else if (*type == "content_block_delta") {
+        if (std::optional<Element> delta = Field(root, "delta")) {
+          std::optional<std::string_view> dt = StringField(*delta, "type");
+          if (dt == "text_delta") output_chars_ += Chars(StringField(*delta, "text"));
+          if (dt == "input_json_delta") output_chars_ += Chars(StringField(*delta, "partial_json"));
+          if (dt == "thinking_delta") output_chars_ += Chars(StringField(*delta, "thinking"));
+        }
+      }
+      if (IsObject(u)) {
+        // Counts are cumulative: each one present replaces the earlier value.
+        AnthropicCounts c = ReadAnthropicCounts(*u);
+        if (c.input || c.output || c.cache_read || c.cache_write) {
+          if (c.input) anthropic_input_ = NonNegative(c.input);
+          if (c.cache_read) anthropic_cache_read_ = NonNegative(c.cache_read);
+          if (c.cache_write) anthropic_cache_write_ = NonNegative(c.cache_write);
+          if (c.output) usage_.output_tokens = NonNegative(c.output);
+          SetAnthropicUsage();
+        }
+      }
+      return false;
+    }
+    case Format::kOpenAIResponses: {
+      std::optional<std::string_view> type = StringField(root, "type");
+      if (!type) return false;
+      if (*type == "response.completed" || *type == "response.incomplete" ||
+          *type == "response.failed") {
+        saw_done_ = true;
+        if (auto response = Field(root, "response")) {
+          std::optional<Element> u = Field(*response, "usage");
+          if (IsObject(u)) {
+            Usage read = ReadOpenAIUsage(*u);
+            if (read.present) usage_ = read;
+          }
+        }
+      } else if (*type == "response.output_text.delta" ||
+                 *type == "response.function_call_arguments.delta") {
+        output_chars_ += Chars(StringField(root, "delta"));
+      }
+      return false;
+    }
+  }
+  return false;
+}
+
+}  // namespace keygate::provider

@@ -1,0 +1,482 @@
+// SseUsageFilter on recorded streams: what it reads, what it drops (only keygate's own usage
+// chunk), and that neither depends on how the bytes were chunked.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "provider/provider.h"
+
+namespace keygate::provider {
+namespace {
+
+using config::Format;
+
+std::string Join(const std::vector<std::string>& events, std::string_view sep) {
+  std::string s;
+  for (const std::string& e : events) {
+    std::string ev = e;
+    if (sep != "\n\n") {  // CRLF streams: every line end is CRLF
+      std::string crlf;
+      for (char c : ev) {
+        if (c == '\n') crlf += "\r\n";
+        else crlf += c;
+      }
+      ev = crlf;
+    }
+    s += ev;
+    s += sep;
+  }
+  return s;
+}
+
+// OpenAI chat stream with stream_options.include_usage, as api.openai.com sends it.
+const std::vector<std::string> kChatEvents = {
+    R"(data: {"id":"chatcmpl-AX1","object":"chat.completion.chunk","created":1732000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_0ba0d124f1","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null})",
+    R"(data: {"id":"chatcmpl-AX1","object":"chat.completion.chunk","created":1732000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_0ba0d124f1","choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}],"usage":null})",
+    R"(data: {"id":"chatcmpl-AX1","object":"chat.completion.chunk","created":1732000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_0ba0d124f1","choices":[{"index":0,"delta":{"content":"! Caf\u00e9 \u2603?"},"logprobs":null,"finish_reason":null}],"usage":null})",
+    R"(data: {"id":"chatcmpl-AX1","object":"chat.completion.chunk","created":1732000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_0ba0d124f1","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null})",
+    R"(data: {"id":"chatcmpl-AX1","object":"chat.completion.chunk","created":1732000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_0ba0d124f1","choices":[],"usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":6,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}})",
+    "data: [DONE]",
+};
+constexpr size_t kChatUsageEvent = 4;
+constexpr size_t kChatOutputChars = 5 + 9;  // "Hello" + "! Café ☃?" (code points)
+
+const std::vector<std::string> kAnthropicEvents = {
+    "event: message_start\n"
+    R"(data: {"type":"message_start","message":{"id":"msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5-20250929","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":40,"cache_read_input_tokens":1000,"output_tokens":1}}})",
+    "event: content_block_start\n"
+    R"(data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})",
+    "event: ping\n"
+    R"(data: {"type": "ping"})",
+    "event: content_block_delta\n"
+    R"(data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}})",
+    "event: content_block_delta\n"
+    R"(data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"! \u2603"}})",
+    "event: content_block_stop\n"
+    R"(data: {"type":"content_block_stop","index":0})",
+    "event: content_block_start\n"
+    R"(data: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01T1x1fJ34qAmk2tNTrN7Up6","name":"get_weather","input":{}}})",
+    "event: content_block_delta\n"
+    R"(data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": \"Paris\"}"}})",
+    "event: content_block_stop\n"
+    R"(data: {"type":"content_block_stop","index":1})",
+    "event: message_delta\n"
+    R"(data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":89}})",
+    "event: message_stop\n"
+    R"(data: {"type":"message_stop"})",
+};
+
+const std::vector<std::string> kResponsesEvents = {
+    "event: response.created\n"
+    R"(data: {"type":"response.created","sequence_number":0,"response":{"id":"resp_67c9fdcecf","object":"response","created_at":1741290958,"status":"in_progress","model":"gpt-4.1-2025-04-14","output":[],"usage":null}})",
+    "event: response.output_text.delta\n"
+    R"(data: {"type":"response.output_text.delta","sequence_number":4,"item_id":"msg_67c9fdcf37","output_index":0,"content_index":0,"delta":"Hi"})",
+    "event: response.output_text.delta\n"
+    R"(data: {"type":"response.output_text.delta","sequence_number":5,"item_id":"msg_67c9fdcf37","output_index":0,"content_index":0,"delta":" there!"})",
+    "event: response.output_text.done\n"
+    R"(data: {"type":"response.output_text.done","sequence_number":6,"item_id":"msg_67c9fdcf37","output_index":0,"content_index":0,"text":"Hi there!"})",
+    "event: response.completed\n"
+    R"(data: {"type":"response.completed","sequence_number":9,"response":{"id":"resp_67c9fdcecf","object":"response","status":"completed","usage":{"input_tokens":37,"input_tokens_details":{"cached_tokens":5},"output_tokens":11,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":48}}})",
+};
+
+struct Result {
+  std::string out;
+  Usage usage;
+  bool saw_done = false;
+  size_t events = 0;
+  size_t output_chars = 0;
+};
+
+void ExpectSame(const Result& a, const Result& b, const std::string& where) {
+  EXPECT_EQ(a.out, b.out) << where;
+  EXPECT_EQ(a.usage.present, b.usage.present) << where;
+  EXPECT_EQ(a.usage.input_tokens, b.usage.input_tokens) << where;
+  EXPECT_EQ(a.usage.output_tokens, b.usage.output_tokens) << where;
+  EXPECT_EQ(a.usage.cache_read_tokens, b.usage.cache_read_tokens) << where;
+  EXPECT_EQ(a.usage.cache_write_tokens, b.usage.cache_write_tokens) << where;
+  EXPECT_EQ(a.saw_done, b.saw_done) << where;
+  EXPECT_EQ(a.events, b.events) << where;
+  EXPECT_EQ(a.output_chars, b.output_chars) << where;
+}
+
+Result RunChunks(Format f, bool drop, const std::vector<std::string_view>& chunks,
+           size_t max_event = SseUsageFilter::kDefaultMaxEventBytes) {
+  SseUsageFilter filter(f, drop, max_event);
+  Result r;
+  for (std::string_view c : chunks) filter.Feed(c, r.out);
+  filter.Finish(r.out);
+  r.usage = filter.usage();
+  r.saw_done = filter.saw_done();
+  r.events = filter.events();
+  r.output_chars = filter.output_chars();
+  return r;
+}
+
+Result RunWhole(Format f, bool drop, std::string_view s,
+                size_t max_event = SseUsageFilter::kDefaultMaxEventBytes) {
+  return RunChunks(f, drop, {s}, max_event);
+}
+
+// Every split point, byte-at-a-time, and random chunkings all give what feeding it whole gives.
+void ExpectChunkingInvariant(Format f, bool drop, std::string_view s,
+                             size_t max_event = SseUsageFilter::kDefaultMaxEventBytes) {
+  const Result whole = RunWhole(f, drop, s, max_event);
+  for (size_t i = 0; i <= s.size(); ++i) {
+    ExpectSame(RunChunks(f, drop, {s.substr(0, i), s.substr(i)}, max_event), whole,
+               "split at " + std::to_string(i));
+    if (testing::Test::HasFailure()) return;
+  }
+  std::vector<std::string_view> bytes;
+  for (size_t i = 0; i < s.size(); ++i) bytes.push_back(s.substr(i, 1));
+  ExpectSame(RunChunks(f, drop, bytes, max_event), whole, "byte at a time");
+
+  std::mt19937 rng(20240611);
+  for (int iter = 0; iter < 300 && !testing::Test::HasFailure(); ++iter) {
+    std::vector<std::string_view> chunks;
+    std::uniform_int_distribution<size_t> len(0, iter % 2 ? 8 : 200);
+    for (size_t i = 0; i < s.size();) {
+      size_t n = std::min(len(rng), s.size() - i);
+      chunks.push_back(s.substr(i, n));  // empty chunks included: Feed("") must be harmless
+      i += n;
+    }
+    ExpectSame(RunChunks(f, drop, chunks, max_event), whole, "random chunking " + std::to_string(iter));
+  }
+}
+
+// ---------------------------------------------------------------- OpenAI chat
+
+TEST(SseUsageFilter, OpenAIChatReadsUsageAndPassesEverything) {
+  const std::string stream = Join(kChatEvents, "\n\n");
+  Result r = RunWhole(Format::kOpenAIChat, false, stream);
+  EXPECT_EQ(r.out, stream);
+  EXPECT_TRUE(r.usage.present);
+  EXPECT_EQ(r.usage.input_tokens, 19);
+  EXPECT_EQ(r.usage.output_tokens, 10);
+  EXPECT_EQ(r.usage.cache_read_tokens, 6);
+  EXPECT_EQ(r.usage.cache_write_tokens, 0);
+  EXPECT_TRUE(r.saw_done);
+  EXPECT_EQ(r.events, kChatEvents.size());
+  EXPECT_EQ(r.output_chars, kChatOutputChars);
+}
+
+TEST(SseUsageFilter, OpenAIChatDropsOnlyTheUsageChunk) {
+  const std::string stream = Join(kChatEvents, "\n\n");
+  std::vector<std::string> without = kChatEvents;
+  without.erase(without.begin() + kChatUsageEvent);
+  Result r = RunWhole(Format::kOpenAIChat, true, stream);
+  EXPECT_EQ(r.out, Join(without, "\n\n"));
+  EXPECT_EQ(r.usage.input_tokens, 19);
+  EXPECT_EQ(r.usage.output_tokens, 10);
+  EXPECT_TRUE(r.saw_done);
+}
+
+TEST(SseUsageFilter, OpenAIChatCrlfStream) {
+  const std::string stream = Join(kChatEvents, "\r\n\r\n");
+  std::vector<std::string> without = kChatEvents;
+  without.erase(without.begin() + kChatUsageEvent);
+  Result r = RunWhole(Format::kOpenAIChat, true, stream);
+  EXPECT_EQ(r.out, Join(without, "\r\n\r\n"));
+  EXPECT_EQ(r.usage.output_tokens, 10);
+  EXPECT_EQ(r.output_chars, kChatOutputChars);
+  EXPECT_TRUE(r.saw_done);
+}
+
+TEST(SseUsageFilter, MixedLineEndings) {
+  // LF CRLF, CRLF LF, and an event made of several lines ended differently.
+  const std::string stream =
+      "data: {\"choices\":[{\"delta\":{\"content\":\"ab\"}}]}\n\r\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\"c\"}}]}\r\n\n"
+      "event: x\r\nid: 7\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\r\n\r\n"
+      "data: [DONE]\n\n";
+  Result r = RunWhole(Format::kOpenAIChat, true, stream);
+  EXPECT_EQ(r.out,
+            "data: {\"choices\":[{\"delta\":{\"content\":\"ab\"}}]}\n\r\n"
+            "data: {\"choices\":[{\"delta\":{\"content\":\"c\"}}]}\r\n\n"
+            "data: [DONE]\n\n");
+  EXPECT_EQ(r.usage.input_tokens, 3);
+  EXPECT_EQ(r.usage.output_tokens, 4);
+  EXPECT_EQ(r.output_chars, 3u);
+  EXPECT_EQ(r.events, 4u);
+  ExpectChunkingInvariant(Format::kOpenAIChat, true, stream);
+}
+
+TEST(SseUsageFilter, OpenAIChatChunkingInvariant) {
+  for (bool drop : {false, true}) {
+    for (std::string_view sep : {"\n\n", "\r\n\r\n"}) {
+      ExpectChunkingInvariant(Format::kOpenAIChat, drop, Join(kChatEvents, sep));
+    }
+  }
+}
+
+TEST(SseUsageFilter, KeepsChunksThatOnlyLookLikeTheUsageChunk) {
+  const std::string stream =
+      // choices empty but usage null: Azure's content-filter preamble.
+      "data: {\"id\":\"\",\"choices\":[],\"prompt_filter_results\":[{\"prompt_index\":0}],\"usage\":null}\n\n"
+      // usage on a chunk that still has a choice (some compatible servers): not keygate's chunk.
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
+      "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n"
+      // usage but no choices key at all.
+      "data: {\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":3}}\n\n"
+      "data: [DONE]\n\n";
+  Result r = RunWhole(Format::kOpenAIChat, true, stream);
+  EXPECT_EQ(r.out, stream);
+  EXPECT_EQ(r.usage.input_tokens, 8);  // the last usage seen
+  EXPECT_EQ(r.usage.output_tokens, 3);
+}
+
+TEST(SseUsageFilter, WithoutDropTheUsageChunkReachesTheClient) {
+  const std::string stream = Join(kChatEvents, "\n\n");
+  EXPECT_EQ(RunWhole(Format::kOpenAIChat, false, stream).out, stream);
+}
+
+TEST(SseUsageFilter, MultiLineDataIsJoined) {
+  const std::string stream =
+      "data: {\"choices\":[],\n"
+      "data: \"usage\":{\"prompt_tokens\":11,\"completion_tokens\":12}}\n\n"
+      "data:[DONE]\n\n";
+  Result r = RunWhole(Format::kOpenAIChat, true, stream);
+  EXPECT_EQ(r.out, "data:[DONE]\n\n");
+  EXPECT_EQ(r.usage.input_tokens, 11);
+  EXPECT_EQ(r.usage.output_tokens, 12);
+  EXPECT_TRUE(r.saw_done);
+}
+
+TEST(SseUsageFilter, ToolCallArgumentsAndReasoningCountAsOutput) {
+  const std::string stream =
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"think\"}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\","
+      "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]}}]}\n\n";
+  Result r = RunWhole(Format::kOpenAIChat, false, stream);
+  EXPECT_EQ(r.output_chars, 5u + 7u);
+  EXPECT_FALSE(r.usage.present);
+  EXPECT_FALSE(r.saw_done);
+}
+
+TEST(SseUsageFilter, NonJsonAndCommentsPassUntouched) {
+  const std::string stream =
+      ": OPENROUTER PROCESSING\n\n"
+      "data: not json at all\n\n"
+      "data: {\"choices\":[], \"usage\": {broken\n\n"
+      "event: ping\n\n"
+      "retry: 3000\n\n"
+      "data: [\"choices\",\"usage\"]\n\n";
+  Result r = RunWhole(Format::kOpenAIChat, true, stream);
+  EXPECT_EQ(r.out, stream);
+  EXPECT_FALSE(r.usage.present);
+  EXPECT_FALSE(r.saw_done);
+  EXPECT_EQ(r.events, 6u);
+}
+
+TEST(SseUsageFilter, BlankLinesBetweenEventsPassThrough) {
+  const std::string stream = "\n\ndata: [DONE]\n\n\n";
+  Result r = RunWhole(Format::kOpenAIChat, true, stream);
+  EXPECT_EQ(r.out, stream);
+  EXPECT_TRUE(r.saw_done);
+  EXPECT_EQ(r.events, 1u);
+  ExpectChunkingInvariant(Format::kOpenAIChat, true, stream);
+}
+
+TEST(SseUsageFilter, HoldsAPartialEventUntilItsEnd) {
+  SseUsageFilter filter(Format::kOpenAIChat, false);
+  std::string out;
+  filter.Feed("data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n", out);
+  EXPECT_EQ(out, "");  // one LF: the event is not over yet
+  filter.Feed("\ndata: [DO", out);
+  EXPECT_EQ(out, "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n");
+  EXPECT_FALSE(filter.saw_done());
+  filter.Feed("NE]\n\n", out);
+  EXPECT_TRUE(filter.saw_done());
+  EXPECT_EQ(out, "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n");
+}
+
+TEST(SseUsageFilter, FinishFlushesATrailingPartialEvent) {
+  SseUsageFilter filter(Format::kOpenAIChat, true);
+  std::string out;
+  filter.Feed("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n", out);
+  EXPECT_EQ(out, "");
+  filter.Finish(out);
+  // Read for usage, but never dropped: the stream ended without its blank line.
+  EXPECT_EQ(out, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n");
+  EXPECT_EQ(filter.usage().output_tokens, 2);
+
+  SseUsageFilter f2(Format::kOpenAIChat, false);
+  std::string out2;
+  f2.Feed("data: [DONE]", out2);
+  f2.Finish(out2);
+  EXPECT_EQ(out2, "data: [DONE]");
+  EXPECT_TRUE(f2.saw_done());
+}
+
+TEST(SseUsageFilter, EmptyStream) {
+  Result r = RunChunks(Format::kOpenAIChat, true, {});
+  EXPECT_EQ(r.out, "");
+  EXPECT_FALSE(r.usage.present);
+  EXPECT_EQ(r.events, 0u);
+}
+
+// ---------------------------------------------------------------- Anthropic
+
+TEST(SseUsageFilter, AnthropicStream) {
+  const std::string stream = Join(kAnthropicEvents, "\n\n");
+  Result r = RunWhole(Format::kAnthropicMessages, true, stream);
+  EXPECT_EQ(r.out, stream);  // nothing is ever dropped from an Anthropic stream
+  EXPECT_TRUE(r.usage.present);
+  EXPECT_EQ(r.usage.input_tokens, 25 + 40 + 1000);
+  EXPECT_EQ(r.usage.cache_read_tokens, 1000);
+  EXPECT_EQ(r.usage.cache_write_tokens, 40);
+  EXPECT_EQ(r.usage.output_tokens, 89);  // message_delta's cumulative count replaces the 1
+  EXPECT_TRUE(r.saw_done);
+  EXPECT_EQ(r.events, kAnthropicEvents.size());
+  EXPECT_EQ(r.output_chars, 5u + 3u + 17u);  // "Hello", "! ☃", {"city": "Paris"}
+}
+
+TEST(SseUsageFilter, AnthropicUsageBeforeMessageStop) {
+  // Cut after message_start: input known, output the provisional 1, not done.
+  std::vector<std::string> first(kAnthropicEvents.begin(), kAnthropicEvents.begin() + 1);
+  Result r = RunWhole(Format::kAnthropicMessages, false, Join(first, "\n\n"));
+  EXPECT_TRUE(r.usage.present);
+  EXPECT_EQ(r.usage.input_tokens, 1065);
+  EXPECT_EQ(r.usage.output_tokens, 1);
+  EXPECT_FALSE(r.saw_done);
+}
+
+TEST(SseUsageFilter, AnthropicMessageDeltaWithFullUsage) {
+  // Newer API versions repeat input and cache counts in message_delta: they replace the earlier.
+  const std::string stream =
+      "event: message_start\n"
+      "data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n"
+      "event: message_delta\n"
+      "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":"
+      "{\"input_tokens\":12,\"cache_read_input_tokens\":100,\"output_tokens\":30}}\n\n"
+      "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  Result r = RunWhole(Format::kAnthropicMessages, false, stream);
+  EXPECT_EQ(r.usage.input_tokens, 112);
+  EXPECT_EQ(r.usage.cache_read_tokens, 100);
+  EXPECT_EQ(r.usage.output_tokens, 30);
+  EXPECT_TRUE(r.saw_done);
+}
+
+TEST(SseUsageFilter, AnthropicThinkingCountsAsOutput) {
+  const std::string stream =
+      "event: content_block_delta\n"
+      "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hmm\"}}\n\n"
+      "event: content_block_delta\n"
+      "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"EqQBCgIYAhIM\"}}\n\n";
+  EXPECT_EQ(RunWhole(Format::kAnthropicMessages, false, stream).output_chars, 3u);
+}
+
+TEST(SseUsageFilter, AnthropicChunkingInvariant) {
+  for (std::string_view sep : {"\n\n", "\r\n\r\n"}) {
+    ExpectChunkingInvariant(Format::kAnthropicMessages, true, Join(kAnthropicEvents, sep));
+  }
+}
+
+TEST(SseUsageFilter, AnthropicFilterIgnoresOpenAIChunks) {
+  Result a = RunWhole(Format::kAnthropicMessages, true, Join(kChatEvents, "\n\n"));
+  EXPECT_FALSE(a.usage.present);
+  EXPECT_EQ(a.output_chars, 0u);
+  EXPECT_EQ(a.out, Join(kChatEvents, "\n\n"));  // drop applies to OpenAI chat streams only
+  EXPECT_TRUE(a.saw_done);  // "[DONE]" counts for every format
+}
+
+// ---------------------------------------------------------------- OpenAI Responses
+
+TEST(SseUsageFilter, ResponsesStream) {
+  const std::string stream = Join(kResponsesEvents, "\n\n");
+  Result r = RunWhole(Format::kOpenAIResponses, true, stream);
+  EXPECT_EQ(r.out, stream);
+  EXPECT_TRUE(r.usage.present);
+  EXPECT_EQ(r.usage.input_tokens, 37);
+  EXPECT_EQ(r.usage.output_tokens, 11);
+  EXPECT_EQ(r.usage.cache_read_tokens, 5);
+  EXPECT_TRUE(r.saw_done);
+  EXPECT_EQ(r.output_chars, 2u + 7u);  // the .done event's full text is not counted again
+  ExpectChunkingInvariant(Format::kOpenAIResponses, true, stream);
+}
+
+TEST(SseUsageFilter, ResponsesIncomplete) {
+  const std::string stream =
+      "event: response.incomplete\n"
+      "data: {\"type\":\"response.incomplete\",\"response\":{\"status\":\"incomplete\","
+      "\"incomplete_details\":{\"reason\":\"max_output_tokens\"},\"usage\":{\"input_tokens\":5,"
+      "\"output_tokens\":16}}}\n\n";
+  Result r = RunWhole(Format::kOpenAIResponses, false, stream);
+  EXPECT_TRUE(r.saw_done);
+  EXPECT_EQ(r.usage.output_tokens, 16);
+}
+
+// ---------------------------------------------------------------- bounded memory
+
+std::string BigEvent(size_t payload) {
+  // Valid JSON carrying usage: if it were parsed, the usage would show.
+  return "data: {\"choices\":[],\"pad\":\"" + std::string(payload, 'x') +
+         "\",\"usage\":{\"prompt_tokens\":999,\"completion_tokens\":999}}\n\n";
+}
+
+TEST(SseUsageFilter, OversizedEventPassesThroughUnparsed) {
+  const std::string small_usage =
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\n";
+  const std::string stream = "data: [DONE]\n\n" + BigEvent(200) + small_usage;
+  Result r = RunWhole(Format::kOpenAIChat, true, stream, /*max_event=*/128);
+  // The big event is neither parsed (its usage of 999 is not read) nor dropped; the small usage
+  // chunk after it is read and dropped as usual.
+  EXPECT_EQ(r.out, "data: [DONE]\n\n" + BigEvent(200));
+  EXPECT_EQ(r.usage.input_tokens, 1);
+  EXPECT_EQ(r.usage.output_tokens, 2);
+  EXPECT_EQ(r.events, 3u);
+  ExpectChunkingInvariant(Format::kOpenAIChat, true, stream, 128);
+}
+
+TEST(SseUsageFilter, OversizedEventStreamsInsteadOfBuffering) {
+  const std::string big = BigEvent(10'000);
+  SseUsageFilter filter(Format::kOpenAIChat, true, /*max_event_bytes=*/1024);
+  std::string out;
+  size_t fed = 0;
+  for (; fed + 100 <= big.size() - 10; fed += 100) {
+    filter.Feed(std::string_view(big).substr(fed, 100), out);
+    // Never more than the limit plus one chunk held back.
+    EXPECT_GE(out.size() + 1024 + 100, fed + 100);
+  }
+  filter.Feed(std::string_view(big).substr(fed), out);
+  filter.Feed("data: [DONE]\n\n", out);
+  filter.Finish(out);
+  EXPECT_EQ(out, big + "data: [DONE]\n\n");
+  EXPECT_FALSE(filter.usage().present);
+  EXPECT_TRUE(filter.saw_done());
+  EXPECT_EQ(filter.events(), 2u);
+}
+
+TEST(SseUsageFilter, OversizedTrailingEventAtFinish) {
+  const std::string big = "data: " + std::string(500, 'y');  // never terminated
+  Result r = RunChunks(Format::kOpenAIChat, false, {big.substr(0, 300), big.substr(300)}, 256);
+  EXPECT_EQ(r.out, big);
+  EXPECT_EQ(r.events, 1u);
+}
+
+TEST(SseUsageFilter, DefaultLimitIsEightMiB) {
+  EXPECT_EQ(SseUsageFilter::kDefaultMaxEventBytes, size_t{8} << 20);
+  // A 9 MiB event with the default limit, fed in 64 KiB chunks: streamed, not parsed.
+  const std::string big = BigEvent(9 << 20);
+  SseUsageFilter filter(Format::kOpenAIChat, true);
+  std::string out;
+  for (size_t i = 0; i < big.size(); i += 64 << 10) {
+    filter.Feed(std::string_view(big).substr(i, 64 << 10), out);
+    EXPECT_GE(out.size() + (8 << 20) + (64 << 10), std::min(big.size(), i + (64 << 10)));
+  }
+  filter.Finish(out);
+  EXPECT_EQ(out.size(), big.size());
+  EXPECT_TRUE(out == big);
+  EXPECT_FALSE(filter.usage().present);
+  // Just under the limit: parsed, and dropped as keygate's usage chunk.
+  const std::string under = BigEvent((8 << 20) - 200);
+  ASSERT_LE(under.size(), SseUsageFilter::kDefaultMaxEventBytes);
+  Result r = RunWhole(Format::kOpenAIChat, true, under);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.usage.output_tokens, 999);
+}
+
+}  // namespace
+}  // namespace keygate::provider
