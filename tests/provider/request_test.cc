@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <random>
 #include <string>
 
 #include "provider/provider.h"
@@ -380,6 +381,56 @@ TEST(RewriteRequest, SemanticOracleOverACorpus) {
       EXPECT_EQ(got, want) << body << "\n=> " << out;
     }
   }
+}
+
+}  // namespace
+}  // namespace keygate::provider
+
+namespace keygate::provider {
+namespace {
+
+// Property: whatever body InspectRequest accepts, the rewrite is valid JSON that inspects again
+// to the new model (and include_usage when asked). Bodies are random mutations of real requests,
+// biased toward the bytes that matter to the scanner.
+TEST(RewriteRequest, RandomMutationsOfAcceptedBodiesStayValid) {
+  const std::string_view seeds[] = {
+      kChatBody,
+      R"({"model":"m","stream":true,"stream_options":{"include_usage":false,"x":[1,{"y":"}"}]}})",
+      R"({ "stream_options" : null , "model" : "a\"b" , "k" : { "model" : 1 } })",
+      R"({"model":"m","messages":[{"role":"user","content":"\\\"\u00e9\ud83d\ude00"}]})",
+  };
+  constexpr std::string_view kAlphabet = "{}[]\":,\\ \n\tabmodelstream_optionsinclude_usage01-.enu";
+  std::mt19937 rng(7);
+  int accepted = 0;
+  for (int iter = 0; iter < 20000; ++iter) {
+    std::string body(seeds[iter % std::size(seeds)]);
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits && !body.empty(); ++e) {
+      size_t at = rng() % body.size();
+      char c = kAlphabet[rng() % kAlphabet.size()];
+      switch (rng() % 3) {
+        case 0: body[at] = c; break;
+        case 1: body.insert(body.begin() + at, c); break;
+        case 2: body.erase(at, 1); break;
+      }
+    }
+    auto info = InspectRequest(body);
+    if (!info.ok()) continue;
+    ++accepted;
+    for (bool add : {false, true}) {
+      std::string out = RewriteRequest(body, *info, "new\"model", add);
+      boost::system::error_code ec;
+      json::value v = json::parse(out, ec);
+      ASSERT_FALSE(ec) << body << "\n=> " << out;
+      auto again = InspectRequest(out);
+      ASSERT_TRUE(again.ok()) << again.status().ToString() << "\n" << body << "\n=> " << out;
+      EXPECT_EQ(again->model, "new\"model");
+      if (add) {
+        EXPECT_TRUE(again->include_usage) << body << "\n=> " << out;
+      }
+    }
+  }
+  EXPECT_GT(accepted, 1000);  // the property was exercised, not vacuously true
 }
 
 }  // namespace

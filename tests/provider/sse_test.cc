@@ -480,3 +480,42 @@ TEST(SseUsageFilter, DefaultLimitIsEightMiB) {
 
 }  // namespace
 }  // namespace keygate::provider
+
+namespace keygate::provider {
+namespace {
+
+// Property: on any byte soup (made of SSE-ish pieces and real events), without dropping the
+// output is the input, and with dropping the result does not depend on the chunking.
+TEST(SseUsageFilter, RandomStreamsPassThroughAndAreChunkingInvariant) {
+  const std::vector<std::string> pieces = {
+      "\n", "\r\n", "\r", "data: ", "data:", ": c", "event: x", "{", "}", "[DONE]", "\n\n",
+      "\r\n\r\n", kChatEvents[1], kChatEvents[kChatUsageEvent], kAnthropicEvents[0],
+      kAnthropicEvents[9], "\xff\xfe", std::string(1, '\0'),
+  };
+  std::mt19937 rng(99);
+  for (int iter = 0; iter < 400; ++iter) {
+    std::string stream;
+    const int n = 1 + static_cast<int>(rng() % 30);
+    for (int k = 0; k < n; ++k) stream += pieces[rng() % pieces.size()];
+    for (Format f : {Format::kOpenAIChat, Format::kAnthropicMessages, Format::kOpenAIResponses}) {
+      EXPECT_EQ(RunWhole(f, false, stream).out, stream);
+      EXPECT_EQ(RunWhole(f, false, stream, 64).out, stream);
+    }
+    // Chunking invariance with dropping, at a few random split patterns (every split point is
+    // covered by the recorded-stream tests).
+    const Result whole = RunWhole(Format::kOpenAIChat, true, stream, 300);
+    for (int c = 0; c < 5; ++c) {
+      std::vector<std::string_view> chunks;
+      for (size_t i = 0; i < stream.size();) {
+        size_t len = std::min<size_t>(1 + rng() % 40, stream.size() - i);
+        chunks.push_back(std::string_view(stream).substr(i, len));
+        i += len;
+      }
+      ExpectSame(RunChunks(Format::kOpenAIChat, true, chunks, 300), whole, "random stream");
+    }
+    if (testing::Test::HasFailure()) return;
+  }
+}
+
+}  // namespace
+}  // namespace keygate::provider
