@@ -1,0 +1,766 @@
+// upstream/: the curl multi client on Asio against a loopback stub, real proxies (tinyproxy,
+// microsocks) and, when installed, nghttpd for HTTP/2.
+#include "upstream/upstream.h"
+
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/upstream/upstream_stub.h"
+#include "upstream/curl_failure.h"
+
+namespace keygate::upstream {
+namespace {
+
+namespace asio = boost::asio;
+using keygate::testing::UpstreamStub;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// Runs `make()` as a coroutine on `io` until it finishes (at most `limit`); rethrows its
+// exception (gtest assertion failures inside are recorded as usual).
+void RunCoroutine(asio::io_context& io, std::function<asio::awaitable<void>()> make,
+         std::chrono::seconds limit = std::chrono::seconds(20)) {
+  bool done = false;
+  std::exception_ptr error;
+  io.restart();  // an io_context that ran out of work stays stopped until restarted
+  asio::co_spawn(io, make(), [&](std::exception_ptr e) {
+    error = e;
+    done = true;
+  });
+  auto deadline = Clock::now() + limit;
+  while (!done && Clock::now() < deadline) io.run_one_for(milliseconds(100));
+  ASSERT_TRUE(done) << "coroutine did not finish within " << limit.count() << " s";
+  if (error) std::rethrow_exception(error);
+}
+
+asio::awaitable<void> Sleep(milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+// Reads the whole body; returns it (and the largest single read through `max_read`).
+asio::awaitable<std::string> ReadAll(Exchange& ex, size_t* max_read = nullptr) {
+  std::string body, piece;
+  while (co_await ex.ReadBody(piece)) {
+    if (max_read != nullptr) *max_read = std::max(*max_read, piece.size());
+    body += piece;
+    piece.clear();
+  }
+  co_return body;
+}
+
+uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool CanConnect(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string Shell(const std::string& command) {
+  std::string out;
+  FILE* p = ::popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+// Whether process `pid` holds the established TCP socket whose local port is `port` (via
+// `ss -p`). Shows which process opened a connection the stub accepted. (A socket may be listed
+// with several holders: children forked by popen inherit our descriptors.)
+bool SocketHeldBy(uint16_t port, pid_t pid) {
+  std::string out = Shell("ss -Htnp state established '( sport = :" + std::to_string(port) +
+                          " )' 2>/dev/null");
+  return out.find("pid=" + std::to_string(pid) + ",") != std::string::npos;
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A child process killed (SIGTERM, then SIGKILL) and reaped on destruction.
+class ChildProcess {
+ public:
+  ChildProcess(std::vector<std::string> argv, const std::filesystem::path& log) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      FILE* f = std::fopen(log.c_str(), "w");
+      if (f != nullptr) {
+        ::dup2(::fileno(f), 1);
+        ::dup2(::fileno(f), 2);
+      }
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+  }
+  ~ChildProcess() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+      ::usleep(10'000);
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+bool WaitForPort(uint16_t port, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (CanConnect(port)) return true;
+    ::usleep(20'000);
+  }
+  return false;
+}
+
+class UpstreamTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    client_.reset();
+    io_.restart();
+    io_.poll();  // let cancelled handlers run (ASan checks they touch nothing freed)
+  }
+  Request Get(const std::string& url) {
+    Request r;
+    r.method = "GET";
+    r.url = url;
+    return r;
+  }
+
+  asio::io_context io_;
+  std::unique_ptr<Client> client_ = Client::Create(io_, ClientOptions{});
+  UpstreamStub stub_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 1. Round trips and connection reuse
+
+TEST_F(UpstreamTest, PostRoundTripHeadersAndBodyIntact) {
+  Request r;
+  r.method = "POST";
+  r.url = stub_.Url("/echo");
+  r.headers = {{"Content-Type", "application/json"},
+               {"Authorization", "Bearer sk-test"},
+               {"X-Empty", ""},
+               {"Content-Length", "1"},  // dropped: the client frames the body
+               {"Connection", "close"}};
+  for (int i = 0; i < 5000; ++i) r.body += R"({"i":)" + std::to_string(i) + "},";
+  r.body += std::string("\0\x01\xff", 3);  // binary-safe
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    auto ex = client_->Start(r);
+    EXPECT_TRUE(co_await ex->ReadHead()) << ex->failure().message;
+    EXPECT_EQ(ex->head().status, 200);
+    EXPECT_EQ(ex->head().http_version, 11);
+    EXPECT_EQ(ex->head().Header("content-type"), "application/octet-stream");
+    EXPECT_EQ(ex->head().Header("x-multi"), "a");
+    int multi = 0;
+    for (const auto& [name, value] : ex->head().headers) multi += name == "x-multi";
+    EXPECT_EQ(multi, 2);
+    std::string body = co_await ReadAll(*ex);
+    EXPECT_EQ(body, r.body);
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kNone);
+  });
+  auto reqs = stub_.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].method, "POST");
+  EXPECT_EQ(reqs[0].target, "/echo");
+  EXPECT_EQ(reqs[0].body, r.body);
+  EXPECT_EQ(reqs[0].Header("content-type"), "application/json");
+  EXPECT_EQ(reqs[0].Header("authorization"), "Bearer sk-test");
+  EXPECT_EQ(reqs[0].Header("content-length"), std::to_string(r.body.size()));
+  EXPECT_EQ(reqs[0].Header("expect"), "");
+  EXPECT_EQ(reqs[0].Header("connection"), "");
+  bool has_empty = false;
+  for (const auto& [name, value] : reqs[0].headers) has_empty |= name == "x-empty" && value.empty();
+  EXPECT_TRUE(has_empty);
+}
+
+TEST_F(UpstreamTest, LargeUploadAndDownload) {
+  Request r;
+  r.url = stub_.Url("/echo");
+  r.body.resize(6 << 20);
+  for (size_t i = 0; i < r.body.size(); ++i) r.body[i] = static_cast<char>('a' + i % 26);
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    auto ex = client_->Start(r);
+    EXPECT_TRUE(co_await ex->ReadHead()) << ex->failure().message;
+    std::string body = co_await ReadAll(*ex);
+    EXPECT_EQ(body.size(), r.body.size());
+    EXPECT_TRUE(body == r.body);
+  });
+}
+
+TEST_F(UpstreamTest, SequentialRequestsReuseOneConnection) {
+  double second_ms = 0;
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 3; ++i) {
+      auto start = Clock::now();
+      auto ex = client_->Start(Get(stub_.Url("/echo")));
+      EXPECT_TRUE(co_await ex->ReadHead()) << ex->failure().message;
+      EXPECT_EQ(ex->head().Header("x-stub-connection"), "1");
+      co_await ReadAll(*ex);
+      EXPECT_EQ(ex->failure().kind, ErrorKind::kNone);
+      if (i == 1) second_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    }
+    EXPECT_EQ(client_->in_flight(), 0u);
+  });
+  EXPECT_EQ(stub_.connections_accepted(), 1);
+  EXPECT_EQ(stub_.requests().size(), 3u);
+  RecordProperty("reused_request_ms", std::to_string(second_ms));
+  std::printf("latency of a request on a reused connection: %.3f ms\n", second_ms);
+}
+
+TEST_F(UpstreamTest, NonSuccessStatusIsAResponseNotAFailure) {
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    auto ex = client_->Start(Get(stub_.Url("/status?code=401")));
+    EXPECT_TRUE(co_await ex->ReadHead());
+    EXPECT_EQ(ex->head().status, 401);
+    std::string body = co_await ReadAll(*ex);
+    EXPECT_NE(body.find("stub status 401"), std::string::npos);
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kNone);
+  });
+}
+
+TEST_F(UpstreamTest, InvalidHeaderFailsBeforeSending) {
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    Request r = Get(stub_.Url("/echo"));
+    r.headers = {{"X-Evil", "a\r\nX-Injected: 1"}};
+    auto ex = client_->Start(r);
+    EXPECT_FALSE(co_await ex->ReadHead());
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kOther);
+  });
+  EXPECT_EQ(stub_.requests().size(), 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Streaming and backpressure
+
+TEST_F(UpstreamTest, StreamsManyEventsInOrder) {
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    auto ex = client_->Start(Get(stub_.Url("/sse?events=3000&size=80&delay_ms=0")));
+    EXPECT_TRUE(co_await ex->ReadHead());
+    EXPECT_EQ(ex->head().Header("content-type"), "text/event-stream");
+    std::string body = co_await ReadAll(*ex);
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kNone);
+    long long expect = 0;
+    size_t pos = 0;
+    while ((pos = body.find("data: ", pos)) != std::string::npos) {
+      EXPECT_EQ(std::atoll(body.c_str() + pos + 6), expect);
+      ++expect;
+      pos += 6;
+    }
+    EXPECT_EQ(expect, 3000);
+  });
+}
+
+TEST_F(UpstreamTest, SlowReaderOfFastStreamIsBoundedByBackpressure) {
+  constexpr size_t kMax = 64 << 10;
+  constexpr long long kEvents = 10000, kSize = 4000;  // 40 MB
+  size_t max_read = 0, total = 0, reads = 0, near_full = 0;
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    Request r = Get(stub_.Url("/sse?events=" + std::to_string(kEvents) +
+                              "&size=" + std::to_string(kSize)));
+    r.max_buffered_bytes = kMax;
+    r.idle_timeout_ms = 2'000;  // pauses must not count as idle
+    auto ex = client_->Start(r);
+    EXPECT_TRUE(co_await ex->ReadHead());
+    std::string piece;
+    while (co_await ex->ReadBody(piece)) {
+      // ReadBody hands over everything buffered, so a read's size is the buffer's size then.
+      max_read = std::max(max_read, piece.size());
+      total += piece.size();
+      near_full += piece.size() >= kMax / 2;
+      ++reads;
+      piece.clear();
+      co_await Sleep(milliseconds(2));  // the slow reader
+    }
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kNone) << ex->failure().message;
+  }, std::chrono::seconds(40));
+  std::printf("slow reader: %zu bytes in %zu reads, largest read (= max buffered) %zu bytes, "
+              "bound %zu, reads >= half the bound: %zu\n",
+              total, reads, max_read, kMax, near_full);
+  EXPECT_EQ(total, static_cast<size_t>(kEvents * kSize));
+  EXPECT_LE(max_read, kMax);
+  // The buffer really filled up while the reader slept (the stream was paused, not slow).
+  EXPECT_GT(near_full, reads / 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Timeouts and connect failures
+
+TEST_F(UpstreamTest, FirstByteTimeout) {
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    Request r = Get(stub_.Url("/delay?ms=5000"));
+    r.first_byte_timeout_ms = 200;
+    auto start = Clock::now();
+    auto ex = client_->Start(r);
+    EXPECT_FALSE(co_await ex->ReadHead());
+    auto took = Clock::now() - start;
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kTimeout) << ex->failure().message;
+    EXPECT_GE(took, milliseconds(190));
+    EXPECT_LT(took, milliseconds(1500));
+  });
+}
+
+TEST_F(UpstreamTest, IdleTimeoutMidStream) {
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    Request r = Get(stub_.Url("/stall?bytes=100"));
+    r.idle_timeout_ms = 200;
+    auto ex = client_->Start(r);
+    EXPECT_TRUE(co_await ex->ReadHead());
+    auto start = Clock::now();
+    size_t got = (co_await ReadAll(*ex)).size();
+    auto took = Clock::now() - start;
+    EXPECT_EQ(got, 100u);
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kTimeout) << ex->failure().message;
+    EXPECT_LT(took, milliseconds(1500));
+  });
+  EXPECT_TRUE(stub_.WaitForClosed(1, milliseconds(2000)));  // the stalled connection was dropped
+}
+
+TEST_F(UpstreamTest, ClosedPortIsConnectFailure) {
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    auto ex = client_->Start(Get("http://127.0.0.1:" + std::to_string(FreePort()) + "/"));
+    EXPECT_FALSE(co_await ex->ReadHead());
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kConnect) << ex->failure().message;
+  });
+}
+
+TEST_F(UpstreamTest, UnresolvableHostIsConnectFailure) {
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    auto ex = client_->Start(Get("http://no-such-host.invalid/"));
+    EXPECT_FALSE(co_await ex->ReadHead());
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kConnect) << ex->failure().message;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Reset mid-body
+
+TEST_F(UpstreamTest, ResetMidBodyAfterSomeBytes) {
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    auto ex = client_->Start(Get(stub_.Url("/reset?bytes=50000")));
+    EXPECT_TRUE(co_await ex->ReadHead());
+    size_t got = (co_await ReadAll(*ex)).size();
+    EXPECT_GT(got, 0u);
+    EXPECT_LE(got, 50000u);
+    std::printf("reset after %zu of 50000 bytes sent\n", got);
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kReset) << ex->failure().message;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Cancel and destroy
+
+TEST_F(UpstreamTest, CancelMidStreamClosesUpstreamConnection) {
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    auto ex = client_->Start(Get(stub_.Url("/forever")));
+    EXPECT_TRUE(co_await ex->ReadHead());
+    std::string piece;
+    EXPECT_TRUE(co_await ex->ReadBody(piece));
+    EXPECT_EQ(client_->in_flight(), 1u);
+    ex->Cancel();
+    EXPECT_EQ(client_->in_flight(), 0u);
+    EXPECT_FALSE(co_await ex->ReadBody(piece));
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kCancelled);
+  });
+  EXPECT_TRUE(stub_.WaitForClosed(1, milliseconds(3000)));
+}
+
+TEST_F(UpstreamTest, DestroyWithPendingReadCompletesTheRead) {
+  bool read_result = true;
+  bool reader_done = false;
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    auto ex = client_->Start(Get(stub_.Url("/stall?bytes=10")));
+    EXPECT_TRUE(co_await ex->ReadHead());
+    std::string piece;
+    EXPECT_TRUE(co_await ex->ReadBody(piece));
+    // A second coroutine blocks in ReadBody; we destroy the Exchange under it.
+    asio::co_spawn(io_, [&, e = ex.get()]() -> asio::awaitable<void> {
+      std::string more;
+      read_result = co_await e->ReadBody(more);
+      reader_done = true;
+    }, asio::detached);
+    co_await Sleep(milliseconds(20));
+    EXPECT_FALSE(reader_done);
+    ex.reset();
+    co_await Sleep(milliseconds(20));
+    EXPECT_TRUE(reader_done);
+  });
+  EXPECT_FALSE(read_result);
+  EXPECT_TRUE(stub_.WaitForClosed(1, milliseconds(3000)));
+}
+
+TEST_F(UpstreamTest, CancelledReaderCoroutineCancelsExchange) {
+  using namespace asio::experimental::awaitable_operators;
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    auto ex = client_->Start(Get(stub_.Url("/stall?bytes=10")));
+    EXPECT_TRUE(co_await ex->ReadHead());
+    std::string piece;
+    EXPECT_TRUE(co_await ex->ReadBody(piece));
+    asio::steady_timer timer(io_, milliseconds(50));
+    auto winner = co_await (ex->ReadBody(piece) ||
+                            timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    EXPECT_EQ(winner.index(), 1u);  // the timer won; the read was cancelled
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kCancelled);
+    EXPECT_EQ(client_->in_flight(), 0u);
+  });
+  EXPECT_TRUE(stub_.WaitForClosed(1, milliseconds(3000)));
+}
+
+TEST_F(UpstreamTest, ExchangeOutlivingClientIsCancelled) {
+  std::unique_ptr<Exchange> ex;
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    ex = client_->Start(Get(stub_.Url("/forever")));
+    EXPECT_TRUE(co_await ex->ReadHead());
+  });
+  client_.reset();
+  EXPECT_EQ(ex->failure().kind, ErrorKind::kCancelled);
+  ex.reset();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Classification table (no I/O): one row per case.
+
+TEST(ClassifyCurlOutcomeTest, Table) {
+  struct Row {
+    const char* name;
+    CurlOutcome outcome;
+    ErrorKind kind;
+    int proxy_status;
+  };
+  const Row rows[] = {
+      {"ok", {CURLE_OK}, ErrorKind::kNone, 0},
+      {"refused direct", {CURLE_COULDNT_CONNECT}, ErrorKind::kConnect, 0},
+      {"dns direct", {CURLE_COULDNT_RESOLVE_HOST}, ErrorKind::kConnect, 0},
+      {"refused proxy", {.code = CURLE_COULDNT_CONNECT, .via_proxy = true}, ErrorKind::kProxy, 0},
+      {"proxy dns", {.code = CURLE_COULDNT_RESOLVE_PROXY, .via_proxy = true}, ErrorKind::kProxy, 0},
+      {"socks auth", {.code = CURLE_PROXY, .proxy_error = CURLPX_USER_REJECTED, .via_proxy = true},
+       ErrorKind::kProxy, 0},
+      {"tinyproxy 401", {.code = CURLE_RECV_ERROR, .connect_code = 401, .via_proxy = true},
+       ErrorKind::kProxy, 401},
+      {"proxy 407", {.code = CURLE_RECV_ERROR, .connect_code = 407, .via_proxy = true},
+       ErrorKind::kProxy, 407},
+      {"proxy 502", {.code = CURLE_COULDNT_CONNECT, .connect_code = 502, .via_proxy = true},
+       ErrorKind::kProxy, 502},
+      {"proxy closed in handshake", {.code = CURLE_RECV_ERROR, .via_proxy = true},
+       ErrorKind::kProxy, 0},
+      {"reset through tunnel",
+       {.code = CURLE_RECV_ERROR, .connect_code = 200, .via_proxy = true, .request_started = true},
+       ErrorKind::kReset, 0},
+      {"dns of target with socks5", {.code = CURLE_COULDNT_RESOLVE_HOST, .via_proxy = true},
+       ErrorKind::kConnect, 0},
+      {"tls verify", {CURLE_PEER_FAILED_VERIFICATION}, ErrorKind::kTls, 0},
+      {"tls handshake", {CURLE_SSL_CONNECT_ERROR}, ErrorKind::kTls, 0},
+      {"timeout", {CURLE_OPERATION_TIMEDOUT}, ErrorKind::kTimeout, 0},
+      {"recv", {.code = CURLE_RECV_ERROR, .request_started = true}, ErrorKind::kReset, 0},
+      {"partial", {.code = CURLE_PARTIAL_FILE, .request_started = true}, ErrorKind::kReset, 0},
+      {"h2 stream", {.code = CURLE_HTTP2_STREAM, .request_started = true}, ErrorKind::kReset, 0},
+      {"got nothing", {.code = CURLE_GOT_NOTHING, .request_started = true}, ErrorKind::kReset, 0},
+      {"weird reply", {CURLE_WEIRD_SERVER_REPLY}, ErrorKind::kOther, 0},
+  };
+  for (const Row& row : rows) {
+    Failure f = ClassifyCurlOutcome(row.outcome, "");
+    EXPECT_EQ(f.kind, row.kind) << row.name << ": " << ErrorKindName(f.kind);
+    EXPECT_EQ(f.proxy_status, row.proxy_status) << row.name;
+  }
+}
+
+TEST(ClassifyCurlOutcomeTest, MessageNeverContainsTheSecret) {
+  CurlOutcome o{.code = CURLE_COULDNT_RESOLVE_PROXY,
+                .via_proxy = true,
+                .detail = "Could not resolve proxy: user:p@ss:w%rd@bad and user:p%40ss%3Aw%25rd"};
+  Failure f = ClassifyCurlOutcome(o, "p@ss:w%rd");
+  EXPECT_EQ(f.message.find("p@ss"), std::string::npos) << f.message;
+  EXPECT_EQ(f.message.find("p%40ss"), std::string::npos) << f.message;
+  EXPECT_NE(f.message.find("***"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Real proxies: tinyproxy (HTTP CONNECT + Basic) and microsocks (SOCKS5 + user/password)
+
+constexpr char kProxyUser[] = "user";
+constexpr char kTinyPassword[] = "s3cr3t-Pw";  // tinyproxy's config syntax rejects "@:%"
+constexpr char kSocksPassword[] = "p@ss:w%rd";  // percent-encoded in the URL
+constexpr char kSocksPasswordEncoded[] = "p%40ss%3Aw%25rd";
+
+class ProxyTest : public UpstreamTest {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
+                                     ("kg-upstream-" + std::to_string(::getpid())));
+    std::filesystem::create_directories(*dir_);
+    tiny_port_ = FreePort();
+    std::ofstream(*dir_ / "tinyproxy.conf")
+        << "Port " << tiny_port_ << "\nListen 127.0.0.1\nTimeout 30\n"
+        << "LogFile \"" << (*dir_ / "tinyproxy.log").string() << "\"\nLogLevel Connect\n"
+        << "MaxClients 50\nAllow 127.0.0.1\nBasicAuth " << kProxyUser << " " << kTinyPassword
+        << "\nDisableViaHeader Yes\n";
+    tiny_ = new ChildProcess({"/usr/bin/tinyproxy", "-d", "-c", (*dir_ / "tinyproxy.conf").string()},
+                             *dir_ / "tinyproxy.out");
+    socks_port_ = FreePort();
+    socks_ = new ChildProcess({"/usr/bin/microsocks", "-i", "127.0.0.1", "-p",
+                               std::to_string(socks_port_), "-u", kProxyUser, "-P", kSocksPassword},
+                              *dir_ / "microsocks.out");
+    up_ = WaitForPort(tiny_port_, milliseconds(3000)) && WaitForPort(socks_port_, milliseconds(3000));
+  }
+  static void TearDownTestSuite() {
+    delete tiny_;
+    delete socks_;
+    std::filesystem::remove_all(*dir_);
+    delete dir_;
+  }
+  void SetUp() override {
+    if (!up_) GTEST_SKIP() << "tinyproxy/microsocks did not start";
+  }
+  static std::string TinyUrl(const std::string& password) {
+    return "http://" + std::string(kProxyUser) + ":" + password + "@127.0.0.1:" +
+           std::to_string(tiny_port_);
+  }
+  static std::string SocksUrl(const std::string& scheme, const std::string& encoded_password) {
+    return scheme + "://" + std::string(kProxyUser) + ":" + encoded_password + "@127.0.0.1:" +
+           std::to_string(socks_port_);
+  }
+
+  // Sends one request through `proxy_url`; expects success; returns the stub's peer port.
+  uint16_t RoundTripVia(const std::string& proxy_url) {
+    RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+      Request r;
+      r.url = stub_.Url("/echo");
+      r.body = "through the proxy";
+      r.headers = {{"Authorization", "Bearer sk-secret-key"}};
+      r.proxy_url = proxy_url;
+      auto ex = client_->Start(r);
+      EXPECT_TRUE(co_await ex->ReadHead()) << ex->failure().message;
+      EXPECT_EQ(ex->head().status, 200);  // the upstream's, not the proxy's CONNECT 200
+      EXPECT_EQ(ex->head().Header("x-stub-connection"), "1");
+      EXPECT_EQ(co_await ReadAll(*ex), "through the proxy");
+    });
+    auto reqs = stub_.requests();
+    EXPECT_EQ(reqs.size(), 1u);
+    return reqs.empty() ? 0 : reqs[0].peer_port;
+  }
+
+  Failure FailVia(const std::string& proxy_url) {
+    Failure failure;
+    RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+      Request r = Get(stub_.Url("/echo"));
+      r.proxy_url = proxy_url;
+      auto ex = client_->Start(r);
+      EXPECT_FALSE(co_await ex->ReadHead());
+      EXPECT_EQ(ex->head().status, 0);  // a proxy's 401 is never the upstream's 401
+      failure = ex->failure();
+    });
+    return failure;
+  }
+
+  static std::filesystem::path* dir_;
+  static ChildProcess* tiny_;
+  static ChildProcess* socks_;
+  static uint16_t tiny_port_, socks_port_;
+  static bool up_;
+};
+std::filesystem::path* ProxyTest::dir_ = nullptr;
+ChildProcess* ProxyTest::tiny_ = nullptr;
+ChildProcess* ProxyTest::socks_ = nullptr;
+uint16_t ProxyTest::tiny_port_ = 0;
+uint16_t ProxyTest::socks_port_ = 0;
+bool ProxyTest::up_ = false;
+
+TEST_F(ProxyTest, DirectControlStubSeesTheTestProcess) {
+  uint16_t peer = RoundTripVia("");
+  EXPECT_TRUE(SocketHeldBy(peer, ::getpid()));
+}
+
+TEST_F(ProxyTest, HttpConnectThroughTinyproxy) {
+  uint16_t peer = RoundTripVia(TinyUrl(kTinyPassword));
+  // The connection the stub accepted belongs to tinyproxy (the curl connection, still cached,
+  // keeps the tunnel open), and tinyproxy saw only a CONNECT (the request itself, with its
+  // Authorization header, went through the tunnel).
+  EXPECT_TRUE(SocketHeldBy(peer, tiny_->pid()));
+  EXPECT_FALSE(SocketHeldBy(peer, ::getpid()));
+  std::string log = ReadFile(*dir_ / "tinyproxy.log");
+  EXPECT_NE(log.find("CONNECT 127.0.0.1:" + std::to_string(stub_.port())), std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("sk-secret-key"), std::string::npos);
+}
+
+TEST_F(ProxyTest, Socks5ThroughMicrosocksWithEncodedCredentials) {
+  uint16_t peer = RoundTripVia(SocksUrl("socks5", kSocksPasswordEncoded));
+  EXPECT_TRUE(SocketHeldBy(peer, socks_->pid()));
+  EXPECT_FALSE(SocketHeldBy(peer, ::getpid()));
+}
+
+TEST_F(ProxyTest, Socks5hThroughMicrosocks) {
+  uint16_t peer = RoundTripVia(SocksUrl("socks5h", kSocksPasswordEncoded));
+  EXPECT_TRUE(SocketHeldBy(peer, socks_->pid()));
+  EXPECT_FALSE(SocketHeldBy(peer, ::getpid()));
+}
+
+TEST_F(ProxyTest, WrongTinyproxyPasswordIsProxyFailureWith401) {
+  Failure f = FailVia(TinyUrl("wrong-password"));
+  EXPECT_EQ(f.kind, ErrorKind::kProxy) << f.message;
+  EXPECT_EQ(f.proxy_status, 401);
+  EXPECT_EQ(f.message.find("wrong-password"), std::string::npos) << f.message;
+  std::printf("wrong tinyproxy password: %s\n", f.message.c_str());
+}
+
+TEST_F(ProxyTest, WrongSocksPasswordIsProxyFailure) {
+  Failure f = FailVia(SocksUrl("socks5h", "wrong-password"));
+  EXPECT_EQ(f.kind, ErrorKind::kProxy) << f.message;
+  EXPECT_EQ(f.message.find("wrong-password"), std::string::npos) << f.message;
+  std::printf("wrong socks password: %s\n", f.message.c_str());
+}
+
+TEST_F(ProxyTest, DeadProxyPortIsProxyFailure) {
+  std::string port = std::to_string(FreePort());
+  for (const std::string& url : {"http://user:pw-dead@127.0.0.1:" + port,
+                                 "socks5h://user:pw-dead@127.0.0.1:" + port}) {
+    Failure f = FailVia(url);
+    EXPECT_EQ(f.kind, ErrorKind::kProxy) << url << ": " << f.message;
+    EXPECT_EQ(f.message.find("pw-dead"), std::string::npos) << f.message;
+  }
+}
+
+TEST_F(ProxyTest, InvalidProxyUrlIsProxyFailure) {
+  Failure f = FailVia("ftp://user:pw-bad@127.0.0.1:1");
+  EXPECT_EQ(f.kind, ErrorKind::kProxy) << f.message;
+  EXPECT_EQ(f.message.find("pw-bad"), std::string::npos) << f.message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. HTTP/2 over TLS against nghttpd (Debian nghttp2-server), with a throw-away CA
+
+class Http2Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access(kNghttpd, X_OK) != 0) GTEST_SKIP() << "nghttpd not installed (nghttp2-server)";
+    dir_ = std::filesystem::temp_directory_path() / ("kg-h2-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_ / "www");
+    std::ofstream(dir_ / "www" / "hello.txt") << "hello over h2\n";
+    std::string d = dir_.string();
+    std::string script =
+        "cd " + d + " && "
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 "
+        "-subj /CN=kg-test-ca >/dev/null 2>&1 && "
+        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+        "-subj /CN=127.0.0.1 >/dev/null 2>&1 && "
+        "printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && "
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out server.pem -days 1 -extfile ext.cnf >/dev/null 2>&1 && echo ok";
+    if (Shell(script).find("ok") == std::string::npos) GTEST_SKIP() << "openssl failed";
+    port_ = FreePort();
+    server_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{kNghttpd, "-a", "127.0.0.1", "-d", (dir_ / "www").string(),
+                                 std::to_string(port_), (dir_ / "server.key").string(),
+                                 (dir_ / "server.pem").string()},
+        dir_ / "nghttpd.out");
+    if (!WaitForPort(port_, milliseconds(3000))) GTEST_SKIP() << "nghttpd did not start";
+  }
+  void TearDown() override {
+    server_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  std::string Url() const { return "https://127.0.0.1:" + std::to_string(port_) + "/hello.txt"; }
+
+  static constexpr const char* kNghttpd = "/usr/sbin/nghttpd";
+  std::filesystem::path dir_;
+  uint16_t port_ = 0;
+  std::unique_ptr<ChildProcess> server_;
+};
+
+TEST_F(Http2Test, NegotiatesHttp2WithCaFile) {
+  asio::io_context io;
+  ClientOptions options;
+  options.ca_file = (dir_ / "ca.pem").string();
+  auto client = Client::Create(io, options);
+  RunCoroutine(io, [&]() -> asio::awaitable<void> {
+    // Two concurrent requests: multiplexed (PIPEWAIT), both over h2.
+    Request r;
+    r.method = "GET";
+    r.url = Url();
+    auto a = client->Start(r);
+    auto b = client->Start(r);
+    EXPECT_TRUE(co_await a->ReadHead()) << a->failure().message;
+    EXPECT_TRUE(co_await b->ReadHead()) << b->failure().message;
+    EXPECT_EQ(a->head().http_version, 20);
+    EXPECT_EQ(b->head().http_version, 20);
+    EXPECT_EQ(a->head().status, 200);
+    EXPECT_EQ(co_await ReadAll(*a), "hello over h2\n");
+    EXPECT_EQ(co_await ReadAll(*b), "hello over h2\n");
+  });
+  client.reset();
+  io.restart();
+  io.poll();
+}
+
+TEST_F(Http2Test, UntrustedCertificateIsTlsFailure) {
+  asio::io_context io;
+  auto client = Client::Create(io, ClientOptions{});  // system trust store: our CA is unknown
+  RunCoroutine(io, [&]() -> asio::awaitable<void> {
+    Request r;
+    r.method = "GET";
+    r.url = Url();
+    auto ex = client->Start(r);
+    EXPECT_FALSE(co_await ex->ReadHead());
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kTls) << ex->failure().message;
+  });
+  client.reset();
+  io.restart();
+  io.poll();
+}
+
+}  // namespace
+}  // namespace keygate::upstream
