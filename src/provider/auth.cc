@@ -6,8 +6,10 @@ namespace keygate::provider {
 
 std::pair<std::string, std::string> AuthHeader(AuthStyle style, std::string_view secret) {
   switch (style) {
-    case AuthStyle::kXApiKey: return {"x-api-key", std::string(secret)};
-    case AuthStyle::kBearer: break;
+    case AuthStyle::kXApiKey:
+      return {"x-api-key", std::string(secret)};
+    case AuthStyle::kBearer:
+      break;
   }
   std::string value;
   value.reserve(7 + secret.size());

@@ -52,8 +52,8 @@ constexpr ClassifierRow kOpenAITable[] = {
 constexpr ClassifierRow kAnthropicTable[] = {
     {"ok", 200, 299, "", "", kPass, "ok"},
     {"proxy_auth", 407, 407, "", "", kProxy, "proxy_failed"},
-    {"unauthorized", 401, 401, "", "", kRotate, "invalid_key"},        // authentication_error
-    {"forbidden", 403, 403, "", "", kRotate, "key_forbidden"},         // permission_error
+    {"unauthorized", 401, 401, "", "", kRotate, "invalid_key"},           // authentication_error
+    {"forbidden", 403, 403, "", "", kRotate, "key_forbidden"},            // permission_error
     {"payment_required", 402, 402, "", "", kRotate, "payment_required"},  // billing_error
     {"billing_error", 400, 499, "billing_error", "", kRotate, "payment_required"},
     // Anthropic reports these as a plain 400 invalid_request_error; only the message tells them
@@ -121,9 +121,12 @@ bool ContainsIgnoreCase(std::string_view haystack, std::string_view needle) {
 
 std::span<const ClassifierRow> ClassifierTable(Classifier classifier) {
   switch (classifier) {
-    case Classifier::kOpenAI: return kOpenAITable;
-    case Classifier::kAnthropic: return kAnthropicTable;
-    case Classifier::kLiteLLM: return kLiteLLMTable;
+    case Classifier::kOpenAI:
+      return kOpenAITable;
+    case Classifier::kAnthropic:
+      return kAnthropicTable;
+    case Classifier::kLiteLLM:
+      return kLiteLLMTable;
   }
   return kOpenAITable;
 }
@@ -311,26 +314,38 @@ std::optional<Classifier> ParseClassifier(std::string_view name) {
 
 std::string_view ActionName(Action a) {
   switch (a) {
-    case Action::kPass: return "pass";
-    case Action::kRetry: return "retry";
-    case Action::kCooldown: return "cooldown";
-    case Action::kRotate: return "rotate";
-    case Action::kProxy: return "proxy";
+    case Action::kPass:
+      return "pass";
+    case Action::kRetry:
+      return "retry";
+    case Action::kCooldown:
+      return "cooldown";
+    case Action::kRotate:
+      return "rotate";
+    case Action::kProxy:
+      return "proxy";
   }
   return "unknown";
 }
 
 Verdict Classify(Classifier classifier, const UpstreamOutcome& outcome) {
   switch (outcome.transport) {
-    case Transport::kOk: break;
+    case Transport::kOk:
+      break;
     // Below HTTP nothing was said about the key: try another one (counts toward ejection), except
     // when the egress proxy failed, which is never the key's fault.
-    case Transport::kConnect: return {Action::kRetry, "connect_failed", 0};
-    case Transport::kProxy: return {Action::kProxy, "proxy_failed", 0};
-    case Transport::kTls: return {Action::kRetry, "tls_failed", 0};
-    case Transport::kTimeout: return {Action::kRetry, "timeout", 0};
-    case Transport::kReset: return {Action::kRetry, "connection_reset", 0};
-    case Transport::kOther: return {Action::kRetry, "transport_failed", 0};
+    case Transport::kConnect:
+      return {Action::kRetry, "connect_failed", 0};
+    case Transport::kProxy:
+      return {Action::kProxy, "proxy_failed", 0};
+    case Transport::kTls:
+      return {Action::kRetry, "tls_failed", 0};
+    case Transport::kTimeout:
+      return {Action::kRetry, "timeout", 0};
+    case Transport::kReset:
+      return {Action::kRetry, "connection_reset", 0};
+    case Transport::kOther:
+      return {Action::kRetry, "transport_failed", 0};
   }
   const internal::ClassifierRow* row = internal::MatchRow(classifier, outcome.status, outcome.body);
   Verdict v{row->action, std::string(row->reason), 0};

@@ -17,11 +17,16 @@ using internal::JsonStringEquals;
 
 std::string ParseErrorMessage(simdjson::error_code err) {
   switch (err) {
-    case simdjson::EMPTY: return "request body is empty";
-    case simdjson::UTF8_ERROR: return "request body is not valid JSON (invalid UTF-8)";
-    case simdjson::DEPTH_ERROR: return "request body is not valid JSON (nested too deeply)";
-    case simdjson::UNCLOSED_STRING: return "request body is not valid JSON (unterminated string)";
-    case simdjson::STRING_ERROR: return "request body is not valid JSON (malformed string)";
+    case simdjson::EMPTY:
+      return "request body is empty";
+    case simdjson::UTF8_ERROR:
+      return "request body is not valid JSON (invalid UTF-8)";
+    case simdjson::DEPTH_ERROR:
+      return "request body is not valid JSON (nested too deeply)";
+    case simdjson::UNCLOSED_STRING:
+      return "request body is not valid JSON (unterminated string)";
+    case simdjson::STRING_ERROR:
+      return "request body is not valid JSON (malformed string)";
     case simdjson::UNESCAPED_CHARS:
       return "request body is not valid JSON (unescaped control character in a string)";
     case simdjson::NUMBER_ERROR:
@@ -30,8 +35,10 @@ std::string ParseErrorMessage(simdjson::error_code err) {
       return "request body is not valid JSON (malformed or out-of-range number)";
     case simdjson::T_ATOM_ERROR:
     case simdjson::F_ATOM_ERROR:
-    case simdjson::N_ATOM_ERROR: return "request body is not valid JSON (malformed literal)";
-    default: return "request body is not valid JSON";
+    case simdjson::N_ATOM_ERROR:
+      return "request body is not valid JSON (malformed literal)";
+    default:
+      return "request body is not valid JSON";
   }
 }
 
@@ -162,9 +169,9 @@ std::string RewriteRequest(std::string_view body, const RequestInfo& info,
         size_t at = info.object_end;
         while (at > 0 && IsWs(body[at - 1])) --at;
         const bool empty = at > 0 && body[at - 1] == '{';
-        edits.push_back({at, at,
-                         std::string(empty ? "" : ",") +
-                             "\"stream_options\":{\"include_usage\":true}"});
+        edits.push_back(
+            {at, at,
+             std::string(empty ? "" : ",") + "\"stream_options\":{\"include_usage\":true}"});
       }
     } else if (valid(so) && body[so.begin] == '{') {
       bool found = false;

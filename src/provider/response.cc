@@ -22,9 +22,7 @@ using Element = simdjson::dom::element;
 
 int64_t NonNegative(std::optional<int64_t> v) { return v ? std::max<int64_t>(0, *v) : 0; }
 
-size_t Chars(std::optional<std::string_view> s) {
-  return s ? internal::CountCodePoints(*s) : 0;
-}
+size_t Chars(std::optional<std::string_view> s) { return s ? internal::CountCodePoints(*s) : 0; }
 
 // OpenAI usage, either naming: chat/completions/embeddings say prompt_tokens/completion_tokens and
 // prompt_tokens_details; Responses says input_tokens/output_tokens and input_tokens_details.
@@ -283,7 +281,8 @@ bool SseUsageFilter::OnData(std::string_view data) {
         std::optional<Element> tc = Field(*delta, "tool_calls");
         if (tc && tc->get_array().get(calls) == simdjson::SUCCESS) {
           for (Element call : calls) {
-            if (auto fn = Field(call, "function")) output_chars_ += Chars(StringField(*fn, "arguments"));
+            if (auto fn = Field(call, "function"))
+              output_chars_ += Chars(StringField(*fn, "arguments"));
           }
         }
       }

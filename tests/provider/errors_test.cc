@@ -47,8 +47,9 @@ TEST(OpenAIErrorJson, ParsesAndRoundTrips) {
 }
 
 TEST(OpenAIErrorJson, ExactShapeAndNullCode) {
-  EXPECT_EQ(OpenAIErrorJson("Invalid API key", "invalid_request_error", ""),
-            R"({"error":{"message":"Invalid API key","type":"invalid_request_error","param":null,"code":null}})");
+  EXPECT_EQ(
+      OpenAIErrorJson("Invalid API key", "invalid_request_error", ""),
+      R"({"error":{"message":"Invalid API key","type":"invalid_request_error","param":null,"code":null}})");
   EXPECT_EQ(OpenAIErrorJson("a\"b", "t", "c"),
             R"({"error":{"message":"a\"b","type":"t","param":null,"code":"c"}})");
 }
@@ -61,8 +62,9 @@ TEST(AnthropicErrorJson, ParsesAndRoundTrips) {
     EXPECT_EQ(v.at("error").at("type").as_string(), "authentication_error");
     EXPECT_EQ(v.at("error").at("message").as_string(), m);
   }
-  EXPECT_EQ(AnthropicErrorJson("invalid x-api-key", "authentication_error"),
-            R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})");
+  EXPECT_EQ(
+      AnthropicErrorJson("invalid x-api-key", "authentication_error"),
+      R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})");
 }
 
 TEST(ErrorJson, InvalidUtf8IsReplacedNotPassedOn) {
@@ -97,8 +99,10 @@ TEST(AppendJsonString, EveryAsciiByteRoundTrips) {
 
 TEST(AppendJsonString, ValidUtf8PassesUnchanged) {
   std::string out;
-  internal::AppendJsonString(out, "\xC2\x80 \xDF\xBF \xE0\xA0\x80 \xEF\xBF\xBF \xF0\x90\x80\x80 \xF4\x8F\xBF\xBF");
-  EXPECT_EQ(out, "\"\xC2\x80 \xDF\xBF \xE0\xA0\x80 \xEF\xBF\xBF \xF0\x90\x80\x80 \xF4\x8F\xBF\xBF\"");
+  internal::AppendJsonString(
+      out, "\xC2\x80 \xDF\xBF \xE0\xA0\x80 \xEF\xBF\xBF \xF0\x90\x80\x80 \xF4\x8F\xBF\xBF");
+  EXPECT_EQ(out,
+            "\"\xC2\x80 \xDF\xBF \xE0\xA0\x80 \xEF\xBF\xBF \xF0\x90\x80\x80 \xF4\x8F\xBF\xBF\"");
 }
 
 TEST(AppendJsonString, InvalidUtf8Forms) {

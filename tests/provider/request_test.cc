@@ -108,16 +108,18 @@ TEST(InspectRequest, StreamOptions) {
   EXPECT_TRUE(info.include_usage);
   EXPECT_EQ(Slice(body, info.stream_options_value), R"({"include_usage":true})");
 
-  EXPECT_FALSE(MustInspect(R"({"model":"m","stream_options":{"include_usage":false}})").include_usage);
+  EXPECT_FALSE(
+      MustInspect(R"({"model":"m","stream_options":{"include_usage":false}})").include_usage);
   EXPECT_FALSE(MustInspect(R"({"model":"m","stream_options":{}})").include_usage);
-  EXPECT_FALSE(MustInspect(R"({"model":"m","stream_options":{"include_usage":"yes"}})").include_usage);
+  EXPECT_FALSE(
+      MustInspect(R"({"model":"m","stream_options":{"include_usage":"yes"}})").include_usage);
   // Duplicates inside stream_options: the last wins, as in the upstreams' parsers.
-  EXPECT_FALSE(MustInspect(
-      R"({"model":"m","stream_options":{"include_usage":true,"include_usage":false}})")
-                   .include_usage);
-  EXPECT_TRUE(MustInspect(
-      R"({"model":"m","stream_options":{"include_usage":false,"include_usage":true}})")
-                  .include_usage);
+  EXPECT_FALSE(
+      MustInspect(R"({"model":"m","stream_options":{"include_usage":true,"include_usage":false}})")
+          .include_usage);
+  EXPECT_TRUE(
+      MustInspect(R"({"model":"m","stream_options":{"include_usage":false,"include_usage":true}})")
+          .include_usage);
 }
 
 TEST(InspectRequest, NullableStreamFields) {
@@ -187,13 +189,18 @@ TEST(InspectRequest, RejectsWithClientFacingMessages) {
       {R"({"model":"m"} {"model":"n"})", "request body is not valid JSON"},
       {R"({"model":"m"} x)", "request body is not valid JSON"},
       {R"({"model":"m)", "request body is not valid JSON (unterminated string)"},
-      {"{\"model\":\"a\x01\"}", "request body is not valid JSON (unescaped control character in a string)"},
-      {R"({"model":"m","n":01})", "request body is not valid JSON (malformed or out-of-range number)"},
+      {"{\"model\":\"a\x01\"}",
+       "request body is not valid JSON (unescaped control character in a string)"},
+      {R"({"model":"m","n":01})",
+       "request body is not valid JSON (malformed or out-of-range number)"},
       {R"({"model":"m","n":tru})", "request body is not valid JSON (malformed literal)"},
       {"{\"model\":\"gpt\xff\"}", "request body is not valid JSON (invalid UTF-8)"},
-      {"{\"model\":\"gpt\xC0\xAF\"}", "request body is not valid JSON (invalid UTF-8)"},  // overlong
-      {"{\"model\":\"gpt\xED\xA0\x80\"}", "request body is not valid JSON (invalid UTF-8)"},  // surrogate
-      {"{\"model\":\"gpt\xE2\x98\"}", "request body is not valid JSON (invalid UTF-8)"},  // truncated
+      {"{\"model\":\"gpt\xC0\xAF\"}",
+       "request body is not valid JSON (invalid UTF-8)"},  // overlong
+      {"{\"model\":\"gpt\xED\xA0\x80\"}",
+       "request body is not valid JSON (invalid UTF-8)"},  // surrogate
+      {"{\"model\":\"gpt\xE2\x98\"}",
+       "request body is not valid JSON (invalid UTF-8)"},  // truncated
       {R"(["model","m"])", "request body must be a JSON object"},
       {R"("model")", "request body must be a JSON object"},
       {"null", "request body must be a JSON object"},
@@ -328,7 +335,8 @@ TEST(RewriteRequest, StreamOptionsMerging) {
        R"({"model":"b","stream_options":{"include_usage":true,"continuous_usage_stats":true}})"},
       {"escaped key", R"({"model":"a","stream_options":{"include\u005fusage":null}})",
        R"({"model":"b","stream_options":{"include\u005fusage":true}})"},
-      {"duplicates all set", R"({"model":"a","stream_options":{"include_usage":false,"x":{"include_usage":0},"include_usage":0}})",
+      {"duplicates all set",
+       R"({"model":"a","stream_options":{"include_usage":false,"x":{"include_usage":0},"include_usage":0}})",
        R"({"model":"b","stream_options":{"include_usage":true,"x":{"include_usage":0},"include_usage":true}})"},
       {"null", R"({"stream_options":null,"model":"a"})",
        R"({"stream_options":{"include_usage":true},"model":"b"})"},
@@ -409,9 +417,15 @@ TEST(RewriteRequest, RandomMutationsOfAcceptedBodiesStayValid) {
       size_t at = rng() % body.size();
       char c = kAlphabet[rng() % kAlphabet.size()];
       switch (rng() % 3) {
-        case 0: body[at] = c; break;
-        case 1: body.insert(body.begin() + at, c); break;
-        case 2: body.erase(at, 1); break;
+        case 0:
+          body[at] = c;
+          break;
+        case 1:
+          body.insert(body.begin() + at, c);
+          break;
+        case 2:
+          body.erase(at, 1);
+          break;
       }
     }
     auto info = InspectRequest(body);

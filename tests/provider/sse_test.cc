@@ -20,8 +20,10 @@ std::string Join(const std::vector<std::string>& events, std::string_view sep) {
     if (sep != "\n\n") {  // CRLF streams: every line end is CRLF
       std::string crlf;
       for (char c : ev) {
-        if (c == '\n') crlf += "\r\n";
-        else crlf += c;
+        if (c == '\n')
+          crlf += "\r\n";
+        else
+          crlf += c;
       }
       ev = crlf;
     }
@@ -102,7 +104,7 @@ void ExpectSame(const Result& a, const Result& b, const std::string& where) {
 }
 
 Result RunChunks(Format f, bool drop, const std::vector<std::string_view>& chunks,
-           size_t max_event = SseUsageFilter::kDefaultMaxEventBytes) {
+                 size_t max_event = SseUsageFilter::kDefaultMaxEventBytes) {
   SseUsageFilter filter(f, drop, max_event);
   Result r;
   for (std::string_view c : chunks) filter.Feed(c, r.out);
@@ -141,7 +143,8 @@ void ExpectChunkingInvariant(Format f, bool drop, std::string_view s,
       chunks.push_back(s.substr(i, n));  // empty chunks included: Feed("") must be harmless
       i += n;
     }
-    ExpectSame(RunChunks(f, drop, chunks, max_event), whole, "random chunking " + std::to_string(iter));
+    ExpectSame(RunChunks(f, drop, chunks, max_event), whole,
+               "random chunking " + std::to_string(iter));
   }
 }
 
@@ -214,7 +217,9 @@ TEST(SseUsageFilter, OpenAIChatChunkingInvariant) {
 TEST(SseUsageFilter, KeepsChunksThatOnlyLookLikeTheUsageChunk) {
   const std::string stream =
       // choices empty but usage null: Azure's content-filter preamble.
-      "data: {\"id\":\"\",\"choices\":[],\"prompt_filter_results\":[{\"prompt_index\":0}],\"usage\":null}\n\n"
+      "data: "
+      "{\"id\":\"\",\"choices\":[],\"prompt_filter_results\":[{\"prompt_index\":0}],\"usage\":null}"
+      "\n\n"
       // usage on a chunk that still has a choice (some compatible servers): not keygate's chunk.
       "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
       "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n"
@@ -248,7 +253,8 @@ TEST(SseUsageFilter, ToolCallArgumentsAndReasoningCountAsOutput) {
   const std::string stream =
       "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"think\"}}]}\n\n"
       "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\","
-      "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]}}]}\n\n";
+      "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]}}]}"
+      "\n\n";
   Result r = RunWhole(Format::kOpenAIChat, false, stream);
   EXPECT_EQ(r.output_chars, 5u + 7u);
   EXPECT_FALSE(r.usage.present);
@@ -295,11 +301,13 @@ TEST(SseUsageFilter, HoldsAPartialEventUntilItsEnd) {
 TEST(SseUsageFilter, FinishFlushesATrailingPartialEvent) {
   SseUsageFilter filter(Format::kOpenAIChat, true);
   std::string out;
-  filter.Feed("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n", out);
+  filter.Feed("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n",
+              out);
   EXPECT_EQ(out, "");
   filter.Finish(out);
   // Read for usage, but never dropped: the stream ended without its blank line.
-  EXPECT_EQ(out, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n");
+  EXPECT_EQ(out,
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n");
   EXPECT_EQ(filter.usage().output_tokens, 2);
 
   SseUsageFilter f2(Format::kOpenAIChat, false);
@@ -347,7 +355,9 @@ TEST(SseUsageFilter, AnthropicMessageDeltaWithFullUsage) {
   // Newer API versions repeat input and cache counts in message_delta: they replace the earlier.
   const std::string stream =
       "event: message_start\n"
-      "data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n"
+      "data: "
+      "{\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"output_tokens\":1}"
+      "}}\n\n"
       "event: message_delta\n"
       "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":"
       "{\"input_tokens\":12,\"cache_read_input_tokens\":100,\"output_tokens\":30}}\n\n"
@@ -362,9 +372,13 @@ TEST(SseUsageFilter, AnthropicMessageDeltaWithFullUsage) {
 TEST(SseUsageFilter, AnthropicThinkingCountsAsOutput) {
   const std::string stream =
       "event: content_block_delta\n"
-      "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hmm\"}}\n\n"
+      "data: "
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\","
+      "\"thinking\":\"hmm\"}}\n\n"
       "event: content_block_delta\n"
-      "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"EqQBCgIYAhIM\"}}\n\n";
+      "data: "
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\","
+      "\"signature\":\"EqQBCgIYAhIM\"}}\n\n";
   EXPECT_EQ(RunWhole(Format::kAnthropicMessages, false, stream).output_chars, 3u);
 }
 
@@ -379,7 +393,7 @@ TEST(SseUsageFilter, AnthropicFilterIgnoresOpenAIChunks) {
   EXPECT_FALSE(a.usage.present);
   EXPECT_EQ(a.output_chars, 0u);
   EXPECT_EQ(a.out, Join(kChatEvents, "\n\n"));  // drop applies to OpenAI chat streams only
-  EXPECT_TRUE(a.saw_done);  // "[DONE]" counts for every format
+  EXPECT_TRUE(a.saw_done);                      // "[DONE]" counts for every format
 }
 
 // ---------------------------------------------------------------- OpenAI Responses
@@ -488,9 +502,24 @@ namespace {
 // output is the input, and with dropping the result does not depend on the chunking.
 TEST(SseUsageFilter, RandomStreamsPassThroughAndAreChunkingInvariant) {
   const std::vector<std::string> pieces = {
-      "\n", "\r\n", "\r", "data: ", "data:", ": c", "event: x", "{", "}", "[DONE]", "\n\n",
-      "\r\n\r\n", kChatEvents[1], kChatEvents[kChatUsageEvent], kAnthropicEvents[0],
-      kAnthropicEvents[9], "\xff\xfe", std::string(1, '\0'),
+      "\n",
+      "\r\n",
+      "\r",
+      "data: ",
+      "data:",
+      ": c",
+      "event: x",
+      "{",
+      "}",
+      "[DONE]",
+      "\n\n",
+      "\r\n\r\n",
+      kChatEvents[1],
+      kChatEvents[kChatUsageEvent],
+      kAnthropicEvents[0],
+      kAnthropicEvents[9],
+      "\xff\xfe",
+      std::string(1, '\0'),
   };
   std::mt19937 rng(99);
   for (int iter = 0; iter < 400; ++iter) {

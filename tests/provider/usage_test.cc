@@ -32,14 +32,16 @@ TEST(ParseResponseUsage, OpenAIChatWithCachedTokens) {
 }
 
 TEST(ParseResponseUsage, OpenAIChatWithoutDetails) {
-  ExpectUsage(ParseResponseUsage(Format::kOpenAIChat,
-                                 R"({"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21}})"),
-              9, 12, 0, 0);
-  // prompt_tokens_details: null, as some compatible servers send.
   ExpectUsage(ParseResponseUsage(
                   Format::kOpenAIChat,
-                  R"({"usage":{"prompt_tokens":9,"completion_tokens":1,"prompt_tokens_details":null}})"),
-              9, 1, 0, 0);
+                  R"({"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21}})"),
+              9, 12, 0, 0);
+  // prompt_tokens_details: null, as some compatible servers send.
+  ExpectUsage(
+      ParseResponseUsage(
+          Format::kOpenAIChat,
+          R"({"usage":{"prompt_tokens":9,"completion_tokens":1,"prompt_tokens_details":null}})"),
+      9, 1, 0, 0);
 }
 
 TEST(ParseResponseUsage, OpenAIEmbeddings) {
@@ -60,9 +62,9 @@ TEST(ParseResponseUsage, OpenAIResponses) {
 }
 
 TEST(ParseResponseUsage, EitherOpenAINamingForEitherOpenAIFormat) {
-  ExpectUsage(ParseResponseUsage(Format::kOpenAIChat,
-                                 R"({"usage":{"input_tokens":5,"output_tokens":6}})"),
-              5, 6, 0, 0);
+  ExpectUsage(
+      ParseResponseUsage(Format::kOpenAIChat, R"({"usage":{"input_tokens":5,"output_tokens":6}})"),
+      5, 6, 0, 0);
   ExpectUsage(ParseResponseUsage(Format::kOpenAIResponses,
                                  R"({"usage":{"prompt_tokens":5,"completion_tokens":6}})"),
               5, 6, 0, 0);
@@ -80,14 +82,16 @@ TEST(ParseResponseUsage, AnthropicNormalizesInputToIncludeCache) {
 }
 
 TEST(ParseResponseUsage, AnthropicWithoutCacheFields) {
-  ExpectUsage(ParseResponseUsage(Format::kAnthropicMessages,
-                                 R"({"type":"message","usage":{"input_tokens":10,"output_tokens":3}})"),
-              10, 3, 0, 0);
+  ExpectUsage(
+      ParseResponseUsage(Format::kAnthropicMessages,
+                         R"({"type":"message","usage":{"input_tokens":10,"output_tokens":3}})"),
+      10, 3, 0, 0);
   // null cache fields (older API versions) count as 0.
-  ExpectUsage(ParseResponseUsage(
-                  Format::kAnthropicMessages,
-                  R"({"usage":{"input_tokens":10,"cache_creation_input_tokens":null,"output_tokens":3}})"),
-              10, 3, 0, 0);
+  ExpectUsage(
+      ParseResponseUsage(
+          Format::kAnthropicMessages,
+          R"({"usage":{"input_tokens":10,"cache_creation_input_tokens":null,"output_tokens":3}})"),
+      10, 3, 0, 0);
 }
 
 TEST(ParseResponseUsage, AbsentOrInvalidIsNotPresent) {
