@@ -1,0 +1,49 @@
+// Client-key authentication on the request path: the token from `Authorization: Bearer` or
+// `x-api-key` is hashed (keyed BLAKE2b) and looked up in an in-memory snapshot of the store's
+// client keys. The snapshot is refreshed from the store on a store thread.
+//
+// Thread safety: Authenticate() from any thread, lock-free (one atomic shared_ptr load);
+// Refresh() from store threads.
+#ifndef KEYGATE_GATEWAY_CLIENT_AUTH_H_
+#define KEYGATE_GATEWAY_CLIENT_AUTH_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/status.h"
+#include "secrets/secrets.h"
+#include "store/store.h"
+
+namespace keygate::gateway {
+
+struct ClientIdentity {
+  int64_t id = 0;
+  std::string name;
+};
+
+class ClientAuth {
+ public:
+  explicit ClientAuth(std::shared_ptr<const SecretBox> secrets);
+
+  // Reloads the snapshot from the store. On error the previous snapshot stays.
+  Status Refresh(store::Store& store);
+  // The identity for `token`, or nullopt when unknown or disabled.
+  std::optional<ClientIdentity> Authenticate(std::string_view token) const;
+  size_t size() const;
+
+  // The token from the request headers: `Authorization: Bearer <t>` (scheme case-insensitive)
+  // or `x-api-key: <t>`. Empty when neither carries one.
+  static std::string_view ExtractToken(std::string_view authorization, std::string_view x_api_key);
+
+ private:
+  using Map = std::unordered_map<std::string, ClientIdentity>;
+  std::shared_ptr<const SecretBox> secrets_;
+  std::shared_ptr<const Map> keys_;  // swapped with std::atomic_store
+};
+
+}  // namespace keygate::gateway
+
+#endif  // KEYGATE_GATEWAY_CLIENT_AUTH_H_

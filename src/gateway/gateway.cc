@@ -1,0 +1,721 @@
+#include "gateway/gateway.h"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "provider/provider.h"
+#include "upstream/upstream.h"
+
+namespace keygate::gateway {
+
+namespace asio = boost::asio;
+using http::Headers;
+
+namespace {
+
+constexpr size_t kMaxErrorBodyBytes = 64 << 10;  // what the classifier reads of an error response
+// How long a request whose last usable key just died waits for the rotation to bring a backup.
+constexpr int64_t kRotationWaitMs = 3000;
+
+enum class ClientFormat { kOpenAI, kAnthropic };
+
+struct Endpoint {
+  std::string_view path;
+  ClientFormat client;
+  bool inference;  // routed to a pool (vs. served locally)
+};
+
+constexpr Endpoint kEndpoints[] = {
+    {"/v1/chat/completions", ClientFormat::kOpenAI, true},
+    {"/v1/completions", ClientFormat::kOpenAI, true},
+    {"/v1/embeddings", ClientFormat::kOpenAI, true},
+    {"/v1/responses", ClientFormat::kOpenAI, true},
+    {"/v1/messages", ClientFormat::kAnthropic, true},
+};
+
+const Endpoint* FindEndpoint(std::string_view path) {
+  for (const Endpoint& e : kEndpoints) {
+    if (e.path == path) return &e;
+  }
+  return nullptr;
+}
+
+ClientFormat FormatForPath(std::string_view path) {
+  return path == "/v1/messages" ? ClientFormat::kAnthropic : ClientFormat::kOpenAI;
+}
+
+// Which upstream formats can serve a client path without translation (translation is issue 6).
+bool PassThroughCompatible(std::string_view path, config::Format upstream) {
+  if (path == "/v1/messages") return upstream == config::Format::kAnthropicMessages;
+  if (path == "/v1/responses") return upstream != config::Format::kAnthropicMessages;
+  return upstream == config::Format::kOpenAIChat || upstream == config::Format::kOpenAIResponses;
+}
+
+// The client-facing error type for a status, in each shape.
+std::string_view OpenAIType(int status) {
+  switch (status) {
+    case 400: case 404: case 413: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 402: return "insufficient_quota";
+    case 403: return "permission_error";
+    case 429: return "rate_limit_exceeded";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+  }
+}
+std::string_view AnthropicType(int status) {
+  switch (status) {
+    case 400: case 413: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    case 529: return "overloaded_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+  }
+}
+
+std::string ErrorJson(ClientFormat f, int status, std::string_view message,
+                      std::string_view code = "") {
+  if (f == ClientFormat::kAnthropic) return provider::AnthropicErrorJson(message, AnthropicType(status));
+  return provider::OpenAIErrorJson(message, OpenAIType(status), code);
+}
+
+std::string NewRequestId() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
+  return std::string("kg-") + buf;
+}
+
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+provider::Transport TransportOf(upstream::ErrorKind k) {
+  switch (k) {
+    case upstream::ErrorKind::kNone: return provider::Transport::kOk;
+    case upstream::ErrorKind::kConnect: return provider::Transport::kConnect;
+    case upstream::ErrorKind::kProxy: return provider::Transport::kProxy;
+    case upstream::ErrorKind::kTls: return provider::Transport::kTls;
+    case upstream::ErrorKind::kTimeout: return provider::Transport::kTimeout;
+    case upstream::ErrorKind::kReset: return provider::Transport::kReset;
+    default: return provider::Transport::kOther;
+  }
+}
+
+// Keeps a key's in-flight count right however the attempt ends.
+class InFlight {
+ public:
+  explicit InFlight(const keypool::KeyView& k) : health_(k.health) { health_->in_flight++; }
+  ~InFlight() { health_->in_flight--; }
+
+ private:
+  std::shared_ptr<keypool::KeyHealth> health_;
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------------
+
+class Gateway::Impl {
+ public:
+  Impl(Gateway& owner, GatewayDeps deps) : owner_(owner), d_(deps) {
+    stats::Registry& r = *d_.stats;
+    requests_ = &r.AddCounter("keygate_requests_total", "Requests answered, by pool, model and status.",
+                              {"pool", "model", "status"});
+    latency_ = &r.AddHistogram("keygate_request_duration_seconds",
+                               "Time from request to the last byte of the response.",
+                               {"pool", "model"});
+    ttfb_ = &r.AddHistogram("keygate_time_to_first_byte_seconds",
+                            "Time from request to the first response byte sent to the client.",
+                            {"pool", "model"});
+    upstream_errors_ = &r.AddCounter("keygate_upstream_errors_total",
+                                     "Upstream failures by pool and class (classifier reason).",
+                                     {"pool", "class"});
+    retries_ = &r.AddCounter("keygate_retries_total",
+                             "Attempts retried on another key before any byte reached the client.",
+                             {"pool"});
+    rotations_ = &r.AddCounter("keygate_rotations_total", "Rotations requested by the data path.",
+                               {"pool", "reason", "outcome"});
+    proxy_failures_ = &r.AddCounter("keygate_proxy_failures_total",
+                                    "Egress proxy failures (never counted against keys).",
+                                    {"proxy"});
+  }
+
+  asio::awaitable<void> Handle(http::Worker& worker, http::Request& req, http::ResponseWriter& w);
+
+  std::pair<std::string, std::string> ErrorBody(std::string_view path, int status,
+                                                std::string_view message) {
+    return {"application/json", ErrorJson(FormatForPath(path), status, message)};
+  }
+
+  void OnWorkerStart(http::Worker& w) {
+    clients_[w.index()] = upstream::Client::Create(w.io(), client_options_);
+  }
+  // The drain deadline passed: cancel every upstream exchange of this worker so the handlers
+  // awaiting them finish, then drop the client (exchanges that outlive it fail as cancelled).
+  void OnWorkerAbort(http::Worker& w) {
+    for (upstream::Exchange* e : live_[w.index()]) e->Cancel();
+    clients_[w.index()].reset();
+  }
+  void OnWorkerStop(http::Worker& w) { clients_[w.index()].reset(); }
+
+  void SizeFor(int workers, const config::Config& c) {
+    clients_.resize(workers);
+    live_.resize(workers);
+    client_options_.ca_file = c.upstream.ca_file;
+  }
+
+ private:
+  struct Attempted {
+    int status = 0;          // final status to report
+    int attempts = 0;
+    int64_t key_id = 0;      // last key tried
+    provider::Usage usage;
+    bool delivered = false;  // bytes reached the client
+    std::string error;       // why it failed (for logs)
+  };
+
+  asio::awaitable<void> Reply(http::ResponseWriter& w, ClientFormat f, int status,
+                              std::string_view message, std::string_view code = "",
+                              int64_t retry_after_s = 0) {
+    Headers h{{"content-type", "application/json"}};
+    if (retry_after_s > 0) h.emplace_back("retry-after", std::to_string(retry_after_s));
+    co_await w.Send(status, h, ErrorJson(f, status, message, code));
+  }
+
+  asio::awaitable<void> Local(http::Request& req, http::ResponseWriter& w);
+  asio::awaitable<void> Models(http::ResponseWriter& w, const Catalog& catalog);
+
+  // Runs the attempts loop for one routed request and answers the client.
+  asio::awaitable<Attempted> Proxy(http::Worker& worker, http::Request& req,
+                                   http::ResponseWriter& w, ClientFormat cf,
+                                   const ModelRoute& route, const provider::RequestInfo& info,
+                                   const config::Config& cfg, int64_t start_us,
+                                   int64_t* first_byte_us);
+
+  // Applies a classifier verdict to the key (and proxy); never blocks.
+  void Apply(const keypool::PoolView& pool, const keypool::Pick& pick,
+             const provider::Verdict& v, const config::UpstreamConfig& ucfg);
+
+  void RequestRotation(const keypool::PoolView& pool, const keypool::KeyView& key,
+                       const std::string& reason);
+
+  // Dead keys do not spend the request's transient-failure budget; everything else does.
+  static void Spend(const provider::Verdict& v, int* transient_left, bool* rotation_seen) {
+    if (v.action == provider::Action::kRotate) {
+      *rotation_seen = true;
+    } else {
+      --*transient_left;
+    }
+  }
+
+  void Record(const http::Request& req, const ClientIdentity& who, const ModelRoute& route,
+              int64_t pool_id, const Attempted& a, int64_t start_us, int64_t first_byte_us);
+
+  void Count(const std::string& pool, const std::string& model, int status) {
+    requests_->With({pool, model, std::to_string(status)}).Inc();
+  }
+
+  Gateway& owner_;
+  GatewayDeps d_;
+  upstream::ClientOptions client_options_;
+  std::vector<std::unique_ptr<upstream::Client>> clients_;           // per worker
+  std::vector<std::unordered_set<upstream::Exchange*>> live_;        // per worker, its thread only
+  stats::Family<stats::Counter>* requests_;
+  stats::Family<stats::Histogram>* latency_;
+  stats::Family<stats::Histogram>* ttfb_;
+  stats::Family<stats::Counter>* upstream_errors_;
+  stats::Family<stats::Counter>* retries_;
+  stats::Family<stats::Counter>* rotations_;
+  stats::Family<stats::Counter>* proxy_failures_;
+};
+
+asio::awaitable<void> Gateway::Impl::Local(http::Request& req, http::ResponseWriter& w) {
+  Headers text{{"content-type", "text/plain; charset=utf-8"}};
+  if (req.path == "/healthz") {
+    co_await w.Send(200, text, "ok\n");
+  } else if (req.path == "/readyz") {
+    bool ready = owner_.ready_.load();
+    co_await w.Send(ready ? 200 : 503, text, ready ? "ready\n" : "not ready: store unreachable\n");
+  } else {
+    Headers prom{{"content-type", "text/plain; version=0.0.4; charset=utf-8"}};
+    co_await w.Send(200, prom, d_.stats->RenderPrometheus());
+  }
+}
+
+asio::awaitable<void> Gateway::Impl::Models(http::ResponseWriter& w, const Catalog& catalog) {
+  std::string body = "{\"object\":\"list\",\"data\":[";
+  bool first = true;
+  for (const auto& m : catalog.listed()) {
+    if (!first) body += ',';
+    first = false;
+    // Model ids come from the operator's config; escape them like any JSON string.
+    body += "{\"id\":" + provider::JsonString(m.id) + ",\"object\":\"model\",\"created\":0,\"owned_by\":" +
+            provider::JsonString(m.owned_by) + "}";
+  }
+  body += "]}";
+  Headers h{{"content-type", "application/json"}};
+  co_await w.Send(200, h, body);
+}
+
+asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request& req,
+                                            http::ResponseWriter& w) {
+  const int64_t start_us = SteadyMicros();
+  if (req.method == "GET" && (req.path == "/healthz" || req.path == "/readyz" ||
+                              req.path == "/metrics")) {
+    co_await Local(req, w);
+    co_return;
+  }
+  const ClientFormat cf = FormatForPath(req.path);
+  const Endpoint* ep = FindEndpoint(req.path);
+  const bool models = req.path == "/v1/models";
+  if (ep == nullptr && !models) {
+    co_await Reply(w, cf, 404, "unknown endpoint " + std::string(req.method) + " " + req.path,
+                   "not_found");
+    co_return;
+  }
+  if ((models && req.method != "GET") || (ep != nullptr && req.method != "POST")) {
+    co_await Reply(w, cf, 405, "method " + req.method + " is not allowed on " + req.path);
+    co_return;
+  }
+
+  std::string_view token =
+      ClientAuth::ExtractToken(req.Header("authorization"), req.Header("x-api-key"));
+  if (token.empty()) {
+    co_await Reply(w, cf, 401,
+                   "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'",
+                   "missing_api_key");
+    co_return;
+  }
+  std::optional<ClientIdentity> who = d_.clients->Authenticate(token);
+  if (!who) {
+    co_await Reply(w, cf, 401, "invalid API key " + MaskSecret(token), "invalid_api_key");
+    co_return;
+  }
+
+  std::shared_ptr<const Catalog> catalog = owner_.catalog();
+  if (models) {
+    co_await Models(w, *catalog);
+    co_return;
+  }
+
+  auto info = provider::InspectRequest(req.body);
+  if (!info.ok()) {
+    co_await Reply(w, cf, 400, info.status().message(), "invalid_request");
+    co_return;
+  }
+  std::shared_ptr<const ModelRoute> route = catalog->Resolve(info->model);
+  if (!route) {
+    co_await Reply(w, cf, 404, "The model '" + info->model + "' does not exist", "model_not_found");
+    co_return;
+  }
+  if (!PassThroughCompatible(req.path, route->format)) {
+    co_await Reply(w, cf, 400,
+                   "model '" + info->model + "' is served in the " +
+                       std::string(config::FormatName(route->format)) +
+                       " format, which " + req.path + " cannot reach yet (no translation)",
+                   "unsupported_format");
+    co_return;
+  }
+
+  const config::Config& cfg = catalog->config();
+  int64_t first_byte_us = 0;
+  Attempted a = co_await Proxy(worker, req, w, cf, *route, *info, cfg, start_us, &first_byte_us);
+  auto pools = d_.keys->Snapshot();
+  const keypool::PoolView* pv = pools->Find(route->pool);
+  Record(req, *who, *route, pv ? pv->id : 0, a, start_us, first_byte_us);
+}
+
+asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
+    http::Worker& worker, http::Request& req, http::ResponseWriter& w, ClientFormat cf,
+    const ModelRoute& route, const provider::RequestInfo& info, const config::Config& cfg,
+    int64_t start_us, int64_t* first_byte_us) {
+  Attempted a;
+  std::shared_ptr<const keypool::PoolSet> pools = d_.keys->Snapshot();
+  const keypool::PoolView* pool = pools->Find(route.pool);  // valid while `pools` is held
+  if (pool == nullptr || route.provider == nullptr) {
+    a.status = 503;
+    a.error = "pool '" + route.pool + "' does not exist in the store";
+    co_await Reply(w, cf, 503, "no upstream keys: pool '" + route.pool + "' has no keys",
+                   "no_upstream_key");
+    co_return a;
+  }
+  upstream::Client* client = clients_[worker.index()].get();
+  if (client == nullptr) {
+    a.status = 503;
+    co_await Reply(w, cf, 503, "the gateway is shutting down");
+    co_return a;
+  }
+
+  const config::UpstreamConfig& ucfg = cfg.upstream;
+  const bool add_usage = info.stream && !info.include_usage &&
+                         route.format == config::Format::kOpenAIChat &&
+                         req.path == "/v1/chat/completions";
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  std::vector<int64_t> tried;
+  int64_t min_cooldown_ms = 0;
+  bool all_cooling = true;
+  std::string last_reason = "no usable key";
+
+  // Attempts are bounded two ways: transient failures (5xx, timeouts, rate limits, proxies) spend
+  // max_attempts; dead keys (rotated) do not — a pool with many dead keys must still serve — but
+  // no request tries more than max_attempts + kMaxDeadKeySkips keys.
+  constexpr int kMaxDeadKeySkips = 16;
+  int transient_left = ucfg.max_attempts;
+  int keys_left = ucfg.max_attempts + kMaxDeadKeySkips;
+  bool rotation_seen = false;
+  const int64_t wait_deadline_us = start_us + kRotationWaitMs * 1000;
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+
+  while (transient_left > 0 && keys_left > 0) {
+    keypool::Pick pick = d_.keys->Choose(*pool, tried);
+    if (pick.key == nullptr) {
+      // Every usable key is gone. If a key died during this request, its replacement is on the
+      // way (the rotation runs on a store thread and then refreshes the view): wait for the new
+      // view, briefly, rather than fail a request that a backup can serve.
+      if (!rotation_seen || pool->counts.backup == 0 || SteadyMicros() >= wait_deadline_us) break;
+      pause.expires_after(std::chrono::milliseconds(10));
+      co_await pause.async_wait(asio::use_awaitable);
+      pools = d_.keys->Snapshot();
+      pool = pools->Find(route.pool);
+      if (pool == nullptr) break;
+      tried.clear();  // a fresh view: keys tried before were rotated out or are skipped by health
+      continue;
+    }
+    if (a.attempts > 0) retries_->With({pool->name}).Inc();
+    const keypool::KeyView& key = *pick.key;
+    tried.push_back(key.id);
+    --keys_left;
+    a.attempts++;
+    a.key_id = key.id;
+
+    upstream::Request ureq;
+    ureq.method = "POST";
+    ureq.url = route.provider->base_url + req.path;
+    auto auth = provider::AuthHeader(route.provider->auth, key.secret);
+    ureq.headers.push_back(std::move(auth));
+    ureq.headers.emplace_back("content-type", "application/json");
+    ureq.headers.emplace_back("accept", info.stream ? "text/event-stream" : "application/json");
+    ureq.headers.emplace_back("user-agent", "keygate/0.1");
+    for (const auto& [k, v] : route.provider->headers) {
+      // A client's own anthropic-version / anthropic-beta win over the provider default.
+      if (!req.Header(ToLower(k)).empty()) continue;
+      ureq.headers.emplace_back(k, v);
+    }
+    for (std::string_view pass : {"anthropic-version", "anthropic-beta"}) {
+      std::string_view v = req.Header(pass);
+      if (!v.empty()) ureq.headers.emplace_back(std::string(pass), std::string(v));
+    }
+    ureq.body = provider::RewriteRequest(req.body, info, Catalog::PickUpstream(route, rng()),
+                                         add_usage);
+    ureq.proxy_url = pick.route ? pick.route->url : "";
+    ureq.connect_timeout_ms = ucfg.connect_timeout_ms;
+    ureq.first_byte_timeout_ms = ucfg.first_byte_timeout_ms;
+    ureq.idle_timeout_ms = ucfg.idle_timeout_ms;
+    ureq.max_buffered_bytes = static_cast<size_t>(cfg.server.max_stream_buffer_bytes);
+
+    InFlight in_flight(key);
+    std::unique_ptr<upstream::Exchange> ex = client->Start(std::move(ureq));
+    auto& live = live_[worker.index()];
+    live.insert(ex.get());
+    struct Unlist {
+      std::unordered_set<upstream::Exchange*>& set;
+      upstream::Exchange* e;
+      ~Unlist() { set.erase(e); }
+    } unlist{live, ex.get()};
+
+    bool got_head = co_await ex->ReadHead();
+    if (!got_head) {
+      provider::UpstreamOutcome o;
+      o.transport = TransportOf(ex->failure().kind);
+      if (ex->failure().kind == upstream::ErrorKind::kCancelled) {
+        a.status = 499;
+        a.error = "cancelled";
+        co_return a;
+      }
+      provider::Verdict v = provider::Classify(route.classifier, o);
+      Apply(*pool, pick, v, ucfg);
+      Spend(v, &transient_left, &rotation_seen);
+      all_cooling = false;
+      last_reason = v.reason + ": " + ex->failure().message;
+      Log(LogLevel::kWarn, "upstream attempt failed pool=" + pool->name + " key=" + key.masked +
+                               (pick.route ? " proxy=" + pick.route->display_url : "") +
+                               " reason=" + last_reason);
+      continue;
+    }
+    const upstream::ResponseHead& head = ex->head();
+    if (head.status >= 400) {
+      std::string body;
+      while (body.size() < kMaxErrorBodyBytes && co_await ex->ReadBody(body)) {
+      }
+      provider::UpstreamOutcome o;
+      o.status = head.status;
+      o.body = body;
+      std::string_view ra = head.Header("retry-after");
+      if (!ra.empty()) o.retry_after_ms = provider::ParseRetryAfterMs(ra, d_.clock->NowMs());
+      provider::Verdict v = provider::Classify(route.classifier, o);
+      if (v.action == provider::Action::kPass) {
+        // The client's own error: hand it over as the provider sent it.
+        Headers h{{"content-type", std::string(head.Header("content-type").empty()
+                                                   ? "application/json"
+                                                   : head.Header("content-type"))}};
+        if (!ra.empty()) h.emplace_back("retry-after", std::string(ra));
+        *first_byte_us = SteadyMicros();
+        co_await w.Send(head.status, h, body);
+        d_.keys->ReportSuccess(key);
+        a.status = head.status;
+        a.delivered = true;
+        co_return a;
+      }
+      Apply(*pool, pick, v, ucfg);
+      Spend(v, &transient_left, &rotation_seen);
+      if (v.action == provider::Action::kCooldown) {
+        int64_t ms = v.cooldown_ms > 0 ? v.cooldown_ms : ucfg.default_cooldown_ms;
+        min_cooldown_ms = min_cooldown_ms == 0 ? ms : std::min(min_cooldown_ms, ms);
+      } else {
+        all_cooling = false;
+      }
+      last_reason = v.reason + " (HTTP " + std::to_string(head.status) + ")";
+      Log(LogLevel::kWarn, "upstream attempt failed pool=" + pool->name + " key=" + key.masked +
+                               " status=" + std::to_string(head.status) + " action=" +
+                               std::string(provider::ActionName(v.action)) + " reason=" + v.reason);
+      continue;
+    }
+
+    // Success: from here on, bytes go to the client and the request is never retried.
+    if (pick.route) d_.keys->ReportProxySuccess(*pick.route);
+    std::string_view ctype = head.Header("content-type");
+    a.status = head.status;
+    if (ctype.starts_with("text/event-stream")) {
+      Headers h{{"content-type", std::string(ctype)},
+                {"cache-control", "no-cache"},
+                {"x-keygate-request-id", NewRequestId()}};
+      provider::SseUsageFilter filter(route.format, add_usage);
+      *first_byte_us = SteadyMicros();
+      bool client_ok = co_await w.StartStream(head.status, h);
+      a.delivered = true;
+      std::string in, out;
+      while (client_ok) {
+        in.clear();
+        if (!co_await ex->ReadBody(in)) break;
+        out.clear();
+        filter.Feed(in, out);
+        if (!out.empty()) client_ok = co_await w.WriteChunk(out);
+      }
+      if (client_ok) {
+        out.clear();
+        filter.Finish(out);
+        if (!out.empty()) client_ok = co_await w.WriteChunk(out);
+      }
+      a.usage = filter.usage();
+      if (!client_ok) {
+        ex->Cancel();  // the client left: stop the upstream work it was paying for
+        a.status = 499;
+        a.error = "client disconnected mid-stream";
+      } else if (ex->failure().kind != upstream::ErrorKind::kNone) {
+        // The upstream broke mid-stream. Bytes already reached the client: no retry; end the
+        // chunked body so the client sees a clean end rather than a hung connection.
+        a.error = std::string("upstream stream broke: ") + ex->failure().message;
+        a.status = 502;
+        co_await w.EndStream();
+        d_.keys->ReportFailure(key);
+      } else {
+        co_await w.EndStream();
+        d_.keys->ReportSuccess(key);
+      }
+      co_return a;
+    }
+
+    std::string body;
+    while (co_await ex->ReadBody(body)) {
+    }
+    if (ex->failure().kind != upstream::ErrorKind::kNone) {
+      // Nothing reached the client yet: this attempt failed like a transport error.
+      provider::UpstreamOutcome o;
+      o.transport = TransportOf(ex->failure().kind);
+      provider::Verdict v = provider::Classify(route.classifier, o);
+      Apply(*pool, pick, v, ucfg);
+      Spend(v, &transient_left, &rotation_seen);
+      all_cooling = false;
+      last_reason = v.reason + ": " + ex->failure().message;
+      continue;
+    }
+    a.usage = provider::ParseResponseUsage(route.format, body);
+    Headers h{{"content-type", std::string(ctype.empty() ? "application/json" : ctype)},
+              {"x-keygate-request-id", NewRequestId()}};
+    *first_byte_us = SteadyMicros();
+    co_await w.Send(head.status, h, body);
+    a.delivered = true;
+    d_.keys->ReportSuccess(key);
+    co_return a;
+  }
+
+  // Every attempt failed (or no key was usable) and nothing reached the client.
+  if (a.attempts > 0 && all_cooling && min_cooldown_ms > 0) {
+    a.status = 429;
+    a.error = last_reason;
+    co_await Reply(w, cf, 429, "every upstream key of this model is rate limited; retry later",
+                   "rate_limited", (min_cooldown_ms + 999) / 1000);
+  } else if (a.attempts == 0) {
+    a.status = 503;
+    a.error = "no usable key";
+    co_await Reply(w, cf, 503,
+                   "no upstream key is available for model '" + route.id + "' right now",
+                   "no_upstream_key");
+  } else {
+    a.status = 502;
+    a.error = last_reason;
+    co_await Reply(w, cf, 502,
+                   "the upstream failed after " + std::to_string(a.attempts) +
+                       " attempt(s): " + last_reason,
+                   "upstream_error");
+  }
+  co_return a;
+}
+
+void Gateway::Impl::Apply(const keypool::PoolView& pool, const keypool::Pick& pick,
+                          const provider::Verdict& v, const config::UpstreamConfig& ucfg) {
+  const keypool::KeyView& key = *pick.key;
+  upstream_errors_->With({pool.name, v.reason}).Inc();
+  switch (v.action) {
+    case provider::Action::kPass:
+      return;
+    case provider::Action::kRetry:
+      d_.keys->ReportFailure(key);
+      return;
+    case provider::Action::kCooldown: {
+      int64_t ms = v.cooldown_ms > 0 ? v.cooldown_ms : ucfg.default_cooldown_ms;
+      ms = std::min(ms, ucfg.max_cooldown_ms);
+      d_.keys->ReportCooldown(key, ms);
+      // Tell the other instances too (off the loop); the later deadline wins in the store.
+      int64_t until = d_.clock->NowMs() + ms;
+      int64_t id = key.id;
+      store::Store* store = d_.store;
+      std::string reason = v.reason;
+      d_.store_tasks->Post([store, id, until, reason] {
+        auto r = store->CoolDown(id, until, reason);
+        if (!r.ok()) Log(LogLevel::kWarn, "cooldown not stored: " + r.status().ToString());
+      });
+      return;
+    }
+    case provider::Action::kRotate:
+      RequestRotation(pool, key, v.reason);
+      return;
+    case provider::Action::kProxy:
+      if (pick.route != nullptr) {
+        d_.keys->ReportProxyFailure(*pick.route);
+        proxy_failures_->With({pick.route->display_url}).Inc();
+        int64_t pid = pick.route->proxy_id;
+        store::Store* store = d_.store;
+        d_.store_tasks->Post([store, pid] { (void)store->SetProxyHealth(pid, false, "failed"); });
+      }
+      return;
+  }
+}
+
+void Gateway::Impl::RequestRotation(const keypool::PoolView& pool, const keypool::KeyView& key,
+                                    const std::string& reason) {
+  // Only the first request to see the key die asks for the rotation; the others just skip it.
+  if (key.health->rotation_requested.exchange(true)) return;
+  keypool::KeyPool* keys = d_.keys;
+  auto* rotations = rotations_;
+  int64_t pool_id = pool.id, key_id = key.id;
+  std::string pool_name = pool.name, masked = key.masked;
+  std::shared_ptr<keypool::KeyHealth> health = key.health;
+  d_.store_tasks->Post([=] {
+    auto out = keys->Rotate(pool_id, key_id, reason);
+    if (!out.ok()) {
+      // A storage error is not an outcome: let the next request that meets the key try again.
+      health->rotation_requested.store(false);
+      rotations->With({pool_name, reason, "error"}).Inc();
+      Log(LogLevel::kError, "rotation failed pool=" + pool_name + " key=" + masked + ": " +
+                                out.status().ToString());
+      return;
+    }
+    std::string outcome(store::RotateOutcomeName(*out));
+    rotations->With({pool_name, reason, outcome}).Inc();
+    if (std::holds_alternative<store::NoBackup>(*out)) {
+      Log(LogLevel::kError, "ALERT no backup key left: pool=" + pool_name + " key=" + masked +
+                                " is exhausted (" + reason + ")");
+    } else if (const auto* r = std::get_if<store::Rotated>(&*out)) {
+      Log(LogLevel::kInfo, "rotated pool=" + pool_name + " key=" + masked + " reason=" + reason +
+                               " new_key_id=" + std::to_string(r->new_key_id));
+    } else {
+      Log(LogLevel::kInfo, "already rotated pool=" + pool_name + " key=" + masked);
+    }
+  });
+}
+
+void Gateway::Impl::Record(const http::Request& req, const ClientIdentity& who,
+                           const ModelRoute& route, int64_t pool_id, const Attempted& a,
+                           int64_t start_us, int64_t first_byte_us) {
+  int64_t now_us = SteadyMicros();
+  Count(route.pool, route.id, a.status);
+  latency_->With({route.pool, route.id}).ObserveMicros(now_us - start_us);
+  if (first_byte_us > 0) ttfb_->With({route.pool, route.id}).ObserveMicros(first_byte_us - start_us);
+  store::UsageRecord u;
+  u.request_id = NewRequestId();
+  u.client_key_id = who.id;
+  if (a.key_id != 0) u.upstream_key_id = a.key_id;
+  if (pool_id != 0) u.pool_id = pool_id;
+  u.model = route.id;
+  u.input_tokens = a.usage.input_tokens;
+  u.output_tokens = a.usage.output_tokens;
+  u.cache_read_tokens = a.usage.cache_read_tokens;
+  u.cache_write_tokens = a.usage.cache_write_tokens;
+  int64_t uncached = std::max<int64_t>(
+      0, a.usage.input_tokens - a.usage.cache_read_tokens - a.usage.cache_write_tokens);
+  u.cost_micros = CostMicros(route.price, route.multiplier, uncached, a.usage.output_tokens,
+                             a.usage.cache_read_tokens, a.usage.cache_write_tokens);
+  u.latency_ms = (now_us - start_us) / 1000;
+  u.ttfb_ms = first_byte_us > 0 ? (first_byte_us - start_us) / 1000 : 0;
+  u.status = a.status;
+  u.attempts = a.attempts;
+  u.created_at_ms = d_.clock->NowMs();
+  d_.usage->Enqueue(std::move(u));
+}
+
+// ------------------------------------------------------------------------------------------------
+
+Gateway::Gateway(GatewayDeps deps, std::shared_ptr<const Catalog> catalog)
+    : impl_(std::make_unique<Impl>(*this, deps)), catalog_(std::move(catalog)) {}
+
+Gateway::~Gateway() = default;
+
+void Gateway::SetCatalog(std::shared_ptr<const Catalog> catalog) {
+  std::atomic_store(&catalog_, std::move(catalog));
+}
+
+http::Handler Gateway::Handler() {
+  return [this](http::Worker& worker, http::Request& req,
+                http::ResponseWriter& w) -> asio::awaitable<void> {
+    co_await impl_->Handle(worker, req, w);
+  };
+}
+
+http::ErrorBody Gateway::ErrorBody() {
+  return [this](std::string_view path, int status, std::string_view message) {
+    return impl_->ErrorBody(path, status, message);
+  };
+}
+
+http::Hooks Gateway::Hooks(int workers) {
+  impl_->SizeFor(workers, catalog()->config());
+  http::Hooks h;
+  h.on_start = [this](http::Worker& w) { impl_->OnWorkerStart(w); };
+  h.on_abort = [this](http::Worker& w) { impl_->OnWorkerAbort(w); };
+  h.on_stop = [this](http::Worker& w) { impl_->OnWorkerStop(w); };
+  return h;
+}
+
+}  // namespace keygate::gateway

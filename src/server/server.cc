@@ -1,0 +1,268 @@
+#include "server/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include "billing/usage_writer.h"
+#include "common/log.h"
+#include "common/periodic_task.h"
+#include "common/task_pool.h"
+#include "gateway/catalog.h"
+#include "gateway/client_auth.h"
+#include "gateway/gateway.h"
+#include "http/server.h"
+#include "keypool/keypool.h"
+#include "stats/stats.h"
+
+namespace keygate::server {
+
+namespace {
+
+// Pools named in the config but missing in the store are created, so a config is enough to start.
+void EnsurePools(store::Store& store, const config::Config& config) {
+  for (const auto& [name, pool] : config.pools) {
+    auto existing = store.GetPool(name);
+    if (existing.ok()) continue;
+    auto created = store.CreatePool(name, pool.provider);
+    if (created.ok()) {
+      Log(LogLevel::kInfo, "created pool " + name + " (provider " + pool.provider + ")");
+    } else if (created.status().code() != StatusCode::kAlreadyExists) {
+      Log(LogLevel::kWarn, "cannot create pool " + name + ": " + created.status().ToString());
+    }
+  }
+}
+
+keypool::Options KeyPoolOptions(const config::Config& c) {
+  keypool::Options o;
+  o.eject_after_failures = c.upstream.eject_after_failures;
+  o.eject_base_ms = c.upstream.eject_base_ms;
+  o.eject_max_ms = c.upstream.max_cooldown_ms;
+  o.proxy_down_ms = c.upstream.proxy_recheck_ms;
+  return o;
+}
+
+}  // namespace
+
+void BlockSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A client that disappears must never kill the process (Beast and curl never rely on SIGPIPE).
+  signal(SIGPIPE, SIG_IGN);
+}
+
+class App::Impl {
+ public:
+  Impl(std::shared_ptr<const config::Config> cfg, const ServeOptions& options,
+       store::Store& store, std::shared_ptr<const SecretBox> secrets)
+      : cfg_(std::move(cfg)),
+        options_(options),
+        store_(store),
+        keys_(store, RealClock::Get(), KeyPoolOptions(*cfg_)),
+        clients_(std::move(secrets)),
+        usage_(store, {.batch_size = cfg_->store.usage_batch_size,
+                       .flush_ms = cfg_->store.usage_flush_ms,
+                       .queue_limit = cfg_->store.usage_queue_limit}),
+        store_tasks_(2),
+        gateway_({.store = &store,
+                  .keys = &keys_,
+                  .clients = &clients_,
+                  .usage = &usage_,
+                  .store_tasks = &store_tasks_,
+                  .stats = &registry_,
+                  .clock = &RealClock::Get()},
+                 std::make_shared<const gateway::Catalog>(cfg_)),
+        control_("control", std::chrono::milliseconds(cfg_->store.pool_refresh_ms),
+                 [this] { ControlStep(); }) {}
+
+  Status Start(std::ostream& out) {
+    EnsurePools(store_, *cfg_);
+    keys_.Configure(cfg_->pools);
+    KG_RETURN_IF_ERROR(keys_.Refresh().status().WithContext("loading the key pools"));
+    KG_RETURN_IF_ERROR(clients_.Refresh(store_).WithContext("loading the client keys"));
+    RegisterMetrics();
+    usage_.Start();
+    gateway_.SetReady(true);
+
+    int workers = cfg_->server.workers > 0
+                      ? cfg_->server.workers
+                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    http::Options hopts;
+    hopts.listen = cfg_->server.listen;
+    hopts.workers = workers;
+    hopts.max_body_bytes = cfg_->server.max_body_bytes;
+    hopts.max_header_bytes = cfg_->server.max_header_bytes;
+    hopts.header_timeout_ms = cfg_->server.header_timeout_ms;
+    http_ = std::make_unique<http::Server>(hopts, gateway_.Handler(), gateway_.ErrorBody(),
+                                           gateway_.Hooks(workers));
+    Status started = http_->Start();
+    if (!started.ok()) {
+      http_.reset();
+      store_tasks_.Stop();
+      usage_.Stop(5000);
+      stopped_ = true;
+      return started;
+    }
+    control_.Start();
+
+    std::string host = cfg_->server.listen.substr(0, cfg_->server.listen.rfind(':'));
+    std::string where = host + ":" + std::to_string(http_->port());
+    auto snap = keys_.Snapshot();
+    size_t active = 0;
+    for (const auto& [name, view] : snap->pools) active += view->keys.size();
+    out << "keygate: listening on http://" << where << " (" << workers << " workers); store "
+        << store_.Describe() << "; " << snap->pools.size() << " pools, " << active
+        << " active keys, " << cfg_->models.size() << " models (config: " << cfg_->source
+        << ")\n";
+    if (clients_.size() == 0) {
+      out << "keygate: no client keys yet: create one with `keygate clients create NAME`\n";
+    }
+    if (active == 0) {
+      out << "keygate: no active upstream keys: add some with `keygate pool create NAME "
+             "--provider P` and `keygate keys import --pool NAME`\n";
+    }
+    out.flush();
+    if (options_.on_listening) options_.on_listening(where);
+    return OkStatus();
+  }
+
+  void Reload(config::Config next) {
+    next.server = cfg_->server;  // listen, workers and limits are fixed for this process
+    next.store = cfg_->store;
+    cfg_ = std::make_shared<const config::Config>(std::move(next));
+    EnsurePools(store_, *cfg_);
+    keys_.Configure(cfg_->pools);
+    control_.Poke();
+    gateway_.SetCatalog(std::make_shared<const gateway::Catalog>(cfg_));
+  }
+
+  void Shutdown() {
+    if (stopped_) return;
+    stopped_ = true;
+    Log(LogLevel::kInfo, "shutting down: draining in-flight requests");
+    int left = http_->Drain(cfg_->server.drain_timeout_ms);
+    if (left > 0) {
+      Log(LogLevel::kWarn, std::to_string(left) + " connections cut at the drain deadline");
+    }
+    control_.Stop();
+    store_tasks_.Stop();
+    int64_t unwritten = usage_.Stop(cfg_->server.drain_timeout_ms);
+    Log(LogLevel::kInfo, "stopped; usage records written: " + std::to_string(usage_.written()) +
+                             (unwritten > 0 ? ", NOT written: " + std::to_string(unwritten) : ""));
+  }
+
+  uint16_t port() const { return http_ ? http_->port() : 0; }
+  void RefreshNow() { ControlStep(); }
+  const config::Config& config() const { return *cfg_; }
+
+ private:
+  // Other instances' rotations and imports, new client keys, expired cooldowns.
+  void ControlStep() {
+    auto refreshed = keys_.Refresh();
+    Status c = clients_.Refresh(store_);
+    bool ok = refreshed.ok() && c.ok();
+    if (++ticks_ % 10 == 0) ok = store_.ReactivateCooled().ok() && ok;
+    gateway_.SetReady(ok);
+    if (!refreshed.ok()) {
+      Log(LogLevel::kWarn, "pool refresh failed: " + refreshed.status().ToString());
+    }
+  }
+
+  void RegisterMetrics() {
+    auto& dropped = registry_.AddGauge("keygate_usage_dropped_total",
+                                       "Usage records dropped because the queue was full.", {});
+    auto& depth = registry_.AddGauge("keygate_usage_queue_depth",
+                                     "Usage records waiting to be written.", {});
+    auto& written = registry_.AddGauge("keygate_usage_written_total",
+                                       "Usage records written to the store.", {});
+    auto& keys = registry_.AddGauge("keygate_keys", "Upstream keys by pool and state.",
+                                    {"pool", "state"});
+    registry_.AddCollector([this, &dropped, &depth, &written, &keys] {
+      depth.With({}).Set(usage_.depth());
+      written.With({}).Set(usage_.written());
+      dropped.With({}).Set(usage_.dropped());
+      auto snap = keys_.Snapshot();
+      for (const auto& [name, view] : snap->pools) {
+        store::StateCounts c = view->counts;
+        for (store::KeyState s : store::kAllKeyStates) {
+          keys.With({name, std::string(store::KeyStateName(s))}).Set(c[s]);
+        }
+      }
+    });
+  }
+
+  std::shared_ptr<const config::Config> cfg_;
+  ServeOptions options_;
+  store::Store& store_;
+  stats::Registry registry_;
+  keypool::KeyPool keys_;
+  gateway::ClientAuth clients_;
+  billing::UsageWriter usage_;
+  TaskPool store_tasks_;
+  gateway::Gateway gateway_;
+  std::unique_ptr<http::Server> http_;
+  PeriodicTask control_;
+  int64_t ticks_ = 0;
+  bool stopped_ = false;
+};
+
+App::App(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+App::~App() { Shutdown(); }
+
+StatusOr<std::unique_ptr<App>> App::Start(config::Config config, const ServeOptions& options,
+                                          store::Store& store,
+                                          std::shared_ptr<const SecretBox> secrets,
+                                          std::ostream& out) {
+  if (!options.listen.empty()) config.server.listen = options.listen;
+  auto impl = std::make_unique<Impl>(std::make_shared<const config::Config>(std::move(config)),
+                                     options, store, std::move(secrets));
+  KG_RETURN_IF_ERROR(impl->Start(out));
+  return std::unique_ptr<App>(new App(std::move(impl)));
+}
+
+void App::Reload(config::Config next) { impl_->Reload(std::move(next)); }
+void App::Shutdown() {
+  if (impl_) impl_->Shutdown();
+}
+uint16_t App::port() const { return impl_->port(); }
+void App::RefreshNowForTest() { impl_->RefreshNow(); }
+
+Status Serve(config::Config config, const ServeOptions& options, store::Store& store,
+             std::shared_ptr<const SecretBox> secrets, std::ostream& out) {
+  KG_ASSIGN_OR_RETURN(std::unique_ptr<App> app,
+                      App::Start(std::move(config), options, store, std::move(secrets), out));
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  while (true) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig != SIGHUP) break;
+    if (options.config_path.empty()) {
+      Log(LogLevel::kInfo, "SIGHUP: no config file to reload");
+      continue;
+    }
+    auto next = config::LoadConfigFile(options.config_path);
+    if (!next.ok()) {
+      Log(LogLevel::kError, "SIGHUP: config not reloaded, keeping the running one: " +
+                                next.status().ToString());
+      continue;
+    }
+    size_t models = next->models.size();
+    app->Reload(std::move(next).value());
+    Log(LogLevel::kInfo, "SIGHUP: config reloaded from " + options.config_path + " (" +
+                             std::to_string(models) + " models)");
+  }
+  app->Shutdown();
+  return OkStatus();
+}
+
+}  // namespace keygate::server

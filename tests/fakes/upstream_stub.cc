@@ -1,0 +1,386 @@
+#include "tests/fakes/upstream_stub.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+namespace keygate::testing {
+
+namespace {
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+std::string Chunk(std::string_view data) {
+  char len[20];
+  std::snprintf(len, sizeof(len), "%zx\r\n", data.size());
+  return std::string(len) + std::string(data) + "\r\n";
+}
+
+// The value of a top-level JSON field in a request body: a crude scan, enough for the stub.
+std::string FindJsonString(const std::string& body, const std::string& field) {
+  size_t p = body.find("\"" + field + "\"");
+  if (p == std::string::npos) return {};
+  p = body.find(':', p);
+  if (p == std::string::npos) return {};
+  p = body.find('"', p);
+  if (p == std::string::npos) return {};
+  size_t e = body.find('"', p + 1);
+  return e == std::string::npos ? std::string() : body.substr(p + 1, e - p - 1);
+}
+
+bool JsonTrue(const std::string& body, const std::string& field) {
+  size_t p = body.find("\"" + field + "\"");
+  if (p == std::string::npos) return false;
+  p = body.find(':', p);
+  if (p == std::string::npos) return false;
+  size_t v = body.find_first_not_of(" \t\r\n", p + 1);
+  return v != std::string::npos && body.compare(v, 4, "true") == 0;
+}
+
+void SleepMs(int ms) {
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
+std::string ErrorBody(const std::string& path, const StubBehavior& b) {
+  bool anthropic = path == "/v1/messages";
+  std::string type = b.error_type, message = b.error_message;
+  if (type.empty()) {
+    switch (b.status) {
+      case 401: type = anthropic ? "authentication_error" : "invalid_api_key"; break;
+      case 402: type = "insufficient_quota"; break;
+      case 403: type = anthropic ? "permission_error" : "forbidden"; break;
+      case 429: type = anthropic ? "rate_limit_error" : "rate_limit_exceeded"; break;
+      case 529: type = "overloaded_error"; break;
+      default: type = b.status >= 500 ? "server_error" : "invalid_request_error";
+    }
+  }
+  if (message.empty()) message = "stub error " + std::to_string(b.status);
+  if (anthropic) {
+    return "{\"type\":\"error\",\"error\":{\"type\":\"" + type + "\",\"message\":\"" + message +
+           "\"}}";
+  }
+  return "{\"error\":{\"message\":\"" + message + "\",\"type\":\"" + type +
+         "\",\"param\":null,\"code\":\"" + type + "\"}}";
+}
+
+std::string OkBody(const std::string& path, const std::string& model, const StubBehavior& b) {
+  std::string p = std::to_string(b.prompt_tokens), c = std::to_string(b.completion_tokens);
+  if (path == "/v1/messages") {
+    return "{\"id\":\"msg_stub\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"" + model +
+           "\",\"content\":[{\"type\":\"text\",\"text\":\"Hello from the stub\"}],"
+           "\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":" +
+           p + ",\"output_tokens\":" + c + "}}";
+  }
+  if (path == "/v1/embeddings") {
+    return "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,\"embedding\":"
+           "[0.1,0.2,0.3]}],\"model\":\"" + model + "\",\"usage\":{\"prompt_tokens\":" + p +
+           ",\"total_tokens\":" + p + "}}";
+  }
+  if (path == "/v1/responses") {
+    return "{\"id\":\"resp_stub\",\"object\":\"response\",\"status\":\"completed\",\"model\":\"" +
+           model + "\",\"output\":[{\"type\":\"message\",\"role\":\"assistant\",\"content\":"
+           "[{\"type\":\"output_text\",\"text\":\"Hello from the stub\"}]}],\"usage\":"
+           "{\"input_tokens\":" + p + ",\"output_tokens\":" + c + ",\"total_tokens\":" +
+           std::to_string(b.prompt_tokens + b.completion_tokens) + "}}";
+  }
+  if (path == "/v1/completions") {
+    return "{\"id\":\"cmpl-stub\",\"object\":\"text_completion\",\"created\":1,\"model\":\"" + model +
+           "\",\"choices\":[{\"text\":\"Hello from the stub\",\"index\":0,\"finish_reason\":"
+           "\"stop\"}],\"usage\":{\"prompt_tokens\":" + p + ",\"completion_tokens\":" + c +
+           ",\"total_tokens\":" + std::to_string(b.prompt_tokens + b.completion_tokens) + "}}";
+  }
+  return "{\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"" +
+         model + "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
+         "\"Hello from the stub\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" +
+         p + ",\"completion_tokens\":" + c + ",\"total_tokens\":" +
+         std::to_string(b.prompt_tokens + b.completion_tokens) + "}}";
+}
+
+// The stream events for a path: content events, then the closing ones.
+std::vector<std::string> StreamEvents(const std::string& path, const std::string& model,
+                                      const StubBehavior& b, bool include_usage) {
+  std::vector<std::string> ev;
+  std::string p = std::to_string(b.prompt_tokens), c = std::to_string(b.completion_tokens);
+  if (path == "/v1/messages") {
+    ev.push_back("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"
+                 "\"msg_stub\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"" + model +
+                 "\",\"content\":[],\"usage\":{\"input_tokens\":" + p +
+                 ",\"output_tokens\":1}}}\n\n");
+    ev.push_back("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+                 "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    for (int i = 0; i < b.stream_events; ++i) {
+      ev.push_back("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+                   "\"delta\":{\"type\":\"text_delta\",\"text\":\"tok" + std::to_string(i) +
+                   " \"}}\n\n");
+    }
+    ev.push_back("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+    ev.push_back("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+                 "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":" + c +
+                 "}}\n\n");
+    ev.push_back("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    return ev;
+  }
+  for (int i = 0; i < b.stream_events; ++i) {
+    ev.push_back("data: {\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+                 "\"model\":\"" + model + "\",\"choices\":[{\"index\":0,\"delta\":{" +
+                 (i == 0 ? "\"role\":\"assistant\"," : "") + "\"content\":\"tok" +
+                 std::to_string(i) + " \"},\"finish_reason\":null}]}\n\n");
+  }
+  ev.push_back("data: {\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+               "\"model\":\"" + model + "\",\"choices\":[{\"index\":0,\"delta\":{},"
+               "\"finish_reason\":\"stop\"}]}\n\n");
+  if (include_usage) {
+    ev.push_back("data: {\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+                 "\"model\":\"" + model + "\",\"choices\":[],\"usage\":{\"prompt_tokens\":" + p +
+                 ",\"completion_tokens\":" + c + ",\"total_tokens\":" +
+                 std::to_string(b.prompt_tokens + b.completion_tokens) + "}}\n\n");
+  }
+  ev.push_back("data: [DONE]\n\n");
+  return ev;
+}
+
+}  // namespace
+
+UpstreamStub::UpstreamStub() = default;
+
+UpstreamStub::~UpstreamStub() { Stop(); }
+
+bool UpstreamStub::Start(uint16_t port) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(listen_fd_, 1024) != 0) {
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+    return false;
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+  return true;
+}
+
+void UpstreamStub::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
+  if (acceptor_.joinable()) acceptor_.join();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
+    workers.swap(workers_);
+  }
+  for (auto& t : workers) t.join();
+}
+
+void UpstreamStub::Script(const std::string& key, StubBehavior behavior) {
+  std::lock_guard<std::mutex> lock(mu_);
+  scripts_[key] = behavior;
+}
+
+void UpstreamStub::ClearScripts() {
+  std::lock_guard<std::mutex> lock(mu_);
+  scripts_.clear();
+}
+
+std::vector<StubRequest> UpstreamStub::requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return requests_;
+}
+
+size_t UpstreamStub::request_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return requests_.size();
+}
+
+size_t UpstreamStub::CountForKey(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<size_t>(std::count_if(requests_.begin(), requests_.end(),
+                                           [&](const StubRequest& r) { return r.key == key; }));
+}
+
+void UpstreamStub::ClearRequests() {
+  std::lock_guard<std::mutex> lock(mu_);
+  requests_.clear();
+}
+
+StubBehavior UpstreamStub::BehaviorFor(const std::string& key) const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = scripts_.find(key); it != scripts_.end()) return it->second;
+  }
+  StubBehavior b;
+  for (int s : {401, 402, 403, 429, 500, 529}) {
+    if (key.find("-s" + std::to_string(s) + "-") != std::string::npos) b.status = s;
+  }
+  if (b.status == 429) b.retry_after_s = 1;
+  if (key.find("-budget-") != std::string::npos) {
+    b.status = 400;
+    b.error_type = "budget_exceeded";
+    b.error_message = "Budget has been exceeded! Current cost: 10.01, Max budget: 10.0";
+  }
+  if (key.find("-slow-") != std::string::npos) b.first_byte_delay_ms = 1500;
+  if (key.find("-reset-") != std::string::npos) {
+    b.stream_events = 50;
+    b.event_interval_ms = 5;
+    b.reset_after_events = 3;
+  }
+  if (key.find("-long-") != std::string::npos) {
+    b.stream_events = 200;
+    b.event_interval_ms = 20;
+  }
+  return b;
+}
+
+void UpstreamStub::AcceptLoop() {
+  int next_id = 0;
+  while (!stopping_.load()) {
+    sockaddr_in peer{};
+    socklen_t len = sizeof(peer);
+    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (stopping_.load()) return;
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    char ip[INET_ADDRSTRLEN] = {0};
+    inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
+    std::string peer_s = std::string(ip) + ":" + std::to_string(ntohs(peer.sin_port));
+    connections_.fetch_add(1);
+    std::lock_guard<std::mutex> lock(mu_);
+    open_fds_.push_back(fd);
+    int id = ++next_id;
+    workers_.emplace_back([this, fd, id, peer_s] { Serve(fd, id, peer_s); });
+  }
+}
+
+void UpstreamStub::Serve(int fd, int connection_id, std::string peer) {
+  std::string buf;
+  char tmp[16384];
+  auto close_fd = [&] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_fds_.erase(std::remove(open_fds_.begin(), open_fds_.end(), fd), open_fds_.end());
+    }
+    ::close(fd);
+  };
+  while (!stopping_.load()) {
+    size_t header_end;
+    while ((header_end = buf.find("\r\n\r\n")) == std::string::npos) {
+      ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+      if (n <= 0) return close_fd();
+      buf.append(tmp, static_cast<size_t>(n));
+    }
+    StubRequest req;
+    req.connection_id = connection_id;
+    req.peer = peer;
+    std::string head = buf.substr(0, header_end);
+    size_t line_end = head.find("\r\n");
+    std::string request_line = head.substr(0, line_end);
+    size_t sp1 = request_line.find(' '), sp2 = request_line.rfind(' ');
+    req.method = request_line.substr(0, sp1);
+    req.path = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
+    size_t pos = line_end + 2;
+    while (pos < head.size()) {
+      size_t e = head.find("\r\n", pos);
+      if (e == std::string::npos) e = head.size();
+      std::string line = head.substr(pos, e - pos);
+      size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string v = line.substr(colon + 1);
+        v.erase(0, v.find_first_not_of(' '));
+        req.headers[Lower(line.substr(0, colon))] = v;
+      }
+      pos = e + 2;
+    }
+    size_t content_length = 0;
+    if (auto it = req.headers.find("content-length"); it != req.headers.end()) {
+      content_length = std::stoul(it->second);
+    }
+    buf.erase(0, header_end + 4);
+    while (buf.size() < content_length) {
+      ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+      if (n <= 0) return close_fd();
+      buf.append(tmp, static_cast<size_t>(n));
+    }
+    req.body = buf.substr(0, content_length);
+    buf.erase(0, content_length);
+    if (auto it = req.headers.find("authorization"); it != req.headers.end()) {
+      req.key = it->second.rfind("Bearer ", 0) == 0 ? it->second.substr(7) : it->second;
+    } else if (auto it2 = req.headers.find("x-api-key"); it2 != req.headers.end()) {
+      req.key = it2->second;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      requests_.push_back(req);
+    }
+
+    StubBehavior b = BehaviorFor(req.key);
+    SleepMs(b.first_byte_delay_ms);
+    std::string model = FindJsonString(req.body, "model");
+    if (b.status != 200) {
+      std::string body = ErrorBody(req.path, b);
+      std::string resp = "HTTP/1.1 " + std::to_string(b.status) +
+                         " Stub\r\nContent-Type: application/json\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\n";
+      if (b.retry_after_s >= 0) resp += "Retry-After: " + std::to_string(b.retry_after_s) + "\r\n";
+      resp += "\r\n" + body;
+      if (!WriteAll(fd, resp)) return close_fd();
+      continue;
+    }
+    bool stream = JsonTrue(req.body, "stream");
+    if (!stream) {
+      std::string body = OkBody(req.path, model, b);
+      std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\n\r\n" + body;
+      if (!WriteAll(fd, resp)) return close_fd();
+      continue;
+    }
+    bool include_usage = JsonTrue(req.body, "include_usage");
+    if (!WriteAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                      "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n")) {
+      return close_fd();
+    }
+    std::vector<std::string> events = StreamEvents(req.path, model, b, include_usage);
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (b.reset_after_events >= 0 && static_cast<int>(i) == b.reset_after_events) {
+        linger lg{1, 0};  // RST, not FIN: a broken upstream
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        return close_fd();
+      }
+      if (!WriteAll(fd, Chunk(events[i]))) return close_fd();
+      SleepMs(b.event_interval_ms);
+    }
+    if (!WriteAll(fd, "0\r\n\r\n")) return close_fd();
+  }
+  close_fd();
+}
+
+}  // namespace keygate::testing

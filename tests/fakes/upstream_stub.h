@@ -1,0 +1,86 @@
+// A real HTTP/1.1 upstream on loopback for end-to-end tests and benchmarks: speaks enough of the
+// OpenAI (chat, completions, embeddings, responses) and Anthropic (messages) APIs, streaming and
+// not, and can be scripted per upstream key. It records every request it receives.
+//
+// Behaviour per key: an explicit Script() for that key, else one read from the key itself —
+// a key containing "-ok-" (or anything else) answers normally; "-s401-", "-s402-", "-s403-",
+// "-s429-", "-s500-", "-s529-" answer that status with the provider's error body ("-s429-" sends
+// Retry-After: 1); "-budget-" answers LiteLLM's 400 budget_exceeded; "-slow-" delays the first
+// byte by 1.5 s; "-reset-" resets the connection mid-stream; "-long-" streams 200 events 20 ms
+// apart. A script can also change the number of stream events and their pace.
+//
+// Thread safety: one thread accepts, one thread serves each connection; the public methods are
+// safe from any thread.
+#ifndef KEYGATE_TESTS_FAKES_UPSTREAM_STUB_H_
+#define KEYGATE_TESTS_FAKES_UPSTREAM_STUB_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace keygate::testing {
+
+struct StubBehavior {
+  int status = 200;                // non-200: an error response of the provider's shape
+  std::string error_type;          // error.type / error.code override
+  std::string error_message;       // error message override
+  int retry_after_s = -1;          // >= 0: send Retry-After
+  int first_byte_delay_ms = 0;
+  int stream_events = 3;           // content events in a stream
+  int event_interval_ms = 0;
+  int reset_after_events = -1;     // >= 0: reset the connection after that many events
+  int prompt_tokens = 11;
+  int completion_tokens = 7;
+};
+
+struct StubRequest {
+  std::string method, path, key, body;
+  std::map<std::string, std::string> headers;  // lower-cased names
+  int connection_id = 0;
+  std::string peer;  // "127.0.0.1:port"
+};
+
+class UpstreamStub {
+ public:
+  UpstreamStub();
+  ~UpstreamStub();
+  // Listens on 127.0.0.1:`port` (0 = any free port). Returns false when it cannot bind.
+  bool Start(uint16_t port = 0);
+  void Stop();
+  uint16_t port() const { return port_; }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  void Script(const std::string& key, StubBehavior behavior);
+  void ClearScripts();
+  std::vector<StubRequest> requests() const;
+  size_t request_count() const;
+  size_t CountForKey(const std::string& key) const;
+  void ClearRequests();
+  int connections_accepted() const { return connections_.load(); }
+
+  // The behaviour for a key (scripts, then the key's name).
+  StubBehavior BehaviorFor(const std::string& key) const;
+
+ private:
+  void AcceptLoop();
+  void Serve(int fd, int connection_id, std::string peer);
+
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+  std::thread acceptor_;
+  mutable std::mutex mu_;
+  std::map<std::string, StubBehavior> scripts_;  // GUARDED_BY(mu_)
+  std::vector<StubRequest> requests_;            // GUARDED_BY(mu_)
+  std::vector<std::thread> workers_;             // GUARDED_BY(mu_)
+  std::vector<int> open_fds_;                    // GUARDED_BY(mu_)
+};
+
+}  // namespace keygate::testing
+
+#endif  // KEYGATE_TESTS_FAKES_UPSTREAM_STUB_H_

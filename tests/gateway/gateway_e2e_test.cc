@@ -1,0 +1,367 @@
+// The data path end to end, in-process: the real gateway (App: HTTP server, key pools, upstream
+// client, usage writer) on a SQLite store, a real upstream stub on loopback, and a real HTTP
+// client (libcurl).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "common/strings.h"
+#include "config/config.h"
+#include "server/server.h"
+#include "tests/fakes/upstream_stub.h"
+#include "tests/testing/http_client.h"
+#include "tests/testing/store_env.h"
+
+namespace keygate::testing {
+namespace {
+
+constexpr char kClientToken[] = "kg-test-client-token-0123456789";
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(stub_.Start());
+    location_ = std::move(StoreLocation::Create(StoreKind::kSqlite)).value();
+    store_ = std::move(OpenTestStore(location_->url())).value();
+    ASSERT_TRUE(store_->CreateClientKey("tester", TestSecrets()->HashClientKey(kClientToken),
+                                        "kg-…6789").ok());
+  }
+  void TearDown() override {
+    if (app_) app_->Shutdown();
+    app_.reset();
+    stub_.Stop();
+  }
+
+  std::string ConfigText(const std::string& extra = "") {
+    return "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\n"
+           "[store]\npool_refresh_ms = 100\nusage_flush_ms = 20\n"
+           "[upstream]\nmax_attempts = 4\nfirst_byte_timeout_ms = 1000\n"
+           "[providers.stub]\nbase_url = \"" + stub_.base_url() + "\"\n"
+           "[providers.anth]\nbase_url = \"" + stub_.base_url() +
+           "\"\nauth = \"x-api-key\"\nformat = \"anthropic-messages\"\n"
+           "headers = { \"anthropic-version\" = \"2023-06-01\" }\n"
+           "[providers.llm]\nbase_url = \"" + stub_.base_url() + "\"\nclassifier = \"litellm\"\n"
+           "[pools.main]\nprovider = \"stub\"\n"
+           "[pools.claude]\nprovider = \"anth\"\n"
+           "[pools.budget]\nprovider = \"llm\"\n"
+           "[[models]]\nid = \"gpt-test\"\naliases = [\"gpt-alias\"]\npool = \"main\"\n"
+           "upstream = \"gpt-upstream\"\nprice = { input = 2, output = 10 }\n"
+           "[[models]]\nid = \"claude-test\"\npool = \"claude\"\n"
+           "[[models]]\nid = \"budget-test\"\npool = \"budget\"\n" + extra;
+  }
+
+  void StartGateway(const std::string& extra = "") {
+    auto cfg = config::ParseConfig(ConfigText(extra), "test.toml");
+    ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+    std::ostringstream out;
+    auto app = server::App::Start(std::move(cfg).value(), {}, *store_, TestSecrets(), out);
+    ASSERT_TRUE(app.ok()) << app.status().ToString();
+    app_ = std::move(app).value();
+    base_ = "http://127.0.0.1:" + std::to_string(app_->port());
+  }
+
+  // Imports keys into a pool (creating it when missing); returns their ids.
+  std::vector<int64_t> Keys(const std::string& pool, const std::vector<std::string>& secrets,
+                            store::KeyState state = store::KeyState::kActive) {
+    auto p = store_->GetPool(pool);
+    int64_t id = p.ok() ? p->id : store_->CreatePool(pool, "stub")->id;
+    std::vector<store::NewKey> keys;
+    for (const auto& s : secrets) keys.push_back({.secret = s, .state = state});
+    return store_->ImportKeys(id, keys)->key_ids;
+  }
+
+  HttpResponse Chat(const std::string& body) {
+    return HttpPost(base_ + "/v1/chat/completions", kClientToken, body);
+  }
+
+  UpstreamStub stub_;
+  std::unique_ptr<StoreLocation> location_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<server::App> app_;
+  std::string base_;
+};
+
+TEST_F(GatewayTest, ChatPassesThroughFaithfullyWithTheModelMapped) {
+  Keys("main", {"sk-main-ok-aaaaaaaaaaaa"});
+  StartGateway();
+  std::string body =
+      R"({"model":"gpt-alias","messages":[{"role":"user","content":"h\u00e9llo \"q\""}],)"
+      R"("tool_choice":"auto","stop":["\n"],"response_format":{"type":"json_object"},)"
+      R"("x_unknown":{"nested":[1,2,{"a":null}]}})";
+  HttpResponse r = Chat(body);
+  ASSERT_EQ(r.status, 200) << r.body << r.error;
+  EXPECT_NE(r.body.find("Hello from the stub"), std::string::npos);
+  auto seen = stub_.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].key, "sk-main-ok-aaaaaaaaaaaa");
+  EXPECT_EQ(seen[0].path, "/v1/chat/completions");
+  std::string expected = body;
+  expected.replace(expected.find("\"gpt-alias\""), 11, "\"gpt-upstream\"");
+  EXPECT_EQ(seen[0].body, expected) << "every byte but the model survives";
+  EXPECT_EQ(seen[0].headers.count("x-api-key"), 0u);
+}
+
+TEST_F(GatewayTest, StreamingAddsAndHidesTheUsageChunkAndRecordsUsage) {
+  Keys("main", {"sk-main-ok-bbbbbbbbbbbb"});
+  StartGateway();
+  HttpResponse r = Chat(R"({"model":"gpt-test","stream":true,"messages":[]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["content-type"], "text/event-stream");
+  EXPECT_NE(r.body.find("tok0"), std::string::npos);
+  EXPECT_NE(r.body.find("data: [DONE]"), std::string::npos);
+  EXPECT_EQ(r.body.find("\"usage\""), std::string::npos) << "the client did not ask for usage";
+  ASSERT_EQ(stub_.request_count(), 1u);
+  EXPECT_NE(stub_.requests()[0].body.find("\"include_usage\":true"), std::string::npos);
+
+  // A client that asks for usage gets it.
+  HttpResponse r2 = Chat(
+      R"({"model":"gpt-test","stream":true,"stream_options":{"include_usage":true},"messages":[]})");
+  EXPECT_NE(r2.body.find("\"usage\""), std::string::npos);
+
+  app_->Shutdown();  // flushes usage
+  auto usage = store_->ListUsage({});
+  ASSERT_TRUE(usage.ok());
+  ASSERT_EQ(usage->size(), 2u);
+  for (const auto& u : *usage) {
+    EXPECT_EQ(u.model, "gpt-test");
+    EXPECT_EQ(u.input_tokens, 11);
+    EXPECT_EQ(u.output_tokens, 7);
+    EXPECT_EQ(u.status, 200);
+    EXPECT_EQ(u.cost_micros, 11 * 2 + 7 * 10);
+  }
+}
+
+TEST_F(GatewayTest, AuthErrorsUseEachProvidersShape) {
+  Keys("main", {"sk-main-ok-cccccccccccc"});
+  StartGateway();
+  HttpResponse none = HttpRequest("POST", base_ + "/v1/chat/completions", {}, "{}");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_NE(none.body.find("\"error\":{"), std::string::npos) << none.body;
+  HttpResponse bad = HttpPost(base_ + "/v1/chat/completions", "kg-wrong-token-000000000", "{}");
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_NE(bad.body.find("invalid_api_key"), std::string::npos);
+  EXPECT_EQ(bad.body.find("kg-wrong-token-000000000"), std::string::npos) << "never echoed whole";
+  HttpResponse anth = HttpRequest("POST", base_ + "/v1/messages",
+                                  {{"x-api-key", "kg-wrong-token-000000000"}}, "{}");
+  EXPECT_EQ(anth.status, 401);
+  EXPECT_NE(anth.body.find("\"type\":\"error\""), std::string::npos) << anth.body;
+  EXPECT_NE(anth.body.find("authentication_error"), std::string::npos);
+  EXPECT_EQ(stub_.request_count(), 0u);
+}
+
+TEST_F(GatewayTest, BadRequestsAreClearClientErrors) {
+  Keys("main", {"sk-main-ok-dddddddddddd"});
+  StartGateway();
+  HttpResponse unknown = Chat(R"({"model":"nope","messages":[]})");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("model_not_found"), std::string::npos) << unknown.body;
+  EXPECT_EQ(Chat(R"({"model":"gpt-test",)").status, 400);
+  EXPECT_EQ(Chat("{\"model\":\"gpt-test\",\"x\":\"\xff\xfe\"}").status, 400);
+  EXPECT_EQ(Chat(R"(["not an object"])").status, 400);
+  EXPECT_EQ(Chat(R"({"messages":[]})").status, 400);
+  HttpResponse big = Chat("{\"model\":\"gpt-test\",\"p\":\"" + std::string(11 << 20, 'a') + "\"}");
+  EXPECT_EQ(big.status, 413);
+  HttpResponse wrong_path = HttpPost(base_ + "/v1/nothing", kClientToken, "{}");
+  EXPECT_EQ(wrong_path.status, 404);
+  EXPECT_EQ(stub_.request_count(), 0u);
+  EXPECT_EQ(Chat(R"({"model":"gpt-test","messages":[]})").status, 200) << "still serving";
+}
+
+TEST_F(GatewayTest, ModelsHealthAndMetrics) {
+  Keys("main", {"sk-main-ok-eeeeeeeeeeee"});
+  StartGateway();
+  HttpResponse models = HttpRequest("GET", base_ + "/v1/models",
+                                    {{"Authorization", std::string("Bearer ") + kClientToken}}, "");
+  ASSERT_EQ(models.status, 200);
+  EXPECT_NE(models.body.find("\"gpt-test\""), std::string::npos);
+  EXPECT_NE(models.body.find("\"gpt-alias\""), std::string::npos);
+  EXPECT_EQ(HttpRequest("GET", base_ + "/healthz", {}, "").status, 200);
+  EXPECT_EQ(HttpRequest("GET", base_ + "/readyz", {}, "").status, 200);
+  ASSERT_EQ(Chat(R"({"model":"gpt-test","messages":[]})").status, 200);
+  HttpResponse metrics = HttpRequest("GET", base_ + "/metrics", {}, "");
+  EXPECT_NE(metrics.body.find(
+                "keygate_requests_total{pool=\"main\",model=\"gpt-test\",status=\"200\"} 1"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("keygate_keys{pool=\"main\",state=\"active\"} 1"), std::string::npos);
+}
+
+TEST_F(GatewayTest, AnthropicMessagesPassThrough) {
+  Keys("claude", {"sk-ant-ok-ffffffffffff"});
+  StartGateway();
+  HttpResponse r = HttpRequest(
+      "POST", base_ + "/v1/messages",
+      {{"x-api-key", kClientToken}, {"anthropic-version", "2023-06-01"}},
+      R"({"model":"claude-test","max_tokens":10,"stream":true,"messages":[]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("message_stop"), std::string::npos);
+  auto seen = stub_.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].headers["x-api-key"], "sk-ant-ok-ffffffffffff");
+  EXPECT_EQ(seen[0].headers["anthropic-version"], "2023-06-01");
+  EXPECT_EQ(seen[0].headers.count("authorization"), 0u);
+  EXPECT_EQ(seen[0].body.find("include_usage"), std::string::npos);
+  app_->Shutdown();
+  auto usage = store_->ListUsage({});
+  ASSERT_EQ(usage->size(), 1u);
+  EXPECT_EQ(usage->at(0).input_tokens, 11);
+  EXPECT_EQ(usage->at(0).output_tokens, 7);
+}
+
+// Half of the pool is dead (401). Every request succeeds for the client; each dead key is rotated
+// exactly once; the backups consumed equal the dead keys.
+TEST_F(GatewayTest, FailoverWithHalfThePoolDead) {
+  std::vector<std::string> active, backups;
+  for (int i = 0; i < 5; ++i) active.push_back("sk-main-s401-dead" + std::to_string(i) + "-xxxxxxx");
+  for (int i = 0; i < 5; ++i) active.push_back("sk-main-ok-live" + std::to_string(i) + "-xxxxxxxx");
+  for (int i = 0; i < 8; ++i) backups.push_back("sk-main-ok-spare" + std::to_string(i) + "-xxxxxxx");
+  auto dead_ids = Keys("main", active);
+  Keys("main", backups, store::KeyState::kBackup);
+  StartGateway();
+  int64_t pool = store_->GetPool("main")->id;
+
+  constexpr int kThreads = 4, kPerThread = 250;
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i) {
+        HttpResponse r = Chat(R"({"model":"gpt-test","messages":[]})");
+        (r.status == 200 ? ok : failed)++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  EXPECT_EQ(failed.load(), 0);
+
+  // Rotations run on store threads: wait for them to land (bounded).
+  for (int i = 0; i < 200 && store_->ListRotations({.pool_id = pool})->size() < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto rotations = store_->ListRotations({.pool_id = pool, .limit = 100});
+  ASSERT_TRUE(rotations.ok());
+  EXPECT_EQ(rotations->size(), 5u);
+  std::set<int64_t> failed_keys;
+  for (const auto& r : *rotations) {
+    EXPECT_EQ(r.outcome, "rotated");
+    EXPECT_EQ(r.reason, "invalid_key");
+    failed_keys.insert(r.failed_key_id);
+  }
+  EXPECT_EQ(failed_keys, std::set<int64_t>(dead_ids.begin(), dead_ids.begin() + 5));
+  auto counts = store_->CountKeys(pool);
+  EXPECT_EQ(counts->active, 10);
+  EXPECT_EQ(counts->retired, 5);
+  EXPECT_EQ(counts->backup, 3) << "backups consumed = dead keys";
+}
+
+TEST_F(GatewayTest, RateLimitedKeyCoolsDownAndTheRequestMovesOn) {
+  auto ids = Keys("main", {"sk-main-s429-rl-xxxxxxxx", "sk-main-ok-fine-xxxxxxxx"});
+  StartGateway();
+  for (int i = 0; i < 6; ++i) {
+    HttpResponse r = Chat(R"({"model":"gpt-test","messages":[]})");
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  EXPECT_EQ(stub_.CountForKey("sk-main-s429-rl-xxxxxxxx"), 1u) << "cooling: tried once only";
+  for (int i = 0; i < 100 && store_->GetKey(ids[0], false)->state != store::KeyState::kCooling;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(store_->GetKey(ids[0], false)->state, store::KeyState::kCooling);
+}
+
+TEST_F(GatewayTest, EveryKeyRateLimitedGives429WithRetryAfter) {
+  Keys("main", {"sk-main-s429-a-xxxxxxxxx", "sk-main-s429-b-xxxxxxxxx"});
+  StartGateway();
+  HttpResponse r = Chat(R"({"model":"gpt-test","messages":[]})");
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  EXPECT_NE(r.body.find("rate limited"), std::string::npos);
+}
+
+TEST_F(GatewayTest, ServerErrorsAreRetriedOnAnotherKey) {
+  Keys("main", {"sk-main-s500-x-xxxxxxxxx", "sk-main-ok-y-xxxxxxxxxxx"});
+  StartGateway();
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(Chat(R"({"model":"gpt-test","messages":[]})").status, 200);
+  }
+  EXPECT_GE(stub_.CountForKey("sk-main-s500-x-xxxxxxxxx"), 1u);
+  app_->Shutdown();
+  auto usage = store_->ListUsage({});
+  int retried = 0;
+  for (const auto& u : *usage) retried += u.attempts > 1;
+  EXPECT_GE(retried, 1);
+}
+
+TEST_F(GatewayTest, ClientErrorsPassThroughWithoutRetry) {
+  auto ids = Keys("main", {"sk-main-ok-z-xxxxxxxxxxx"});
+  StubBehavior bad;
+  bad.status = 400;
+  bad.error_type = "invalid_request_error";
+  bad.error_message = "messages: field required";
+  stub_.Script("sk-main-ok-z-xxxxxxxxxxx", bad);
+  StartGateway();
+  HttpResponse r = Chat(R"({"model":"gpt-test"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("messages: field required"), std::string::npos);
+  EXPECT_EQ(stub_.request_count(), 1u);
+  EXPECT_EQ(store_->GetKey(ids[0], false)->state, store::KeyState::kActive);
+}
+
+TEST_F(GatewayTest, LiteLLMBudgetExceededRotates) {
+  auto ids = Keys("budget", {"sk-llm-budget-xxxxxxxxxx"});
+  Keys("budget", {"sk-llm-ok-spare-xxxxxxxx"}, store::KeyState::kBackup);
+  StartGateway();
+  HttpResponse r = HttpPost(base_ + "/v1/chat/completions", kClientToken,
+                            R"({"model":"budget-test","messages":[]})");
+  EXPECT_EQ(r.status, 200) << "the only active key died; the request waits for its replacement: "
+                           << r.body;
+  EXPECT_EQ(stub_.CountForKey("sk-llm-ok-spare-xxxxxxxx"), 1u);
+  int64_t pool = store_->GetPool("budget")->id;
+  for (int i = 0; i < 200 && store_->ListRotations({.pool_id = pool})->empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto rot = store_->ListRotations({.pool_id = pool});
+  ASSERT_EQ(rot->size(), 1u);
+  EXPECT_EQ(rot->at(0).reason, "budget_exceeded");
+  EXPECT_EQ(store_->GetKey(ids[0], false)->state, store::KeyState::kRetired);
+  HttpResponse after = HttpPost(base_ + "/v1/chat/completions", kClientToken,
+                                R"({"model":"budget-test","messages":[]})");
+  EXPECT_EQ(after.status, 200) << "the replacement serves";
+}
+
+TEST_F(GatewayTest, ResetMidStreamIsNeverRetried) {
+  Keys("main", {"sk-main-reset-xxxxxxxxxxx", "sk-main-ok-other-xxxxxxx"});
+  StubBehavior reset = stub_.BehaviorFor("sk-main-reset-xxxxxxxxxxx");
+  StartGateway();
+  int resets = 0;
+  for (int i = 0; i < 2; ++i) {
+    HttpResponse r = Chat(R"({"model":"gpt-test","stream":true,"messages":[]})");
+    if (r.body.find("tok0") != std::string::npos && r.body.find("[DONE]") == std::string::npos) {
+      ++resets;
+    }
+  }
+  EXPECT_EQ(resets, 1) << "one of two round-robin picks hit the resetting key";
+  EXPECT_EQ(stub_.request_count(), 2u) << "no retry once bytes reached the client";
+}
+
+TEST_F(GatewayTest, NoKeysIs503) {
+  StartGateway();
+  HttpResponse r = Chat(R"({"model":"gpt-test","messages":[]})");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("no_upstream_key"), std::string::npos) << r.body;
+}
+
+TEST_F(GatewayTest, KeysImportedWhileRunningArePickedUp) {
+  StartGateway();
+  EXPECT_EQ(Chat(R"({"model":"gpt-test","messages":[]})").status, 503);
+  Keys("main", {"sk-main-ok-late-xxxxxxxxx"});
+  app_->RefreshNowForTest();
+  EXPECT_EQ(Chat(R"({"model":"gpt-test","messages":[]})").status, 200);
+}
+
+}  // namespace
+}  // namespace keygate::testing
