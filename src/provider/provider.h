@@ -56,7 +56,8 @@ enum class Action {
   kRetry,     // transient: try another key; counts toward the key's outlier ejection
   kCooldown,  // rate limited: cool the key down for cooldown_ms, try another key
   kRotate,    // the key is dead (revoked, out of budget, out of quota): rotate it, try another key
-  kProxy,     // the egress proxy failed: never the key's fault; mark the proxy, try again
+  kProxy,     // the egress proxy failed (or the upstream refuses its exit region): never the
+              // key's fault; mark the proxy, try again
 };
 std::string_view ActionName(Action a);
 

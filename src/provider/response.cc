@@ -4,6 +4,7 @@
 // Upstream JSON is parsed with the DOM too (not on-demand): SSE chunks are small, so validation
 // costs little, and a chunk keygate may drop must be read completely and exactly.
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "provider/classifier_table.h"
