@@ -125,7 +125,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   static asio::awaitable<bool> ReadBody(std::shared_ptr<Transfer> t, std::string& out);
 
   // Ends the transfer with `kind` unless it already failed; removes the easy handle.
-  void Fail(ErrorKind kind, std::string message);
+  void Fail(ErrorKind kind, std::string message, int proxy_status = 0);
   void Cancel(std::string_view why);
   // CURLMSG_DONE for this transfer (called outside curl callbacks).
   void OnDone(CURLcode code);
@@ -309,9 +309,11 @@ void CurlClient::ArmWait(const std::shared_ptr<Socket>& s, int dir) {
   const int bit = dir == kRead ? CURL_POLL_IN : CURL_POLL_OUT;
   if (s->removed || (s->want & bit) == 0 || s->pending[dir]) return;
   s->pending[dir] = true;
-  // curl expects level-triggered readiness, but Asio's epoll reactor is edge-triggered: a socket
-  // that is already readable/writable (curl stopped before EAGAIN) may never produce another
-  // edge. So ask the kernel first and only wait when the socket is not ready now.
+  // curl's contract is level-triggered readiness, but Asio's epoll reactor is edge-triggered: a
+  // socket that is already readable/writable when we start waiting (curl stopped before EAGAIN)
+  // may never produce another edge. So ask the kernel first and only wait when the socket is not
+  // ready now. (curl 7.88 usually drains the socket itself, and the suite also passes without
+  // this check; it costs one poll() per wait and closes the lost-wakeup window for good.)
   pollfd p{s->fd, static_cast<short>(dir == kRead ? POLLIN : POLLOUT), 0};
   std::weak_ptr<CurlClient*> owner = self_;
   if (::poll(&p, 1, 0) > 0) {
@@ -517,10 +519,13 @@ void Transfer::RemoveHandle() {
   }
 }
 
-void Transfer::Fail(ErrorKind kind, std::string message) {
+void Transfer::Fail(ErrorKind kind, std::string message, int proxy_status) {
+  // The first failure sticks; a transfer that ended well can still be cancelled (its unread
+  // body is dropped), but not time out or break afterwards.
   if (failure_.kind == ErrorKind::kNone && !(done_ && kind != ErrorKind::kCancelled)) {
     failure_.kind = kind;
     failure_.message = ScrubSecret(std::move(message), proxy_secret_);
+    failure_.proxy_status = proxy_status;
   }
   RemoveHandle();
   done_ = true;
@@ -562,9 +567,7 @@ void Transfer::OnDone(CURLcode code) {
     deadline_.cancel();
     Notify();
   } else {
-    int proxy_status = f.proxy_status;
-    Fail(f.kind, std::move(f.message));
-    failure_.proxy_status = proxy_status;
+    Fail(f.kind, std::move(f.message), f.proxy_status);
   }
 }
 

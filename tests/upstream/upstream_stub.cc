@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <map>
@@ -102,6 +103,7 @@ struct UpstreamStub::Impl {
   std::vector<StubRequest> requests;  // GUARDED_BY(mu)
   int accepted = 0;                   // GUARDED_BY(mu)
   int closed = 0;                     // GUARDED_BY(mu)
+  std::atomic<int64_t> sse_written{0};
 
   asio::awaitable<void> Accept() {
     for (;;) {
@@ -221,6 +223,7 @@ struct UpstreamStub::Impl {
         batch += Event(i, size);
         if (delay > 0 || batch.size() >= (64 << 10) || i + 1 == events) {
           if (!co_await Write(socket, Chunk(batch))) co_return false;
+          sse_written += static_cast<int64_t>(batch.size());
           batch.clear();
           if (delay > 0) co_await Sleep(delay);
         }
@@ -292,6 +295,8 @@ int UpstreamStub::connections_closed() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->closed;
 }
+
+int64_t UpstreamStub::sse_bytes_written() const { return impl_->sse_written.load(); }
 
 bool UpstreamStub::WaitForClosed(int n, std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(impl_->mu);

@@ -51,6 +51,8 @@ class UpstreamStub {
   std::vector<StubRequest> requests() const;
   int connections_accepted() const;
   int connections_closed() const;
+  // Body bytes of /sse responses handed to the kernel so far (all connections).
+  int64_t sse_bytes_written() const;
   // Waits until at least `n` connections were closed by the client (or broke); false on timeout.
   bool WaitForClosed(int n, std::chrono::milliseconds timeout) const;
 

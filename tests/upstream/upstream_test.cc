@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -309,6 +310,7 @@ TEST_F(UpstreamTest, SlowReaderOfFastStreamIsBoundedByBackpressure) {
   constexpr size_t kMax = 64 << 10;
   constexpr long long kEvents = 10000, kSize = 4000;  // 40 MB
   size_t max_read = 0, total = 0, reads = 0, near_full = 0;
+  int64_t max_lag = 0;  // how far the stub's writes ran ahead of the reader
   RunCoroutine(io_, [&]() -> asio::awaitable<void> {
     Request r = Get(stub_.Url("/sse?events=" + std::to_string(kEvents) +
                               "&size=" + std::to_string(kSize)));
@@ -321,6 +323,7 @@ TEST_F(UpstreamTest, SlowReaderOfFastStreamIsBoundedByBackpressure) {
       // ReadBody hands over everything buffered, so a read's size is the buffer's size then.
       max_read = std::max(max_read, piece.size());
       total += piece.size();
+      max_lag = std::max(max_lag, stub_.sse_bytes_written() - static_cast<int64_t>(total));
       near_full += piece.size() >= kMax / 2;
       ++reads;
       piece.clear();
@@ -329,12 +332,31 @@ TEST_F(UpstreamTest, SlowReaderOfFastStreamIsBoundedByBackpressure) {
     EXPECT_EQ(ex->failure().kind, ErrorKind::kNone) << ex->failure().message;
   }, std::chrono::seconds(40));
   std::printf("slow reader: %zu bytes in %zu reads, largest read (= max buffered) %zu bytes, "
-              "bound %zu, reads >= half the bound: %zu\n",
-              total, reads, max_read, kMax, near_full);
+              "bound %zu, reads >= half the bound: %zu; the stub ran at most %.2f MB ahead "
+              "(kernel socket buffers + curl + ours)\n",
+              total, reads, max_read, kMax, near_full, max_lag / 1e6);
+  // End to end, nothing pulls the stream into memory: the writer is held back by TCP.
+  EXPECT_LT(max_lag, 16 << 20);
   EXPECT_EQ(total, static_cast<size_t>(kEvents * kSize));
   EXPECT_LE(max_read, kMax);
   // The buffer really filled up while the reader slept (the stream was paused, not slow).
   EXPECT_GT(near_full, reads / 2);
+}
+
+TEST_F(UpstreamTest, PausedForLongerThanIdleTimeoutIsNotATimeout) {
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    Request r = Get(stub_.Url("/sse?events=2000&size=1000"));  // 2 MB, written at once
+    r.max_buffered_bytes = 16 << 10;
+    r.idle_timeout_ms = 100;
+    auto ex = client_->Start(r);
+    EXPECT_TRUE(co_await ex->ReadHead());
+    std::string piece;
+    EXPECT_TRUE(co_await ex->ReadBody(piece));
+    co_await Sleep(milliseconds(400));  // paused all along: the reader's fault, not upstream's
+    size_t total = piece.size() + (co_await ReadAll(*ex)).size();
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kNone) << ex->failure().message;
+    EXPECT_EQ(total, 2000u * 1000u);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -690,6 +712,11 @@ class Http2Test : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("kg-h2-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_ / "www");
     std::ofstream(dir_ / "www" / "hello.txt") << "hello over h2\n";
+    {
+      std::ofstream big(dir_ / "www" / "big.bin", std::ios::binary);
+      std::string block(1 << 20, 'b');
+      for (int i = 0; i < kBigMb; ++i) big << block;
+    }
     std::string d = dir_.string();
     std::string script =
         "cd " + d + " && "
@@ -703,7 +730,7 @@ class Http2Test : public ::testing::Test {
     if (Shell(script).find("ok") == std::string::npos) GTEST_SKIP() << "openssl failed";
     port_ = FreePort();
     server_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{kNghttpd, "-a", "127.0.0.1", "-d", (dir_ / "www").string(),
+        std::vector<std::string>{kNghttpd, "-v", "-a", "127.0.0.1", "-d", (dir_ / "www").string(),
                                  std::to_string(port_), (dir_ / "server.key").string(),
                                  (dir_ / "server.pem").string()},
         dir_ / "nghttpd.out");
@@ -713,9 +740,12 @@ class Http2Test : public ::testing::Test {
     server_.reset();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
-  std::string Url() const { return "https://127.0.0.1:" + std::to_string(port_) + "/hello.txt"; }
+  std::string Url(const std::string& file = "hello.txt") const {
+    return "https://127.0.0.1:" + std::to_string(port_) + "/" + file;
+  }
 
   static constexpr const char* kNghttpd = "/usr/sbin/nghttpd";
+  static constexpr int kBigMb = 20;
   std::filesystem::path dir_;
   uint16_t port_ = 0;
   std::unique_ptr<ChildProcess> server_;
@@ -744,6 +774,51 @@ TEST_F(Http2Test, NegotiatesHttp2WithCaFile) {
   client.reset();
   io.restart();
   io.poll();
+  // nghttpd -v tags every frame with its session (= connection) id: the sessions that carried a
+  // request (":path") must be one. (Another session is the readiness probe's connection.)
+  std::string log = ReadFile(dir_ / "nghttpd.out");
+  std::set<std::string> sessions;
+  int requests = 0;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(":path: /hello.txt") == std::string::npos) continue;
+    ++requests;
+    sessions.insert(line.substr(0, line.find(']') + 1));
+  }
+  EXPECT_EQ(requests, 2) << log;
+  EXPECT_EQ(sessions.size(), 1u) << "the two requests used two connections:\n" << log;
+}
+
+TEST_F(Http2Test, SlowReaderOverHttp2IsBounded) {
+  asio::io_context io;
+  ClientOptions options;
+  options.ca_file = (dir_ / "ca.pem").string();
+  auto client = Client::Create(io, options);
+  constexpr size_t kMax = 64 << 10;
+  size_t max_read = 0, total = 0;
+  RunCoroutine(io, [&]() -> asio::awaitable<void> {
+    Request r;
+    r.method = "GET";
+    r.url = Url("big.bin");
+    r.max_buffered_bytes = kMax;
+    auto ex = client->Start(r);
+    EXPECT_TRUE(co_await ex->ReadHead()) << ex->failure().message;
+    EXPECT_EQ(ex->head().http_version, 20);
+    std::string piece;
+    while (co_await ex->ReadBody(piece)) {
+      max_read = std::max(max_read, piece.size());
+      total += piece.size();
+      piece.clear();
+      co_await Sleep(milliseconds(1));
+    }
+    EXPECT_EQ(ex->failure().kind, ErrorKind::kNone) << ex->failure().message;
+  }, std::chrono::seconds(40));
+  client.reset();
+  io.restart();
+  io.poll();
+  std::printf("h2 slow reader: %zu bytes, largest read %zu (bound %zu)\n", total, max_read, kMax);
+  EXPECT_EQ(total, static_cast<size_t>(kBigMb) << 20);
+  EXPECT_LE(max_read, kMax);
 }
 
 TEST_F(Http2Test, UntrustedCertificateIsTlsFailure) {
