@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/store_open.h"
+#include "common/strings.h"
 #include "server/serve.h"
 #include "store/migrations.h"
 
@@ -27,6 +28,15 @@ struct Leaf {
   bool may_create;  // may create a new SQLite store (commands that write)
   std::function<int(Context&)> run;
 };
+
+// IDs, counts and durations: whole numbers > 0, with a readable message (CLI11's own
+// PositiveNumber prints the range of a double).
+const CLI::Validator kPositive(
+    [](std::string& value) -> std::string {
+      auto n = ParseInt64(value);
+      return n && *n > 0 ? std::string() : "must be a whole number greater than 0, not '" + value + "'";
+    },
+    "POSITIVE");
 
 int RunWithStore(const std::string& store_url, bool json, const Leaf& leaf) {
   auto opened = OpenCliStore(store_url, leaf.may_create, std::cerr);
@@ -102,23 +112,23 @@ int Main(int argc, char** argv) {
   std::string reason;
   c = leaf(keys, "cooldown", "skip a key until a deadline", false,
            [&](Context& ctx) { return KeysCooldown(ctx, key_id, seconds, reason); });
-  c->add_option("--key", key_id, "key id")->required()->check(CLI::PositiveNumber);
-  c->add_option("--seconds", seconds, "cooldown length")->required()->check(CLI::PositiveNumber);
+  c->add_option("--key", key_id, "key id")->required()->check(kPositive);
+  c->add_option("--seconds", seconds, "cooldown length")->required()->check(kPositive);
   c->add_option("--reason", reason, "why")->default_val("manual cooldown");
   c = leaf(keys, "exhaust", "mark an active or cooling key exhausted", false,
            [&](Context& ctx) { return KeysExhaust(ctx, key_id, reason); });
-  c->add_option("--key", key_id, "key id")->required()->check(CLI::PositiveNumber);
+  c->add_option("--key", key_id, "key id")->required()->check(kPositive);
   c->add_option("--reason", reason, "why")->default_val("marked exhausted by hand");
   std::string restore_as = "active";
   c = leaf(keys, "restore", "return a cooling, exhausted or retired key to service", false,
            [&](Context& ctx) { return KeysRestore(ctx, key_id, restore_as); });
-  c->add_option("--key", key_id, "key id")->required()->check(CLI::PositiveNumber);
+  c->add_option("--key", key_id, "key id")->required()->check(kPositive);
   c->add_option("--as", restore_as, "active or backup")
       ->capture_default_str()
       ->check(CLI::IsMember({"active", "backup"}));
   c = leaf(keys, "delete", "delete a key and its bindings", false,
            [&](Context& ctx) { return KeysDelete(ctx, key_id); });
-  c->add_option("--key", key_id, "key id")->required()->check(CLI::PositiveNumber);
+  c->add_option("--key", key_id, "key id")->required()->check(kPositive);
 
   // ---- proxies and bindings
   CLI::App* proxies = app.add_subcommand("proxies", "manage egress proxies");
@@ -133,17 +143,17 @@ int Main(int argc, char** argv) {
   int64_t proxy_id = 0;
   c = leaf(proxies, "delete", "delete a proxy and its bindings", false,
            [&](Context& ctx) { return ProxiesDelete(ctx, proxy_id); });
-  c->add_option("--id", proxy_id, "proxy id")->required()->check(CLI::PositiveNumber);
+  c->add_option("--id", proxy_id, "proxy id")->required()->check(kPositive);
   int64_t priority = 0;
   c = leaf(&app, "bind", "send a key's requests through a proxy", false,
            [&](Context& ctx) { return Bind(ctx, key_id, proxy_id, priority); });
-  c->add_option("--key", key_id, "key id")->required()->check(CLI::PositiveNumber);
-  c->add_option("--proxy", proxy_id, "proxy id")->required()->check(CLI::PositiveNumber);
+  c->add_option("--key", key_id, "key id")->required()->check(kPositive);
+  c->add_option("--proxy", proxy_id, "proxy id")->required()->check(kPositive);
   c->add_option("--priority", priority, "higher is tried first")->capture_default_str();
   c = leaf(&app, "unbind", "remove a key-proxy binding", false,
            [&](Context& ctx) { return Unbind(ctx, key_id, proxy_id); });
-  c->add_option("--key", key_id, "key id")->required()->check(CLI::PositiveNumber);
-  c->add_option("--proxy", proxy_id, "proxy id")->required()->check(CLI::PositiveNumber);
+  c->add_option("--key", key_id, "key id")->required()->check(kPositive);
+  c->add_option("--proxy", proxy_id, "proxy id")->required()->check(kPositive);
 
   // ---- rotation and history
   RotateOptions rotate_options;
@@ -152,7 +162,7 @@ int Main(int argc, char** argv) {
   c->add_option("--pool", rotate_options.pool, "pool of the key")->required();
   c->add_option("--key", rotate_options.key_id, "the failed key")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   c->add_option("--reason", rotate_options.reason, "why")->capture_default_str();
   CLI::App* history = app.add_subcommand("history", "show history");
   history->require_subcommand(1);
@@ -165,10 +175,10 @@ int Main(int argc, char** argv) {
            });
   c->add_option("--pool", history_options.pool, "only this pool");
   c->add_option("--key", history_key, "only rotations of this key (failed or new)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   c->add_option("--limit", history_options.limit, "at most this many")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
 
   // ---- client keys
   CLI::App* clients = app.add_subcommand("clients", "manage client keys");

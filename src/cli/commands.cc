@@ -292,7 +292,12 @@ int KeysImport(Context& ctx, const KeysImportOptions& o) {
     keys.push_back(std::move(k));
   }
   auto result = ctx.store.ImportKeys(pool->id, keys);
-  if (!result.ok()) return ReportError(ctx.err, result.status().WithContext(source));
+  if (!result.ok()) {
+    // Name the input only when the input is at fault; a storage error is about the store.
+    Status st = result.status();
+    return ReportError(ctx.err,
+                       st.code() == StatusCode::kInvalidArgument ? st.WithContext(source) : st);
+  }
 
   // Report what the store did (it is the authority on duplicates).
   json::array dups;
