@@ -446,6 +446,10 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       provider::Verdict v = provider::Classify(route.classifier, o);
       Apply(*pool, pick, v, ucfg);
       Spend(v, &transient_left, &rotation_seen);
+      if (v.action == provider::Action::kProxy && pick.route != nullptr) {
+        // The key is fine: let it go out again through its next proxy (the failed one is down).
+        tried.pop_back();
+      }
       all_cooling = false;
       last_reason = v.reason + ": " + ex->failure().message;
       Log(LogLevel::kWarn, "upstream attempt failed pool=" + pool->name + " key=" + key.masked +
