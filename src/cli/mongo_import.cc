@@ -584,6 +584,10 @@ StatusOr<MongoImportReport> ApplyMongoImport(store::Store& store, const MongoExp
       }
     }
     if (!pool.ok()) return pool.status();
+    if (!pr.created && pool->provider != pp.provider) {
+      report.warnings.push_back("pool " + pp.pool + " already exists with provider " +
+                                pool->provider + " (the export's keys are added to it)");
+    }
     const int64_t pool_id = pool->id;
 
     std::unordered_map<std::string, int64_t> key_ids;  // mongo oid -> key id
