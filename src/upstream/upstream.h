@@ -36,7 +36,9 @@ struct Request {
   // are always used as CONNECT tunnels, also for http:// upstreams.
   std::string proxy_url;
   int64_t connect_timeout_ms = 10'000;      // TCP + proxy handshake + TLS
-  int64_t first_byte_timeout_ms = 120'000;  // from the request being sent to the status line
+  // From the connection being ready (tunnel and TLS up, new or reused; the request and its body
+  // are about to be sent) to the status line.
+  int64_t first_byte_timeout_ms = 120'000;
   int64_t idle_timeout_ms = 300'000;        // between two pieces of the body; not while paused
   size_t max_buffered_bytes = 256 << 10;    // body bytes held for a slow reader before pausing
 };
