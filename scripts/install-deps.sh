@@ -10,7 +10,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config ccache mold
   libcurl4-openssl-dev libssl-dev libsimdjson-dev libsqlite3-dev libpq-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 curl)
-test_pkgs=(postgresql-15 tinyproxy microsocks)
+test_pkgs=(postgresql-15 tinyproxy microsocks nghttp2-server)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then pkgs+=("${test_pkgs[@]}"); fi

@@ -3,6 +3,8 @@
 #include "cli/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
 #include <exception>
 #include <functional>
 #include <iostream>
@@ -11,7 +13,8 @@
 #include "cli/commands.h"
 #include "cli/store_open.h"
 #include "common/strings.h"
-#include "server/serve.h"
+#include "config/config.h"
+#include "server/server.h"
 #include "store/migrations.h"
 
 #ifndef KEYGATE_VERSION
@@ -73,9 +76,10 @@ int Main(int argc, char** argv) {
   // ---- version and serve (special: no Context)
   CLI::App* version = app.add_subcommand("version", "print the version and exit");
   server::ServeOptions serve_options;
-  CLI::App* serve = app.add_subcommand("serve", "run the gateway (for now: open the store and wait)");
-  serve->add_option("--listen", serve_options.listen, "HOST:PORT to listen on")
-      ->capture_default_str();
+  CLI::App* serve = app.add_subcommand("serve", "run the gateway");
+  serve->add_option("--config", serve_options.config_path,
+                    "TOML config file (default: $KEYGATE_CONFIG, else ./keygate.toml if present)");
+  serve->add_option("--listen", serve_options.listen, "HOST:PORT to listen on (overrides the config)");
 
   // ---- pool
   CLI::App* pool = app.add_subcommand("pool", "manage pools");
@@ -213,11 +217,34 @@ int Main(int argc, char** argv) {
       return kExitOk;
     }
     if (serve->parsed()) {
-      // Before the store starts any thread, so that only sigwait() sees SIGINT/SIGTERM.
-      server::BlockShutdownSignals();
-      auto opened = OpenCliStore(store_url, /*may_create=*/true, std::cerr);
+      // Before the store starts any thread, so that only sigwait() sees SIGINT/SIGTERM/SIGHUP.
+      server::BlockSignals();
+      if (serve_options.config_path.empty()) {
+        const char* env = std::getenv("KEYGATE_CONFIG");
+        if (env != nullptr && *env != '\0') {
+          serve_options.config_path = env;
+        } else if (std::ifstream("keygate.toml").good()) {
+          serve_options.config_path = "keygate.toml";
+        }
+      }
+      config::Config cfg = config::Defaults();
+      if (!serve_options.config_path.empty()) {
+        auto loaded = config::LoadConfigFile(serve_options.config_path);
+        if (!loaded.ok()) {
+          std::cerr << "keygate: error: " << loaded.status().message() << '\n';
+          return loaded.status().code() == StatusCode::kNotFound ? kExitNotFound : kExitUsage;
+        }
+        cfg = std::move(loaded).value();
+      }
+      // The store: --store, else $KEYGATE_STORE, else the config's store.url.
+      const char* env_store = std::getenv("KEYGATE_STORE");
+      bool store_given = app.get_option("--store")->count() > 0 ||
+                         (env_store != nullptr && *env_store != '\0');
+      if (store_given) cfg.store.url = store_url;
+      auto opened = OpenCliStore(cfg.store.url, /*may_create=*/true, std::cerr);
       if (!opened.ok()) return ReportError(std::cerr, opened.status());
-      Status s = server::Serve(*opened->store, serve_options, std::cerr);
+      Status s = server::Serve(std::move(cfg), serve_options, *opened->store, opened->secrets,
+                               std::cerr);
       return s.ok() ? kExitOk : ReportError(std::cerr, s);
     }
     for (const Leaf& l : leaves) {

@@ -451,16 +451,20 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
         tried.pop_back();
       }
       all_cooling = false;
-      last_reason = v.reason + ": " + ex->failure().message;
+      last_reason = v.reason;  // clients get the class; the log gets the details
       Log(LogLevel::kWarn, "upstream attempt failed pool=" + pool->name + " key=" + key.masked +
                                (pick.route ? " proxy=" + pick.route->display_url : "") +
-                               " reason=" + last_reason);
+                               " reason=" + v.reason + " detail=" + ex->failure().message);
       continue;
     }
     const upstream::ResponseHead& head = ex->head();
     if (head.status >= 400) {
       std::string body;
-      while (body.size() < kMaxErrorBodyBytes && co_await ex->ReadBody(body)) {
+      while (body.size() < kMaxErrorBodyBytes) {
+        // g++ 12 miscompiles `co_await` inside a loop condition or `if (!co_await …)`: read the
+        // result into a variable first (see docs/design.md, pitfalls).
+        bool more = co_await ex->ReadBody(body);
+        if (!more) break;
       }
       provider::UpstreamOutcome o;
       o.status = head.status;
@@ -511,7 +515,8 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       std::string in, out;
       while (client_ok) {
         in.clear();
-        if (!co_await ex->ReadBody(in)) break;
+        bool more = co_await ex->ReadBody(in);
+        if (!more) break;
         out.clear();
         filter.Feed(in, out);
         if (!out.empty()) client_ok = co_await w.WriteChunk(out);
@@ -541,7 +546,9 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     }
 
     std::string body;
-    while (co_await ex->ReadBody(body)) {
+    while (true) {
+      bool more = co_await ex->ReadBody(body);
+      if (!more) break;
     }
     if (ex->failure().kind != upstream::ErrorKind::kNone) {
       // Nothing reached the client yet: this attempt failed like a transport error.
@@ -551,7 +558,9 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       Apply(*pool, pick, v, ucfg);
       Spend(v, &transient_left, &rotation_seen);
       all_cooling = false;
-      last_reason = v.reason + ": " + ex->failure().message;
+      last_reason = v.reason;
+      Log(LogLevel::kWarn, "upstream body failed pool=" + pool->name + " key=" + key.masked +
+                               " reason=" + v.reason + " detail=" + ex->failure().message);
       continue;
     }
     a.usage = provider::ParseResponseUsage(route.format, body);

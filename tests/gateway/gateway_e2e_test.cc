@@ -181,11 +181,17 @@ TEST_F(GatewayTest, ModelsHealthAndMetrics) {
   EXPECT_EQ(HttpRequest("GET", base_ + "/healthz", {}, "").status, 200);
   EXPECT_EQ(HttpRequest("GET", base_ + "/readyz", {}, "").status, 200);
   ASSERT_EQ(Chat(R"({"model":"gpt-test","messages":[]})").status, 200);
-  HttpResponse metrics = HttpRequest("GET", base_ + "/metrics", {}, "");
-  EXPECT_NE(metrics.body.find(
-                "keygate_requests_total{pool=\"main\",model=\"gpt-test\",status=\"200\"} 1"),
-            std::string::npos)
-      << metrics.body;
+  // The request is counted just after its response went out: poll briefly.
+  HttpResponse metrics;
+  const std::string counted =
+      "keygate_requests_total{pool=\"main\",model=\"gpt-test\",status=\"200\"} 1";
+  for (int i = 0; i < 200; ++i) {
+    metrics = HttpRequest("GET", base_ + "/metrics", {}, "");
+    if (metrics.body.find(counted) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_NE(metrics.body.find(counted), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("keygate_time_to_first_byte_seconds_count"), std::string::npos);
   EXPECT_NE(metrics.body.find("keygate_keys{pool=\"main\",state=\"active\"} 1"), std::string::npos);
 }
 

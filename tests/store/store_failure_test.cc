@@ -39,9 +39,11 @@ TEST_P(StoreFailureTest, SecondOpenDoesNotMigrateAgain) {
 TEST_P(StoreFailureTest, CorruptedSecretIsAnErrorNotGarbage) {
   int64_t pool = MakePool("p", 1, 0);
   int64_t key = store_->ListKeys({.pool_id = pool})->at(0).id;
-  ASSERT_OK(ExecRawSql(*location_, "UPDATE upstream_keys SET secret_sealed = '00' || "
-                                   "substr(secret_sealed, 3) WHERE id = " +
-                                       std::to_string(key)));
+  // Flip the first byte (to a value it surely is not), leaving the rest intact.
+  ASSERT_OK(ExecRawSql(*location_,
+                       "UPDATE upstream_keys SET secret_sealed = CASE WHEN "
+                       "substr(secret_sealed, 1, 2) = '00' THEN 'ff' ELSE '00' END || "
+                       "substr(secret_sealed, 3) WHERE id = " + std::to_string(key)));
   auto k = store_->GetKey(key, true);
   ASSERT_FALSE(k.ok());
   EXPECT_EQ(k.status().code(), StatusCode::kFailedPrecondition);

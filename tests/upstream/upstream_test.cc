@@ -590,7 +590,7 @@ class ProxyTest : public UpstreamTest {
     delete dir_;
   }
   void SetUp() override {
-    if (!up_) GTEST_SKIP() << "tinyproxy/microsocks did not start";
+    ASSERT_TRUE(up_) << "tinyproxy/microsocks did not start (scripts/install-deps.sh --test installs them)";
   }
   static std::string TinyUrl(const std::string& password) {
     return "http://" + std::string(kProxyUser) + ":" + password + "@127.0.0.1:" +
@@ -719,7 +719,7 @@ TEST_F(ProxyTest, InvalidProxyUrlIsProxyFailure) {
 class Http2Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access(kNghttpd, X_OK) != 0) GTEST_SKIP() << "nghttpd not installed (nghttp2-server)";
+    ASSERT_EQ(access(kNghttpd, X_OK), 0) << "nghttpd not installed (nghttp2-server; scripts/install-deps.sh --test)";
     dir_ = std::filesystem::temp_directory_path() / ("kg-h2-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_ / "www");
     std::ofstream(dir_ / "www" / "hello.txt") << "hello over h2\n";
@@ -738,14 +738,14 @@ class Http2Test : public ::testing::Test {
         "printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && "
         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
         "-out server.pem -days 1 -extfile ext.cnf >/dev/null 2>&1 && echo ok";
-    if (Shell(script).find("ok") == std::string::npos) GTEST_SKIP() << "openssl failed";
+    ASSERT_NE(Shell(script).find("ok"), std::string::npos) << "openssl failed";
     port_ = FreePort();
     server_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{kNghttpd, "-v", "-a", "127.0.0.1", "-d", (dir_ / "www").string(),
                                  std::to_string(port_), (dir_ / "server.key").string(),
                                  (dir_ / "server.pem").string()},
         dir_ / "nghttpd.out");
-    if (!WaitForPort(port_, milliseconds(3000))) GTEST_SKIP() << "nghttpd did not start";
+    ASSERT_TRUE(WaitForPort(port_, milliseconds(3000))) << "nghttpd did not start";
   }
   void TearDown() override {
     server_.reset();
