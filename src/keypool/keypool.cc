@@ -187,29 +187,22 @@ Pick KeyPool::Choose(const PoolView& pool, std::span<const int64_t> exclude) con
       // usable keys still finds one.
       auto& rng = ThreadRng();
       int64_t best_load = INT64_MAX;
+      auto consider = [&](const KeyView& k) {
+        const Route* route = nullptr;
+        if (!usable(k, &route)) return;
+        int64_t load = k.health->in_flight.load(std::memory_order_relaxed);
+        if (load < best_load) {
+          best_load = load;
+          best = {&k, route};
+        }
+      };
       // Two distinct random keys (when there are two): compare their loads.
       const size_t first = rng() % n;
       const size_t second = n > 1 ? (first + 1 + rng() % (n - 1)) % n : first;
-      for (size_t idx : {first, second}) {
-        const KeyView& k = pool.keys[idx];
-        const Route* route = nullptr;
-        if (!usable(k, &route)) continue;
-        int64_t load = k.health->in_flight.load(std::memory_order_relaxed);
-        if (load < best_load) {
-          best_load = load;
-          best = {&k, route};
-        }
-      }
+      consider(pool.keys[first]);
+      consider(pool.keys[second]);
       if (best.key != nullptr) return best;
-      for (const KeyView& k : pool.keys) {
-        const Route* route = nullptr;
-        if (!usable(k, &route)) continue;
-        int64_t load = k.health->in_flight.load(std::memory_order_relaxed);
-        if (load < best_load) {
-          best_load = load;
-          best = {&k, route};
-        }
-      }
+      for (const KeyView& k : pool.keys) consider(k);
       return best;
     }
   }
