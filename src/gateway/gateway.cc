@@ -501,7 +501,12 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     }
 
     // Success: from here on, bytes go to the client and the request is never retried.
-    if (pick.route) d_.keys->ReportProxySuccess(*pick.route);
+    if (pick.route && d_.keys->ReportProxySuccess(*pick.route)) {
+      // A proxy that failed before carried traffic again (after proxy_recheck_ms): healthy.
+      int64_t pid = pick.route->proxy_id;
+      store::Store* store = d_.store;
+      d_.store_tasks->Post([store, pid] { (void)store->SetProxyHealth(pid, true, ""); });
+    }
     std::string_view ctype = head.Header("content-type");
     a.status = head.status;
     if (ctype.starts_with("text/event-stream")) {

@@ -239,8 +239,8 @@ void KeyPool::ReportProxyFailure(const Route& route) const {
   StoreMax(route.health->down_until_ms, clock_.NowMs() + options_.proxy_down_ms);
 }
 
-void KeyPool::ReportProxySuccess(const Route& route) const {
-  route.health->consecutive_failures.store(0, std::memory_order_relaxed);
+bool KeyPool::ReportProxySuccess(const Route& route) const {
+  return route.health->consecutive_failures.exchange(0, std::memory_order_relaxed) > 0;
 }
 
 StatusOr<store::RotateOutcome> KeyPool::Rotate(int64_t pool_id, int64_t key_id,

@@ -127,7 +127,8 @@ class KeyPool {
   void ReportDead(const KeyView& key) const;
   // The egress proxy failed: mark it down for a while (never counts against the key).
   void ReportProxyFailure(const Route& route) const;
-  void ReportProxySuccess(const Route& route) const;
+  // Returns true when the proxy had failed before (it has recovered: tell the store).
+  bool ReportProxySuccess(const Route& route) const;
 
   // Blocking: rotates the key in the store, then refreshes the view. All three outcomes are
   // returned to the caller; AlreadyRotated also refreshes (another instance rotated it).

@@ -81,10 +81,10 @@ class ProxyTest : public ::testing::Test {
     stub_.Stop();
   }
 
-  void Start(bool allow_direct = false) {
+  void Start(bool allow_direct = false, int recheck_ms = 60000) {
     std::string toml =
         "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 1\n"
-        "[upstream]\nmax_attempts = 3\nproxy_recheck_ms = 60000\n"
+        "[upstream]\nmax_attempts = 3\nproxy_recheck_ms = " + std::to_string(recheck_ms) + "\n"
         "[providers.stub]\nbase_url = \"" + stub_.base_url() + "\"\n"
         "[pools.main]\nprovider = \"stub\"\nstrategy = \"round-robin\"\nallow_direct = " +
         (allow_direct ? "true" : "false") + "\n"
@@ -192,6 +192,29 @@ TEST_F(ProxyTest, ADeadProxyFallsBackToTheNextBinding) {
   ASSERT_EQ(reqs.size(), 3u);
   EXPECT_TRUE(CameThrough(reqs.back(), *socks_));
   EXPECT_EQ(store_->GetKey(id, false)->state, store::KeyState::kActive);
+}
+
+TEST_F(ProxyTest, AProxyThatComesBackIsUsedAgainAndMarkedHealthy) {
+  std::string socks = "socks5://socksuser:sockspass@127.0.0.1:" + std::to_string(socks_port_);
+  int64_t id = Key("sk-main-ok-recover-xxxxxxx", socks);
+  Start(/*allow_direct=*/false, /*recheck_ms=*/300);
+  ASSERT_EQ(Chat().status, 200);
+  socks_.reset();  // the proxy dies
+  HttpResponse down = Chat();
+  EXPECT_NE(down.status, 200);
+  EXPECT_TRUE(WaitFor([&] { return !store_->ListProxies(false)->at(0).healthy; },
+                      std::chrono::seconds(5)));
+  socks_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"/usr/bin/microsocks", "-i", "127.0.0.1", "-p",
+                               std::to_string(socks_port_), "-u", "socksuser", "-P", "sockspass"},
+      dir_ + "/microsocks2.out");
+  ASSERT_TRUE(WaitForPort(socks_port_, std::chrono::seconds(10)));
+  // After proxy_recheck_ms the proxy gets traffic again; success marks it healthy in the store.
+  bool back = WaitFor([&] { return Chat().status == 200; }, std::chrono::seconds(5));
+  EXPECT_TRUE(back);
+  EXPECT_TRUE(WaitFor([&] { return store_->ListProxies(false)->at(0).healthy; },
+                      std::chrono::seconds(5)));
+  EXPECT_EQ(store_->GetKey(id, false)->state, store::KeyState::kActive) << "never the key's fault";
 }
 
 }  // namespace
