@@ -170,6 +170,32 @@ TEST_F(ServerTest, GarbageIs400AndTheServerLivesOn) {
   EXPECT_NE(c2.ReadUntil("alive").find("GET /ok 0 alive"), std::string::npos);
 }
 
+TEST_F(ServerTest, HeaderInjectionAttemptsAreRejected) {
+  StartServer();
+  // A bare CR inside a value and a NUL are not HTTP/1.1 a server may accept: either could smuggle
+  // a header past a peer that reads them differently.
+  for (std::string bad : {std::string("X-Test: a\rInjected: b\r\n"),
+                          std::string("X-Test: a\0b\r\n", 13)}) {
+    RawClient c(server_->port());
+    c.Send("GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n" + bad + "\r\n");
+    std::string r = c.ReadUntil();
+    EXPECT_NE(r.find("HTTP/1.1 400"), std::string::npos) << r;
+  }
+  EXPECT_EQ(handled_.load(), 0);
+  // obs-fold (a continuation line) is unfolded into one value: no header is injected, and the
+  // value the handler sees holds no CR or LF (RFC 9112 §5.2 allows either this or a 400).
+  RawClient c(server_->port());
+  c.Send("GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\nX-Test: a\r\n folded: b\r\n\r\n");
+  std::string r = c.ReadUntil();
+  if (r.find("HTTP/1.1 400") == std::string::npos) {
+    size_t body = r.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos) << r;
+    std::string echoed = r.substr(body + 4);
+    EXPECT_NE(echoed.find("folded: b"), std::string::npos) << echoed;
+    EXPECT_EQ(echoed.find_first_of("\r\n"), std::string::npos) << echoed;
+  }
+}
+
 TEST_F(ServerTest, HandlerWithoutResponseGets500) {
   StartServer();
   RawClient c(server_->port());
