@@ -505,7 +505,8 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       // A proxy that failed before carried traffic again (after proxy_recheck_ms): healthy.
       int64_t pid = pick.route->proxy_id;
       store::Store* store = d_.store;
-      d_.store_tasks->Post([store, pid] { (void)store->SetProxyHealth(pid, true, ""); });
+      int64_t at = d_.clock->NowMs();  // store tasks may run out of order: the latest wins
+      d_.store_tasks->Post([store, pid, at] { (void)store->SetProxyHealth(pid, true, "", at); });
     }
     std::string_view ctype = head.Header("content-type");
     a.status = head.status;
@@ -635,7 +636,10 @@ void Gateway::Impl::Apply(const keypool::PoolView& pool, const keypool::Pick& pi
         proxy_failures_->With({pick.route->display_url}).Inc();
         int64_t pid = pick.route->proxy_id;
         store::Store* store = d_.store;
-        d_.store_tasks->Post([store, pid] { (void)store->SetProxyHealth(pid, false, "failed"); });
+        int64_t at = d_.clock->NowMs();
+        std::string why = v.reason;
+        d_.store_tasks->Post(
+            [store, pid, at, why] { (void)store->SetProxyHealth(pid, false, why, at); });
       }
       return;
   }

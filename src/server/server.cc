@@ -158,7 +158,11 @@ class App::Impl {
   }
 
   uint16_t port() const { return http_ ? http_->port() : 0; }
-  void RefreshNow() { ControlStep(); }
+  // Safe beside the control task: both refreshes are thread-safe.
+  void RefreshNow() {
+    (void)keys_.Refresh();
+    (void)clients_.Refresh(store_);
+  }
   const config::Config& config() const { return *cfg_; }
 
  private:
@@ -208,7 +212,7 @@ class App::Impl {
   gateway::Gateway gateway_;
   std::unique_ptr<http::Server> http_;
   PeriodicTask control_;
-  int64_t ticks_ = 0;
+  int64_t ticks_ = 0;  // control task thread only
   bool stopped_ = false;
 };
 

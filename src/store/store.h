@@ -242,7 +242,11 @@ class Store {
   virtual StatusOr<Proxy> AddProxy(const ProxyUrl& url, bool* created) = 0;
   virtual StatusOr<std::vector<Proxy>> ListProxies(bool with_secrets) = 0;
   virtual StatusOr<Proxy> GetProxy(int64_t proxy_id, bool with_secret) = 0;  // NotFound
-  virtual Status SetProxyHealth(int64_t proxy_id, bool healthy, std::string_view error) = 0;
+  // Records a proxy's health as observed at `observed_at_ms` (0 = now). An observation older than
+  // the one stored is ignored, so reports that race (two threads, two instances) settle on the
+  // latest. NotFound for an unknown proxy.
+  virtual Status SetProxyHealth(int64_t proxy_id, bool healthy, std::string_view error,
+                                int64_t observed_at_ms = 0) = 0;
   // Deletes a proxy and its bindings. Returns false when no such proxy.
   virtual StatusOr<bool> DeleteProxy(int64_t proxy_id) = 0;
   // Binds a key to a proxy (or updates the priority). Returns true when the binding is new.

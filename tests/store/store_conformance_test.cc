@@ -228,6 +228,12 @@ TEST_P(StoreTest, ProxiesAndBindings) {
 
   ASSERT_OK(store_->SetProxyHealth(p->id, false, "connect refused"));
   EXPECT_FALSE(store_->GetProxy(p->id, false)->healthy);
+  // Observations that race settle on the latest, whatever order they are written in.
+  int64_t t = clock_.NowMs() + 1000;
+  ASSERT_OK(store_->SetProxyHealth(p->id, true, "", t + 10));
+  ASSERT_OK(store_->SetProxyHealth(p->id, false, "late report of an old failure", t));
+  EXPECT_TRUE(store_->GetProxy(p->id, false)->healthy);
+  EXPECT_EQ(store_->SetProxyHealth(4242, true, "").code(), StatusCode::kNotFound);
   EXPECT_TRUE(*store_->Unbind(key, p->id));
   EXPECT_FALSE(*store_->Unbind(key, p->id));
   EXPECT_TRUE(*store_->DeleteProxy(p->id));

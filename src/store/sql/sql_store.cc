@@ -644,17 +644,24 @@ class SqlStore final : public Store {
     return ProxyFromRow(r.rows[0], with_secret);
   }
 
-  Status SetProxyHealth(int64_t proxy_id, bool healthy, std::string_view error) override {
+  Status SetProxyHealth(int64_t proxy_id, bool healthy, std::string_view error,
+                        int64_t observed_at_ms) override {
     return WriteTxn([&](Connection& c) -> StatusOr<bool> {
              int64_t now = clock_.NowMs();
+             int64_t at = observed_at_ms != 0 ? observed_at_ms : now;
              KG_ASSIGN_OR_RETURN(Result r, Exec(c,
                                                 "UPDATE egress_proxies SET healthy = ?,"
                                                 " last_error = ?, checked_at = ?, updated_at = ?"
-                                                " WHERE id = ?",
-                                                {int64_t{healthy ? 1 : 0}, std::string(error), now,
-                                                 now, proxy_id}));
+                                                " WHERE id = ? AND checked_at <= ?",
+                                                {int64_t{healthy ? 1 : 0}, std::string(error), at,
+                                                 now, proxy_id, at}));
              if (r.rows_affected == 0) {
-               return NotFoundError("proxy " + std::to_string(proxy_id) + " does not exist");
+               // Either unknown, or a newer observation is already stored (nothing to do).
+               KG_ASSIGN_OR_RETURN(Result e, Exec(c, "SELECT id FROM egress_proxies WHERE id = ?",
+                                                  {proxy_id}));
+               if (e.rows.empty()) {
+                 return NotFoundError("proxy " + std::to_string(proxy_id) + " does not exist");
+               }
              }
              return true;
            })
