@@ -141,6 +141,17 @@ CREATE INDEX usage_records_client ON usage_records (client_key_id, created_at);
 DROP INDEX upstream_keys_pool_state;
 CREATE INDEX upstream_keys_claim ON upstream_keys (pool_id, state, priority DESC, id);
 )SQL"},
+    // Leader election across instances (the spend checker): a row per lease, taken with one
+    // conditional upsert (Store::TryAcquireLease). The usage index serves the ledger spend probe
+    // (Store::SumUsageCostMicros: one key's costs since its activation).
+    {3, "leases and usage by upstream key", R"SQL(
+CREATE TABLE leases (
+  name       TEXT PRIMARY KEY,
+  holder     TEXT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX usage_records_upstream_key ON usage_records (upstream_key_id, created_at);
+)SQL"},
 };
 
 std::string Render(const Migration& m, sql::Dialect dialect) {

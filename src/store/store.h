@@ -263,6 +263,22 @@ class Store {
   // Returns how many were inserted.
   virtual StatusOr<int64_t> InsertUsage(const std::vector<UsageRecord>& records) = 0;
   virtual StatusOr<std::vector<UsageRecord>> ListUsage(const HistoryFilter& filter) = 0;
+  // The sum of cost_micros of the usage records of upstream key `key_id` created at or after
+  // `since_ms` (0 when there are none). keygate's own ledger of what a key has spent.
+  virtual StatusOr<int64_t> SumUsageCostMicros(int64_t key_id, int64_t since_ms) = 0;
+
+  // ---- leases (leader election across instances)
+  // Tries to hold the lease `name` for `holder` until now + ttl_ms. Returns true when the caller
+  // holds it now: it was free (inserted), already the caller's (renewed), or expired (taken
+  // over); false when another holder's lease is still running (nothing changed). One conditional
+  // statement whose rows affected decide, so of any number of concurrent callers across processes
+  // at most one holds an unexpired lease. InvalidArgument for an empty name or holder, or
+  // ttl_ms <= 0.
+  virtual StatusOr<bool> TryAcquireLease(std::string_view name, std::string_view holder,
+                                         int64_t ttl_ms) = 0;
+  // Gives the lease up when `holder` holds it (so another instance need not wait for it to
+  // expire); does nothing otherwise.
+  virtual Status ReleaseLease(std::string_view name, std::string_view holder) = 0;
 
   // ---- client keys (hash only)
   virtual StatusOr<ClientKey> CreateClientKey(std::string_view name, std::string_view key_hash,

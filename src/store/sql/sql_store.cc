@@ -805,6 +805,50 @@ class SqlStore final : public Store {
     return out;
   }
 
+  StatusOr<int64_t> SumUsageCostMicros(int64_t key_id, int64_t since_ms) override {
+    KG_ASSIGN_OR_RETURN(Result r, Read("SELECT COALESCE(SUM(cost_micros), 0) FROM usage_records"
+                                       " WHERE upstream_key_id = ? AND created_at >= ?",
+                                       {key_id, since_ms}));
+    return r.rows.empty() ? int64_t{0} : r.rows[0].Int(0);
+  }
+
+  // ---------------------------------------------------------------- leases
+
+  StatusOr<bool> TryAcquireLease(std::string_view name, std::string_view holder,
+                                 int64_t ttl_ms) override {
+    if (name.empty() || holder.empty()) {
+      return InvalidArgumentError("a lease needs a name and a holder");
+    }
+    if (ttl_ms <= 0) return InvalidArgumentError("a lease needs a positive ttl");
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      int64_t now = clock_.NowMs();
+      // One statement decides: insert when free; otherwise update only when the row is ours
+      // (renew) or expired (take over). A row that is someone else's and running matches neither,
+      // so nothing changes and rows_affected is 0. The unique name serializes concurrent callers
+      // (PostgreSQL: the conflicting insert waits for the other transaction, then re-checks the
+      // WHERE on the committed row; SQLite: BEGIN IMMEDIATE serializes writers).
+      KG_ASSIGN_OR_RETURN(
+          Result r, Exec(c,
+                         "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)"
+                         " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
+                         " expires_at = excluded.expires_at"
+                         " WHERE leases.holder = excluded.holder OR leases.expires_at <= ?",
+                         {std::string(name), std::string(holder), now + ttl_ms, now}));
+      if (r.rows_affected > 1) return InternalError("lease upsert changed several rows");
+      return r.rows_affected == 1;
+    });
+  }
+
+  Status ReleaseLease(std::string_view name, std::string_view holder) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+             KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                                "DELETE FROM leases WHERE name = ? AND holder = ?",
+                                                {std::string(name), std::string(holder)}));
+             return r.rows_affected == 1;
+           })
+        .status();
+  }
+
   // ---------------------------------------------------------------- client keys
 
   StatusOr<ClientKey> CreateClientKey(std::string_view name, std::string_view key_hash,
