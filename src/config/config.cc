@@ -205,6 +205,57 @@ Status ReadProvider(const std::string& name, const toml::table& t, ProviderConfi
   return r.Finish();
 }
 
+// The spend checker's settings of a pool.
+Status ReadPoolSpend(TableReader& r, PoolConfig& p) {
+  KG_RETURN_IF_ERROR(r.String("spend_probe", p.spend_probe));
+  if (!p.spend_probe.empty() && p.spend_probe != "litellm" && p.spend_probe != "openrouter" &&
+      p.spend_probe != "ledger" && p.spend_probe != "http") {
+    return InvalidArgumentError(r.path() +
+                                ".spend_probe must be litellm, openrouter, ledger or http");
+  }
+  KG_RETURN_IF_ERROR(r.Double("spend_threshold", p.spend_threshold, 0));
+  if (!(p.spend_threshold > 0 && p.spend_threshold <= 1)) {
+    return InvalidArgumentError(r.path() + ".spend_threshold must be a fraction in (0, 1]");
+  }
+  if (const toml::node* b = r.Node("budget")) {
+    std::optional<int64_t> micros;
+    if (auto s = b->value_exact<std::string>()) {
+      micros = ParseUsdToMicros(Trim(*s));
+    } else if (auto d = b->value<double>(); d && *d >= 0 && *d < 1e12) {
+      micros = ParseUsdToMicros(std::to_string(*d));
+    }
+    if (!micros || *micros <= 0) {
+      return r.Error("budget", *b, "must be a positive amount of USD, e.g. \"10.00\"");
+    }
+    p.budget_micros = micros;
+  }
+  KG_RETURN_IF_ERROR(r.String("spend_url", p.spend_url));
+  KG_RETURN_IF_ERROR(r.String("spend_pointer", p.spend_pointer));
+  KG_RETURN_IF_ERROR(r.String("budget_pointer", p.budget_pointer));
+  const bool http = p.spend_probe == "http";
+  if (!http && (!p.spend_url.empty() || !p.spend_pointer.empty() || !p.budget_pointer.empty())) {
+    return InvalidArgumentError(r.path() +
+                                ".spend_url, spend_pointer and budget_pointer apply only to "
+                                "spend_probe = \"http\"");
+  }
+  if (http) {
+    if (!p.spend_url.starts_with("http://") && !p.spend_url.starts_with("https://") &&
+        !p.spend_url.starts_with("{base}")) {
+      return InvalidArgumentError(r.path() +
+                                  ".spend_url must start with http://, https:// or {base}");
+    }
+    if (!p.spend_pointer.starts_with("/")) {
+      return InvalidArgumentError(r.path() +
+                                  ".spend_pointer must be a JSON pointer such as \"/data/spend\"");
+    }
+    if (!p.budget_pointer.empty() && !p.budget_pointer.starts_with("/")) {
+      return InvalidArgumentError(r.path() +
+                                  ".budget_pointer must be a JSON pointer such as \"/data/limit\"");
+    }
+  }
+  return OkStatus();
+}
+
 Status ReadPool(const std::string& name, const toml::table& t, PoolConfig& p) {
   TableReader r(t, "pools." + name);
   p.name = name;
@@ -223,6 +274,7 @@ Status ReadPool(const std::string& name, const toml::table& t, PoolConfig& p) {
   }
   KG_RETURN_IF_ERROR(r.Bool("allow_direct", p.allow_direct));
   KG_RETURN_IF_ERROR(r.StringList("models", p.model_patterns));
+  KG_RETURN_IF_ERROR(ReadPoolSpend(r, p));
   return r.Finish();
 }
 

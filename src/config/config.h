@@ -74,6 +74,13 @@ struct PoolConfig {
   Strategy strategy = Strategy::kRoundRobin;
   bool allow_direct = false;  // keys whose proxies are all down may go direct
   std::vector<std::string> model_patterns;  // models served when not in the catalog ("gpt-*")
+  // The spend checker (billing/spend_checker.h; docs/config.md). Empty = keys are not probed.
+  std::string spend_probe;         // "litellm" | "openrouter" | "ledger" | "http"
+  double spend_threshold = 0.95;   // rotate at this fraction of the budget, in (0, 1]
+  std::optional<int64_t> budget_micros;  // `budget` (USD): for keys whose budget is unknown
+  std::string spend_url;           // http: URL template, "{base}" = the provider's base_url
+  std::string spend_pointer;       // http: JSON pointer of the spend (USD); required
+  std::string budget_pointer;      // http: JSON pointer of the budget (USD); optional
 };
 
 struct Price {  // USD per million tokens

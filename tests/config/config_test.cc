@@ -96,6 +96,74 @@ TEST(Config, ErrorsNameTheSettingAndLine) {
   }
 }
 
+TEST(Config, PoolSpendSettings) {
+  auto c = ParseConfig(R"(
+[providers.openhands]
+base_url = "https://llm-proxy.example.com"
+classifier = "litellm"
+
+[pools.oh]
+provider = "openhands"
+spend_probe = "litellm"
+spend_threshold = 0.9
+budget = "10.00"
+
+[pools.custom]
+provider = "openai"
+spend_probe = "http"
+spend_url = "{base}/v1/dashboard/credits"
+spend_pointer = "/data/total_usage"
+budget_pointer = "/data/total_granted"
+budget = 25
+
+[pools.plain]
+provider = "openai"
+)",
+                       "spend.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const PoolConfig* oh = c->FindPool("oh");
+  EXPECT_EQ(oh->spend_probe, "litellm");
+  EXPECT_DOUBLE_EQ(oh->spend_threshold, 0.9);
+  EXPECT_EQ(oh->budget_micros, 10'000'000);
+  const PoolConfig* custom = c->FindPool("custom");
+  EXPECT_EQ(custom->spend_url, "{base}/v1/dashboard/credits");
+  EXPECT_EQ(custom->spend_pointer, "/data/total_usage");
+  EXPECT_EQ(custom->budget_pointer, "/data/total_granted");
+  EXPECT_EQ(custom->budget_micros, 25'000'000);
+  const PoolConfig* plain = c->FindPool("plain");
+  EXPECT_TRUE(plain->spend_probe.empty()) << "no probe unless named";
+  EXPECT_DOUBLE_EQ(plain->spend_threshold, 0.95);
+  EXPECT_FALSE(plain->budget_micros.has_value());
+}
+
+TEST(Config, PoolSpendErrors) {
+  const std::string pool = "[pools.a]\nprovider = \"openai\"\n";
+  struct Case {
+    std::string toml;
+    const char* expect;
+  } cases[] = {
+      {pool + "spend_probe = \"magic\"\n", "spend_probe must be litellm, openrouter"},
+      {pool + "spend_threshold = 0\n", "spend_threshold must be a fraction in (0, 1]"},
+      {pool + "spend_threshold = 1.5\n", "spend_threshold must be a fraction in (0, 1]"},
+      {pool + "budget = \"ten\"\n", "pools.a.budget must be a positive amount"},
+      {pool + "budget = \"0\"\n", "pools.a.budget must be a positive amount"},
+      {pool + "budget = -3\n", "pools.a.budget must be a positive amount"},
+      {pool + "spend_probe = \"litellm\"\nspend_pointer = \"/x\"\n", "apply only to"},
+      {pool + "spend_probe = \"http\"\nspend_pointer = \"/x\"\n", "spend_url must start"},
+      {pool + "spend_probe = \"http\"\nspend_url = \"{base}/x\"\n", "spend_pointer must be"},
+      {pool + "spend_probe = \"http\"\nspend_url = \"{base}/x\"\nspend_pointer = \"/s\"\n"
+              "budget_pointer = \"b\"\n",
+       "budget_pointer must be"},
+      {pool + "spend_probes = \"http\"\n", "unknown setting pools.a.spend_probes"},
+  };
+  for (const Case& tc : cases) {
+    auto c = ParseConfig(tc.toml, "t.toml");
+    ASSERT_FALSE(c.ok()) << tc.toml;
+    EXPECT_NE(c.status().message().find(tc.expect), std::string::npos)
+        << "got: " << c.status().message() << "\nwanted: " << tc.expect;
+  }
+}
+
 TEST(Config, MissingFileIsNotFound) {
   EXPECT_EQ(LoadConfigFile("/nonexistent/keygate.toml").status().code(), StatusCode::kNotFound);
 }

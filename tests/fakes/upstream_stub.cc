@@ -204,6 +204,11 @@ void UpstreamStub::Script(const std::string& key, StubBehavior behavior) {
   scripts_[key] = behavior;
 }
 
+void UpstreamStub::SetSpend(const std::string& key, StubSpend spend) {
+  std::lock_guard<std::mutex> lock(mu_);
+  spends_[key] = std::move(spend);
+}
+
 void UpstreamStub::ClearScripts() {
   std::lock_guard<std::mutex> lock(mu_);
   scripts_.clear();
@@ -256,6 +261,50 @@ StubBehavior UpstreamStub::BehaviorFor(const std::string& key) const {
     b.event_interval_ms = 20;
   }
   return b;
+}
+
+std::string UpstreamStub::SpendResponse(const StubRequest& req) const {
+  std::optional<StubSpend> spend;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = spends_.find(req.key); it != spends_.end()) spend = it->second;
+  }
+  auto money = [](std::optional<double> v) {
+    if (!v) return std::string("null");
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.6f", *v);
+    return std::string(buf);
+  };
+  int status = 200;
+  std::string body;
+  if (!spend) {
+    status = 401;
+    body = R"({"error":{"message":"Authentication Error, Invalid proxy server token passed.","type":"auth_error","param":"None","code":"401"}})";
+  } else {
+    SleepMs(spend->delay_ms);
+    status = spend->status;
+    if (!spend->raw_body.empty()) {
+      body = spend->raw_body;
+    } else if (spend->budget_exceeded) {
+      status = 400;
+      body = "{\"error\":{\"message\":\"Budget has been exceeded! Current cost: " +
+             money(spend->spend_usd) + ", Max budget: " + money(spend->budget_usd) +
+             "\",\"type\":\"budget_exceeded\",\"param\":null,\"code\":\"400\"}}";
+    } else if (status != 200) {
+      body = R"({"error":{"message":"stub spend error","type":"server_error","code":")" +
+             std::to_string(status) + "\"}}";
+    } else if (req.path == "/key/info") {
+      body = "{\"key\":\"hashed\",\"info\":{\"key_name\":\"sk-...\",\"spend\":" +
+             money(spend->spend_usd) + ",\"max_budget\":" + money(spend->budget_usd) +
+             ",\"models\":[],\"metadata\":{}}}";
+    } else {
+      body = "{\"data\":{\"label\":\"stub\",\"usage\":" + money(spend->spend_usd) +
+             ",\"limit\":" + money(spend->budget_usd) + ",\"is_free_tier\":false}}";
+    }
+  }
+  return "HTTP/1.1 " + std::to_string(status) +
+         " Stub\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 void UpstreamStub::AcceptLoop() {
@@ -342,6 +391,10 @@ void UpstreamStub::Serve(int fd, int connection_id, std::string peer) {
       requests_.push_back(req);
     }
 
+    if (req.method == "GET" && (req.path == "/key/info" || req.path == "/api/v1/key")) {
+      if (!WriteAll(fd, SpendResponse(req))) return close_fd();
+      continue;
+    }
     StubBehavior b = BehaviorFor(req.key);
     SleepMs(b.first_byte_delay_ms);
     std::string model = FindJsonString(req.body, "model");

@@ -7,7 +7,8 @@
 // "-s429-", "-s500-", "-s529-" answer that status with the provider's error body ("-s429-" sends
 // Retry-After: 1); "-budget-" answers LiteLLM's 400 budget_exceeded; "-slow-" delays the first
 // byte by 1.5 s; "-reset-" resets the connection mid-stream; "-long-" streams 200 events 20 ms
-// apart. A script can also change the number of stream events and their pace.
+// apart. A script can also change the number of stream events and their pace. The spend routes
+// (GET /key/info, GET /api/v1/key) answer from SetSpend().
 //
 // Thread safety: one thread accepts, one thread serves each connection; the public methods are
 // safe from any thread.
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +37,17 @@ struct StubBehavior {
   int reset_after_events = -1;     // >= 0: reset the connection after that many events
   int prompt_tokens = 11;
   int completion_tokens = 7;
+};
+
+// The answer of the spend routes, LiteLLM's GET /key/info and OpenRouter's GET /api/v1/key, for
+// one key (sent as Bearer). A key without one gets 401.
+struct StubSpend {
+  double spend_usd = 0;
+  std::optional<double> budget_usd;  // null in the answer when absent
+  int status = 200;                  // non-200: an error body
+  bool budget_exceeded = false;      // LiteLLM's 400 budget_exceeded error instead
+  std::string raw_body;              // sent as is when not empty (garbage, truncated JSON)
+  int delay_ms = 0;                  // before the status line
 };
 
 struct StubRequest {
@@ -56,6 +69,8 @@ class UpstreamStub {
 
   void Script(const std::string& key, StubBehavior behavior);
   void ClearScripts();
+  // Scripts the spend routes for `key` (replacing an earlier script).
+  void SetSpend(const std::string& key, StubSpend spend);
   std::vector<StubRequest> requests() const;
   size_t request_count() const;
   size_t CountForKey(const std::string& key) const;
@@ -68,6 +83,7 @@ class UpstreamStub {
  private:
   void AcceptLoop();
   void Serve(int fd, int connection_id, std::string peer);
+  std::string SpendResponse(const StubRequest& req) const;  // the whole HTTP response
 
   int listen_fd_ = -1;
   uint16_t port_ = 0;
@@ -76,6 +92,7 @@ class UpstreamStub {
   std::thread acceptor_;
   mutable std::mutex mu_;
   std::map<std::string, StubBehavior> scripts_;  // GUARDED_BY(mu_)
+  std::map<std::string, StubSpend> spends_;      // GUARDED_BY(mu_)
   std::vector<StubRequest> requests_;            // GUARDED_BY(mu_)
   std::vector<std::thread> workers_;             // GUARDED_BY(mu_)
   std::vector<int> open_fds_;                    // GUARDED_BY(mu_)

@@ -1,0 +1,349 @@
+// The spend checker against a real stub on loopback (LiteLLM /key/info, OpenRouter /api/v1/key)
+// and a real store (SQLite and PostgreSQL), with injected time.
+#include <variant>
+
+#include "billing/spend_checker.h"
+#include "billing/spend_policy.h"
+#include "tests/fakes/upstream_stub.h"
+#include "tests/store/store_test_util.h"
+
+namespace keygate::testing {
+namespace {
+
+using billing::KeyCheck;
+using billing::PassReport;
+using store::KeyState;
+
+class SpendCheckerTest : public ::testing::TestWithParam<StoreKind> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(stub_.Start());
+    auto loc = StoreLocation::Create(GetParam());
+    ASSERT_OK(loc);
+    location_ = std::move(loc).value();
+    auto s = OpenTestStore(location_->url(), &clock_);
+    ASSERT_OK(s);
+    store_ = std::move(s).value();
+    keys_ = std::make_unique<keypool::KeyPool>(*store_, clock_, keypool::Options{});
+  }
+  void TearDown() override {
+    checker_.reset();
+    keys_.reset();
+    store_.reset();
+    stub_.Stop();
+  }
+
+  // Pools: "oh" (litellm, budget default $10), "or" (openrouter), "led" (ledger, $1).
+  void Configure(const std::string& extra = "") {
+    auto cfg = config::ParseConfig(
+        "[providers.oh]\nbase_url = \"" + stub_.base_url() +
+            "\"\nclassifier = \"litellm\"\n"
+            "[pools.oh]\nprovider = \"oh\"\nspend_probe = \"litellm\"\nbudget = \"10.00\"\n"
+            "[pools.or]\nprovider = \"oh\"\nspend_probe = \"openrouter\"\n"
+            "[pools.led]\nprovider = \"oh\"\nspend_probe = \"ledger\"\nbudget = \"1.00\"\n"
+            "spend_threshold = 0.9\n" +
+            extra,
+        "test.toml");
+    ASSERT_OK(cfg);
+    config_ = std::make_shared<const config::Config>(std::move(cfg).value());
+    keys_->Configure(config_->pools);
+    checker_ = std::make_unique<billing::SpendChecker>(
+        *store_, *keys_, clock_,
+        billing::SpendCheckerOptions{.max_in_flight = 3, .probe_timeout_ms = 400});
+    checker_->Configure(config_);
+  }
+
+  // Creates `pool` with active keys named by `active` and `backups` backups; returns the secrets
+  // of the active keys in order.
+  std::vector<std::string> MakePool(const std::string& pool, const std::vector<std::string>& active,
+                                    int backups) {
+    auto p = store_->CreatePool(pool, "oh");
+    EXPECT_OK(p);
+    pool_ids_[pool] = p->id;
+    std::vector<store::NewKey> keys;
+    std::vector<std::string> secrets;
+    for (const std::string& name : active) {
+      secrets.push_back("sk-" + pool + "-" + name + "-0123456789abcdef");
+      keys.push_back({.secret = secrets.back(), .state = KeyState::kActive});
+    }
+    for (int i = 0; i < backups; ++i) {
+      std::string secret = "sk-" + pool + "-backup" + std::to_string(i) + "-0123456789abcdef";
+      keys.push_back({.secret = secret, .state = KeyState::kBackup});
+      stub_.SetSpend(secret, {.spend_usd = 0, .budget_usd = 10});
+    }
+    auto r = store_->ImportKeys(p->id, keys);
+    EXPECT_OK(r);
+    for (size_t i = 0; i < active.size(); ++i) ids_[secrets[i]] = r->key_ids[i];
+    return secrets;
+  }
+
+  PassReport Pass(const billing::PassOptions& options = {}) {
+    auto r = checker_->RunPass(options);
+    EXPECT_OK(r);
+    return r.ok() ? std::move(r).value() : PassReport{};
+  }
+
+  const KeyCheck* Find(const PassReport& r, const std::string& secret) {
+    for (const KeyCheck& c : r.checks) {
+      if (c.key_id == ids_[secret]) return &c;
+    }
+    return nullptr;
+  }
+
+  KeyState StateOf(const std::string& secret) {
+    return store_->GetKey(ids_[secret], false)->state;
+  }
+
+  std::vector<store::RotationRecord> Rotations(const std::string& pool) {
+    return *store_->ListRotations({.pool_id = pool_ids_[pool]});
+  }
+
+  UpstreamStub stub_;
+  ManualClock clock_;
+  std::unique_ptr<StoreLocation> location_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<keypool::KeyPool> keys_;
+  std::shared_ptr<const config::Config> config_;
+  std::unique_ptr<billing::SpendChecker> checker_;
+  std::map<std::string, int64_t> pool_ids_;
+  std::map<std::string, int64_t> ids_;
+};
+
+TEST_P(SpendCheckerTest, RotatesAtThresholdAndAtBudgetOnce) {
+  auto s = MakePool("oh", {"near", "over", "fine", "unlimited"}, 4);
+  Configure();
+  stub_.SetSpend(s[0], {.spend_usd = 9.6, .budget_usd = 10});
+  stub_.SetSpend(s[1], {.spend_usd = 10.0, .budget_usd = 10});
+  stub_.SetSpend(s[2], {.spend_usd = 2.5, .budget_usd = 10});
+  stub_.SetSpend(s[3], {.spend_usd = 9.99, .budget_usd = std::nullopt});  // pool default: $10
+
+  PassReport r = Pass();
+  ASSERT_EQ(r.checks.size(), 4u);
+  EXPECT_EQ(r.rotated, 3);
+  EXPECT_EQ(r.failed, 0);
+  EXPECT_EQ(Find(r, s[0])->action, "rotated");
+  EXPECT_EQ(Find(r, s[0])->reason, billing::kReasonProactiveThreshold);
+  EXPECT_EQ(Find(r, s[1])->action, "rotated");
+  EXPECT_EQ(Find(r, s[1])->reason, billing::kReasonBudgetExceeded);
+  EXPECT_EQ(Find(r, s[2])->action, "none");
+  EXPECT_EQ(Find(r, s[3])->action, "rotated") << "the pool's budget stands in for an unknown one";
+  EXPECT_EQ(Find(r, s[3])->budget_micros, 10'000'000);
+  EXPECT_EQ(StateOf(s[0]), KeyState::kRetired);
+  EXPECT_EQ(StateOf(s[2]), KeyState::kActive);
+  EXPECT_EQ(store_->GetKey(ids_[s[2]], false)->spend_micros, 2'500'000) << "spend stored";
+  EXPECT_EQ(store_->GetKey(ids_[s[2]], false)->budget_micros, 10'000'000);
+  EXPECT_FALSE(store_->GetKey(ids_[s[3]], false)->budget_micros.has_value())
+      << "the pool default is not written into the key";
+
+  // The probe went to /key/info with the key as Bearer.
+  bool seen = false;
+  for (const StubRequest& q : stub_.requests()) {
+    if (q.key == s[0]) {
+      EXPECT_EQ(q.method, "GET");
+      EXPECT_EQ(q.path, "/key/info");
+      seen = true;
+    }
+  }
+  EXPECT_TRUE(seen);
+
+  // Rotation records: one per rotated key, reason given; spend records: one per check, rotation
+  // fields only on the rotated ones.
+  auto rotations = Rotations("oh");
+  ASSERT_EQ(rotations.size(), 3u);
+  for (const auto& rec : rotations) EXPECT_EQ(rec.actor, "spend-checker");
+  auto spends = store_->ListSpendRecords({.pool_id = pool_ids_["oh"]});
+  ASSERT_OK(spends);
+  ASSERT_EQ(spends->size(), 4u);
+  for (const store::SpendRecord& sr : *spends) {
+    if (sr.key_id == ids_[s[2]]) {
+      EXPECT_EQ(sr.action, "none");
+      EXPECT_EQ(sr.reason, "");
+      EXPECT_FALSE(sr.new_key_id.has_value());
+      EXPECT_EQ(sr.spend_micros, 2'500'000);
+    } else {
+      EXPECT_EQ(sr.action, "rotated");
+      EXPECT_TRUE(sr.new_key_id.has_value());
+      EXPECT_FALSE(sr.reason.empty());
+    }
+  }
+
+  // Second pass: the replacements (spend 0) are checked, the retired keys are not probed again.
+  size_t before = stub_.CountForKey(s[0]);
+  r = Pass();
+  EXPECT_EQ(r.rotated, 0);
+  EXPECT_EQ(r.checks.size(), 4u) << "fine + three replacements";
+  EXPECT_EQ(stub_.CountForKey(s[0]), before);
+  EXPECT_EQ(Rotations("oh").size(), 3u);
+}
+
+TEST_P(SpendCheckerTest, HoveringAtTheThresholdIsRotatedOnce) {
+  auto s = MakePool("oh", {"hover"}, 2);
+  Configure();
+  stub_.SetSpend(s[0], {.spend_usd = 9.5, .budget_usd = 10});
+  PassReport r = Pass();
+  ASSERT_EQ(r.checks.size(), 1u);
+  EXPECT_EQ(r.checks[0].action, "rotated");
+  int64_t replacement = *r.checks[0].new_key_id;
+  for (int i = 0; i < 3; ++i) {
+    clock_.AdvanceMs(10'000);
+    stub_.SetSpend(s[0], {.spend_usd = i % 2 ? 9.5 : 9.49, .budget_usd = 10});
+    r = Pass();
+    ASSERT_EQ(r.checks.size(), 1u);
+    EXPECT_EQ(r.checks[0].key_id, replacement) << "the second pass sees the replacement";
+    EXPECT_EQ(r.checks[0].action, "none");
+  }
+  EXPECT_EQ(StateOf(s[0]), KeyState::kRetired);
+  EXPECT_EQ(Rotations("oh").size(), 1u);
+  EXPECT_EQ(store_->CountKeys(pool_ids_["oh"])->backup, 1) << "one backup consumed";
+}
+
+TEST_P(SpendCheckerTest, ProbeErrorsRotateNothing) {
+  auto s = MakePool("oh", {"e500", "garbage", "slow", "unknown", "truncated"}, 5);
+  Configure();
+  stub_.SetSpend(s[0], {.spend_usd = 50, .budget_usd = 10, .status = 500});
+  stub_.SetSpend(s[1], {.raw_body = "<html>502 Bad Gateway</html>"});
+  stub_.SetSpend(s[2], {.spend_usd = 50, .budget_usd = 10, .delay_ms = 1500});  // > 400 ms
+  // s[3] has no script: the stub answers 401 invalid key, which is not a budget verdict.
+  stub_.SetSpend(s[4], {.raw_body = R"({"info":{"spend":99.0,"max_bud)"});
+
+  PassReport r = Pass();
+  ASSERT_EQ(r.checks.size(), 5u);
+  EXPECT_EQ(r.failed, 5);
+  EXPECT_EQ(r.rotated, 0);
+  for (const KeyCheck& c : r.checks) {
+    EXPECT_EQ(c.action, "failed");
+    EXPECT_FALSE(c.error.empty());
+  }
+  EXPECT_NE(Find(r, s[0])->error.find("HTTP 500"), std::string::npos) << Find(r, s[0])->error;
+  EXPECT_NE(Find(r, s[1])->error.find("not JSON"), std::string::npos) << Find(r, s[1])->error;
+  EXPECT_NE(Find(r, s[2])->error.find("timed out"), std::string::npos) << Find(r, s[2])->error;
+  for (const std::string& secret : s) {
+    EXPECT_EQ(StateOf(secret), KeyState::kActive) << "a failing probe never rotates or disables";
+    EXPECT_EQ(store_->GetKey(ids_[secret], false)->spend_micros, 0)
+        << "nothing read, nothing stored";
+  }
+  EXPECT_TRUE(Rotations("oh").empty());
+  auto spends = store_->ListSpendRecords({.pool_id = pool_ids_["oh"]});
+  ASSERT_EQ(spends->size(), 5u);
+  for (const auto& sr : *spends) {
+    EXPECT_EQ(sr.action, "failed");
+    EXPECT_FALSE(sr.error.empty());
+    EXPECT_FALSE(sr.new_key_id.has_value());
+  }
+}
+
+TEST_P(SpendCheckerTest, LiteLLMBudgetExceededErrorRotates) {
+  auto s = MakePool("oh", {"refused"}, 1);
+  Configure();
+  stub_.SetSpend(s[0], {.spend_usd = 10.02, .budget_usd = 10, .budget_exceeded = true});
+  PassReport r = Pass();
+  ASSERT_EQ(r.checks.size(), 1u);
+  EXPECT_EQ(r.checks[0].action, "rotated");
+  EXPECT_EQ(r.checks[0].reason, billing::kReasonBudgetExceeded);
+  EXPECT_EQ(r.checks[0].spend_micros, 10'020'000) << "read from LiteLLM's message";
+}
+
+TEST_P(SpendCheckerTest, NoBackupExhaustsAndAlreadyRotatedIsNoted) {
+  auto s = MakePool("oh", {"lonely", "raced"}, 0);
+  Configure();
+  stub_.SetSpend(s[0], {.spend_usd = 11, .budget_usd = 10});
+  stub_.SetSpend(s[1], {.spend_usd = 11, .budget_usd = 10});
+  // The data plane rotates "raced" between the checker's key list and its decision.
+  billing::PassOptions options;
+  options.due = [&](const keypool::KeyView& k) {
+    if (k.id == ids_[s[1]]) {
+      auto o = store_->Rotate(k.pool_id, k.id, "invalid_key", "gateway");
+      EXPECT_OK(o);
+    }
+    return true;
+  };
+  PassReport r = Pass(options);
+  ASSERT_EQ(r.checks.size(), 2u);
+  EXPECT_EQ(Find(r, s[0])->action, "no_backup");
+  EXPECT_EQ(StateOf(s[0]), KeyState::kExhausted);
+  EXPECT_EQ(Find(r, s[1])->action, "already_rotated");
+  EXPECT_EQ(r.no_backup, 1);
+  EXPECT_EQ(r.already_rotated, 1);
+  auto rotations = Rotations("oh");
+  ASSERT_EQ(rotations.size(), 2u) << "the gateway's no_backup and ours; none for already_rotated";
+  int ours = 0;
+  for (const auto& rec : rotations) ours += rec.actor == "spend-checker";
+  EXPECT_EQ(ours, 1);
+  auto spends = store_->ListSpendRecords({.pool_id = pool_ids_["oh"]});
+  ASSERT_OK(spends);
+  ASSERT_EQ(spends->size(), 2u);
+  for (const auto& sr : *spends) {
+    EXPECT_FALSE(sr.new_key_id.has_value());
+    EXPECT_EQ(sr.reason, "") << "rotation fields only when rotated";
+  }
+}
+
+TEST_P(SpendCheckerTest, OpenRouterAndLedgerProbes) {
+  auto o = MakePool("or", {"a", "b"}, 1);
+  auto l = MakePool("led", {"x", "y"}, 1);
+  Configure();
+  stub_.SetSpend(o[0], {.spend_usd = 4.8, .budget_usd = 5});
+  stub_.SetSpend(o[1], {.spend_usd = 40, .budget_usd = std::nullopt});  // no limit: never rotated
+  // Ledger: x spent $0.95 of $1 since activation (threshold 0.9), y $0.30 and older usage that
+  // predates its activation does not count.
+  std::vector<store::UsageRecord> usage;
+  auto add = [&](int64_t key, int64_t cost, int64_t at) {
+    store::UsageRecord u;
+    u.request_id = "r" + std::to_string(usage.size());
+    u.model = "m";
+    u.upstream_key_id = key;
+    u.cost_micros = cost;
+    u.created_at_ms = at;
+    usage.push_back(u);
+  };
+  int64_t now = clock_.NowMs();
+  add(ids_[l[0]], 500'000, now);
+  add(ids_[l[0]], 450'000, now);
+  add(ids_[l[1]], 300'000, now);
+  add(ids_[l[1]], 5'000'000, now - 86'400'000);
+  ASSERT_OK(store_->InsertUsage(usage));
+
+  PassReport r = Pass();
+  ASSERT_EQ(r.checks.size(), 4u);
+  EXPECT_EQ(Find(r, o[0])->action, "rotated");
+  EXPECT_EQ(Find(r, o[0])->reason, billing::kReasonProactiveThreshold);
+  EXPECT_EQ(Find(r, o[1])->action, "none");
+  EXPECT_EQ(Find(r, l[0])->action, "rotated");
+  EXPECT_EQ(Find(r, l[0])->spend_micros, 950'000);
+  EXPECT_EQ(Find(r, l[1])->action, "none");
+  EXPECT_EQ(Find(r, l[1])->spend_micros, 300'000);
+  bool openrouter_path = false;
+  for (const StubRequest& q : stub_.requests()) openrouter_path |= q.path == "/api/v1/key";
+  EXPECT_TRUE(openrouter_path);
+
+  // --pool restricts the pass; a pool without a probe is refused.
+  r = Pass({.pool = "led"});
+  EXPECT_EQ(r.checks.size(), 2u);
+  EXPECT_EQ(checker_->RunPass({.pool = "nope"}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(SpendCheckerTest, ProbeGoesThroughTheKeysProxyAndNeverDirectWhenItIsDown) {
+  auto s = MakePool("oh", {"proxied"}, 1);
+  bool created = false;
+  auto proxy = store_->AddProxy(*ParseProxyUrl("http://127.0.0.1:9"), &created);  // nothing there
+  ASSERT_OK(proxy);
+  ASSERT_OK(store_->Bind(ids_[s[0]], proxy->id, 0));
+  Configure();
+  stub_.SetSpend(s[0], {.spend_usd = 20, .budget_usd = 10});
+  PassReport r = Pass();
+  ASSERT_EQ(r.checks.size(), 1u);
+  EXPECT_EQ(r.checks[0].action, "failed") << "the proxy refuses: a failed check, not a rotation";
+  EXPECT_EQ(stub_.CountForKey(s[0]), 0u) << "never sent direct";
+
+  // Marked down: no way out at all.
+  auto view = keys_->Snapshot();
+  keys_->ReportProxyFailure(view->Find("oh")->keys.at(0).routes.at(0));
+  r = Pass();
+  EXPECT_NE(r.checks.at(0).error.find("no healthy egress proxy"), std::string::npos);
+  EXPECT_EQ(StateOf(s[0]), KeyState::kActive);
+}
+
+KG_INSTANTIATE_STORE_TEST(SpendCheckerTest);
+
+}  // namespace
+}  // namespace keygate::testing
