@@ -2,6 +2,7 @@
 # Installs the Debian 12 packages keygate needs.
 #   scripts/install-deps.sh          build + run
 #   scripts/install-deps.sh --test   build + run + the services and tools the test suite starts
+#                                    (and Node with npm, for the SDK tests, unless present)
 # Boost is the versioned 1.81 set: never add an unversioned libboost-*-dev (it pulls 1.74).
 set -euo pipefail
 
@@ -13,7 +14,14 @@ build_pkgs=(build-essential cmake ninja-build pkg-config ccache mold
 test_pkgs=(postgresql-15 tinyproxy microsocks nghttp2-server)
 
 pkgs=("${build_pkgs[@]}")
-if [ "${1:-}" = "--test" ]; then pkgs+=("${test_pkgs[@]}"); fi
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=("${test_pkgs[@]}")
+  # Node and npm run the official SDKs in the integration tests: a node already on the PATH (any
+  # recent one, e.g. from NodeSource) is used as it is; otherwise Debian's.
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    pkgs+=(nodejs npm)
+  fi
+fi
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The test command: installs what it needs, builds under AddressSanitizer + UndefinedBehavior-
 # Sanitizer, and runs every test (unit, store conformance on SQLite and a throw-away PostgreSQL,
-# CLI end-to-end, multi-process race/storm/crash). Exits non-zero if anything fails.
+# CLI end-to-end, multi-process race/storm/crash, integration with the real binary and the
+# official OpenAI/Anthropic SDKs). Exits non-zero if anything fails.
 #   KEYGATE_SANITIZER=asan|tsan|none (default asan)   KEYGATE_BUILD_DIR=…   extra args go to ctest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
+# The official SDKs the integration tests run as clients (tests/integration/sdk): exactly the
+# versions of the committed lock file. The only download of the test command besides apt.
+npm ci --prefix tests/integration/sdk --no-audit --no-fund --loglevel=error
 
 sanitizer=${KEYGATE_SANITIZER:-asan}
 build_dir=${KEYGATE_BUILD_DIR:-build-$sanitizer}

@@ -82,7 +82,24 @@ std::string ErrorBody(const std::string& path, const StubBehavior& b) {
          "\",\"param\":null,\"code\":\"" + type + "\"}}";
 }
 
-std::string OkBody(const std::string& path, const std::string& model, const StubBehavior& b) {
+// The stub's embedding, [0.1, 0.2, 0.3], as OpenAI sends it for "encoding_format": "base64":
+// little-endian float32s, base64-encoded (the official SDKs ask for this by default).
+std::string Base64Embedding() {
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const float values[] = {0.1f, 0.2f, 0.3f};
+  unsigned char bytes[sizeof(values)];
+  std::memcpy(bytes, values, sizeof(values));  // x86-64 and aarch64 are little-endian
+  std::string out;
+  for (size_t i = 0; i < sizeof(bytes); i += 3) {  // 12 bytes: no padding needed
+    uint32_t v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    for (int shift = 18; shift >= 0; shift -= 6) out += kAlphabet[(v >> shift) & 63];
+  }
+  return out;
+}
+
+std::string OkBody(const std::string& path, const std::string& model, const StubBehavior& b,
+                   bool base64_embedding) {
   std::string p = std::to_string(b.prompt_tokens), c = std::to_string(b.completion_tokens);
   if (path == "/v1/messages") {
     return "{\"id\":\"msg_stub\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"" + model +
@@ -91,8 +108,9 @@ std::string OkBody(const std::string& path, const std::string& model, const Stub
            p + ",\"output_tokens\":" + c + "}}";
   }
   if (path == "/v1/embeddings") {
-    return "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,\"embedding\":"
-           "[0.1,0.2,0.3]}],\"model\":\"" + model + "\",\"usage\":{\"prompt_tokens\":" + p +
+    std::string vector = base64_embedding ? "\"" + Base64Embedding() + "\"" : "[0.1,0.2,0.3]";
+    return "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,\"embedding\":" +
+           vector + "}],\"model\":\"" + model + "\",\"usage\":{\"prompt_tokens\":" + p +
            ",\"total_tokens\":" + p + "}}";
   }
   if (path == "/v1/responses") {
@@ -120,6 +138,7 @@ std::vector<std::string> StreamEvents(const std::string& path, const std::string
                                       const StubBehavior& b, bool include_usage) {
   std::vector<std::string> ev;
   std::string p = std::to_string(b.prompt_tokens), c = std::to_string(b.completion_tokens);
+  const std::string padding(static_cast<size_t>(std::max(0, b.event_padding_bytes)), 'x');
   if (path == "/v1/messages") {
     ev.push_back("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"
                  "\"msg_stub\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"" + model +
@@ -130,7 +149,7 @@ std::vector<std::string> StreamEvents(const std::string& path, const std::string
     for (int i = 0; i < b.stream_events; ++i) {
       ev.push_back("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
                    "\"delta\":{\"type\":\"text_delta\",\"text\":\"tok" + std::to_string(i) +
-                   " \"}}\n\n");
+                   " " + padding + "\"}}\n\n");
     }
     ev.push_back("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
     ev.push_back("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
@@ -143,7 +162,7 @@ std::vector<std::string> StreamEvents(const std::string& path, const std::string
     ev.push_back("data: {\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion.chunk\",\"created\":1,"
                  "\"model\":\"" + model + "\",\"choices\":[{\"index\":0,\"delta\":{" +
                  (i == 0 ? "\"role\":\"assistant\"," : "") + "\"content\":\"tok" +
-                 std::to_string(i) + " \"},\"finish_reason\":null}]}\n\n");
+                 std::to_string(i) + " " + padding + "\"},\"finish_reason\":null}]}\n\n");
   }
   ev.push_back("data: {\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion.chunk\",\"created\":1,"
                "\"model\":\"" + model + "\",\"choices\":[{\"index\":0,\"delta\":{},"
@@ -259,6 +278,10 @@ StubBehavior UpstreamStub::BehaviorFor(const std::string& key) const {
   if (key.find("-long-") != std::string::npos) {
     b.stream_events = 200;
     b.event_interval_ms = 20;
+  }
+  if (key.find("-big-") != std::string::npos) {
+    b.stream_events = 20000;
+    b.event_padding_bytes = 1000;
   }
   return b;
 }
@@ -410,7 +433,8 @@ void UpstreamStub::Serve(int fd, int connection_id, std::string peer) {
     }
     bool stream = JsonTrue(req.body, "stream");
     if (!stream) {
-      std::string body = OkBody(req.path, model, b);
+      std::string body =
+          OkBody(req.path, model, b, FindJsonString(req.body, "encoding_format") == "base64");
       std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
                          std::to_string(body.size()) + "\r\n\r\n" + body;
       if (!WriteAll(fd, resp)) return close_fd();

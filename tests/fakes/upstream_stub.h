@@ -7,7 +7,8 @@
 // "-s429-", "-s500-", "-s529-" answer that status with the provider's error body ("-s429-" sends
 // Retry-After: 1); "-budget-" answers LiteLLM's 400 budget_exceeded; "-slow-" delays the first
 // byte by 1.5 s; "-reset-" resets the connection mid-stream; "-long-" streams 200 events 20 ms
-// apart. A script can also change the number of stream events and their pace. The spend routes
+// apart; "-big-" streams 20,000 events of about 1 KB each (~20 MB) as fast as the reader takes
+// them. A script can also change the number of stream events, their pace and their size. The spend routes
 // (GET /key/info, GET /api/v1/key) answer from SetSpend().
 //
 // Thread safety: one thread accepts, one thread serves each connection; the public methods are
@@ -34,6 +35,7 @@ struct StubBehavior {
   int first_byte_delay_ms = 0;
   int stream_events = 3;           // content events in a stream
   int event_interval_ms = 0;
+  int event_padding_bytes = 0;     // extra bytes of text in each content event
   int reset_after_events = -1;     // >= 0: reset the connection after that many events
   int prompt_tokens = 11;
   int completion_tokens = 7;

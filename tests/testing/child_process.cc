@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +23,8 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_path,
   args.push_back(nullptr);
   pid_ = ::fork();
   if (pid_ == 0) {
+    // A test that crashes or is killed by ctest's timeout takes its children with it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
       ::dup2(fd, 1);

@@ -1,5 +1,7 @@
 // A real child process for tests (proxies, the keygate binary, the upstream stub binary):
-// fork/exec with stdout+stderr to a file, SIGKILL (or a chosen signal) on destruction.
+// fork/exec with stdout+stderr to a file, SIGKILL (or a chosen signal) on destruction. The child
+// also gets SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG), so a crashed or
+// timed-out test leaves nothing behind: start children from the test's main thread.
 #ifndef KEYGATE_TESTS_TESTING_CHILD_PROCESS_H_
 #define KEYGATE_TESTS_TESTING_CHILD_PROCESS_H_
 

@@ -1,0 +1,68 @@
+// The official SDKs as clients: `openai` and `@anthropic-ai/sdk` from npm (tests/integration/sdk,
+// installed by `npm ci` in scripts/test.sh) run their own test files under `node --test` against
+// the real `keygate serve`, whose providers point at the upstream stub binary.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+
+#include "tests/integration/deployment.h"
+#include "tests/testing/store_env.h"
+
+namespace keygate::testing {
+namespace {
+
+TEST(SdkTest, OfficialOpenAIAndAnthropicSdks) {
+  ASSERT_STRNE(NODE_BIN, "") << "node was not found when the build was configured";
+  ASSERT_TRUE(std::filesystem::exists(std::string(SDK_TEST_DIR) + "/node_modules/openai"))
+      << "the SDKs are not installed: run `npm ci --prefix tests/integration/sdk` (test.sh does)";
+
+  auto location = std::move(StoreLocation::Create(StoreKind::kSqlite)).value();
+  const std::string& url = location->url();
+  const std::string dir = location->dir();
+  StubProcess stub(dir + "/stub.log");
+  ASSERT_TRUE(stub.ok()) << stub.Log();
+
+  MustCli(url, {"pool", "create", "main", "--provider", "stub"});
+  MustCli(url, {"pool", "create", "claude", "--provider", "anth"});
+  MustCli(url, {"keys", "import", "--pool", "main"},
+          "sk-sdk-ok-aaaaaaaaaaaaaaaa\nsk-sdk-ok-bbbbbbbbbbbbbbbb\n");
+  MustCli(url, {"keys", "import", "--pool", "claude"}, "sk-ant-sdk-ok-cccccccccccc\n");
+  std::string client_key = CreateClientKey(url, "sdk-tests");
+  ASSERT_FALSE(client_key.empty());
+
+  ASSERT_TRUE(WriteFile(dir + "/keygate.toml", ConfigText(stub.base_url())));
+  KeygateProcess keygate(url, dir + "/keygate.toml", dir + "/keygate.log");
+  ASSERT_TRUE(keygate.ok()) << keygate.Log();
+
+  RunOptions node;
+  node.cwd = SDK_TEST_DIR;
+  node.env = {{"KEYGATE_URL", keygate.base_url()}, {"KEYGATE_KEY", client_key}};
+  // Each SDK call has its own 20 s timeout (sdk/common.mjs); each test file at most 60 s.
+  RunResult r = RunBinary(NODE_BIN,
+                          {"--test", "--test-reporter=spec", "--test-timeout=60000",
+                           "openai.test.mjs", "anthropic.test.mjs"},
+                          node);
+  EXPECT_EQ(r.exit_code, 0) << "node --test failed:\n" << r.out << r.err << "\nkeygate log:\n"
+                            << keygate.Log();
+  std::printf("node --test: %.1f s\n%s", r.seconds, r.out.c_str());
+
+  // Stop keygate the operator's way; its usage records are flushed before it exits.
+  keygate.Signal(SIGTERM);
+  ASSERT_EQ(keygate.Wait(std::chrono::seconds(30)), 0) << keygate.Log();
+  auto store = std::move(OpenTestStore(url)).value();
+  auto usage = store->ListUsage({.limit = 1000});
+  ASSERT_TRUE(usage.ok()) << usage.status().ToString();
+  // One record per SDK call that reached an upstream: 7 OpenAI (chat, alias, 3 streams,
+  // 2 embeddings) and 3 Anthropic (create, 2 streams); models lists, bad keys and unknown models
+  // never reach a pool.
+  EXPECT_EQ(usage->size(), 10u);
+  for (const auto& u : *usage) {
+    EXPECT_EQ(u.status, 200) << u.model;
+    EXPECT_EQ(u.input_tokens, 11) << u.model << ": usage read from every response and stream";
+    EXPECT_EQ(u.output_tokens, u.model == "embed-sdk" ? 0 : 7) << u.model;
+  }
+}
+
+}  // namespace
+}  // namespace keygate::testing
