@@ -1,0 +1,339 @@
+// Anthropic Messages SSE -> OpenAI chat.completion.chunk SSE, one event at a time.
+//
+// The event splitter mirrors provider::SseUsageFilter (events end at a blank line; LF or CRLF; a
+// lone CR is not a line end), so a stream splits into the same events here as there, whatever
+// its chunking. Chunks are written as text around a prefix built once per stream: each carries
+// one small delta, and building a DOM per delta would cost more than the translation.
+#include <cstring>
+#include <string>
+
+#include "provider/json_text.h"
+#include "translate/json_util.h"
+#include "translate/translate.h"
+
+namespace keygate::translate {
+namespace {
+
+using internal::Element;
+using provider::internal::AppendJsonString;
+
+// The data of one SSE event: its "data:" lines joined by LF (the SSE rules). `storage` is used
+// only when there are several data lines. False when the event has no data line.
+bool EventData(std::string_view event, std::string& storage, std::string_view& data) {
+  int data_lines = 0;
+  size_t i = 0;
+  while (i < event.size()) {
+    size_t nl = event.find('\n', i);
+    size_t end = nl == std::string_view::npos ? event.size() : nl;
+    std::string_view line = event.substr(i, end - i);
+    i = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty() || line.front() == ':') continue;
+    size_t colon = line.find(':');
+    if (line.substr(0, colon) != "data") continue;
+    std::string_view value =
+        colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (data_lines == 0) {
+      data = value;
+    } else {
+      if (data_lines == 1) storage.assign(data);
+      storage.push_back('\n');
+      storage.append(value);
+      data = storage;
+    }
+    ++data_lines;
+  }
+  return data_lines > 0;
+}
+
+std::optional<std::string_view> Str(Element e, std::string_view key) {
+  std::string_view s;
+  if (e.at_key(key).get_string().get(s) != simdjson::SUCCESS) return std::nullopt;
+  return s;
+}
+
+std::optional<int64_t> Count(Element usage, std::string_view key) {
+  int64_t v = 0;
+  if (usage.at_key(key).get_int64().get(v) != simdjson::SUCCESS) return std::nullopt;
+  return v < 0 ? 0 : v;
+}
+
+}  // namespace
+
+AnthropicToOpenAIStream::AnthropicToOpenAIStream(const Options& options)
+    : client_model_(options.client_model),
+      created_(options.created),
+      include_usage_(options.include_usage),
+      max_event_bytes_(options.max_event_bytes) {}
+
+size_t AnthropicToOpenAIStream::FindBoundary(std::string_view s, size_t pos) {
+  while (pos < s.size()) {
+    if (scan_ == ScanState::kInLine) {
+      const void* lf = std::memchr(s.data() + pos, '\n', s.size() - pos);
+      if (lf == nullptr) return std::string_view::npos;
+      pos = static_cast<const char*>(lf) - s.data() + 1;
+      scan_ = ScanState::kLineStart;
+      continue;
+    }
+    const char c = s[pos++];
+    if (c == '\n') {  // an empty line: LF LF, or LF CR LF
+      scan_ = ScanState::kLineStart;
+      return pos;
+    }
+    scan_ = (c == '\r' && scan_ == ScanState::kLineStart) ? ScanState::kLineStartCr
+                                                          : ScanState::kInLine;
+  }
+  return std::string_view::npos;
+}
+
+void AnthropicToOpenAIStream::Feed(std::string_view bytes, std::string& out) {
+  if (state_ != State::kRunning) return;
+  pending_.append(bytes);
+  size_t start = 0;
+  for (;;) {
+    size_t end = FindBoundary(pending_, std::max(start, scanned_));
+    if (end == std::string_view::npos) break;
+    if (end - start > max_event_bytes_) {
+      // The same limit as for a held event below, so the outcome never depends on chunking.
+      Fail(InternalError("upstream SSE event longer than " + std::to_string(max_event_bytes_) +
+                         " bytes"),
+           "upstream_error", out);
+      break;
+    }
+    OnEvent(std::string_view(pending_).substr(start, end - start), out);
+    start = end;
+    if (state_ != State::kRunning) break;
+  }
+  if (state_ != State::kRunning) {
+    pending_.clear();
+    pending_.shrink_to_fit();
+    return;
+  }
+  pending_.erase(0, start);
+  scanned_ = pending_.size();
+  if (pending_.size() > max_event_bytes_) {
+    Fail(InternalError("upstream SSE event longer than " + std::to_string(max_event_bytes_) +
+                       " bytes"),
+         "upstream_error", out);
+    pending_.clear();
+    pending_.shrink_to_fit();
+  }
+}
+
+void AnthropicToOpenAIStream::Finish(std::string& out) {
+  if (state_ == State::kRunning && !pending_.empty()) OnEvent(pending_, out);
+  pending_.clear();
+  if (state_ == State::kRunning) {
+    Fail(UnavailableError("upstream stream ended before message_stop"), "upstream_error", out);
+  }
+}
+
+void AnthropicToOpenAIStream::OnEvent(std::string_view event, std::string& out) {
+  std::string storage;
+  std::string_view data;
+  if (!EventData(event, storage, data)) return;  // comments, blank lines
+  OnData(data, out);
+}
+
+void AnthropicToOpenAIStream::AppendChunk(std::string_view delta_json,
+                                          std::string_view finish_reason_json, std::string& out) {
+  out.append(chunk_prefix_);
+  out.append(R"("choices":[{"index":0,"delta":)");
+  out.append(delta_json);
+  out.append(R"(,"logprobs":null,"finish_reason":)");
+  out.append(finish_reason_json);
+  out.append(include_usage_ ? "}],\"usage\":null}\n\n" : "}]}\n\n");
+}
+
+void AnthropicToOpenAIStream::Fail(Status status, std::string_view type, std::string& out) {
+  // OpenAI reports a failure mid-stream as an event with an "error" object, and sends no [DONE].
+  out.append(R"(data: {"error":{"message":)");
+  AppendJsonString(out, status.message());
+  out.append(R"(,"type":)");
+  AppendJsonString(out, type);
+  out.append(R"(,"param":null,"code":null}})");
+  out.append("\n\n");
+  status_ = std::move(status);
+  state_ = State::kFailed;
+}
+
+void AnthropicToOpenAIStream::OnData(std::string_view data, std::string& out) {
+  provider::internal::DomParser parser(data.size());
+  Element root;
+  // Not JSON (a stray "[DONE]", a keep-alive): nothing to translate.
+  if (parser.Parse(data, root) != simdjson::SUCCESS || !root.is_object()) return;
+  std::optional<std::string_view> type = Str(root, "type");
+  if (!type) return;
+
+  if (chunk_prefix_.empty() || *type == "message_start") {
+    std::string_view id;
+    Element message;
+    if (*type == "message_start" && root.at_key("message").get(message) == simdjson::SUCCESS) {
+      id = Str(message, "id").value_or("");
+    }
+    chunk_prefix_ = R"(data: {"id":)";
+    AppendJsonString(chunk_prefix_, id);
+    chunk_prefix_.append(R"(,"object":"chat.completion.chunk","created":)");
+    chunk_prefix_.append(std::to_string(created_));
+    chunk_prefix_.append(R"(,"model":)");
+    AppendJsonString(chunk_prefix_, client_model_);
+    chunk_prefix_.push_back(',');
+  }
+
+  // Usage: counts are cumulative; each one present replaces the earlier value.
+  Element usage;
+  bool has_usage = false;
+  if (*type == "message_start") {
+    has_usage = root.at_key("message").at_key("usage").get(usage) == simdjson::SUCCESS;
+  } else if (*type == "message_delta") {
+    has_usage = root.at_key("usage").get(usage) == simdjson::SUCCESS;
+  }
+  if (has_usage && usage.is_object()) {
+    std::optional<int64_t> in = Count(usage, "input_tokens"), o = Count(usage, "output_tokens"),
+                           cr = Count(usage, "cache_read_input_tokens"),
+                           cw = Count(usage, "cache_creation_input_tokens");
+    if (in || o || cr || cw) {
+      if (in) input_ = *in;
+      if (cr) cache_read_ = *cr;
+      if (cw) cache_write_ = *cw;
+      if (o) usage_.output_tokens = *o;
+      usage_.present = true;
+      usage_.input_tokens = input_ + cache_read_ + cache_write_;
+      usage_.cache_read_tokens = cache_read_;
+      usage_.cache_write_tokens = cache_write_;
+    }
+  }
+
+  std::string delta;
+  if (*type == "message_start") {
+    if (started_) return;
+    started_ = true;
+    AppendChunk(R"({"role":"assistant","content":""})", "null", out);
+  } else if (*type == "content_block_start") {
+    int64_t index = 0;
+    Element block;
+    if (root.at_key("index").get_int64().get(index) != simdjson::SUCCESS ||
+        root.at_key("content_block").get(block) != simdjson::SUCCESS) {
+      return;
+    }
+    std::string_view block_type = Str(block, "type").value_or("");
+    Block& b = open_[index];
+    b = Block{};
+    if (block_type == "text") {
+      b.kind = BlockKind::kText;
+      std::string_view text = Str(block, "text").value_or("");
+      if (text.empty()) return;
+      delta = R"({"content":)";
+      AppendJsonString(delta, text);
+      delta.push_back('}');
+    } else if (block_type == "thinking") {
+      b.kind = BlockKind::kThinking;
+      std::string_view text = Str(block, "thinking").value_or("");
+      if (text.empty()) return;
+      delta = R"({"reasoning_content":)";
+      AppendJsonString(delta, text);
+      delta.push_back('}');
+    } else if (block_type == "tool_use") {
+      // Tool calls are numbered by their order among tool blocks, not by Anthropic's content
+      // index (which counts text and thinking blocks too): OpenAI clients index an array by it.
+      b.kind = BlockKind::kToolUse;
+      b.tool_index = next_tool_index_++;
+      // The input normally arrives as input_json_delta fragments after an empty {} here; a
+      // non-empty input given whole becomes the first arguments fragment.
+      std::string arguments;
+      Element input;
+      if (block.at_key("input").get(input) == simdjson::SUCCESS && input.is_object() &&
+          input.get_object().value_unsafe().size() > 0) {
+        arguments = internal::Minify(input);
+      }
+      delta = R"({"tool_calls":[{"index":)";
+      delta.append(std::to_string(b.tool_index));
+      delta.append(R"(,"id":)");
+      AppendJsonString(delta, Str(block, "id").value_or(""));
+      delta.append(R"(,"type":"function","function":{"name":)");
+      AppendJsonString(delta, Str(block, "name").value_or(""));
+      delta.append(R"(,"arguments":)");
+      AppendJsonString(delta, arguments);
+      delta.append("}}]}");
+    } else {
+      // redacted_thinking and server-tool blocks have no chat.completion.chunk place.
+      b.kind = BlockKind::kOther;
+      return;
+    }
+    AppendChunk(delta, "null", out);
+  } else if (*type == "content_block_delta") {
+    int64_t index = 0;
+    Element d;
+    if (root.at_key("index").get_int64().get(index) != simdjson::SUCCESS ||
+        root.at_key("delta").get(d) != simdjson::SUCCESS) {
+      return;
+    }
+    std::string_view delta_type = Str(d, "type").value_or("");
+    auto it = open_.find(index);
+    if (delta_type == "text_delta") {
+      std::string_view text = Str(d, "text").value_or("");
+      if (text.empty()) return;
+      delta = R"({"content":)";
+      AppendJsonString(delta, text);
+      delta.push_back('}');
+    } else if (delta_type == "thinking_delta") {
+      std::string_view text = Str(d, "thinking").value_or("");
+      if (text.empty()) return;
+      delta = R"({"reasoning_content":)";
+      AppendJsonString(delta, text);
+      delta.push_back('}');
+    } else if (delta_type == "input_json_delta") {
+      std::string_view partial = Str(d, "partial_json").value_or("");
+      if (partial.empty() || it == open_.end() || it->second.kind != BlockKind::kToolUse) return;
+      delta = R"({"tool_calls":[{"index":)";
+      delta.append(std::to_string(it->second.tool_index));
+      delta.append(R"(,"function":{"arguments":)");
+      AppendJsonString(delta, partial);
+      delta.append("}}]}");
+    } else {
+      return;  // signature_delta, citations_delta: no place in the client format
+    }
+    AppendChunk(delta, "null", out);
+  } else if (*type == "content_block_stop") {
+    int64_t index = 0;
+    if (root.at_key("index").get_int64().get(index) == simdjson::SUCCESS) open_.erase(index);
+  } else if (*type == "message_delta") {
+    std::string_view stop_reason;
+    if (root.at_key("delta").at_key("stop_reason").get_string().get(stop_reason) !=
+        simdjson::SUCCESS) {
+      return;
+    }
+    std::string finish = "\"";
+    finish.append(FinishReasonFromAnthropic(stop_reason));
+    finish.push_back('"');
+    AppendChunk("{}", finish, out);
+  } else if (*type == "message_stop") {
+    if (include_usage_) {
+      out.append(chunk_prefix_);
+      out.append(R"("choices":[],"usage":{"prompt_tokens":)");
+      out.append(std::to_string(usage_.input_tokens));
+      out.append(R"(,"completion_tokens":)");
+      out.append(std::to_string(usage_.output_tokens));
+      out.append(R"(,"total_tokens":)");
+      out.append(std::to_string(usage_.input_tokens + usage_.output_tokens));
+      out.append(R"(,"prompt_tokens_details":{"cached_tokens":)");
+      out.append(std::to_string(usage_.cache_read_tokens));
+      out.append("}}}\n\n");
+    }
+    out.append("data: [DONE]\n\n");
+    state_ = State::kDone;
+    open_.clear();
+  } else if (*type == "error") {
+    Element err;
+    std::string_view err_type = "upstream_error", message = "upstream stream error";
+    if (root.at_key("error").get(err) == simdjson::SUCCESS) {
+      err_type = Str(err, "type").value_or(err_type);
+      message = Str(err, "message").value_or(message);
+    }
+    Fail(UnavailableError(std::string(message)), err_type, out);
+  }
+  // ping and unknown event types: nothing for the client.
+}
+
+}  // namespace keygate::translate

@@ -1,0 +1,73 @@
+#include "translate/json_util.h"
+
+#include <boost/json.hpp>
+
+namespace keygate::translate::internal {
+
+namespace json = boost::json;
+
+json::value ToBoost(Element e) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::OBJECT: {
+      json::object obj;
+      simdjson::dom::object o = e.get_object().value_unsafe();
+      obj.reserve(o.size());
+      // A duplicate key keeps its first value, as simdjson's at_key() does everywhere else here.
+      for (auto field : o) obj.emplace(field.key, ToBoost(field.value));
+      return obj;
+    }
+    case simdjson::dom::element_type::ARRAY: {
+      json::array arr;
+      simdjson::dom::array a = e.get_array().value_unsafe();
+      arr.reserve(a.size());
+      for (Element item : a) arr.push_back(ToBoost(item));
+      return arr;
+    }
+    case simdjson::dom::element_type::STRING:
+      return json::string(e.get_string().value_unsafe());
+    case simdjson::dom::element_type::INT64:
+      return e.get_int64().value_unsafe();
+    case simdjson::dom::element_type::UINT64:
+      return e.get_uint64().value_unsafe();
+    case simdjson::dom::element_type::DOUBLE:
+      return e.get_double().value_unsafe();
+    case simdjson::dom::element_type::BOOL:
+      return e.get_bool().value_unsafe();
+    case simdjson::dom::element_type::NULL_VALUE:
+      return nullptr;
+  }
+  return nullptr;
+}
+
+std::string Minify(Element e) { return simdjson::minify(e); }
+
+std::string_view TypeName(Element e) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::OBJECT:
+      return "an object";
+    case simdjson::dom::element_type::ARRAY:
+      return "an array";
+    case simdjson::dom::element_type::STRING:
+      return "a string";
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64:
+    case simdjson::dom::element_type::DOUBLE:
+      return "a number";
+    case simdjson::dom::element_type::BOOL:
+      return "a boolean";
+    case simdjson::dom::element_type::NULL_VALUE:
+      return "null";
+  }
+  return "a value";
+}
+
+std::optional<json::value> ParseBoost(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) return std::nullopt;
+  return v;
+}
+
+std::string Serialize(const json::value& v) { return json::serialize(v); }
+
+}  // namespace keygate::translate::internal

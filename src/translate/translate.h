@@ -1,0 +1,162 @@
+// Format translation between client and upstream API formats, pure code (no I/O):
+//   OpenAI Chat Completions request  -> Anthropic Messages request
+//   Anthropic Messages response      -> OpenAI chat.completion response
+//   Anthropic Messages SSE stream    -> OpenAI chat.completion.chunk SSE stream (incremental)
+// The mapping tables, and what is refused and why, are in docs/translation.md.
+//
+// Contracts shared by every function here:
+//   - Inputs are borrowed for the duration of the call; outputs are new strings the caller owns.
+//   - Request translation refuses what it cannot map with InvalidArgument whose message names the
+//     field ("unsupported parameter 'n': …", "messages[2].tool_calls[0].function.arguments is not
+//     valid JSON"), fit to return to the client as a 400. Nothing is dropped silently: the few
+//     fields that are accepted and ignored are listed in docs/translation.md.
+//   - Response translation of an upstream body that is not the expected JSON returns Internal
+//     (the gateway answers 502: the upstream, not the client, is at fault).
+//   - Usage for billing is provider::Usage, normalized as in provider/provider.h; the translated
+//     output carries the same counts in the client's format (OpenAI has no place for cache
+//     writes: prompt_tokens includes them, and only cache reads appear in cached_tokens).
+//
+// Thread safety: the functions are pure and may run on any thread; AnthropicToOpenAIStream is a
+// value owned by one stream, not thread-safe.
+#ifndef KEYGATE_TRANSLATE_TRANSLATE_H_
+#define KEYGATE_TRANSLATE_TRANSLATE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "provider/provider.h"
+
+namespace keygate::translate {
+
+// Thinking budgets (Anthropic budget_tokens) for OpenAI's reasoning_effort values. "none" means
+// no thinking; "minimal" uses `low`. The defaults follow LiteLLM's table; Anthropic's minimum
+// budget is 1024.
+struct ThinkingBudgets {
+  int64_t low = 1024;
+  int64_t medium = 2048;
+  int64_t high = 4096;
+};
+
+struct TranslateOptions {
+  // The upstream model name written into the translated request; empty keeps the client's.
+  std::string_view upstream_model;
+  // Anthropic requires max_tokens: used when the client sets neither max_tokens nor
+  // max_completion_tokens (the catalog's default for the model). Must be > 0.
+  int64_t default_max_tokens = 4096;
+  ThinkingBudgets thinking_budgets;
+};
+
+// Translates an OpenAI Chat Completions request body into an Anthropic Messages request body.
+// Returns the new body (compact JSON), or InvalidArgument naming the offending field: the body is
+// not a JSON object, a field has the wrong type, or a field has no Anthropic meaning (n > 1,
+// logprobs, audio, response_format json_schema, …; see docs/translation.md).
+StatusOr<std::string> OpenAIChatToAnthropicRequest(std::string_view body,
+                                                   const TranslateOptions& options);
+
+struct ResponseOptions {
+  std::string_view client_model;  // the model name the client asked for, echoed back
+  int64_t created = 0;  // "created" (Unix seconds): the caller's clock, since this is pure
+};
+
+// Translates a successful (2xx) Anthropic Messages response body into an OpenAI chat.completion
+// body. text blocks -> message.content (joined), tool_use -> message.tool_calls (ids kept, input
+// serialized into arguments), thinking -> message.reasoning_content; stop_reason -> finish_reason;
+// usage -> usage. Returns Internal when the body is not an Anthropic message object.
+// Error bodies (non-2xx) are not translated here.
+StatusOr<std::string> AnthropicToOpenAIChatResponse(std::string_view body,
+                                                    const ResponseOptions& options);
+
+// Anthropic stop_reason -> OpenAI finish_reason: end_turn/stop_sequence/pause_turn -> "stop",
+// max_tokens/model_context_window_exceeded -> "length", tool_use -> "tool_calls",
+// refusal -> "content_filter"; anything else -> "stop".
+std::string_view FinishReasonFromAnthropic(std::string_view stop_reason);
+
+// Translates an Anthropic Messages SSE stream into an OpenAI chat.completion.chunk SSE stream,
+// event by event: each complete upstream event is translated as soon as its blank line arrives,
+// and only the incomplete tail of the input is held. The output is identical however the input
+// bytes are split across Feed() calls.
+//
+// Output, in order: a first chunk with delta.role (at message_start); delta.content for text;
+// delta.tool_calls for tool_use blocks (index 0, 1, … in order of tool blocks, with id, type,
+// name and "" arguments at block start, then argument fragments with the same index);
+// delta.reasoning_content for thinking; a chunk with finish_reason (at message_delta); at
+// message_stop a usage chunk with "choices": [] when `include_usage`, then "data: [DONE]".
+// An upstream "error" event becomes one OpenAI error event ({"error": {…}}) and ends the
+// translation. A stream that ends (Finish) before message_stop gets an error event instead of
+// [DONE], so the client can tell a truncated answer from a complete one.
+//
+// Memory is bounded: at most max_event_bytes of pending input plus one Feed(); an event longer
+// than that ends the translation with an error event (it cannot be translated without holding it).
+// Per-block state is kept only for open blocks.
+//
+// Thread safety: one object per stream; not thread-safe.
+class AnthropicToOpenAIStream {
+ public:
+  static constexpr size_t kDefaultMaxEventBytes = 8 << 20;
+
+  struct Options {
+    std::string_view client_model;  // copied
+    int64_t created = 0;            // Unix seconds, for every chunk's "created"
+    bool include_usage = false;     // the client asked stream_options.include_usage
+    size_t max_event_bytes = kDefaultMaxEventBytes;
+  };
+
+  explicit AnthropicToOpenAIStream(const Options& options);
+
+  // Consumes upstream bytes; appends translated SSE events (whole events only) to `out`.
+  // After the end (message_stop, an error event, or an oversized event) input is ignored.
+  void Feed(std::string_view bytes, std::string& out);
+  // At end of upstream: translates a final event that lacks its blank line, and, when the
+  // stream did not end properly, appends an error event. Call once, last.
+  void Finish(std::string& out);
+
+  // Usage read from message_start and message_delta, normalized as provider::Usage.
+  const provider::Usage& usage() const { return usage_; }
+  // True once message_stop was translated (the client got [DONE]).
+  bool done() const { return state_ == State::kDone; }
+  // OK, or why the translation ended early (upstream error event, oversized event, truncation).
+  const Status& status() const { return status_; }
+
+ private:
+  enum class State { kRunning, kDone, kFailed };
+  enum class ScanState : uint8_t { kLineStart, kLineStartCr, kInLine };
+  enum class BlockKind : uint8_t { kText, kToolUse, kThinking, kOther };
+  struct Block {
+    BlockKind kind = BlockKind::kOther;
+    int tool_index = -1;
+  };
+
+  size_t FindBoundary(std::string_view s, size_t pos);
+  void OnEvent(std::string_view event, std::string& out);
+  void OnData(std::string_view data, std::string& out);
+  // Appends one chunk: `delta_json` is the delta object, `finish_reason` a JSON literal.
+  void AppendChunk(std::string_view delta_json, std::string_view finish_reason_json,
+                   std::string& out);
+  void Fail(Status status, std::string_view type, std::string& out);
+
+  std::string client_model_;
+  int64_t created_;
+  bool include_usage_;
+  size_t max_event_bytes_;
+
+  State state_ = State::kRunning;
+  Status status_;
+  std::string pending_;  // the current incomplete event
+  size_t scanned_ = 0;   // bytes of pending_ already scanned for a boundary
+  ScanState scan_ = ScanState::kLineStart;
+
+  std::string chunk_prefix_;       // `data: {"id":…,"choices":[{"index":0,"delta":`
+  bool started_ = false;           // message_start seen
+  std::map<int64_t, Block> open_;  // open content blocks by Anthropic index
+  int next_tool_index_ = 0;
+  provider::Usage usage_;
+  int64_t input_ = 0, cache_read_ = 0, cache_write_ = 0;  // Anthropic reports these apart
+};
+
+}  // namespace keygate::translate
+
+#endif  // KEYGATE_TRANSLATE_TRANSLATE_H_
