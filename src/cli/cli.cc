@@ -41,6 +41,16 @@ const CLI::Validator kPositive(
     },
     "POSITIVE");
 
+// The config file of `serve` and `spend check`: --config, else $KEYGATE_CONFIG, else
+// ./keygate.toml when present; "" = none (the defaults).
+std::string ConfigPath(const std::string& given) {
+  if (!given.empty()) return given;
+  const char* env = std::getenv("KEYGATE_CONFIG");
+  if (env != nullptr && *env != '\0') return env;
+  if (std::ifstream("keygate.toml").good()) return "keygate.toml";
+  return "";
+}
+
 int RunWithStore(const std::string& store_url, bool json, const Leaf& leaf) {
   auto opened = OpenCliStore(store_url, leaf.may_create, std::cerr);
   if (!opened.ok()) return ReportError(std::cerr, opened.status());
@@ -184,6 +194,47 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(kPositive);
 
+  HistoryOptions spend_history;
+  int64_t spend_history_key = 0;
+  c = leaf(history, "spend", "spend records (one per spend check), newest first", false,
+           [&](Context& ctx) {
+             if (spend_history_key > 0) spend_history.key_id = spend_history_key;
+             return HistorySpend(ctx, spend_history);
+           });
+  c->add_option("--pool", spend_history.pool, "only this pool");
+  c->add_option("--key", spend_history_key, "only this key")->check(kPositive);
+  c->add_option("--limit", spend_history.limit, "at most this many")
+      ->capture_default_str()
+      ->check(kPositive);
+
+  // ---- spend checker
+  CLI::App* spend = app.add_subcommand("spend", "the spend checker");
+  spend->require_subcommand(1);
+  SpendCheckOptions spend_check;
+  std::string spend_config;
+  c = leaf(spend, "check",
+           "probe the spend of every active key of the pools with a spend_probe, once; rotate "
+           "at budget or threshold",
+           false, [&](Context& ctx) {
+             config::Config cfg = config::Defaults();
+             std::string path = ConfigPath(spend_config);
+             if (!path.empty()) {
+               auto loaded = config::LoadConfigFile(path);
+               if (!loaded.ok()) {
+                 ctx.err << "keygate: error: " << loaded.status().message() << '\n';
+                 return loaded.status().code() == StatusCode::kNotFound ? kExitNotFound
+                                                                         : kExitUsage;
+               }
+               cfg = std::move(loaded).value();
+             }
+             spend_check.config = &cfg;
+             return SpendCheck(ctx, spend_check);
+           });
+  c->add_option("--pool", spend_check.pool, "only this pool");
+  c->add_option("--config", spend_config,
+                "TOML config file naming the probes (default: $KEYGATE_CONFIG, else "
+                "./keygate.toml if present)");
+
   // ---- client keys
   CLI::App* clients = app.add_subcommand("clients", "manage client keys");
   clients->require_subcommand(1);
@@ -219,14 +270,7 @@ int Main(int argc, char** argv) {
     if (serve->parsed()) {
       // Before the store starts any thread, so that only sigwait() sees SIGINT/SIGTERM/SIGHUP.
       server::BlockSignals();
-      if (serve_options.config_path.empty()) {
-        const char* env = std::getenv("KEYGATE_CONFIG");
-        if (env != nullptr && *env != '\0') {
-          serve_options.config_path = env;
-        } else if (std::ifstream("keygate.toml").good()) {
-          serve_options.config_path = "keygate.toml";
-        }
-      }
+      serve_options.config_path = ConfigPath(serve_options.config_path);
       config::Config cfg = config::Defaults();
       if (!serve_options.config_path.empty()) {
         auto loaded = config::LoadConfigFile(serve_options.config_path);

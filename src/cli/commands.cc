@@ -9,11 +9,13 @@
 #include <unordered_map>
 #include <variant>
 
+#include "billing/spend_checker.h"
 #include "cli/key_list.h"
 #include "cli/mongo_import.h"
 #include "common/clock.h"
 #include "common/proxy_url.h"
 #include "common/strings.h"
+#include "keypool/keypool.h"
 
 namespace keygate::cli {
 
@@ -659,6 +661,107 @@ int HistoryRotations(Context& ctx, const HistoryOptions& o) {
     table.Print(ctx.out);
   }
   return kExitOk;
+}
+
+int HistorySpend(Context& ctx, const HistoryOptions& o) {
+  store::HistoryFilter filter;
+  if (o.limit <= 0) return ReportError(ctx.err, InvalidArgumentError("--limit must be > 0"));
+  filter.limit = o.limit;
+  filter.key_id = o.key_id;
+  if (!o.pool.empty()) {
+    auto pool = ctx.store.GetPool(o.pool);
+    if (!pool.ok()) return ReportError(ctx.err, pool.status());
+    filter.pool_id = pool->id;
+  }
+  auto records = ctx.store.ListSpendRecords(filter);
+  if (!records.ok()) return ReportError(ctx.err, records.status());
+  auto names = PoolNames(ctx.store);
+  if (!names.ok()) return ReportError(ctx.err, names.status());
+  json::array arr;
+  Table table({"ID", "TIME", "POOL", "KEY", "SPEND", "BUDGET", "ACTION", "REASON", "NEW_KEY",
+               "ERROR"});
+  for (const store::SpendRecord& r : *records) {
+    arr.push_back(json::object{{"id", r.id},
+                               {"time", FormatTimeMs(r.created_at_ms)},
+                               {"pool", (*names)[r.pool_id]},
+                               {"key_id", r.key_id},
+                               {"spend_usd", FormatMicrosAsUsd(r.spend_micros)},
+                               {"budget_usd", r.budget_micros
+                                                  ? json::value(FormatMicrosAsUsd(*r.budget_micros))
+                                                  : json::value(nullptr)},
+                               {"action", r.action},
+                               {"reason", r.reason},
+                               {"new_key_id", JsonOpt(r.new_key_id)},
+                               {"error", r.error}});
+    table.Add({std::to_string(r.id), FormatTimeMs(r.created_at_ms), (*names)[r.pool_id],
+               std::to_string(r.key_id), "$" + FormatMicrosAsUsd(r.spend_micros),
+               r.budget_micros ? "$" + FormatMicrosAsUsd(*r.budget_micros) : "-", r.action,
+               OrDash(r.reason), r.new_key_id ? std::to_string(*r.new_key_id) : "-",
+               OrDash(r.error)});
+  }
+  if (ctx.json) {
+    PrintJson(ctx, json::object{{"spend", std::move(arr)}});
+  } else if (records->empty()) {
+    ctx.out << "no spend records\n";
+  } else {
+    table.Print(ctx.out);
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- spend checker
+
+int SpendCheck(Context& ctx, const SpendCheckOptions& o) {
+  if (o.config == nullptr) return ReportError(ctx.err, InternalError("no config"));
+  if (!o.pool.empty()) {
+    auto pool = ctx.store.GetPool(o.pool);
+    if (!pool.ok()) return ReportError(ctx.err, pool.status());
+  }
+  keypool::KeyPool keys(ctx.store, RealClock::Get(), keypool::Options{});
+  keys.Configure(o.config->pools);
+  billing::SpendCheckerOptions options;
+  options.client.ca_file = o.config->upstream.ca_file;
+  billing::SpendChecker checker(ctx.store, keys, RealClock::Get(), options);
+  checker.Configure(std::make_shared<const config::Config>(*o.config));
+  auto report = checker.RunPass({.pool = o.pool});
+  if (!report.ok()) return ReportError(ctx.err, report.status());
+  json::array arr;
+  Table table({"POOL", "KEY", "MASKED", "PROBE", "SPEND", "BUDGET", "ACTION", "REASON", "NEW_KEY",
+               "ERROR"});
+  for (const billing::KeyCheck& c : report->checks) {
+    json::value budget = c.budget_micros ? json::value(FormatMicrosAsUsd(*c.budget_micros))
+                                         : json::value(nullptr);
+    arr.push_back(json::object{{"pool", c.pool},
+                               {"key_id", c.key_id},
+                               {"masked", c.masked},
+                               {"probe", c.probe},
+                               {"spend_usd", FormatMicrosAsUsd(c.spend_micros)},
+                               {"budget_usd", budget},
+                               {"action", c.action},
+                               {"reason", c.reason},
+                               {"new_key_id", JsonOpt(c.new_key_id)},
+                               {"error", c.error}});
+    table.Add({c.pool, std::to_string(c.key_id), c.masked, c.probe,
+               c.action == "failed" ? "-" : "$" + FormatMicrosAsUsd(c.spend_micros),
+               c.budget_micros ? "$" + FormatMicrosAsUsd(*c.budget_micros) : "-", c.action,
+               OrDash(c.reason), c.new_key_id ? std::to_string(*c.new_key_id) : "-",
+               OrDash(c.error)});
+  }
+  const int64_t checked = static_cast<int64_t>(report->checks.size());
+  if (ctx.json) {
+    PrintJson(ctx, json::object{{"checks", std::move(arr)},
+                                {"checked", checked},
+                                {"rotated", report->rotated},
+                                {"already_rotated", report->already_rotated},
+                                {"no_backup", report->no_backup},
+                                {"failed", report->failed}});
+  } else {
+    if (checked > 0) table.Print(ctx.out);
+    ctx.out << checked << " keys checked: " << report->rotated << " rotated, "
+            << report->already_rotated << " already rotated, " << report->no_backup
+            << " without backup, " << report->failed << " failed\n";
+  }
+  return report->failed > 0 ? kExitError : kExitOk;
 }
 
 // ---------------------------------------------------------------- client keys

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "config/config.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -102,6 +103,19 @@ struct HistoryOptions {
   int64_t limit = 100;
 };
 int HistoryRotations(Context& ctx, const HistoryOptions& options);
+// Spend records (one per spend check), newest first.
+int HistorySpend(Context& ctx, const HistoryOptions& options);
+
+// ---- spend checker
+struct SpendCheckOptions {
+  std::string pool;  // "" = every pool whose config names a spend_probe
+  const config::Config* config = nullptr;  // required: the probes and providers
+};
+// Runs one pass of the spend checker by hand (billing/spend_checker.h): probes, records, and
+// rotates keys at their budget or threshold. Exit: kExitOk when every check completed (whatever
+// it decided), kExitError when a probe or the store failed for some key (see the output),
+// kExitUsage when --pool names a pool without a spend_probe, kExitNotFound for an unknown pool.
+int SpendCheck(Context& ctx, const SpendCheckOptions& options);
 
 // ---- client keys
 // Prints the new client key once; stores only its hash and a masked hint.
