@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/status.h"
 #include "provider/dom.h"
 
 namespace keygate::translate::internal {
@@ -23,11 +24,33 @@ using Element = simdjson::dom::element;
 // A copy of `e` as a Boost.JSON value (integers stay integers; key order is kept).
 boost::json::value ToBoost(Element e);
 
+inline bool IsNull(Element e) { return e.type() == simdjson::dom::element_type::NULL_VALUE; }
+inline bool IsNumber(Element e) {
+  return e.type() == simdjson::dom::element_type::INT64 ||
+         e.type() == simdjson::dom::element_type::UINT64 ||
+         e.type() == simdjson::dom::element_type::DOUBLE;
+}
+
+// The member `key` of object `obj`; nullopt when absent, null, or `obj` is not an object.
+inline std::optional<Element> Member(Element obj, std::string_view key) {
+  Element v;
+  if (obj.at_key(key).get(v) != simdjson::SUCCESS || IsNull(v)) return std::nullopt;
+  return v;
+}
+
+inline std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// "a string", "an object", … for error messages.
+std::string_view TypeName(Element e);
+
+// InvalidArgument "'path' must be <want>, not <type of got>".
+inline Status WrongType(std::string_view path, std::string_view want, Element got) {
+  return InvalidArgumentError(Quote(path) + " must be " + std::string(want) + ", not " +
+                              std::string(TypeName(got)));
+}
+
 // `e` serialized as compact JSON.
 std::string Minify(Element e);
-
-// "an object", "a string", … for error messages.
-std::string_view TypeName(Element e);
 
 // Parses `text` (JSON) with Boost.JSON; nullopt when it is not valid JSON. Never throws
 // (except std::bad_alloc).

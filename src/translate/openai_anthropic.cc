@@ -16,27 +16,20 @@ namespace {
 
 namespace json = boost::json;
 using internal::Element;
+using internal::IsNull;
+using internal::IsNumber;
+using internal::Member;
+using internal::Quote;
+using internal::WrongType;
 using simdjson::dom::element_type;
 
 constexpr int64_t kMinThinkingBudget = 1024;  // Anthropic's minimum budget_tokens
-
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 Status Unsupported(std::string_view field, std::string_view why) {
   return InvalidArgumentError("unsupported parameter " + Quote(field) +
                               " for an Anthropic model: " + std::string(why));
 }
 
-Status WrongType(std::string_view path, std::string_view want, Element got) {
-  return InvalidArgumentError(Quote(path) + " must be " + std::string(want) + ", not " +
-                              std::string(internal::TypeName(got)));
-}
-
-bool IsNull(Element e) { return e.type() == element_type::NULL_VALUE; }
-bool IsNumber(Element e) {
-  return e.type() == element_type::INT64 || e.type() == element_type::UINT64 ||
-         e.type() == element_type::DOUBLE;
-}
 double NumberValue(Element e) {
   switch (e.type()) {
     case element_type::INT64:
@@ -46,12 +39,6 @@ double NumberValue(Element e) {
     default:
       return e.get_double().value_unsafe();
   }
-}
-
-std::optional<Element> Member(Element obj, std::string_view key) {
-  Element v;
-  if (obj.at_key(key).get(v) != simdjson::SUCCESS || IsNull(v)) return std::nullopt;
-  return v;
 }
 
 // A positive integer (12.0 counts, as OpenAI accepts it).

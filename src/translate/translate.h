@@ -75,6 +75,26 @@ StatusOr<std::string> AnthropicToOpenAIChatResponse(std::string_view body,
 // refusal -> "content_filter"; anything else -> "stop".
 std::string_view FinishReasonFromAnthropic(std::string_view stop_reason);
 
+// ---- the reverse direction (Anthropic clients, OpenAI-format upstreams); non-streaming for now.
+
+// Translates an Anthropic Messages request body into an OpenAI Chat Completions request body:
+// system -> a system message; tool_result blocks -> tool messages; tool_use -> tool_calls;
+// images -> image_url parts (base64 as data URLs); max_tokens -> max_completion_tokens;
+// thinking.budget_tokens -> reasoning_effort (the smallest effort in `thinking_budgets` that
+// covers it); stream adds stream_options.include_usage. `default_max_tokens` is unused.
+// InvalidArgument naming the field for what has no OpenAI counterpart (top_k, server tools,
+// document blocks, …; see docs/translation.md).
+StatusOr<std::string> AnthropicToOpenAIChatRequest(std::string_view body,
+                                                   const TranslateOptions& options);
+
+// Translates a successful OpenAI chat.completion body (its first choice) into an Anthropic
+// Messages response body: reasoning_content -> a thinking block (empty signature), content ->
+// a text block, tool_calls -> tool_use blocks (arguments parsed), finish_reason -> stop_reason,
+// usage split back into input/cache_read/output tokens. Internal when the body is not a
+// chat.completion or a tool call's arguments are not a JSON object.
+StatusOr<std::string> OpenAIChatToAnthropicResponse(std::string_view body,
+                                                    const ResponseOptions& options);
+
 // Translates an Anthropic Messages SSE stream into an OpenAI chat.completion.chunk SSE stream,
 // event by event: each complete upstream event is translated as soon as its blank line arrives,
 // and only the incomplete tail of the input is held. The output is identical however the input

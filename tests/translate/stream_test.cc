@@ -366,5 +366,43 @@ TEST(AnthropicStream, InputAfterTheEndIsIgnored) {
   EXPECT_TRUE(stream.done());
 }
 
+// Mutated streams (bytes flipped, ranges cut or repeated): no crash (ASan/UBSan), well-framed
+// output whose events are JSON or [DONE], and still independent of the chunking.
+TEST(AnthropicStream, MutatedStreamsAreSafeAndChunkingInvariant) {
+  std::mt19937 rng(6);
+  const std::string base = Join(kToolStream);
+  const char kBytes[] = "{}[]\",:\n\r x0";
+  for (int round = 0; round < 400; ++round) {
+    std::string input = base;
+    for (int m = 0, n = 1 + rng() % 6; m < n && !input.empty(); ++m) {
+      size_t at = rng() % input.size();
+      switch (rng() % 3) {
+        case 0:
+          input[at] = kBytes[rng() % (sizeof(kBytes) - 1)];
+          break;
+        case 1:
+          input.erase(at, 1 + rng() % 40);
+          break;
+        default:
+          input.insert(at, input.substr(at, 1 + rng() % 200));
+          break;
+      }
+    }
+    AnthropicToOpenAIStream::Options options = Opts(rng() % 2 == 0);
+    options.max_event_bytes = 256 + rng() % 1024;
+    const std::string whole = Translate(input, {}, options);
+    std::vector<size_t> cuts;
+    for (size_t pos = 1 + rng() % 50; pos < input.size(); pos += 1 + rng() % 50)
+      cuts.push_back(pos);
+    ASSERT_EQ(Translate(input, cuts, options), whole) << "round " << round;
+    for (const std::string& data : DataOf(whole)) {
+      if (data == "[DONE]") continue;
+      boost::system::error_code ec;
+      boost::json::parse(data, ec);
+      ASSERT_FALSE(ec) << data;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace keygate::translate
