@@ -11,6 +11,7 @@
 // completion Asio always posts: a reader's coroutine never resumes inside a curl callback.
 #include <curl/curl.h>
 #include <poll.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -429,10 +430,15 @@ Failure Transfer::SetUp() {
   if (curl_easy_setopt(e, CURLOPT_URL, r.url.c_str()) != CURLE_OK) return bad_request("invalid URL");
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  // h2 through ALPN on https, HTTP/1.1 on http. PIPEWAIT: a second request to the same origin
-  // waits for the first connection's ALPN answer instead of opening another connection.
+  // h2 through ALPN on https, HTTP/1.1 on http. PIPEWAIT (https only): a second request to the
+  // same origin waits for the first connection's ALPN answer instead of opening another
+  // connection. Never on http, where no answer can allow multiplexing: libcurl (7.88) parks such a
+  // request (MSTATE_PENDING) while another connection to the origin is in use and wakes it only
+  // when some transfer completes — a burst of streams then waited for the first streams to end
+  // (tests/integration/drain_test.cc found it: 92 of 100 streams started 6 s late).
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  const bool tls = r.url.size() >= 8 && strncasecmp(r.url.c_str(), "https://", 8) == 0;
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, tls ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(r.connect_timeout_ms));
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 0L);  // no total timeout: streams may run for hours
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
