@@ -58,8 +58,8 @@ KeygateProcess::KeygateProcess(const std::string& store_url, const std::string& 
                                std::chrono::milliseconds ready_timeout) {
   port_ = FreePort();
   child_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{KeygateBin(), "--store", store_url, "serve", "--config",
-                               config_path, "--listen", "127.0.0.1:" + std::to_string(port_)},
+      std::vector<std::string>{KeygateBin(), "--store", store_url, "serve", "--config", config_path,
+                               "--listen", "127.0.0.1:" + std::to_string(port_)},
       log_path, std::map<std::string, std::string>{{"KEYGATE_MASTER_KEY", TestMasterKeyHex()}});
   const std::string ready = "keygate: listening on http://127.0.0.1:" + std::to_string(port_);
   ok_ = WaitFor([&] { return !child_->running() || Log().find(ready) != std::string::npos; },
@@ -72,8 +72,12 @@ std::string ConfigText(const std::string& upstream_base_url, const std::string& 
   return "[server]\nworkers = 2\n" + server_extra +
          "\n[store]\npool_refresh_ms = 200\nusage_flush_ms = 50\n" + store_extra +
          "\n[upstream]\nmax_attempts = 3\nfirst_byte_timeout_ms = 10000\n"
-         "[providers.stub]\nbase_url = \"" + upstream_base_url + "\"\n"
-         "[providers.anth]\nbase_url = \"" + upstream_base_url + "\"\n"
+         "[providers.stub]\nbase_url = \"" +
+         upstream_base_url +
+         "\"\n"
+         "[providers.anth]\nbase_url = \"" +
+         upstream_base_url +
+         "\"\n"
          "auth = \"x-api-key\"\nformat = \"anthropic-messages\"\nclassifier = \"anthropic\"\n"
          "headers = { \"anthropic-version\" = \"2023-06-01\" }\n"
          "[pools.main]\nprovider = \"stub\"\n"
@@ -82,7 +86,8 @@ std::string ConfigText(const std::string& upstream_base_url, const std::string& 
          "upstream = \"gpt-upstream\"\nprice = { input = 2, output = 10 }\n"
          "[[models]]\nid = \"embed-sdk\"\npool = \"main\"\nprice = { input = 1, output = 0 }\n"
          "[[models]]\nid = \"claude-sdk\"\npool = \"claude\"\nupstream = \"claude-upstream\"\n"
-         "price = { input = 3, output = 15 }\n" + models_extra;
+         "price = { input = 3, output = 15 }\n" +
+         models_extra;
 }
 
 bool WriteFile(const std::string& path, const std::string& text) {

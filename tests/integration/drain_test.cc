@@ -58,16 +58,17 @@ TEST(DrainTest, SigtermDuring100StreamsCompletesThemAllAndLosesNoUsage) {
   // The stub runs in this process: its script sets the pace, its records count the requests.
   UpstreamStub stub;
   ASSERT_TRUE(stub.Start());
-  const std::vector<std::string> keys = {"sk-drain-ok-aaaaaaaaaaaaaaaa", "sk-drain-ok-bbbbbbbbbbbbbbbb"};
+  const std::vector<std::string> keys = {"sk-drain-ok-aaaaaaaaaaaaaaaa",
+                                         "sk-drain-ok-bbbbbbbbbbbbbbbb"};
   for (const auto& k : keys) stub.Script(k, {.stream_events = kEvents, .event_interval_ms = 20});
 
   MustCli(url, {"pool", "create", "main", "--provider", "stub"});
   MustCli(url, {"keys", "import", "--pool", "main"}, keys[0] + "\n" + keys[1] + "\n");
   std::string client_key = CreateClientKey(url, "drain");
   ASSERT_FALSE(client_key.empty());
-  ASSERT_TRUE(WriteFile(dir + "/keygate.toml",
-                        ConfigText(stub.base_url(),
-                                   "drain_timeout_ms = " + std::to_string(kDrainTimeoutMs))));
+  ASSERT_TRUE(WriteFile(
+      dir + "/keygate.toml",
+      ConfigText(stub.base_url(), "drain_timeout_ms = " + std::to_string(kDrainTimeoutMs))));
   KeygateProcess keygate(url, dir + "/keygate.toml", dir + "/keygate.log");
   ASSERT_TRUE(keygate.ok()) << keygate.Log();
 
@@ -130,8 +131,8 @@ TEST(DrainTest, SigtermDuring100StreamsCompletesThemAllAndLosesNoUsage) {
               b.find("\"tok" + std::to_string(kEvents - 1) + " \"") != std::string::npos;
     complete += ok ? 1 : 0;
     EXPECT_TRUE(ok) << "status " << s->response.status << " error '" << s->response.error
-                    << "' after " << s->seconds << " s; body ends with: "
-                    << b.substr(b.size() > 200 ? b.size() - 200 : 0);
+                    << "' after " << s->seconds
+                    << " s; body ends with: " << b.substr(b.size() > 200 ? b.size() - 200 : 0);
   }
   EXPECT_EQ(stub.request_count(), static_cast<size_t>(kStreams));
 
@@ -146,11 +147,12 @@ TEST(DrainTest, SigtermDuring100StreamsCompletesThemAllAndLosesNoUsage) {
   }
   EXPECT_EQ(billed, kStreams) << "every record carries the stream's usage and status 200";
   std::printf(
-      "drain: first bytes after %.3f s (median) / %.3f s (max); %d streams in flight at SIGTERM; connections refused after %.3f s; %d/%d streams "
+      "drain: first bytes after %.3f s (median) / %.3f s (max); %d streams in flight at SIGTERM; "
+      "connections refused after %.3f s; %d/%d streams "
       "complete; last stream ended %.2f s after its start; keygate exited %d after %.2f s "
       "(deadline %d ms); %zu usage records\n",
-      ttfb[kStreams / 2], ttfb.back(), kStreams - finished_before, refused_after, complete, kStreams, last_stream_end, exit_code,
-      exited_after, kDrainTimeoutMs, usage->size());
+      ttfb[kStreams / 2], ttfb.back(), kStreams - finished_before, refused_after, complete,
+      kStreams, last_stream_end, exit_code, exited_after, kDrainTimeoutMs, usage->size());
   stub.Stop();
 }
 

@@ -43,7 +43,8 @@ TEST(SdkTest, OfficialOpenAIAndAnthropicSdks) {
                           {"--test", "--test-reporter=spec", "--test-timeout=60000",
                            "openai.test.mjs", "anthropic.test.mjs"},
                           node);
-  EXPECT_EQ(r.exit_code, 0) << "node --test failed:\n" << r.out << r.err << "\nkeygate log:\n"
+  EXPECT_EQ(r.exit_code, 0) << "node --test failed:\n"
+                            << r.out << r.err << "\nkeygate log:\n"
                             << keygate.Log();
   std::printf("node --test: %.1f s\n%s", r.seconds, r.out.c_str());
 
