@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "tests/fakes/upstream_stub.h"
@@ -153,6 +154,99 @@ TEST(DrainTest, SigtermDuring100StreamsCompletesThemAllAndLosesNoUsage) {
       "(deadline %d ms); %zu usage records\n",
       ttfb[kStreams / 2], ttfb.back(), kStreams - finished_before, refused_after, complete,
       kStreams, last_stream_end, exit_code, exited_after, kDrainTimeoutMs, usage->size());
+  stub.Stop();
+}
+
+// Streams longer than the drain deadline are cut at it: every client sees its connection end (no
+// hang), keygate still exits 0 soon after the deadline, and every cut request is still recorded.
+TEST(DrainTest, StreamsOutlivingTheDrainDeadlineAreCutCleanlyAndStillRecorded) {
+  constexpr int kStreams = 20;
+  constexpr int kDrainTimeoutMs = 1000;
+
+  auto location = std::move(StoreLocation::Create(StoreKind::kSqlite)).value();
+  const std::string& url = location->url();
+  const std::string dir = location->dir();
+  UpstreamStub stub;
+  ASSERT_TRUE(stub.Start());
+  const std::string key = "sk-cut-ok-aaaaaaaaaaaaaaaaaa";
+  stub.Script(key, {.stream_events = 1000, .event_interval_ms = 20});  // 20 s
+  MustCli(url, {"pool", "create", "main", "--provider", "stub"});
+  MustCli(url, {"keys", "import", "--pool", "main"}, key + "\n");
+  std::string client_key = CreateClientKey(url, "cut");
+  ASSERT_FALSE(client_key.empty());
+  ASSERT_TRUE(WriteFile(
+      dir + "/keygate.toml",
+      ConfigText(stub.base_url(), "drain_timeout_ms = " + std::to_string(kDrainTimeoutMs))));
+  KeygateProcess keygate(url, dir + "/keygate.toml", dir + "/keygate.log");
+  ASSERT_TRUE(keygate.ok()) << keygate.Log();
+
+  std::vector<std::unique_ptr<ClientStream>> streams;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kStreams; ++i) {
+    streams.push_back(std::make_unique<ClientStream>());
+    ClientStream* s = streams.back().get();
+    threads.emplace_back([s, &keygate, &client_key] {
+      auto start = Clock::now();
+      s->response = HttpRequest(
+          "POST", keygate.base_url() + "/v1/chat/completions",
+          {{"Authorization", "Bearer " + client_key}, {"Content-Type", "application/json"}},
+          R"({"model":"gpt-sdk","stream":true,"messages":[]})",
+          [s](std::string_view data) {
+            s->body.append(data);
+            s->first_bytes.store(true);
+            return true;
+          },
+          /*timeout_ms=*/40'000);
+      s->seconds = SecondsSince(start);
+      s->done.store(true);
+    });
+  }
+  bool all_started = WaitFor(
+      [&] {
+        for (const auto& s : streams) {
+          if (!s->first_bytes.load()) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(20));
+  auto sigterm_at = Clock::now();
+  keygate.Signal(SIGTERM);
+  int exit_code = keygate.Wait(std::chrono::milliseconds(kDrainTimeoutMs + 10'000));
+  double exited_after = SecondsSince(sigterm_at);
+  bool clients_ended = WaitFor(
+      [&] {
+        for (const auto& s : streams) {
+          if (!s->done.load()) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(5));
+  double clients_ended_after = SecondsSince(sigterm_at);
+  for (auto& t : threads) t.join();
+
+  ASSERT_TRUE(all_started);
+  EXPECT_EQ(exit_code, 0) << keygate.Log();
+  // The deadline, then up to 5 s for handlers to unwind (http::Server::Drain), is the bound.
+  EXPECT_LT(exited_after, kDrainTimeoutMs / 1000.0 + 5) << keygate.Log();
+  EXPECT_TRUE(clients_ended) << "a client still hangs after keygate exited";
+  for (const auto& s : streams) {
+    EXPECT_EQ(s->body.find("[DONE]"), std::string::npos) << "a 20 s stream cannot have completed";
+    EXPECT_LT(s->seconds, 20.0);
+  }
+  auto store = std::move(OpenTestStore(url)).value();
+  auto usage = store->ListUsage({.limit = 10 * kStreams});
+  ASSERT_TRUE(usage.ok()) << usage.status().ToString();
+  EXPECT_EQ(usage->size(), static_cast<size_t>(kStreams)) << "a cut request was not recorded";
+  std::map<int64_t, int> by_status;
+  for (const auto& u : *usage) by_status[u.status]++;
+  std::string statuses;
+  for (const auto& [status, n] : by_status) {
+    statuses += " " + std::to_string(n) + "x" + std::to_string(status);
+  }
+  std::printf(
+      "drain deadline: %d streams cut; keygate exited %d after %.2f s (deadline %d ms); clients "
+      "ended within %.2f s; usage records by status:%s\n",
+      kStreams, exit_code, exited_after, kDrainTimeoutMs, clients_ended_after, statuses.c_str());
   stub.Stop();
 }
 
