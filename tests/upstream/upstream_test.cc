@@ -446,6 +446,31 @@ TEST_F(UpstreamTest, CancelMidStreamClosesUpstreamConnection) {
   EXPECT_TRUE(stub_.WaitForClosed(1, milliseconds(3000)));
 }
 
+// A burst of streams to one HTTP/1.1 origin gets its heads at once: no request waits for another
+// transfer to finish. (With CURLOPT_PIPEWAIT on http://, libcurl 7.88 parked every request that
+// arrived while the first connection was busy until some transfer completed; found by
+// tests/integration/drain_test.cc, where 92 of 100 streams started 6 s late.)
+TEST_F(UpstreamTest, BurstOfStreamsToOneHttp1OriginStartsAtOnce) {
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    std::vector<std::unique_ptr<Exchange>> streams;
+    for (int i = 0; i < 10; ++i) {
+      Request r = Get(stub_.Url("/forever"));
+      r.first_byte_timeout_ms = 3000;
+      streams.push_back(client_->Start(std::move(r)));
+    }
+    auto start = Clock::now();
+    int heads = 0;
+    for (auto& ex : streams) {
+      bool head = co_await ex->ReadHead();
+      heads += head ? 1 : 0;
+    }
+    EXPECT_EQ(heads, 10) << "requests waited for a stream to end";
+    EXPECT_LT(Clock::now() - start, milliseconds(2000));
+    for (auto& ex : streams) ex->Cancel();
+  });
+  EXPECT_EQ(stub_.connections_accepted(), 10);
+}
+
 TEST_F(UpstreamTest, DestroyWithPendingReadCompletesTheRead) {
   bool read_result = true;
   bool reader_done = false;
