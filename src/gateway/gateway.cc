@@ -4,6 +4,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <optional>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
@@ -11,6 +12,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "provider/provider.h"
+#include "translate/translate.h"
 #include "upstream/upstream.h"
 
 namespace keygate::gateway {
@@ -51,12 +53,65 @@ ClientFormat FormatForPath(std::string_view path) {
   return path == "/v1/messages" ? ClientFormat::kAnthropic : ClientFormat::kOpenAI;
 }
 
-// Which upstream formats can serve a client path without translation (translation is issue 6).
-bool PassThroughCompatible(std::string_view path, config::Format upstream) {
-  if (path == "/v1/messages") return upstream == config::Format::kAnthropicMessages;
-  if (path == "/v1/responses") return upstream != config::Format::kAnthropicMessages;
-  return upstream == config::Format::kOpenAIChat || upstream == config::Format::kOpenAIResponses;
+// How a client path reaches a model's upstream format.
+enum class Mode {
+  kPassThrough,       // same format: bytes pass, only the model is rewritten
+  kChatToAnthropic,   // /v1/chat/completions -> an anthropic-messages upstream (and back)
+  kMessagesToChat,    // /v1/messages -> an openai-chat upstream (and back), non-streaming
+  kUnsupported,
+};
+
+Mode ModeFor(std::string_view path, config::Format upstream, bool stream) {
+  using config::Format;
+  if (path == "/v1/messages") {
+    if (upstream == Format::kAnthropicMessages) return Mode::kPassThrough;
+    if (upstream == Format::kOpenAIChat && !stream) return Mode::kMessagesToChat;
+    return Mode::kUnsupported;
+  }
+  if (path == "/v1/chat/completions" && upstream == Format::kAnthropicMessages) {
+    return Mode::kChatToAnthropic;
+  }
+  if (path == "/v1/responses") {
+    return upstream != Format::kAnthropicMessages ? Mode::kPassThrough : Mode::kUnsupported;
+  }
+  return upstream == Format::kOpenAIChat || upstream == Format::kOpenAIResponses
+             ? Mode::kPassThrough
+             : Mode::kUnsupported;
 }
+
+// Turns upstream SSE bytes into what the client receives, reading usage on the way: the
+// pass-through filter, or the Anthropic -> OpenAI chunk translator.
+class StreamOut {
+ public:
+  StreamOut(Mode mode, config::Format format, bool drop_usage_chunk, std::string_view client_model,
+            int64_t created, bool include_usage) {
+    if (mode == Mode::kChatToAnthropic) {
+      translate_.emplace(translate::AnthropicToOpenAIStream::Options{
+          .client_model = client_model, .created = created, .include_usage = include_usage});
+    } else {
+      filter_.emplace(format, drop_usage_chunk);
+    }
+  }
+  void Feed(std::string_view in, std::string& out) {
+    if (translate_) {
+      translate_->Feed(in, out);
+    } else {
+      filter_->Feed(in, out);
+    }
+  }
+  void Finish(std::string& out) {
+    if (translate_) {
+      translate_->Finish(out);
+    } else {
+      filter_->Finish(out);
+    }
+  }
+  provider::Usage usage() const { return translate_ ? translate_->usage() : filter_->usage(); }
+
+ private:
+  std::optional<provider::SseUsageFilter> filter_;
+  std::optional<translate::AnthropicToOpenAIStream> translate_;
+};
 
 // The client-facing error type for a status, in each shape.
 std::string_view OpenAIType(int status) {
@@ -319,11 +374,11 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
     co_await Reply(w, cf, 404, "The model '" + info->model + "' does not exist", "model_not_found");
     co_return;
   }
-  if (!PassThroughCompatible(req.path, route->format)) {
+  if (ModeFor(req.path, route->format, info->stream) == Mode::kUnsupported) {
     co_await Reply(w, cf, 400,
                    "model '" + info->model + "' is served in the " +
-                       std::string(config::FormatName(route->format)) +
-                       " format, which " + req.path + " cannot reach yet (no translation)",
+                       std::string(config::FormatName(route->format)) + " format, which " +
+                       req.path + (info->stream ? " cannot reach when streaming yet" : " cannot reach"),
                    "unsupported_format");
     co_return;
   }
@@ -358,10 +413,33 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
   }
 
   const config::UpstreamConfig& ucfg = cfg.upstream;
-  const bool add_usage = info.stream && !info.include_usage &&
+  const Mode mode = ModeFor(req.path, route.format, info.stream);
+  const bool add_usage = mode == Mode::kPassThrough && info.stream && !info.include_usage &&
                          route.format == config::Format::kOpenAIChat &&
                          req.path == "/v1/chat/completions";
-  thread_local std::mt19937_64 rng(std::random_device{}());
+  thread_local std::mt19937_64 pick_rng(std::random_device{}());
+  const std::string& upstream_model = Catalog::PickUpstream(route, pick_rng());
+  // The upstream path and body are the same for every attempt: build them once.
+  std::string upstream_path = req.path;
+  std::string upstream_body;
+  if (mode == Mode::kPassThrough) {
+    upstream_body = provider::RewriteRequest(req.body, info, upstream_model, add_usage);
+  } else {
+    translate::TranslateOptions topts;
+    topts.upstream_model = upstream_model;
+    topts.default_max_tokens = route.max_tokens;
+    auto translated = mode == Mode::kChatToAnthropic
+                          ? translate::OpenAIChatToAnthropicRequest(req.body, topts)
+                          : translate::AnthropicToOpenAIChatRequest(req.body, topts);
+    if (!translated.ok()) {
+      a.status = 400;
+      co_await Reply(w, cf, 400, translated.status().message(), "unsupported_parameter");
+      co_return a;
+    }
+    upstream_body = std::move(translated).value();
+    upstream_path = mode == Mode::kChatToAnthropic ? "/v1/messages" : "/v1/chat/completions";
+  }
+  const int64_t created_s = d_.clock->NowMs() / 1000;
   std::vector<int64_t> tried;
   int64_t min_cooldown_ms = 0;
   bool all_cooling = true;
@@ -401,7 +479,7 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
 
     upstream::Request ureq;
     ureq.method = "POST";
-    ureq.url = route.provider->base_url + req.path;
+    ureq.url = route.provider->base_url + upstream_path;
     auto auth = provider::AuthHeader(route.provider->auth, key.secret);
     ureq.headers.push_back(std::move(auth));
     ureq.headers.emplace_back("content-type", "application/json");
@@ -413,11 +491,11 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       ureq.headers.emplace_back(k, v);
     }
     for (std::string_view pass : {"anthropic-version", "anthropic-beta"}) {
+      if (route.format != config::Format::kAnthropicMessages) break;
       std::string_view v = req.Header(pass);
       if (!v.empty()) ureq.headers.emplace_back(std::string(pass), std::string(v));
     }
-    ureq.body = provider::RewriteRequest(req.body, info, Catalog::PickUpstream(route, rng()),
-                                         add_usage);
+    ureq.body = upstream_body;
     ureq.proxy_url = pick.route ? pick.route->url : "";
     ureq.connect_timeout_ms = ucfg.connect_timeout_ms;
     ureq.first_byte_timeout_ms = ucfg.first_byte_timeout_ms;
@@ -479,7 +557,13 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
                                                    : head.Header("content-type"))}};
         if (!ra.empty()) h.emplace_back("retry-after", std::string(ra));
         *first_byte_us = SteadyMicros();
-        co_await w.Send(head.status, h, body);
+        if (mode == Mode::kPassThrough) {
+          co_await w.Send(head.status, h, body);
+        } else {
+          // The upstream's error is in its own format: restate it in the client's.
+          std::string detail = body.substr(0, 2048);
+          co_await Reply(w, cf, head.status, "upstream error: " + detail, "upstream_error");
+        }
         d_.keys->ReportSuccess(key);
         a.status = head.status;
         a.delivered = true;
@@ -514,7 +598,7 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       Headers h{{"content-type", std::string(ctype)},
                 {"cache-control", "no-cache"},
                 {"x-keygate-request-id", NewRequestId()}};
-      provider::SseUsageFilter filter(route.format, add_usage);
+      StreamOut filter(mode, route.format, add_usage, info.model, created_s, info.include_usage);
       *first_byte_us = SteadyMicros();
       bool client_ok = co_await w.StartStream(head.status, h);
       a.delivered = true;
@@ -570,6 +654,22 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       continue;
     }
     a.usage = provider::ParseResponseUsage(route.format, body);
+    if (mode != Mode::kPassThrough) {
+      translate::ResponseOptions ropts{.client_model = info.model, .created = created_s};
+      auto back = mode == Mode::kChatToAnthropic
+                      ? translate::AnthropicToOpenAIChatResponse(body, ropts)
+                      : translate::OpenAIChatToAnthropicResponse(body, ropts);
+      if (!back.ok()) {
+        // A 2xx we cannot translate is the upstream's fault; the client gets a clear 502.
+        a.status = 502;
+        a.error = back.status().message();
+        co_await Reply(w, cf, 502, "the upstream's response could not be translated: " +
+                                       back.status().message(), "upstream_error");
+        co_return a;
+      }
+      body = std::move(back).value();
+      ctype = "application/json";
+    }
     Headers h{{"content-type", std::string(ctype.empty() ? "application/json" : ctype)},
               {"x-keygate-request-id", NewRequestId()}};
     *first_byte_us = SteadyMicros();

@@ -354,6 +354,68 @@ TEST_F(GatewayTest, ResetMidStreamIsNeverRetried) {
   EXPECT_EQ(stub_.request_count(), 2u) << "no retry once bytes reached the client";
 }
 
+// Format translation through the gateway: an OpenAI client reaching an Anthropic-format model.
+TEST_F(GatewayTest, OpenAIClientReachesAnAnthropicModel) {
+  Keys("claude", {"sk-ant-ok-translate-xxxxx"});
+  StartGateway();
+  HttpResponse r = Chat(
+      R"({"model":"claude-test","messages":[{"role":"system","content":"Be brief."},)"
+      R"({"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"object\":\"chat.completion\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("Hello from the stub"), std::string::npos);
+  EXPECT_NE(r.body.find("\"finish_reason\":\"stop\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"prompt_tokens\":11"), std::string::npos) << r.body;
+  auto seen = stub_.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].path, "/v1/messages");
+  EXPECT_EQ(seen[0].headers["x-api-key"], "sk-ant-ok-translate-xxxxx");
+  EXPECT_EQ(seen[0].headers["anthropic-version"], "2023-06-01");
+  EXPECT_NE(seen[0].body.find("\"system\""), std::string::npos) << seen[0].body;
+  EXPECT_NE(seen[0].body.find("\"max_tokens\":4096"), std::string::npos) << seen[0].body;
+
+  HttpResponse stream = Chat(
+      R"({"model":"claude-test","stream":true,"stream_options":{"include_usage":true},)"
+      R"("messages":[{"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(stream.status, 200) << stream.body;
+  EXPECT_NE(stream.body.find("chat.completion.chunk"), std::string::npos) << stream.body;
+  EXPECT_NE(stream.body.find("tok0"), std::string::npos);
+  EXPECT_NE(stream.body.find("\"usage\""), std::string::npos) << "asked for usage";
+  EXPECT_NE(stream.body.find("data: [DONE]"), std::string::npos);
+  EXPECT_EQ(stream.body.find("message_start"), std::string::npos) << "no Anthropic events leak";
+
+  HttpResponse refused = Chat(R"({"model":"claude-test","n":3,"messages":[]})");
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("n"), std::string::npos);
+
+  app_->Shutdown();
+  auto usage = store_->ListUsage({});
+  ASSERT_EQ(usage->size(), 3u);
+  int with_tokens = 0;
+  for (const auto& u : *usage) with_tokens += (u.input_tokens == 11 && u.output_tokens == 7);
+  EXPECT_EQ(with_tokens, 2) << "both translated requests billed from the upstream's usage";
+}
+
+TEST_F(GatewayTest, AnthropicClientReachesAnOpenAIModel) {
+  Keys("main", {"sk-main-ok-reverse-xxxxxx"});
+  StartGateway();
+  HttpResponse r = HttpRequest(
+      "POST", base_ + "/v1/messages", {{"x-api-key", kClientToken}},
+      R"({"model":"gpt-test","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"type\":\"message\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("Hello from the stub"), std::string::npos);
+  auto seen = stub_.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].path, "/v1/chat/completions");
+  EXPECT_NE(seen[0].body.find("\"gpt-upstream\""), std::string::npos) << seen[0].body;
+  HttpResponse stream = HttpRequest(
+      "POST", base_ + "/v1/messages", {{"x-api-key", kClientToken}},
+      R"({"model":"gpt-test","max_tokens":64,"stream":true,"messages":[]})");
+  EXPECT_EQ(stream.status, 400) << "reverse stream translation is not built yet";
+  EXPECT_NE(stream.body.find("\"type\":\"error\""), std::string::npos) << stream.body;
+}
+
 TEST_F(GatewayTest, NoKeysIs503) {
   StartGateway();
   HttpResponse r = Chat(R"({"model":"gpt-test","messages":[]})");
