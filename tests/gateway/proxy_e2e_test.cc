@@ -33,7 +33,11 @@ uint64_t SocketInodeForLocalPort(uint16_t port) {
     std::istringstream ss(line);
     std::string sl, local, remote, st, queues, tr, retr, uid, timeout, inode;
     ss >> sl >> local >> remote >> st >> queues >> tr >> retr >> uid >> timeout >> inode;
-    if (local.size() > 5 && local.substr(local.size() - 5) == want) return std::stoull(inode);
+    // Skip closed leftovers of an earlier connection on the same port (TIME_WAIT: inode 0).
+    if (local.size() > 5 && local.substr(local.size() - 5) == want && st == "01" &&
+        inode != "0") {
+      return std::stoull(inode);
+    }
   }
   return 0;
 }
@@ -118,8 +122,13 @@ class ProxyTest : public ::testing::Test {
   // The pid of the process whose socket is the stub connection's client end.
   bool CameThrough(const StubRequest& r, const ChildProcess& proxy) {
     uint16_t port = static_cast<uint16_t>(std::stoi(r.peer.substr(r.peer.rfind(':') + 1)));
-    uint64_t inode = SocketInodeForLocalPort(port);
-    return inode != 0 && ProcessOwnsSocket(proxy.pid(), inode);
+    // The kernel table is read while the tunnel is kept alive; allow it a moment under load.
+    return WaitFor(
+        [&] {
+          uint64_t inode = SocketInodeForLocalPort(port);
+          return inode != 0 && ProcessOwnsSocket(proxy.pid(), inode);
+        },
+        std::chrono::milliseconds(500));
   }
 
   UpstreamStub stub_;
