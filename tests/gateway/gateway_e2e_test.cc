@@ -187,7 +187,11 @@ TEST_F(GatewayTest, ModelsHealthAndMetrics) {
       "keygate_requests_total{pool=\"main\",model=\"gpt-test\",status=\"200\"} 1";
   for (int i = 0; i < 200; ++i) {
     metrics = HttpRequest("GET", base_ + "/metrics", {}, "");
-    if (metrics.body.find(counted) != std::string::npos) break;
+    // Record() counts, then observes latency and time to first byte: wait for all of them.
+    if (metrics.body.find(counted) != std::string::npos &&
+        metrics.body.find("keygate_time_to_first_byte_seconds_count") != std::string::npos) {
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_NE(metrics.body.find(counted), std::string::npos) << metrics.body;
