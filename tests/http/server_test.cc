@@ -221,7 +221,12 @@ TEST_F(ServerTest, DrainFinishesInFlightRequestsAndRefusesNewOnes) {
   RawClient busy(port);
   busy.Send("GET /slow HTTP/1.1\r\nHost: h\r\nX-Test: drained\r\n\r\n");
   RawClient idle(port);  // connected, no request: closed at once by the drain
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Drain only once the slow request is inside its handler (it must be finished, not refused).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (handled_.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(handled_.load(), 1);
   std::thread drain([&] { EXPECT_EQ(server_->Drain(5000), 0); });
   std::string r = busy.ReadUntil();
   EXPECT_NE(r.find("GET /slow 0 drained"), std::string::npos) << r;
