@@ -150,14 +150,74 @@ struct Usage {
 // is accepted for both OpenAI formats: compatible servers mix them.
 Usage ParseResponseUsage(Format format, std::string_view body);
 
-// Splits an SSE byte stream into events, reads usage as it passes, and optionally drops the
+// ---------------------------------------------------------------- SSE
+
+// Splits an SSE byte stream into events: the one splitter every stream reader uses (the usage
+// filter here, the translators in translate/), so a stream splits into the same events
+// everywhere, however it is chunked.
+//
+// Events end at a blank line; lines end with LF or CRLF ("\n\n", "\r\n\r\n" and mixes). A lone CR
+// is not a line end (no LLM upstream sends one, and treating it as one would make the split
+// depend on where a chunk ends). An event is handed out with its terminating blank line.
+//
+// Memory is bounded: an event longer than max_event_bytes is never held whole. Its bytes are
+// handed out as kOversized pieces as they arrive (the first piece carries the held start, at
+// most max_event_bytes), so the splitter holds at most max_event_bytes plus one Append(). Whether
+// an event is oversized depends only on its length, never on the chunking.
+//
+// Thread safety: one splitter per stream; not thread-safe.
+class SseSplitter {
+ public:
+  static constexpr size_t kDefaultMaxEventBytes = 8 << 20;
+
+  enum class Piece {
+    kNone,       // no complete event: Append() more input
+    kEvent,      // a complete event of at most max_event_bytes
+    kOversized,  // part of an event longer than max_event_bytes; `ended` on its last part
+  };
+
+  explicit SseSplitter(size_t max_event_bytes = kDefaultMaxEventBytes)
+      : max_event_bytes_(max_event_bytes) {}
+
+  // Adds input. Pieces handed out before are invalidated.
+  void Append(std::string_view bytes);
+  // The next piece of the input given so far; `piece` stays valid until the next Append() or
+  // Next(). Call until it returns kNone.
+  Piece Next(std::string_view& piece, bool& ended);
+  // At end of stream: the held start of an unterminated event (may be empty; empty while an
+  // oversized event is being passed on, see in_oversized()). Valid until the next Append().
+  std::string_view rest() const { return std::string_view(pending_).substr(consumed_); }
+  bool in_oversized() const { return oversized_; }
+
+ private:
+  // Where the boundary scanner stands: at the start of a line (after LF, or at the start of an
+  // event), after a CR that starts a line (a CRLF blank line may follow), or inside a line.
+  enum class ScanState : uint8_t { kLineStart, kLineStartCr, kInLine };
+
+  // Returns the index just past the next event boundary at or after `pos`, or npos.
+  size_t FindBoundary(size_t pos);
+
+  size_t max_event_bytes_;
+  std::string pending_;
+  size_t consumed_ = 0;  // bytes of pending_ already handed out
+  size_t scanned_ = 0;   // bytes of pending_ already scanned for a boundary
+  ScanState scan_ = ScanState::kLineStart;
+  bool oversized_ = false;  // passing an oversized event on until its boundary
+};
+
+// The data of one SSE event: its "data:" lines joined by LF, each without the one optional space
+// after the colon (the SSE rules). `storage` is used only when there are several data lines.
+// Returns false when the event has no data line; `has_content` is set when the event has a
+// non-empty line (comments included).
+bool SseEventData(std::string_view event, std::string& storage, std::string_view& data,
+                  bool& has_content);
+
+// Splits an SSE byte stream into events (SseSplitter), reads usage as it passes, and optionally drops the
 // usage-only chunk that keygate itself requested (OpenAI: a chunk with "choices": [] and a
 // "usage" object) so the client sees exactly what it asked for. Nothing else is ever changed:
 // the output is the input minus dropped events, byte for byte, however the input is chunked.
 //
-// Events end at a blank line; lines end with LF or CRLF ("\n\n", "\r\n\r\n" and mixes). A lone CR
-// is not a line end here (no LLM upstream sends one, and treating it as one would make the event
-// split depend on where a chunk ends). What is read, by format:
+// What is read, by format:
 //   any          "data: [DONE]" sets saw_done.
 //   openai-chat  usage from the last chunk with a "usage" object; output_chars from
 //                choices[].delta.content, .reasoning_content and .tool_calls[].function.arguments.
@@ -176,11 +236,11 @@ Usage ParseResponseUsage(Format format, std::string_view body);
 // Thread safety: one filter per stream; not thread-safe.
 class SseUsageFilter {
  public:
-  static constexpr size_t kDefaultMaxEventBytes = 8 << 20;
+  static constexpr size_t kDefaultMaxEventBytes = SseSplitter::kDefaultMaxEventBytes;
 
   SseUsageFilter(Format format, bool drop_usage_chunk,
                  size_t max_event_bytes = kDefaultMaxEventBytes)
-      : format_(format), drop_usage_chunk_(drop_usage_chunk), max_event_bytes_(max_event_bytes) {}
+      : format_(format), drop_usage_chunk_(drop_usage_chunk), splitter_(max_event_bytes) {}
 
   // Consumes upstream bytes; appends to `out` the bytes to send to the client: whole events only
   // (a partial event is held until its end arrives, so each write is flushed per event), except
@@ -196,12 +256,6 @@ class SseUsageFilter {
   size_t output_chars() const { return output_chars_; }  // code points of delta text seen
 
  private:
-  // Where the boundary scanner stands: at the start of a line (after LF, or at the start of an
-  // event), after a CR that starts a line (a CRLF blank line may follow), or inside a line.
-  enum class ScanState : uint8_t { kLineStart, kLineStartCr, kInLine };
-
-  // Returns the index just past the next event boundary at or after `pos`, or npos.
-  size_t FindBoundary(std::string_view s, size_t pos);
   void OnEvent(std::string_view event, std::string& out, bool may_drop);
   // Reads one event's data; true when the event is to be dropped.
   bool OnData(std::string_view data);
@@ -209,11 +263,7 @@ class SseUsageFilter {
 
   Format format_;
   bool drop_usage_chunk_;
-  size_t max_event_bytes_;
-  std::string pending_;      // the current incomplete event
-  size_t scanned_ = 0;       // bytes of pending_ already scanned for a boundary
-  ScanState scan_ = ScanState::kLineStart;
-  bool oversized_ = false;   // passing an oversized event through until its boundary
+  SseSplitter splitter_;
   Usage usage_;
   // Anthropic reports these apart; usage_.input_tokens is their sum.
   int64_t anthropic_input_ = 0;

@@ -70,41 +70,6 @@ Usage AnthropicUsage(int64_t input, int64_t output, int64_t cache_read, int64_t 
   return u;
 }
 
-// The data of one SSE event: the "data:" lines joined by LF, each without the one optional space
-// after the colon (the SSE rules). `storage` is used only when there are several data lines.
-// Returns false when the event has no data line.
-bool EventData(std::string_view event, std::string& storage, std::string_view& data,
-               bool& has_content) {
-  int data_lines = 0;
-  size_t i = 0;
-  while (i < event.size()) {
-    size_t nl = event.find('\n', i);
-    size_t end = nl == std::string_view::npos ? event.size() : nl;
-    std::string_view line = event.substr(i, end - i);
-    i = end + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;
-    has_content = true;
-    if (line.front() == ':') continue;  // a comment
-    size_t colon = line.find(':');
-    std::string_view field = line.substr(0, colon);
-    if (field != "data") continue;
-    std::string_view value =
-        colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
-    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    if (data_lines == 0) {
-      data = value;
-    } else {
-      if (data_lines == 1) storage.assign(data);
-      storage.push_back('\n');
-      storage.append(value);
-      data = storage;
-    }
-    ++data_lines;
-  }
-  return data_lines > 0;
-}
-
 }  // namespace
 
 namespace internal {
@@ -162,9 +127,10 @@ Usage ParseResponseUsage(Format format, std::string_view body) {
   return ReadOpenAIUsage(*u);
 }
 
-// ---------------------------------------------------------------- SseUsageFilter
+// ---------------------------------------------------------------- SseSplitter
 
-size_t SseUsageFilter::FindBoundary(std::string_view s, size_t pos) {
+size_t SseSplitter::FindBoundary(size_t pos) {
+  std::string_view s = pending_;
   while (pos < s.size()) {
     if (scan_ == ScanState::kInLine) {
       // Inside a line only LF matters: jump to it.
@@ -185,61 +151,108 @@ size_t SseUsageFilter::FindBoundary(std::string_view s, size_t pos) {
   return std::string_view::npos;
 }
 
-void SseUsageFilter::Feed(std::string_view bytes, std::string& out) {
-  if (oversized_) {
-    size_t end = FindBoundary(bytes, 0);
-    if (end == std::string_view::npos) {
-      out.append(bytes);
-      return;
-    }
-    out.append(bytes.substr(0, end));
-    ++events_;
-    oversized_ = false;
-    bytes.remove_prefix(end);
-  }
+void SseSplitter::Append(std::string_view bytes) {
+  // Drop what was handed out; what stays is at most max_event_bytes_ (see Next()).
+  pending_.erase(0, consumed_);
+  scanned_ -= consumed_;
+  consumed_ = 0;
   pending_.append(bytes);
-  size_t start = 0;
-  for (;;) {
-    size_t end = FindBoundary(pending_, std::max(start, scanned_));
-    if (end == std::string_view::npos) break;
-    OnEvent(std::string_view(pending_).substr(start, end - start), out, /*may_drop=*/true);
-    start = end;
+}
+
+SseSplitter::Piece SseSplitter::Next(std::string_view& piece, bool& ended) {
+  std::string_view all = pending_;
+  ended = false;
+  if (oversized_) {
+    if (consumed_ == all.size()) return Piece::kNone;
+    size_t end = FindBoundary(consumed_);
+    ended = end != std::string_view::npos;
+    if (!ended) end = all.size();
+    piece = all.substr(consumed_, end - consumed_);
+    consumed_ = scanned_ = end;
+    oversized_ = !ended;
+    return Piece::kOversized;
   }
-  pending_.erase(0, start);
-  scanned_ = pending_.size();
-  if (pending_.size() > max_event_bytes_) {
-    // This event can only end up longer than the limit: stream it on instead of holding it.
-    out.append(pending_);
-    pending_.clear();
-    scanned_ = 0;
-    oversized_ = true;
+  size_t end = FindBoundary(scanned_);
+  if (end != std::string_view::npos) {
+    piece = all.substr(consumed_, end - consumed_);
+    consumed_ = scanned_ = end;
+    if (piece.size() <= max_event_bytes_) return Piece::kEvent;
+    ended = true;  // longer than the limit, complete in one Append(): the same verdict
+    return Piece::kOversized;
+  }
+  scanned_ = all.size();
+  if (all.size() - consumed_ <= max_event_bytes_) return Piece::kNone;
+  // This event can only end up longer than the limit: hand it on instead of holding it.
+  piece = all.substr(consumed_);
+  consumed_ = scanned_ = all.size();
+  oversized_ = true;
+  return Piece::kOversized;
+}
+
+bool SseEventData(std::string_view event, std::string& storage, std::string_view& data,
+                  bool& has_content) {
+  int data_lines = 0;
+  size_t i = 0;
+  while (i < event.size()) {
+    size_t nl = event.find('\n', i);
+    size_t end = nl == std::string_view::npos ? event.size() : nl;
+    std::string_view line = event.substr(i, end - i);
+    i = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    has_content = true;
+    if (line.front() == ':') continue;  // a comment
+    size_t colon = line.find(':');
+    std::string_view field = line.substr(0, colon);
+    if (field != "data") continue;
+    std::string_view value =
+        colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (data_lines == 0) {
+      data = value;
+    } else {
+      if (data_lines == 1) storage.assign(data);
+      storage.push_back('\n');
+      storage.append(value);
+      data = storage;
+    }
+    ++data_lines;
+  }
+  return data_lines > 0;
+}
+
+// ---------------------------------------------------------------- SseUsageFilter
+
+void SseUsageFilter::Feed(std::string_view bytes, std::string& out) {
+  splitter_.Append(bytes);
+  std::string_view piece;
+  bool ended = false;
+  for (;;) {
+    SseSplitter::Piece kind = splitter_.Next(piece, ended);
+    if (kind == SseSplitter::Piece::kNone) break;
+    if (kind == SseSplitter::Piece::kEvent) {
+      OnEvent(piece, out, /*may_drop=*/true);
+    } else {
+      // Too long to hold: passed on unparsed (so its usage, if any, is not read).
+      out.append(piece);
+      if (ended) ++events_;
+    }
   }
 }
 
 void SseUsageFilter::Finish(std::string& out) {
-  if (oversized_) {
+  if (splitter_.in_oversized()) {
     ++events_;
-    oversized_ = false;
-  } else if (!pending_.empty()) {
-    OnEvent(pending_, out, /*may_drop=*/false);
+  } else if (!splitter_.rest().empty()) {
+    OnEvent(splitter_.rest(), out, /*may_drop=*/false);
   }
-  pending_.clear();
-  scanned_ = 0;
-  scan_ = ScanState::kLineStart;
 }
 
 void SseUsageFilter::OnEvent(std::string_view event, std::string& out, bool may_drop) {
-  if (event.size() > max_event_bytes_) {
-    // The same limit as for an incomplete event, so whether an event is parsed never depends on
-    // how the stream was chunked.
-    ++events_;
-    out.append(event);
-    return;
-  }
   std::string storage;
   std::string_view data;
   bool has_content = false;
-  bool has_data = EventData(event, storage, data, has_content);
+  bool has_data = SseEventData(event, storage, data, has_content);
   if (has_content) ++events_;
   bool drop = has_data && OnData(data);
   if (!(drop && may_drop)) out.append(event);

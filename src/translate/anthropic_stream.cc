@@ -1,10 +1,8 @@
 // Anthropic Messages SSE -> OpenAI chat.completion.chunk SSE, one event at a time.
 //
-// The event splitter mirrors provider::SseUsageFilter (events end at a blank line; LF or CRLF; a
-// lone CR is not a line end), so a stream splits into the same events here as there, whatever
-// its chunking. Chunks are written as text around a prefix built once per stream: each carries
+// Events come from provider::SseSplitter, the splitter the usage filter uses too, so a stream
+// splits into the same events here as there, whatever its chunking. Chunks are written as text around a prefix built once per stream: each carries
 // one small delta, and building a DOM per delta would cost more than the translation.
-#include <cstring>
 #include <string>
 
 #include "provider/json_text.h"
@@ -16,36 +14,6 @@ namespace {
 
 using internal::Element;
 using provider::internal::AppendJsonString;
-
-// The data of one SSE event: its "data:" lines joined by LF (the SSE rules). `storage` is used
-// only when there are several data lines. False when the event has no data line.
-bool EventData(std::string_view event, std::string& storage, std::string_view& data) {
-  int data_lines = 0;
-  size_t i = 0;
-  while (i < event.size()) {
-    size_t nl = event.find('\n', i);
-    size_t end = nl == std::string_view::npos ? event.size() : nl;
-    std::string_view line = event.substr(i, end - i);
-    i = end + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || line.front() == ':') continue;
-    size_t colon = line.find(':');
-    if (line.substr(0, colon) != "data") continue;
-    std::string_view value =
-        colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
-    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    if (data_lines == 0) {
-      data = value;
-    } else {
-      if (data_lines == 1) storage.assign(data);
-      storage.push_back('\n');
-      storage.append(value);
-      data = storage;
-    }
-    ++data_lines;
-  }
-  return data_lines > 0;
-}
 
 std::optional<std::string_view> Str(Element e, std::string_view key) {
   std::string_view s;
@@ -65,74 +33,44 @@ AnthropicToOpenAIStream::AnthropicToOpenAIStream(const Options& options)
     : client_model_(options.client_model),
       created_(options.created),
       include_usage_(options.include_usage),
-      max_event_bytes_(options.max_event_bytes) {}
-
-size_t AnthropicToOpenAIStream::FindBoundary(std::string_view s, size_t pos) {
-  while (pos < s.size()) {
-    if (scan_ == ScanState::kInLine) {
-      const void* lf = std::memchr(s.data() + pos, '\n', s.size() - pos);
-      if (lf == nullptr) return std::string_view::npos;
-      pos = static_cast<const char*>(lf) - s.data() + 1;
-      scan_ = ScanState::kLineStart;
-      continue;
-    }
-    const char c = s[pos++];
-    if (c == '\n') {  // an empty line: LF LF, or LF CR LF
-      scan_ = ScanState::kLineStart;
-      return pos;
-    }
-    scan_ = (c == '\r' && scan_ == ScanState::kLineStart) ? ScanState::kLineStartCr
-                                                          : ScanState::kInLine;
-  }
-  return std::string_view::npos;
-}
+      max_event_bytes_(options.max_event_bytes),
+      splitter_(options.max_event_bytes) {}
 
 void AnthropicToOpenAIStream::Feed(std::string_view bytes, std::string& out) {
   if (state_ != State::kRunning) return;
-  pending_.append(bytes);
-  size_t start = 0;
-  for (;;) {
-    size_t end = FindBoundary(pending_, std::max(start, scanned_));
-    if (end == std::string_view::npos) break;
-    if (end - start > max_event_bytes_) {
-      // The same limit as for a held event below, so the outcome never depends on chunking.
+  splitter_.Append(bytes);
+  std::string_view event;
+  bool ended = false;
+  while (state_ == State::kRunning) {
+    provider::SseSplitter::Piece kind = splitter_.Next(event, ended);
+    if (kind == provider::SseSplitter::Piece::kNone) break;
+    if (kind == provider::SseSplitter::Piece::kOversized) {
+      // It cannot be translated without holding it whole.
       Fail(InternalError("upstream SSE event longer than " + std::to_string(max_event_bytes_) +
                          " bytes"),
            "upstream_error", out);
       break;
     }
-    OnEvent(std::string_view(pending_).substr(start, end - start), out);
-    start = end;
-    if (state_ != State::kRunning) break;
+    OnEvent(event, out);
   }
-  if (state_ != State::kRunning) {
-    pending_.clear();
-    pending_.shrink_to_fit();
-    return;
-  }
-  pending_.erase(0, start);
-  scanned_ = pending_.size();
-  if (pending_.size() > max_event_bytes_) {
-    Fail(InternalError("upstream SSE event longer than " + std::to_string(max_event_bytes_) +
-                       " bytes"),
-         "upstream_error", out);
-    pending_.clear();
-    pending_.shrink_to_fit();
-  }
+  if (state_ != State::kRunning) splitter_ = provider::SseSplitter(0);  // frees what it held
 }
 
 void AnthropicToOpenAIStream::Finish(std::string& out) {
-  if (state_ == State::kRunning && !pending_.empty()) OnEvent(pending_, out);
-  pending_.clear();
+  if (state_ == State::kRunning && !splitter_.in_oversized() && !splitter_.rest().empty()) {
+    OnEvent(splitter_.rest(), out);
+  }
   if (state_ == State::kRunning) {
     Fail(UnavailableError("upstream stream ended before message_stop"), "upstream_error", out);
   }
+  splitter_ = provider::SseSplitter(0);
 }
 
 void AnthropicToOpenAIStream::OnEvent(std::string_view event, std::string& out) {
   std::string storage;
   std::string_view data;
-  if (!EventData(event, storage, data)) return;  // comments, blank lines
+  bool has_content = false;
+  if (!provider::SseEventData(event, storage, data, has_content)) return;  // comments, blanks
   OnData(data, out);
 }
 

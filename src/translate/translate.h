@@ -116,7 +116,7 @@ StatusOr<std::string> OpenAIChatToAnthropicResponse(std::string_view body,
 // Thread safety: one object per stream; not thread-safe.
 class AnthropicToOpenAIStream {
  public:
-  static constexpr size_t kDefaultMaxEventBytes = 8 << 20;
+  static constexpr size_t kDefaultMaxEventBytes = provider::SseSplitter::kDefaultMaxEventBytes;
 
   struct Options {
     std::string_view client_model;  // copied
@@ -143,14 +143,12 @@ class AnthropicToOpenAIStream {
 
  private:
   enum class State { kRunning, kDone, kFailed };
-  enum class ScanState : uint8_t { kLineStart, kLineStartCr, kInLine };
   enum class BlockKind : uint8_t { kText, kToolUse, kThinking, kOther };
   struct Block {
     BlockKind kind = BlockKind::kOther;
     int tool_index = -1;
   };
 
-  size_t FindBoundary(std::string_view s, size_t pos);
   void OnEvent(std::string_view event, std::string& out);
   void OnData(std::string_view data, std::string& out);
   // Appends one chunk: `delta_json` is the delta object, `finish_reason` a JSON literal.
@@ -165,9 +163,7 @@ class AnthropicToOpenAIStream {
 
   State state_ = State::kRunning;
   Status status_;
-  std::string pending_;  // the current incomplete event
-  size_t scanned_ = 0;   // bytes of pending_ already scanned for a boundary
-  ScanState scan_ = ScanState::kLineStart;
+  provider::SseSplitter splitter_;
 
   std::string chunk_prefix_;       // `data: {"id":…,"choices":[{"index":0,"delta":`
   bool started_ = false;           // message_start seen
