@@ -362,13 +362,6 @@ StatusOr<std::string> ReverseRequest::Run(Element root) {
   return internal::Serialize(out);
 }
 
-std::string_view StopReasonFromOpenAI(std::string_view finish_reason) {
-  if (finish_reason == "length") return "max_tokens";
-  if (finish_reason == "tool_calls" || finish_reason == "function_call") return "tool_use";
-  if (finish_reason == "content_filter") return "refusal";
-  return "end_turn";
-}
-
 StatusOr<std::string> ReverseResponse(Element root, const ResponseOptions& options) {
   simdjson::dom::array choices;
   if (!root.is_object() || root.at_key("choices").get_array().get(choices) != simdjson::SUCCESS ||
@@ -454,6 +447,13 @@ StatusOr<std::string> ReverseResponse(Element root, const ResponseOptions& optio
 }
 
 }  // namespace
+
+std::string_view StopReasonFromOpenAI(std::string_view finish_reason) {
+  if (finish_reason == "length") return "max_tokens";
+  if (finish_reason == "tool_calls" || finish_reason == "function_call") return "tool_use";
+  if (finish_reason == "content_filter") return "refusal";
+  return "end_turn";
+}
 
 StatusOr<std::string> AnthropicToOpenAIChatRequest(std::string_view body,
                                                    const TranslateOptions& options) {

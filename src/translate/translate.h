@@ -75,6 +75,10 @@ StatusOr<std::string> AnthropicToOpenAIChatResponse(std::string_view body,
 // refusal -> "content_filter"; anything else -> "stop".
 std::string_view FinishReasonFromAnthropic(std::string_view stop_reason);
 
+// OpenAI finish_reason -> Anthropic stop_reason: length -> max_tokens, tool_calls/function_call
+// -> tool_use, content_filter -> refusal; anything else (stop, …) -> end_turn.
+std::string_view StopReasonFromOpenAI(std::string_view finish_reason);
+
 // ---- the reverse direction (Anthropic clients, OpenAI-format upstreams); non-streaming for now.
 
 // Translates an Anthropic Messages request body into an OpenAI Chat Completions request body:
@@ -171,6 +175,80 @@ class AnthropicToOpenAIStream {
   int next_tool_index_ = 0;
   provider::Usage usage_;
   int64_t input_ = 0, cache_read_ = 0, cache_write_ = 0;  // Anthropic reports these apart
+};
+
+// Translates an OpenAI chat.completion.chunk SSE stream into an Anthropic Messages SSE stream,
+// event by event (each upstream event is translated as soon as its blank line arrives; only the
+// incomplete tail is held). The output is identical however the input is split across Feed().
+//
+// Output: message_start (id from the first chunk, usage zero: OpenAI reports it at the end);
+// content blocks numbered 0, 1, … in order of appearance: delta.reasoning_content (or
+// .reasoning) -> a thinking block (thinking_delta, no signature), delta.content -> a text block
+// (text_delta), each tool_calls[] index -> a tool_use block (id, name, input {} at start, then
+// input_json_delta per arguments fragment). A text or thinking block closes when another block
+// starts; tool_use blocks stay open until the end, so a late fragment still reaches its own
+// block. At "[DONE]": content_block_stop for open blocks (in index order), message_delta
+// (stop_reason from the finish_reason, usage from the usage chunk split back into input /
+// cache_read / output tokens), message_stop. Only choice 0 is read.
+// An upstream {"error": …} chunk becomes an Anthropic "error" event and ends the translation; a
+// stream that ends without "[DONE]" is complete when a finish_reason was seen (some compatible
+// servers omit [DONE]), and otherwise gets an error event instead of message_stop.
+//
+// Memory is bounded as in AnthropicToOpenAIStream: an event longer than max_event_bytes ends the
+// translation with an error event. Per-block state is one entry per tool call.
+//
+// Thread safety: one object per stream; not thread-safe.
+class OpenAIToAnthropicStream {
+ public:
+  static constexpr size_t kDefaultMaxEventBytes = provider::SseSplitter::kDefaultMaxEventBytes;
+
+  struct Options {
+    std::string_view client_model;  // copied
+    size_t max_event_bytes = kDefaultMaxEventBytes;
+  };
+
+  explicit OpenAIToAnthropicStream(const Options& options);
+
+  // Consumes upstream bytes; appends translated SSE events (whole events only) to `out`.
+  // After the end (message_stop, an error, an oversized event) input is ignored.
+  void Feed(std::string_view bytes, std::string& out);
+  // At end of upstream: translates a final event that lacks its blank line, then ends the
+  // message (see above). Call once, last.
+  void Finish(std::string& out);
+
+  // Usage from the usage chunk, normalized as provider::Usage (present=false without one).
+  const provider::Usage& usage() const { return usage_; }
+  bool done() const { return state_ == State::kDone; }  // message_stop was written
+  const Status& status() const { return status_; }      // OK, or why it ended early
+
+ private:
+  enum class State { kRunning, kDone, kFailed };
+  enum class BlockKind : uint8_t { kNone, kText, kThinking };
+
+  void OnEvent(std::string_view event, std::string& out);
+  void OnData(std::string_view data, std::string& out);
+  void Start(std::string_view id, std::string& out);  // message_start, once
+  void CloseOpen(std::string& out);                   // the open text/thinking block
+  void TextDelta(BlockKind kind, std::string_view text, std::string& out);
+  // One tool_calls[] entry: opens its block the first time `tool_index` is seen.
+  void ToolCallDelta(int64_t tool_index, std::string_view id, std::string_view name,
+                     std::string_view arguments, std::string& out);
+  void End(std::string& out);  // block stops, message_delta, message_stop
+  void Fail(Status status, std::string& out);
+
+  std::string client_model_;
+  size_t max_event_bytes_;
+  provider::SseSplitter splitter_;
+
+  State state_ = State::kRunning;
+  Status status_;
+  bool started_ = false;
+  int next_block_ = 0;
+  BlockKind open_kind_ = BlockKind::kNone;  // the open text/thinking block, if any
+  int open_index_ = -1;
+  std::map<int64_t, int> tools_;  // OpenAI tool_calls index -> Anthropic block index (open)
+  std::string stop_reason_;       // set by the finish_reason
+  provider::Usage usage_;
 };
 
 }  // namespace keygate::translate
