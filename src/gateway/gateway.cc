@@ -8,6 +8,7 @@
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
+#include <variant>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -57,7 +58,7 @@ ClientFormat FormatForPath(std::string_view path) {
 enum class Mode {
   kPassThrough,       // same format: bytes pass, only the model is rewritten
   kChatToAnthropic,   // /v1/chat/completions -> an anthropic-messages upstream (and back)
-  kMessagesToChat,    // /v1/messages -> an openai-chat upstream (and back), non-streaming
+  kMessagesToChat,    // /v1/messages -> an openai-chat upstream (and back)
   kUnsupported,
 };
 
@@ -65,7 +66,7 @@ Mode ModeFor(std::string_view path, config::Format upstream, bool stream) {
   using config::Format;
   if (path == "/v1/messages") {
     if (upstream == Format::kAnthropicMessages) return Mode::kPassThrough;
-    if (upstream == Format::kOpenAIChat && !stream) return Mode::kMessagesToChat;
+    if (upstream == Format::kOpenAIChat) return Mode::kMessagesToChat;
     return Mode::kUnsupported;
   }
   if (path == "/v1/chat/completions" && upstream == Format::kAnthropicMessages) {
@@ -80,37 +81,37 @@ Mode ModeFor(std::string_view path, config::Format upstream, bool stream) {
 }
 
 // Turns upstream SSE bytes into what the client receives, reading usage on the way: the
-// pass-through filter, or the Anthropic -> OpenAI chunk translator.
+// pass-through filter, or a stream translator (Anthropic -> OpenAI chunks, OpenAI chunks ->
+// Anthropic events).
 class StreamOut {
  public:
   StreamOut(Mode mode, config::Format format, bool drop_usage_chunk, std::string_view client_model,
             int64_t created, bool include_usage) {
     if (mode == Mode::kChatToAnthropic) {
-      translate_.emplace(translate::AnthropicToOpenAIStream::Options{
-          .client_model = client_model, .created = created, .include_usage = include_usage});
+      stream_.emplace<translate::AnthropicToOpenAIStream>(
+          translate::AnthropicToOpenAIStream::Options{
+              .client_model = client_model, .created = created, .include_usage = include_usage});
+    } else if (mode == Mode::kMessagesToChat) {
+      stream_.emplace<translate::OpenAIToAnthropicStream>(
+          translate::OpenAIToAnthropicStream::Options{.client_model = client_model});
     } else {
-      filter_.emplace(format, drop_usage_chunk);
+      stream_.emplace<provider::SseUsageFilter>(format, drop_usage_chunk);
     }
   }
   void Feed(std::string_view in, std::string& out) {
-    if (translate_) {
-      translate_->Feed(in, out);
-    } else {
-      filter_->Feed(in, out);
-    }
+    std::visit([&](auto& s) { s.Feed(in, out); }, stream_);
   }
   void Finish(std::string& out) {
-    if (translate_) {
-      translate_->Finish(out);
-    } else {
-      filter_->Finish(out);
-    }
+    std::visit([&](auto& s) { s.Finish(out); }, stream_);
   }
-  provider::Usage usage() const { return translate_ ? translate_->usage() : filter_->usage(); }
+  provider::Usage usage() const {
+    return std::visit([](const auto& s) { return s.usage(); }, stream_);
+  }
 
  private:
-  std::optional<provider::SseUsageFilter> filter_;
-  std::optional<translate::AnthropicToOpenAIStream> translate_;
+  std::variant<provider::SseUsageFilter, translate::AnthropicToOpenAIStream,
+               translate::OpenAIToAnthropicStream>
+      stream_{std::in_place_index<0>, config::Format::kOpenAIChat, false};
 };
 
 // The client-facing error type for a status, in each shape.

@@ -415,9 +415,28 @@ TEST_F(GatewayTest, AnthropicClientReachesAnOpenAIModel) {
   EXPECT_NE(seen[0].body.find("\"gpt-upstream\""), std::string::npos) << seen[0].body;
   HttpResponse stream = HttpRequest(
       "POST", base_ + "/v1/messages", {{"x-api-key", kClientToken}},
-      R"({"model":"gpt-test","max_tokens":64,"stream":true,"messages":[]})");
-  EXPECT_EQ(stream.status, 400) << "reverse stream translation is not built yet";
-  EXPECT_NE(stream.body.find("\"type\":\"error\""), std::string::npos) << stream.body;
+      R"({"model":"gpt-test","max_tokens":64,"stream":true,)"
+      R"("messages":[{"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(stream.status, 200) << stream.body;
+  EXPECT_NE(stream.body.find("event: message_start"), std::string::npos) << stream.body;
+  EXPECT_NE(stream.body.find(R"("text_delta","text":"tok0 ")"), std::string::npos) << stream.body;
+  EXPECT_NE(stream.body.find(R"("stop_reason":"end_turn")"), std::string::npos) << stream.body;
+  EXPECT_NE(stream.body.find(R"("input_tokens":11)"), std::string::npos) << stream.body;
+  EXPECT_NE(stream.body.find("event: message_stop"), std::string::npos) << stream.body;
+  EXPECT_EQ(stream.body.find("chat.completion.chunk"), std::string::npos) << "no OpenAI chunks leak";
+  EXPECT_EQ(stream.body.find("[DONE]"), std::string::npos);
+  seen = stub_.requests();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].path, "/v1/chat/completions");
+  EXPECT_NE(seen[1].body.find(R"("include_usage":true)"), std::string::npos) << seen[1].body;
+
+  app_->Shutdown();
+  auto usage = store_->ListUsage({});
+  ASSERT_EQ(usage->size(), 2u);
+  for (const auto& u : *usage) {
+    EXPECT_EQ(u.input_tokens, 11);
+    EXPECT_EQ(u.output_tokens, 7);
+  }
 }
 
 TEST_F(GatewayTest, NoKeysIs503) {

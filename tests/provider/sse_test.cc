@@ -2,7 +2,9 @@
 // chunk), and that neither depends on how the bytes were chunked.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -149,6 +151,87 @@ void ExpectChunkingInvariant(Format f, bool drop, std::string_view s,
 }
 
 // ---------------------------------------------------------------- OpenAI chat
+
+// ---------------------------------------------------------------- SseSplitter
+
+// Runs `input` through a splitter cut at `cuts`; returns each piece tagged: "E:" a complete
+// event, "O:" part of an oversized event ("O$:" its last part), and "R:" the rest at the end.
+std::vector<std::string> Split(std::string_view input, const std::vector<size_t>& cuts,
+                               size_t max_event_bytes, size_t* max_held = nullptr) {
+  SseSplitter splitter(max_event_bytes);
+  std::vector<std::string> pieces;
+  std::string oversized;
+  auto drain = [&] {
+    std::string_view piece;
+    bool ended = false;
+    for (;;) {
+      SseSplitter::Piece kind = splitter.Next(piece, ended);
+      if (kind == SseSplitter::Piece::kNone) break;
+      if (kind == SseSplitter::Piece::kEvent) {
+        pieces.push_back("E:" + std::string(piece));
+      } else {
+        oversized += piece;  // joined, so the pieces compare whatever the chunking
+        if (ended) pieces.push_back("O:" + std::exchange(oversized, ""));
+      }
+    }
+    if (max_held != nullptr) *max_held = std::max(*max_held, splitter.rest().size());
+  };
+  size_t prev = 0;
+  for (size_t cut : cuts) {
+    splitter.Append(input.substr(prev, cut - prev));
+    drain();
+    prev = cut;
+  }
+  splitter.Append(input.substr(prev));
+  drain();
+  if (splitter.in_oversized()) pieces.push_back("O~:" + oversized);
+  if (!splitter.rest().empty()) pieces.push_back("R:" + std::string(splitter.rest()));
+  return pieces;
+}
+
+TEST(SseSplitter, LfCrlfAndMixedBoundaries) {
+  const std::string input = "data: a\n\ndata: b\r\n\r\ndata: c\r\n\ndata: d\n\r\nevent: x\ndata: e";
+  EXPECT_EQ(Split(input, {}, 1024),
+            (std::vector<std::string>{"E:data: a\n\n", "E:data: b\r\n\r\n", "E:data: c\r\n\n",
+                                      "E:data: d\n\r\n", "R:event: x\ndata: e"}));
+  // A lone CR is no line end: "a\r\rb" stays one line.
+  EXPECT_EQ(Split("data: a\r\rb\n\n", {}, 1024),
+            (std::vector<std::string>{"E:data: a\r\rb\n\n"}));
+}
+
+TEST(SseSplitter, EverySplitPointAndRandomSplitsGiveTheSameEvents) {
+  const std::string big(300, 'x');
+  const std::string input = "data: a\n\ndata: " + big + "\r\n\r\n: c\r\n\ndata: " + big + big +
+                            "\n\ndata: d\n\r\ndata: " + big + big + "tail";
+  const auto whole = Split(input, {}, 400);
+  ASSERT_EQ(whole.size(), 6u);
+  EXPECT_EQ(whole[3].substr(0, 2), "O:") << "an event over the cap is handed on in pieces";
+  EXPECT_EQ(whole[5].substr(0, 3), "O~:") << "an unterminated one too";
+  for (size_t i = 0; i <= input.size(); ++i) {
+    size_t held = 0;
+    ASSERT_EQ(Split(input, {i}, 400, &held), whole) << "split at " << i;
+    EXPECT_LE(held, 400u);
+  }
+  std::mt19937 rng(7);
+  for (int round = 0; round < 300; ++round) {
+    std::vector<size_t> cuts;
+    for (size_t pos = 1 + rng() % 50; pos < input.size(); pos += 1 + rng() % 50) cuts.push_back(pos);
+    ASSERT_EQ(Split(input, cuts, 400), whole) << "round " << round;
+  }
+}
+
+TEST(SseSplitter, EventDataJoinsDataLinesAndSkipsComments) {
+  std::string storage;
+  std::string_view data;
+  bool has_content = false;
+  EXPECT_TRUE(SseEventData("event: x\r\n: note\ndata: a\ndata:b\nid: 1\n\n", storage, data,
+                           has_content));
+  EXPECT_EQ(data, "a\nb");
+  EXPECT_TRUE(has_content);
+  has_content = false;
+  EXPECT_FALSE(SseEventData(": only a comment\n\n", storage, data, has_content));
+  EXPECT_TRUE(has_content);
+}
 
 TEST(SseUsageFilter, OpenAIChatReadsUsageAndPassesEverything) {
   const std::string stream = Join(kChatEvents, "\n\n");
