@@ -16,6 +16,7 @@ using internal::Element;
 using internal::IsNull;
 using internal::IsNumber;
 using internal::Member;
+using internal::Path;
 using internal::Quote;
 using internal::WrongType;
 
@@ -24,14 +25,8 @@ Status Unsupported(std::string_view field, std::string_view why) {
                               " for an OpenAI-format model: " + std::string(why));
 }
 
-std::string Path(std::string_view base, size_t index) {
-  return std::string(base) + "[" + std::to_string(index) + "]";
-}
-
 std::optional<std::string_view> TypeOf(Element block) {
-  std::string_view t;
-  if (block.at_key("type").get_string().get(t) != simdjson::SUCCESS) return std::nullopt;
-  return t;
+  return internal::StringMember(block, "type");
 }
 
 class ReverseRequest {
@@ -457,30 +452,16 @@ std::string_view StopReasonFromOpenAI(std::string_view finish_reason) {
 
 StatusOr<std::string> AnthropicToOpenAIChatRequest(std::string_view body,
                                                    const TranslateOptions& options) {
-  provider::internal::DomParser parser(body.size());
-  Element root;
-  if (parser.Parse(body, root) != simdjson::SUCCESS) {
-    return InvalidArgumentError("request body is not valid JSON");
-  }
-  try {
+  return internal::ParseAndTranslate(body, internal::BodyKind::kRequest, [&](Element root) {
     return ReverseRequest(options).Run(root);
-  } catch (const std::exception& e) {
-    return InternalError(std::string("translating the request: ") + e.what());
-  }
+  });
 }
 
 StatusOr<std::string> OpenAIChatToAnthropicResponse(std::string_view body,
                                                     const ResponseOptions& options) {
-  provider::internal::DomParser parser(body.size());
-  Element root;
-  if (parser.Parse(body, root) != simdjson::SUCCESS) {
-    return InternalError("upstream response is not valid JSON");
-  }
-  try {
+  return internal::ParseAndTranslate(body, internal::BodyKind::kResponse, [&](Element root) {
     return ReverseResponse(root, options);
-  } catch (const std::exception& e) {
-    return InternalError(std::string("translating the response: ") + e.what());
-  }
+  });
 }
 
 }  // namespace keygate::translate

@@ -7,19 +7,15 @@
 
 #include "provider/json_text.h"
 #include "translate/json_util.h"
+#include "translate/sse_events.h"
 #include "translate/translate.h"
 
 namespace keygate::translate {
 namespace {
 
 using internal::Element;
+using internal::StringMember;
 using provider::internal::AppendJsonString;
-
-std::optional<std::string_view> Str(Element e, std::string_view key) {
-  std::string_view s;
-  if (e.at_key(key).get_string().get(s) != simdjson::SUCCESS) return std::nullopt;
-  return s;
-}
 
 std::optional<int64_t> Count(Element usage, std::string_view key) {
   int64_t v = 0;
@@ -38,40 +34,22 @@ AnthropicToOpenAIStream::AnthropicToOpenAIStream(const Options& options)
 
 void AnthropicToOpenAIStream::Feed(std::string_view bytes, std::string& out) {
   if (state_ != State::kRunning) return;
-  splitter_.Append(bytes);
-  std::string_view event;
-  bool ended = false;
-  while (state_ == State::kRunning) {
-    provider::SseSplitter::Piece kind = splitter_.Next(event, ended);
-    if (kind == provider::SseSplitter::Piece::kNone) break;
-    if (kind == provider::SseSplitter::Piece::kOversized) {
-      // It cannot be translated without holding it whole.
-      Fail(InternalError("upstream SSE event longer than " + std::to_string(max_event_bytes_) +
-                         " bytes"),
-           "upstream_error", out);
-      break;
-    }
-    OnEvent(event, out);
+  auto running = [this] { return state_ == State::kRunning; };
+  if (!internal::FeedEvents(splitter_, bytes, running,
+                            [&](std::string_view data) { OnData(data, out); })) {
+    Fail(InternalError(internal::OversizedMessage(max_event_bytes_)), "upstream_error", out);
   }
   if (state_ != State::kRunning) splitter_ = provider::SseSplitter(0);  // frees what it held
 }
 
 void AnthropicToOpenAIStream::Finish(std::string& out) {
-  if (state_ == State::kRunning && !splitter_.in_oversized() && !splitter_.rest().empty()) {
-    OnEvent(splitter_.rest(), out);
+  if (state_ == State::kRunning) {
+    internal::FinishEvents(splitter_, [&](std::string_view data) { OnData(data, out); });
   }
   if (state_ == State::kRunning) {
     Fail(UnavailableError("upstream stream ended before message_stop"), "upstream_error", out);
   }
   splitter_ = provider::SseSplitter(0);
-}
-
-void AnthropicToOpenAIStream::OnEvent(std::string_view event, std::string& out) {
-  std::string storage;
-  std::string_view data;
-  bool has_content = false;
-  if (!provider::SseEventData(event, storage, data, has_content)) return;  // comments, blanks
-  OnData(data, out);
 }
 
 void AnthropicToOpenAIStream::AppendChunk(std::string_view delta_json,
@@ -101,14 +79,14 @@ void AnthropicToOpenAIStream::OnData(std::string_view data, std::string& out) {
   Element root;
   // Not JSON (a stray "[DONE]", a keep-alive): nothing to translate.
   if (parser.Parse(data, root) != simdjson::SUCCESS || !root.is_object()) return;
-  std::optional<std::string_view> type = Str(root, "type");
+  std::optional<std::string_view> type = StringMember(root, "type");
   if (!type) return;
 
   if (chunk_prefix_.empty() || *type == "message_start") {
     std::string_view id;
     Element message;
     if (*type == "message_start" && root.at_key("message").get(message) == simdjson::SUCCESS) {
-      id = Str(message, "id").value_or("");
+      id = StringMember(message, "id").value_or("");
     }
     chunk_prefix_ = R"(data: {"id":)";
     AppendJsonString(chunk_prefix_, id);
@@ -155,19 +133,19 @@ void AnthropicToOpenAIStream::OnData(std::string_view data, std::string& out) {
         root.at_key("content_block").get(block) != simdjson::SUCCESS) {
       return;
     }
-    std::string_view block_type = Str(block, "type").value_or("");
+    std::string_view block_type = StringMember(block, "type").value_or("");
     Block& b = open_[index];
     b = Block{};
     if (block_type == "text") {
       b.kind = BlockKind::kText;
-      std::string_view text = Str(block, "text").value_or("");
+      std::string_view text = StringMember(block, "text").value_or("");
       if (text.empty()) return;
       delta = R"({"content":)";
       AppendJsonString(delta, text);
       delta.push_back('}');
     } else if (block_type == "thinking") {
       b.kind = BlockKind::kThinking;
-      std::string_view text = Str(block, "thinking").value_or("");
+      std::string_view text = StringMember(block, "thinking").value_or("");
       if (text.empty()) return;
       delta = R"({"reasoning_content":)";
       AppendJsonString(delta, text);
@@ -188,9 +166,9 @@ void AnthropicToOpenAIStream::OnData(std::string_view data, std::string& out) {
       delta = R"({"tool_calls":[{"index":)";
       delta.append(std::to_string(b.tool_index));
       delta.append(R"(,"id":)");
-      AppendJsonString(delta, Str(block, "id").value_or(""));
+      AppendJsonString(delta, StringMember(block, "id").value_or(""));
       delta.append(R"(,"type":"function","function":{"name":)");
-      AppendJsonString(delta, Str(block, "name").value_or(""));
+      AppendJsonString(delta, StringMember(block, "name").value_or(""));
       delta.append(R"(,"arguments":)");
       AppendJsonString(delta, arguments);
       delta.append("}}]}");
@@ -207,22 +185,22 @@ void AnthropicToOpenAIStream::OnData(std::string_view data, std::string& out) {
         root.at_key("delta").get(d) != simdjson::SUCCESS) {
       return;
     }
-    std::string_view delta_type = Str(d, "type").value_or("");
+    std::string_view delta_type = StringMember(d, "type").value_or("");
     auto it = open_.find(index);
     if (delta_type == "text_delta") {
-      std::string_view text = Str(d, "text").value_or("");
+      std::string_view text = StringMember(d, "text").value_or("");
       if (text.empty()) return;
       delta = R"({"content":)";
       AppendJsonString(delta, text);
       delta.push_back('}');
     } else if (delta_type == "thinking_delta") {
-      std::string_view text = Str(d, "thinking").value_or("");
+      std::string_view text = StringMember(d, "thinking").value_or("");
       if (text.empty()) return;
       delta = R"({"reasoning_content":)";
       AppendJsonString(delta, text);
       delta.push_back('}');
     } else if (delta_type == "input_json_delta") {
-      std::string_view partial = Str(d, "partial_json").value_or("");
+      std::string_view partial = StringMember(d, "partial_json").value_or("");
       if (partial.empty() || it == open_.end() || it->second.kind != BlockKind::kToolUse) return;
       delta = R"({"tool_calls":[{"index":)";
       delta.append(std::to_string(it->second.tool_index));
@@ -266,8 +244,8 @@ void AnthropicToOpenAIStream::OnData(std::string_view data, std::string& out) {
     Element err;
     std::string_view err_type = "upstream_error", message = "upstream stream error";
     if (root.at_key("error").get(err) == simdjson::SUCCESS) {
-      err_type = Str(err, "type").value_or(err_type);
-      message = Str(err, "message").value_or(message);
+      err_type = StringMember(err, "type").value_or(err_type);
+      message = StringMember(err, "message").value_or(message);
     }
     Fail(UnavailableError(std::string(message)), err_type, out);
   }

@@ -49,6 +49,43 @@ inline Status WrongType(std::string_view path, std::string_view want, Element go
                               std::string(TypeName(got)));
 }
 
+// The string member `key` of `e`; nullopt when absent, not a string, or `e` is not an object.
+inline std::optional<std::string_view> StringMember(Element e, std::string_view key) {
+  std::string_view s;
+  if (e.at_key(key).get_string().get(s) != simdjson::SUCCESS) return std::nullopt;
+  return s;
+}
+
+// "base[index]", for error messages.
+inline std::string Path(std::string_view base, size_t index) {
+  return std::string(base) + "[" + std::to_string(index) + "]";
+}
+
+enum class BodyKind { kRequest, kResponse };
+
+// Parses `body` and returns translate(root). A body that is not JSON gives InvalidArgument for a
+// request (the client's fault: a 400) and Internal for a response (the upstream's: a 502). An
+// exception from building the output (Boost.JSON throws only on misuse or allocation failure)
+// becomes Internal.
+template <typename Translate>
+StatusOr<std::string> ParseAndTranslate(std::string_view body, BodyKind kind,
+                                        Translate&& translate) {
+  provider::internal::DomParser parser(body.size());
+  Element root;
+  const bool request = kind == BodyKind::kRequest;
+  if (parser.Parse(body, root) != simdjson::SUCCESS) {
+    return request ? InvalidArgumentError("request body is not valid JSON")
+                   : InternalError("upstream response is not valid JSON");
+  }
+  try {
+    return translate(root);
+  } catch (const std::exception& e) {
+    return InternalError(std::string(request ? "translating the request: "
+                                             : "translating the response: ") +
+                         e.what());
+  }
+}
+
 // `e` serialized as compact JSON.
 std::string Minify(Element e);
 

@@ -19,6 +19,7 @@ using internal::Element;
 using internal::IsNull;
 using internal::IsNumber;
 using internal::Member;
+using internal::Path;
 using internal::Quote;
 using internal::WrongType;
 using simdjson::dom::element_type;
@@ -54,10 +55,6 @@ StatusOr<int64_t> PositiveInt(std::string_view path, Element e) {
   }
   if (i < 1) return InvalidArgumentError(Quote(path) + " must be a positive integer");
   return i;
-}
-
-std::string Path(std::string_view base, size_t index) {
-  return std::string(base) + "[" + std::to_string(index) + "]";
 }
 
 // ---------------------------------------------------------------- request
@@ -881,30 +878,16 @@ std::string_view FinishReasonFromAnthropic(std::string_view stop_reason) {
 
 StatusOr<std::string> OpenAIChatToAnthropicRequest(std::string_view body,
                                                    const TranslateOptions& options) {
-  provider::internal::DomParser parser(body.size());
-  Element root;
-  if (parser.Parse(body, root) != simdjson::SUCCESS) {
-    return InvalidArgumentError("request body is not valid JSON");
-  }
-  try {
+  return internal::ParseAndTranslate(body, internal::BodyKind::kRequest, [&](Element root) {
     return RequestTranslator(options).Run(root);
-  } catch (const std::exception& e) {  // Boost.JSON throws only on misuse or allocation failure
-    return InternalError(std::string("translating the request: ") + e.what());
-  }
+  });
 }
 
 StatusOr<std::string> AnthropicToOpenAIChatResponse(std::string_view body,
                                                     const ResponseOptions& options) {
-  provider::internal::DomParser parser(body.size());
-  Element root;
-  if (parser.Parse(body, root) != simdjson::SUCCESS) {
-    return InternalError("upstream response is not valid JSON");
-  }
-  try {
+  return internal::ParseAndTranslate(body, internal::BodyKind::kResponse, [&](Element root) {
     return TranslateResponse(root, options);
-  } catch (const std::exception& e) {
-    return InternalError(std::string("translating the response: ") + e.what());
-  }
+  });
 }
 
 }  // namespace keygate::translate

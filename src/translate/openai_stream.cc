@@ -11,19 +11,15 @@
 
 #include "provider/json_text.h"
 #include "translate/json_util.h"
+#include "translate/sse_events.h"
 #include "translate/translate.h"
 
 namespace keygate::translate {
 namespace {
 
 using internal::Element;
+using internal::StringMember;
 using provider::internal::AppendJsonString;
-
-std::optional<std::string_view> Str(Element e, std::string_view key) {
-  std::string_view s;
-  if (e.at_key(key).get_string().get(s) != simdjson::SUCCESS) return std::nullopt;
-  return s;
-}
 
 int64_t Count(Element e, std::string_view key) {
   int64_t v = 0;
@@ -48,26 +44,17 @@ OpenAIToAnthropicStream::OpenAIToAnthropicStream(const Options& options)
 
 void OpenAIToAnthropicStream::Feed(std::string_view bytes, std::string& out) {
   if (state_ != State::kRunning) return;
-  splitter_.Append(bytes);
-  std::string_view event;
-  bool ended = false;
-  while (state_ == State::kRunning) {
-    provider::SseSplitter::Piece kind = splitter_.Next(event, ended);
-    if (kind == provider::SseSplitter::Piece::kNone) break;
-    if (kind == provider::SseSplitter::Piece::kOversized) {
-      Fail(InternalError("upstream SSE event longer than " + std::to_string(max_event_bytes_) +
-                         " bytes"),
-           out);
-      break;
-    }
-    OnEvent(event, out);
+  auto running = [this] { return state_ == State::kRunning; };
+  if (!internal::FeedEvents(splitter_, bytes, running,
+                            [&](std::string_view data) { OnData(data, out); })) {
+    Fail(InternalError(internal::OversizedMessage(max_event_bytes_)), out);
   }
   if (state_ != State::kRunning) splitter_ = provider::SseSplitter(0);  // frees what it held
 }
 
 void OpenAIToAnthropicStream::Finish(std::string& out) {
-  if (state_ == State::kRunning && !splitter_.in_oversized() && !splitter_.rest().empty()) {
-    OnEvent(splitter_.rest(), out);
+  if (state_ == State::kRunning) {
+    internal::FinishEvents(splitter_, [&](std::string_view data) { OnData(data, out); });
   }
   if (state_ == State::kRunning) {
     // Some OpenAI-compatible servers end after the finish_reason without "[DONE]": that answer
@@ -79,14 +66,6 @@ void OpenAIToAnthropicStream::Finish(std::string& out) {
     }
   }
   splitter_ = provider::SseSplitter(0);
-}
-
-void OpenAIToAnthropicStream::OnEvent(std::string_view event, std::string& out) {
-  std::string storage;
-  std::string_view data;
-  bool has_content = false;
-  if (!provider::SseEventData(event, storage, data, has_content)) return;  // comments, blanks
-  OnData(data, out);
 }
 
 void OpenAIToAnthropicStream::Start(std::string_view id, std::string& out) {
@@ -210,7 +189,7 @@ void OpenAIToAnthropicStream::OnData(std::string_view data, std::string& out) {
   if (root.at_key("error").get(err) == simdjson::SUCCESS && !internal::IsNull(err)) {
     std::string message = "upstream stream error";
     if (err.is_object()) {
-      message = std::string(Str(err, "message").value_or(message));
+      message = std::string(StringMember(err, "message").value_or(message));
     } else if (err.is_string()) {
       message = std::string(err.get_string().value_unsafe());
     }
@@ -218,7 +197,7 @@ void OpenAIToAnthropicStream::OnData(std::string_view data, std::string& out) {
     return;
   }
 
-  Start(Str(root, "id").value_or(""), out);
+  Start(StringMember(root, "id").value_or(""), out);
 
   Element u;
   if (root.at_key("usage").get(u) == simdjson::SUCCESS && u.is_object()) {
@@ -248,11 +227,11 @@ void OpenAIToAnthropicStream::OnData(std::string_view data, std::string& out) {
     Element delta;
     if (choice.at_key("delta").get(delta) == simdjson::SUCCESS && delta.is_object()) {
       // Reasoning first: a chunk carrying both belongs to the thinking that precedes the text.
-      std::optional<std::string_view> reasoning = Str(delta, "reasoning_content");
-      if (!reasoning) reasoning = Str(delta, "reasoning");
+      std::optional<std::string_view> reasoning = StringMember(delta, "reasoning_content");
+      if (!reasoning) reasoning = StringMember(delta, "reasoning");
       if (reasoning && !reasoning->empty()) TextDelta(BlockKind::kThinking, *reasoning, out);
-      std::optional<std::string_view> text = Str(delta, "content");
-      if (!text) text = Str(delta, "refusal");
+      std::optional<std::string_view> text = StringMember(delta, "content");
+      if (!text) text = StringMember(delta, "refusal");
       if (text && !text->empty()) TextDelta(BlockKind::kText, *text, out);
       simdjson::dom::array calls;
       if (delta.at_key("tool_calls").get_array().get(calls) == simdjson::SUCCESS) {
@@ -263,10 +242,10 @@ void OpenAIToAnthropicStream::OnData(std::string_view data, std::string& out) {
           Element fn;
           std::string_view name, arguments;
           if (call.at_key("function").get(fn) == simdjson::SUCCESS && fn.is_object()) {
-            name = Str(fn, "name").value_or("");
-            arguments = Str(fn, "arguments").value_or("");
+            name = StringMember(fn, "name").value_or("");
+            arguments = StringMember(fn, "arguments").value_or("");
           }
-          ToolCallDelta(tool_index, Str(call, "id").value_or(""), name, arguments, out);
+          ToolCallDelta(tool_index, StringMember(call, "id").value_or(""), name, arguments, out);
         }
       }
     }

@@ -153,7 +153,6 @@ class AnthropicToOpenAIStream {
     int tool_index = -1;
   };
 
-  void OnEvent(std::string_view event, std::string& out);
   void OnData(std::string_view data, std::string& out);
   // Appends one chunk: `delta_json` is the delta object, `finish_reason` a JSON literal.
   void AppendChunk(std::string_view delta_json, std::string_view finish_reason_json,
@@ -225,7 +224,6 @@ class OpenAIToAnthropicStream {
   enum class State { kRunning, kDone, kFailed };
   enum class BlockKind : uint8_t { kNone, kText, kThinking };
 
-  void OnEvent(std::string_view event, std::string& out);
   void OnData(std::string_view data, std::string& out);
   void Start(std::string_view id, std::string& out);  // message_start, once
   void CloseOpen(std::string& out);                   // the open text/thinking block

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tests/translate/json_testing.h"
+#include "tests/translate/stream_testing.h"
 #include "translate/translate.h"
 
 namespace keygate::translate {
@@ -117,16 +118,7 @@ void ExpectEvents(const std::string& out, const Events& expected) {
 
 std::string Translate(std::string_view input, const std::vector<size_t>& cuts,
                       OpenAIToAnthropicStream::Options options = Opts()) {
-  OpenAIToAnthropicStream stream(options);
-  std::string out;
-  size_t prev = 0;
-  for (size_t cut : cuts) {
-    stream.Feed(input.substr(prev, cut - prev), out);
-    prev = cut;
-  }
-  stream.Feed(input.substr(prev), out);
-  stream.Finish(out);
-  return out;
+  return testing::TranslateCut<OpenAIToAnthropicStream>(input, cuts, options);
 }
 
 TEST(OpenAIStream, ToolStreamGolden) {
@@ -162,38 +154,11 @@ TEST(OpenAIStream, CrlfStreamGivesTheSameOutput) {
   EXPECT_EQ(Translate(Join(kToolStream, true), {}), Translate(Join(kToolStream), {}));
 }
 
-TEST(OpenAIStream, EverySplitPointGivesTheSameOutput) {
+TEST(OpenAIStream, OutputDoesNotDependOnChunking) {
   for (bool crlf : {false, true}) {
-    const std::string input = Join(kToolStream, crlf);
-    const std::string whole = Translate(input, {});
-    for (size_t i = 0; i <= input.size(); ++i) {
-      ASSERT_EQ(Translate(input, {i}), whole) << "split at " << i << " crlf=" << crlf;
-    }
-  }
-}
-
-TEST(OpenAIStream, ByteAtATimeGivesTheSameOutput) {
-  const std::string input = Join(kToolStream);
-  std::vector<size_t> cuts;
-  for (size_t i = 1; i < input.size(); ++i) cuts.push_back(i);
-  EXPECT_EQ(Translate(input, cuts), Translate(input, {}));
-}
-
-TEST(OpenAIStream, RandomSplitsGiveTheSameOutput) {
-  std::mt19937 rng(20251128);
-  for (bool crlf : {false, true}) {
-    const std::string input = Join(kToolStream, crlf);
-    const std::string whole = Translate(input, {});
-    for (int round = 0; round < 300; ++round) {
-      std::vector<size_t> cuts;
-      size_t pos = 0;
-      while (true) {
-        pos += 1 + rng() % 64;
-        if (pos >= input.size()) break;
-        cuts.push_back(pos);
-      }
-      ASSERT_EQ(Translate(input, cuts), whole) << "round " << round;
-    }
+    SCOPED_TRACE(crlf ? "CRLF" : "LF");
+    testing::ExpectChunkingInvariant<OpenAIToAnthropicStream>(Join(kToolStream, crlf), Opts(),
+                                                               20251128);
   }
 }
 
@@ -305,14 +270,18 @@ TEST(OpenAIStream, InputAfterTheEndIsIgnored) {
 TEST(OpenAIStream, MutatedStreamsAreSafeAndChunkingInvariant) {
   std::mt19937 rng(11);
   const std::string base = Join(kToolStream);
-  for (int round = 0; round < 200; ++round) {
-    std::string input = base;
-    for (int m = 0; m < 4; ++m) input[rng() % input.size()] = static_cast<char>(rng() % 256);
-    std::vector<size_t> cuts;
-    for (size_t pos = 1 + rng() % 40; pos < input.size(); pos += 1 + rng() % 40) {
-      cuts.push_back(pos);
+  for (int round = 0; round < 400; ++round) {
+    const std::string input = testing::Mutate(rng, base);
+    OpenAIToAnthropicStream::Options options = Opts();
+    options.max_event_bytes = 256 + rng() % 1024;
+    const std::string whole = Translate(input, {}, options);
+    ASSERT_EQ(Translate(input, testing::RandomCuts(rng, input.size(), 50), options), whole)
+        << "round " << round;
+    for (const auto& [name, data] : EventsOf(whole)) {
+      boost::system::error_code ec;
+      boost::json::parse(data, ec);
+      ASSERT_FALSE(ec) << name << ": " << data;
     }
-    ASSERT_EQ(Translate(input, cuts), Translate(input, {})) << "round " << round;
   }
 }
 

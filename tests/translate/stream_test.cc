@@ -9,6 +9,7 @@
 
 #include "provider/provider.h"
 #include "tests/translate/json_testing.h"
+#include "tests/translate/stream_testing.h"
 #include "translate/translate.h"
 
 namespace keygate::translate {
@@ -147,16 +148,7 @@ void ExpectEvents(const std::string& out, const std::vector<std::string>& expect
 
 std::string Translate(std::string_view input, const std::vector<size_t>& cuts,
                       AnthropicToOpenAIStream::Options options = Opts()) {
-  AnthropicToOpenAIStream stream(options);
-  std::string out;
-  size_t prev = 0;
-  for (size_t cut : cuts) {
-    stream.Feed(input.substr(prev, cut - prev), out);
-    prev = cut;
-  }
-  stream.Feed(input.substr(prev), out);
-  stream.Finish(out);
-  return out;
+  return testing::TranslateCut<AnthropicToOpenAIStream>(input, cuts, options);
 }
 
 TEST(AnthropicStream, ToolStreamGolden) {
@@ -208,38 +200,11 @@ TEST(AnthropicStream, UsageMatchesTheProviderFilter) {
 
 // ---------------------------------------------------------------- chunk-boundary invariance
 
-TEST(AnthropicStream, EverySplitPointGivesTheSameOutput) {
+TEST(AnthropicStream, OutputDoesNotDependOnChunking) {
   for (bool crlf : {false, true}) {
-    const std::string input = Join(kToolStream, crlf);
-    const std::string whole = Translate(input, {});
-    for (size_t i = 0; i <= input.size(); ++i) {
-      ASSERT_EQ(Translate(input, {i}), whole) << "split at " << i << " crlf=" << crlf;
-    }
-  }
-}
-
-TEST(AnthropicStream, ByteAtATimeGivesTheSameOutput) {
-  const std::string input = Join(kToolStream);
-  std::vector<size_t> cuts;
-  for (size_t i = 1; i < input.size(); ++i) cuts.push_back(i);
-  EXPECT_EQ(Translate(input, cuts), Translate(input, {}));
-}
-
-TEST(AnthropicStream, RandomSplitsGiveTheSameOutput) {
-  std::mt19937 rng(20250611);
-  for (bool crlf : {false, true}) {
-    const std::string input = Join(kToolStream, crlf);
-    const std::string whole = Translate(input, {});
-    for (int round = 0; round < 300; ++round) {
-      std::vector<size_t> cuts;
-      size_t pos = 0;
-      while (true) {
-        pos += 1 + rng() % 64;
-        if (pos >= input.size()) break;
-        cuts.push_back(pos);
-      }
-      ASSERT_EQ(Translate(input, cuts), whole) << "round " << round;
-    }
+    SCOPED_TRACE(crlf ? "CRLF" : "LF");
+    testing::ExpectChunkingInvariant<AnthropicToOpenAIStream>(Join(kToolStream, crlf), Opts(),
+                                                               20250611);
   }
 }
 
@@ -371,30 +336,13 @@ TEST(AnthropicStream, InputAfterTheEndIsIgnored) {
 TEST(AnthropicStream, MutatedStreamsAreSafeAndChunkingInvariant) {
   std::mt19937 rng(6);
   const std::string base = Join(kToolStream);
-  const char kBytes[] = "{}[]\",:\n\r x0";
   for (int round = 0; round < 400; ++round) {
-    std::string input = base;
-    for (int m = 0, n = 1 + rng() % 6; m < n && !input.empty(); ++m) {
-      size_t at = rng() % input.size();
-      switch (rng() % 3) {
-        case 0:
-          input[at] = kBytes[rng() % (sizeof(kBytes) - 1)];
-          break;
-        case 1:
-          input.erase(at, 1 + rng() % 40);
-          break;
-        default:
-          input.insert(at, input.substr(at, 1 + rng() % 200));
-          break;
-      }
-    }
+    const std::string input = testing::Mutate(rng, base);
     AnthropicToOpenAIStream::Options options = Opts(rng() % 2 == 0);
     options.max_event_bytes = 256 + rng() % 1024;
     const std::string whole = Translate(input, {}, options);
-    std::vector<size_t> cuts;
-    for (size_t pos = 1 + rng() % 50; pos < input.size(); pos += 1 + rng() % 50)
-      cuts.push_back(pos);
-    ASSERT_EQ(Translate(input, cuts, options), whole) << "round " << round;
+    ASSERT_EQ(Translate(input, testing::RandomCuts(rng, input.size(), 50), options), whole)
+        << "round " << round;
     for (const std::string& data : DataOf(whole)) {
       if (data == "[DONE]") continue;
       boost::system::error_code ec;
