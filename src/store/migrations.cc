@@ -152,6 +152,48 @@ CREATE TABLE leases (
 );
 CREATE INDEX usage_records_upstream_key ON usage_records (upstream_key_id, created_at);
 )SQL"},
+    // Client keys as operators sell them (docs/design.md, "Client keys and credits"): balance,
+    // allowed models, rate limits, expiry, sub-keys spending a parent's credits under per-model
+    // caps; credit reservations (one row per request in flight, owned by an instance and
+    // expiring, so a sweep releases those of a dead process); per-minute request/token counters
+    // for the rate limits.
+    {4, "client key credits, limits, reservations", R"SQL(
+ALTER TABLE client_keys ADD COLUMN parent_id BIGINT;
+ALTER TABLE client_keys ADD COLUMN credits_micros BIGINT;
+ALTER TABLE client_keys ADD COLUMN allowed_models TEXT NOT NULL DEFAULT '';
+ALTER TABLE client_keys ADD COLUMN rpm_limit BIGINT;
+ALTER TABLE client_keys ADD COLUMN tpm_limit BIGINT;
+ALTER TABLE client_keys ADD COLUMN concurrency_limit BIGINT;
+ALTER TABLE client_keys ADD COLUMN expires_at BIGINT;
+CREATE INDEX client_keys_parent ON client_keys (parent_id);
+CREATE TABLE client_key_caps (
+  client_key_id BIGINT NOT NULL,
+  model         TEXT NOT NULL,
+  cap_micros    BIGINT NOT NULL,
+  spent_micros  BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (client_key_id, model)
+);
+CREATE TABLE credit_reservations (
+  id             {pk},
+  request_id     TEXT NOT NULL UNIQUE,
+  client_key_id  BIGINT NOT NULL,
+  payer_id       BIGINT NOT NULL,
+  cap_model      TEXT,
+  amount_micros  BIGINT NOT NULL,
+  owner          TEXT NOT NULL,
+  expires_at     BIGINT NOT NULL,
+  created_at     BIGINT NOT NULL
+);
+CREATE INDEX credit_reservations_expiry ON credit_reservations (expires_at);
+CREATE INDEX credit_reservations_client ON credit_reservations (client_key_id);
+CREATE TABLE rate_windows (
+  client_key_id BIGINT NOT NULL,
+  minute        BIGINT NOT NULL,
+  requests      BIGINT NOT NULL DEFAULT 0,
+  tokens        BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (client_key_id, minute)
+);
+)SQL"},
 };
 
 std::string Render(const Migration& m, sql::Dialect dialect) {

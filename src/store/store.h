@@ -159,6 +159,15 @@ struct SpendRecord {
   int64_t created_at_ms = 0;
 };
 
+// A spending cap of a client key on one model (micro-USD), typically on a sub-key: what it may
+// spend of its parent's credits on that model. `spent_micros` counts settled costs plus open
+// reservations.
+struct ModelCap {
+  std::string model;  // catalog id, or "*" for every model without a cap of its own
+  int64_t cap_micros = 0;
+  int64_t spent_micros = 0;
+};
+
 struct ClientKey {
   int64_t id = 0;
   std::string name;
@@ -166,6 +175,38 @@ struct ClientKey {
   std::string hint;    // masked form of the secret, for display
   bool enabled = true;
   int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  // A sub-key spends the credits of its parent (one level: a parent is never a sub-key).
+  std::optional<int64_t> parent_id;
+  // The balance in micro-USD; nullopt = unlimited. Always nullopt on a sub-key.
+  std::optional<int64_t> credits_micros;
+  std::vector<std::string> allowed_models;  // catalog ids; empty = every model
+  std::optional<int64_t> rpm_limit, tpm_limit, concurrency_limit;  // nullopt = no limit
+  std::optional<int64_t> expires_at_ms;                           // nullopt = never
+  std::vector<ModelCap> caps;                                     // by model
+};
+
+struct NewClientKey {
+  std::string name;
+  std::string key_hash;
+  std::string hint;
+  std::optional<int64_t> parent_id;
+  std::optional<int64_t> credits_micros;
+  std::vector<std::string> allowed_models;
+  std::optional<int64_t> rpm_limit, tpm_limit, concurrency_limit;
+  std::optional<int64_t> expires_at_ms;
+  std::vector<ModelCap> caps;  // spent_micros ignored
+};
+
+// A change of a client key's settings: fields left unset stay as they are. An inner nullopt
+// clears a limit (no limit, never expires, unlimited credits).
+struct ClientKeyUpdate {
+  std::optional<bool> enabled;
+  std::optional<std::vector<std::string>> allowed_models;
+  std::optional<std::optional<int64_t>> rpm_limit, tpm_limit, concurrency_limit, expires_at_ms;
+  std::optional<std::optional<int64_t>> credits_micros;  // sets the balance
+  std::optional<int64_t> add_credits_micros;  // adds (or, negative, takes) atomically
+  std::vector<ModelCap> caps;  // upserted by model (spent kept); cap_micros < 0 removes the cap
 };
 
 struct UsageRecord {
@@ -281,9 +322,28 @@ class Store {
   virtual Status ReleaseLease(std::string_view name, std::string_view holder) = 0;
 
   // ---- client keys (hash only)
-  virtual StatusOr<ClientKey> CreateClientKey(std::string_view name, std::string_view key_hash,
-                                              std::string_view hint) = 0;
-  virtual StatusOr<std::vector<ClientKey>> ListClientKeys() = 0;
+  // AlreadyExists when the hash is taken; InvalidArgument for an empty name, a negative amount,
+  // credits on a sub-key, a model name with a comma; NotFound for an unknown parent;
+  // FailedPrecondition when the parent is itself a sub-key.
+  virtual StatusOr<ClientKey> CreateClientKey(const NewClientKey& key) = 0;
+  StatusOr<ClientKey> CreateClientKey(std::string_view name, std::string_view key_hash,
+                                      std::string_view hint) {
+    return CreateClientKey(NewClientKey{.name = std::string(name),
+                                        .key_hash = std::string(key_hash),
+                                        .hint = std::string(hint)});
+  }
+  virtual StatusOr<ClientKey> GetClientKey(int64_t id) = 0;  // NotFound
+  virtual StatusOr<std::vector<ClientKey>> ListClientKeys() = 0;  // by id
+  // Applies `update` in one transaction and returns the key as it is now. NotFound; InvalidArgument
+  // as CreateClientKey; FailedPrecondition for credits added to an unlimited key or a sub-key.
+  virtual StatusOr<ClientKey> UpdateClientKey(int64_t id, const ClientKeyUpdate& update) = 0;
+  // Replaces the key's secret (its hash and hint): the old secret stops working at the next
+  // refresh of the instances. Returns false when no such key; AlreadyExists for a taken hash.
+  virtual StatusOr<bool> RollClientKey(int64_t id, std::string_view key_hash,
+                                       std::string_view hint) = 0;
+  // Deletes a key and its caps. Returns false when no such key. FailedPrecondition while it has
+  // sub-keys. Its usage records stay.
+  virtual StatusOr<bool> DeleteClientKey(int64_t id) = 0;
 };
 
 struct StoreOptions {

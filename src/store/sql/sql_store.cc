@@ -108,7 +108,9 @@ constexpr const char* kUsageColumns =
     "id, request_id, client_key_id, upstream_key_id, pool_id, model, input_tokens, "
     "output_tokens, cache_read_tokens, cache_write_tokens, cost_micros, latency_ms, ttfb_ms, "
     "status, attempts, created_at";
-constexpr const char* kClientKeyColumns = "id, name, key_hash, hint, enabled, created_at";
+constexpr const char* kClientKeyColumns =
+    "id, name, key_hash, hint, enabled, created_at, updated_at, parent_id, credits_micros,"
+    " allowed_models, rpm_limit, tpm_limit, concurrency_limit, expires_at";
 
 Pool PoolFromRow(const Row& r) {
   Pool p;
@@ -178,7 +180,42 @@ ClientKey ClientKeyFromRow(const Row& r) {
   k.hint = r.Str(3);
   k.enabled = r.Int(4) != 0;
   k.created_at_ms = r.Int(5);
+  k.updated_at_ms = r.Int(6);
+  k.parent_id = r.OptInt(7);
+  k.credits_micros = r.OptInt(8);
+  const std::string models = r.Str(9);
+  for (std::string_view m : Split(models, ',')) {
+    if (!m.empty()) k.allowed_models.emplace_back(m);
+  }
+  k.rpm_limit = r.OptInt(10);
+  k.tpm_limit = r.OptInt(11);
+  k.concurrency_limit = r.OptInt(12);
+  k.expires_at_ms = r.OptInt(13);
   return k;
+}
+
+// Allowed models are stored as one comma-separated column (they are catalog ids).
+std::string JoinModels(const std::vector<std::string>& models) {
+  std::string out;
+  for (const std::string& m : models) {
+    if (!out.empty()) out += ',';
+    out += m;
+  }
+  return out;
+}
+
+Status ValidateModels(const std::vector<std::string>& models) {
+  for (const std::string& m : models) {
+    if (Trim(m).empty() || m.find(',') != std::string::npos) {
+      return InvalidArgumentError("model name '" + m + "' must be non-empty and without commas");
+    }
+  }
+  return OkStatus();
+}
+
+Status ValidateLimit(const char* what, const std::optional<int64_t>& v) {
+  if (v && *v < 0) return InvalidArgumentError(std::string(what) + " must not be negative");
+  return OkStatus();
 }
 
 // Builds "WHERE a = ? AND b = ?" clauses with their parameters, for the history listings.
@@ -851,35 +888,183 @@ class SqlStore final : public Store {
 
   // ---------------------------------------------------------------- client keys
 
-  StatusOr<ClientKey> CreateClientKey(std::string_view name, std::string_view key_hash,
-                                      std::string_view hint) override {
-    if (Trim(name).empty()) return InvalidArgumentError("client key name must not be empty");
-    return WriteTxn([&](Connection& c) -> StatusOr<ClientKey> {
+  StatusOr<ClientKey> CreateClientKey(const NewClientKey& key) override {
+    if (Trim(key.name).empty()) return InvalidArgumentError("client key name must not be empty");
+    KG_RETURN_IF_ERROR(ValidateModels(key.allowed_models));
+    KG_RETURN_IF_ERROR(ValidateLimit("credits", key.credits_micros));
+    KG_RETURN_IF_ERROR(ValidateLimit("rpm", key.rpm_limit));
+    KG_RETURN_IF_ERROR(ValidateLimit("tpm", key.tpm_limit));
+    KG_RETURN_IF_ERROR(ValidateLimit("concurrency", key.concurrency_limit));
+    for (const ModelCap& cap : key.caps) {
+      KG_RETURN_IF_ERROR(ValidateModels({cap.model}));
+      if (cap.cap_micros < 0) return InvalidArgumentError("a cap must not be negative");
+    }
+    if (key.parent_id && key.credits_micros) {
+      return InvalidArgumentError("a sub-key has no credits of its own: it spends its parent's");
+    }
+    KG_ASSIGN_OR_RETURN(int64_t id, WriteTxn([&](Connection& c) -> StatusOr<int64_t> {
+      if (key.parent_id) {
+        KG_ASSIGN_OR_RETURN(Result p, Exec(c, "SELECT parent_id FROM client_keys WHERE id = ?",
+                                           {*key.parent_id}));
+        if (p.rows.empty()) {
+          return NotFoundError("client key " + std::to_string(*key.parent_id) +
+                               " does not exist");
+        }
+        if (!p.rows[0].IsNull(0)) {
+          return FailedPreconditionError("client key " + std::to_string(*key.parent_id) +
+                                         " is a sub-key; sub-keys cannot have sub-keys");
+        }
+      }
       int64_t now = clock_.NowMs();
       KG_ASSIGN_OR_RETURN(
-          Result r, Exec(c,
-                         "INSERT INTO client_keys (name, key_hash, hint, enabled, created_at,"
-                         " updated_at) VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (key_hash) DO NOTHING"
-                         " RETURNING id",
-                         {std::string(name), std::string(key_hash), std::string(hint), now, now}));
+          Result r,
+          Exec(c,
+               "INSERT INTO client_keys (name, key_hash, hint, enabled, created_at, updated_at,"
+               " parent_id, credits_micros, allowed_models, rpm_limit, tpm_limit,"
+               " concurrency_limit, expires_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+               " ON CONFLICT (key_hash) DO NOTHING RETURNING id",
+               {key.name, key.key_hash, key.hint, now, now, OptInt(key.parent_id),
+                OptInt(key.credits_micros), JoinModels(key.allowed_models),
+                OptInt(key.rpm_limit), OptInt(key.tpm_limit), OptInt(key.concurrency_limit),
+                OptInt(key.expires_at_ms)}));
       if (r.rows.empty()) return AlreadyExistsError("a client key with this hash already exists");
-      ClientKey k;
-      k.id = r.rows[0].Int(0);
-      k.name = name;
-      k.key_hash = key_hash;
-      k.hint = hint;
-      k.created_at_ms = now;
-      return k;
-    });
+      int64_t new_id = r.rows[0].Int(0);
+      for (const ModelCap& cap : key.caps) KG_RETURN_IF_ERROR(UpsertCap(c, new_id, cap));
+      return new_id;
+    }));
+    return GetClientKey(id);
+  }
+
+  StatusOr<ClientKey> GetClientKey(int64_t id) override {
+    KG_ASSIGN_OR_RETURN(Result r, Read(std::string("SELECT ") + kClientKeyColumns +
+                                           " FROM client_keys WHERE id = ?",
+                                       {id}));
+    if (r.rows.empty()) {
+      return NotFoundError("client key " + std::to_string(id) + " does not exist");
+    }
+    ClientKey k = ClientKeyFromRow(r.rows[0]);
+    KG_ASSIGN_OR_RETURN(Result caps, Read("SELECT client_key_id, model, cap_micros, spent_micros"
+                                          " FROM client_key_caps WHERE client_key_id = ?"
+                                          " ORDER BY model",
+                                          {id}));
+    for (const Row& row : caps.rows) k.caps.push_back({row.Str(1), row.Int(2), row.Int(3)});
+    return k;
   }
 
   StatusOr<std::vector<ClientKey>> ListClientKeys() override {
     KG_ASSIGN_OR_RETURN(Result r, Read(std::string("SELECT ") + kClientKeyColumns +
                                            " FROM client_keys ORDER BY id",
                                        {}));
+    KG_ASSIGN_OR_RETURN(Result caps, Read("SELECT client_key_id, model, cap_micros, spent_micros"
+                                          " FROM client_key_caps ORDER BY client_key_id, model",
+                                          {}));
+    std::unordered_map<int64_t, std::vector<ModelCap>> by_key;
+    for (const Row& row : caps.rows) {
+      by_key[row.Int(0)].push_back({row.Str(1), row.Int(2), row.Int(3)});
+    }
     std::vector<ClientKey> out;
-    for (const Row& row : r.rows) out.push_back(ClientKeyFromRow(row));
+    for (const Row& row : r.rows) {
+      out.push_back(ClientKeyFromRow(row));
+      if (auto it = by_key.find(out.back().id); it != by_key.end()) {
+        out.back().caps = std::move(it->second);
+      }
+    }
     return out;
+  }
+
+  StatusOr<ClientKey> UpdateClientKey(int64_t id, const ClientKeyUpdate& u) override {
+    if (u.allowed_models) KG_RETURN_IF_ERROR(ValidateModels(*u.allowed_models));
+    if (u.credits_micros) KG_RETURN_IF_ERROR(ValidateLimit("credits", *u.credits_micros));
+    if (u.rpm_limit) KG_RETURN_IF_ERROR(ValidateLimit("rpm", *u.rpm_limit));
+    if (u.tpm_limit) KG_RETURN_IF_ERROR(ValidateLimit("tpm", *u.tpm_limit));
+    if (u.concurrency_limit) {
+      KG_RETURN_IF_ERROR(ValidateLimit("concurrency", *u.concurrency_limit));
+    }
+    for (const ModelCap& cap : u.caps) KG_RETURN_IF_ERROR(ValidateModels({cap.model}));
+    KG_RETURN_IF_ERROR(WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      KG_ASSIGN_OR_RETURN(Result k, Exec(c,
+                                         "SELECT parent_id, credits_micros FROM client_keys"
+                                         " WHERE id = ?",
+                                         {id}));
+      if (k.rows.empty()) {
+        return NotFoundError("client key " + std::to_string(id) + " does not exist");
+      }
+      const bool sub_key = !k.rows[0].IsNull(0);
+      if (sub_key && ((u.credits_micros && *u.credits_micros) || u.add_credits_micros)) {
+        return FailedPreconditionError("client key " + std::to_string(id) +
+                                       " is a sub-key: it spends its parent's credits");
+      }
+      const int64_t now = clock_.NowMs();
+      auto set = [&](const char* column, const Value& v) -> Status {
+        KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                           std::string("UPDATE client_keys SET ") + column +
+                                               " = ?, updated_at = ? WHERE id = ?",
+                                           {v, now, id}));
+        return OkStatus();
+      };
+      if (u.enabled) KG_RETURN_IF_ERROR(set("enabled", int64_t{*u.enabled ? 1 : 0}));
+      if (u.allowed_models) KG_RETURN_IF_ERROR(set("allowed_models", JoinModels(*u.allowed_models)));
+      if (u.rpm_limit) KG_RETURN_IF_ERROR(set("rpm_limit", OptInt(*u.rpm_limit)));
+      if (u.tpm_limit) KG_RETURN_IF_ERROR(set("tpm_limit", OptInt(*u.tpm_limit)));
+      if (u.concurrency_limit) {
+        KG_RETURN_IF_ERROR(set("concurrency_limit", OptInt(*u.concurrency_limit)));
+      }
+      if (u.expires_at_ms) KG_RETURN_IF_ERROR(set("expires_at", OptInt(*u.expires_at_ms)));
+      if (u.credits_micros) KG_RETURN_IF_ERROR(set("credits_micros", OptInt(*u.credits_micros)));
+      if (u.add_credits_micros) {
+        // Relative, so it composes with requests settling at the same moment.
+        KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                           "UPDATE client_keys SET credits_micros ="
+                                           " credits_micros + ?, updated_at = ?"
+                                           " WHERE id = ? AND credits_micros IS NOT NULL",
+                                           {*u.add_credits_micros, now, id}));
+        if (r.rows_affected != 1) {
+          return FailedPreconditionError("client key " + std::to_string(id) +
+                                         " has unlimited credits; set a balance first");
+        }
+      }
+      for (const ModelCap& cap : u.caps) {
+        if (cap.cap_micros < 0) {
+          KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                             "DELETE FROM client_key_caps WHERE client_key_id = ?"
+                                             " AND model = ?",
+                                             {id, cap.model}));
+        } else {
+          KG_RETURN_IF_ERROR(UpsertCap(c, id, cap));
+        }
+      }
+      return true;
+    }).status());
+    return GetClientKey(id);
+  }
+
+  StatusOr<bool> RollClientKey(int64_t id, std::string_view key_hash,
+                               std::string_view hint) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      auto r = Exec(c, "UPDATE client_keys SET key_hash = ?, hint = ?, updated_at = ? WHERE id = ?",
+                    {std::string(key_hash), std::string(hint), clock_.NowMs(), id});
+      if (!r.ok() && r.status().code() == StatusCode::kAlreadyExists) {
+        return AlreadyExistsError("a client key with this hash already exists");
+      }
+      if (!r.ok()) return r.status();
+      return r->rows_affected == 1;
+    });
+  }
+
+  StatusOr<bool> DeleteClientKey(int64_t id) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      KG_ASSIGN_OR_RETURN(Result subs, Exec(c, "SELECT COUNT(*) FROM client_keys WHERE parent_id = ?",
+                                            {id}));
+      if (!subs.rows.empty() && subs.rows[0].Int(0) > 0) {
+        return FailedPreconditionError("client key " + std::to_string(id) + " has " +
+                                       std::to_string(subs.rows[0].Int(0)) +
+                                       " sub-key(s); delete them first");
+      }
+      KG_ASSIGN_OR_RETURN(Result caps,
+                          Exec(c, "DELETE FROM client_key_caps WHERE client_key_id = ?", {id}));
+      KG_ASSIGN_OR_RETURN(Result d, Exec(c, "DELETE FROM client_keys WHERE id = ?", {id}));
+      return d.rows_affected == 1;
+    });
   }
 
  private:
@@ -931,6 +1116,17 @@ class SqlStore final : public Store {
   StatusOr<Result> ReadSpan(std::string_view sql, std::span<const Value> params) {
     KG_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_.Acquire());
     return lease->Exec(sql, params);
+  }
+
+  // Sets a cap (keeping what was spent under it).
+  Status UpsertCap(Connection& c, int64_t client_key_id, const ModelCap& cap) {
+    KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                       "INSERT INTO client_key_caps (client_key_id, model,"
+                                       " cap_micros, spent_micros) VALUES (?, ?, ?, 0)"
+                                       " ON CONFLICT (client_key_id, model) DO UPDATE SET"
+                                       " cap_micros = excluded.cap_micros",
+                                       {client_key_id, cap.model, cap.cap_micros}));
+    return OkStatus();
   }
 
   Status RequirePool(Connection& c, int64_t pool_id) {
