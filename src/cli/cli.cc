@@ -239,11 +239,51 @@ int Main(int argc, char** argv) {
   CLI::App* clients = app.add_subcommand("clients", "manage client keys");
   clients->require_subcommand(1);
   std::string client_name;
+  int64_t client_id = 0;
+  ClientSettings client_settings;
+  auto settings_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--credits", client_settings.credits,
+                    "balance in USD (e.g. 25 or 0.5), or 'unlimited' (the default)");
+    cmd->add_option("--models", client_settings.models,
+                    "comma-separated catalog ids the key may use, or '*' (every model)");
+    cmd->add_option("--rpm", client_settings.rpm, "requests per minute, or 'none'");
+    cmd->add_option("--tpm", client_settings.tpm, "tokens per minute, or 'none'");
+    cmd->add_option("--concurrency", client_settings.concurrency,
+                    "requests in flight at once, or 'none'");
+    cmd->add_option("--expires", client_settings.expires,
+                    "UTC date or time (2026-12-31, 2026-12-31T12:00:00Z), or 'never'");
+    cmd->add_option("--cap", client_settings.caps,
+                    "MODEL=USD: what the key may spend on MODEL ('*' = any model without a cap "
+                    "of its own); repeatable")
+        ->take_first();
+  };
   c = leaf(clients, "create", "create a client key (printed once)", true,
-           [&](Context& ctx) { return ClientsCreate(ctx, client_name); });
+           [&](Context& ctx) { return ClientsCreate(ctx, client_name, client_settings); });
   c->add_option("name", client_name, "who the key is for")->required();
+  settings_flags(c);
+  c->add_option("--parent", client_settings.parent,
+                "make a sub-key spending this key's credits (under its own --cap)")
+      ->check(kPositive);
   leaf(clients, "list", "list client keys (hints only)", false,
        [&](Context& ctx) { return ClientsList(ctx); });
+  c = leaf(clients, "update", "change a client key's credits, models, limits, expiry or caps",
+           false, [&](Context& ctx) { return ClientsUpdate(ctx, client_id, client_settings); });
+  c->add_option("id", client_id, "client key id")->required()->check(kPositive);
+  settings_flags(c);
+  c->add_option("--add-credits", client_settings.add_credits,
+                "USD to add to the balance (negative takes back), atomically");
+  for (bool enable : {true, false}) {
+    c = leaf(clients, enable ? "enable" : "disable",
+             enable ? "let a disabled client key in again" : "refuse a client key (401)", false,
+             [&, enable](Context& ctx) { return ClientsEnable(ctx, client_id, enable); });
+    c->add_option("id", client_id, "client key id")->required()->check(kPositive);
+  }
+  c = leaf(clients, "roll", "give a client key a new secret (printed once); the old one stops",
+           false, [&](Context& ctx) { return ClientsRoll(ctx, client_id); });
+  c->add_option("id", client_id, "client key id")->required()->check(kPositive);
+  c = leaf(clients, "delete", "delete a client key (its usage records stay)", false,
+           [&](Context& ctx) { return ClientsDelete(ctx, client_id); });
+  c->add_option("id", client_id, "client key id")->required()->check(kPositive);
 
   // ---- migration
   CLI::App* import = app.add_subcommand("import", "import from other systems");

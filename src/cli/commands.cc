@@ -766,26 +766,170 @@ int SpendCheck(Context& ctx, const SpendCheckOptions& o) {
 
 // ---------------------------------------------------------------- client keys
 
-int ClientsCreate(Context& ctx, const std::string& name) {
-  if (Trim(name).empty()) {
-    return ReportError(ctx.err, InvalidArgumentError("the client name must not be empty"));
+namespace {
+
+// Client-key operations refuse a state (sub-keys present, credits on an unlimited key) with
+// FailedPrecondition: for the CLI that is a conflict, not an unusable store.
+int ReportClientError(Context& ctx, const Status& status) {
+  int code = ReportError(ctx.err, status);
+  return status.code() == StatusCode::kFailedPrecondition ? kExitConflict : code;
+}
+
+StatusOr<std::optional<int64_t>> ParseLimit(const char* flag, const std::string& v) {
+  if (v == "none") return std::optional<int64_t>();
+  auto n = ParseInt64(v);
+  if (!n || *n < 0) {
+    return InvalidArgumentError(std::string("--") + flag +
+                                " must be a whole number >= 0 or 'none', not '" + v + "'");
   }
-  const std::string token = RandomToken("kg-");
-  const std::string hint = MaskSecret(token);
-  auto client = ctx.store.CreateClientKey(name, ctx.secrets.HashClientKey(token), hint);
-  if (!client.ok()) return ReportError(ctx.err, client.status());
-  // The one place a secret is printed whole: the client key exists nowhere else in plaintext.
+  return std::optional<int64_t>(*n);
+}
+
+StatusOr<int64_t> ParseUsd(const char* flag, const std::string& v) {
+  auto micros = ParseUsdToMicros(v);
+  if (!micros) {
+    return InvalidArgumentError(std::string("--") + flag + " must be an amount in USD, not '" +
+                                v + "'");
+  }
+  return *micros;
+}
+
+// ClientSettings (as typed) -> a store update. Create uses it too, so both parse alike.
+StatusOr<store::ClientKeyUpdate> ToUpdate(const ClientSettings& s) {
+  store::ClientKeyUpdate u;
+  if (!s.credits.empty()) {
+    if (s.credits == "unlimited") {
+      u.credits_micros = std::optional<int64_t>();
+    } else {
+      KG_ASSIGN_OR_RETURN(int64_t c, ParseUsd("credits", s.credits));
+      u.credits_micros = std::optional<int64_t>(c);
+    }
+  }
+  if (!s.add_credits.empty()) {
+    KG_ASSIGN_OR_RETURN(int64_t c, ParseUsd("add-credits", s.add_credits));
+    u.add_credits_micros = c;
+  }
+  if (!s.models.empty()) {
+    std::vector<std::string> models;
+    if (s.models != "*") {
+      for (std::string_view m : Split(s.models, ',')) {
+        if (!Trim(m).empty()) models.emplace_back(Trim(m));
+      }
+    }
+    u.allowed_models = std::move(models);
+  }
+  if (!s.rpm.empty()) {
+    KG_ASSIGN_OR_RETURN(u.rpm_limit, ParseLimit("rpm", s.rpm));
+  }
+  if (!s.tpm.empty()) {
+    KG_ASSIGN_OR_RETURN(u.tpm_limit, ParseLimit("tpm", s.tpm));
+  }
+  if (!s.concurrency.empty()) {
+    KG_ASSIGN_OR_RETURN(u.concurrency_limit, ParseLimit("concurrency", s.concurrency));
+  }
+  if (!s.expires.empty()) {
+    if (s.expires == "never") {
+      u.expires_at_ms = std::optional<int64_t>();
+    } else {
+      auto t = ParseTimeMs(s.expires);
+      if (!t) {
+        return InvalidArgumentError("--expires must be a UTC date or time like 2026-12-31 or "
+                                    "2026-12-31T12:00:00Z, or 'never', not '" + s.expires + "'");
+      }
+      u.expires_at_ms = std::optional<int64_t>(*t);
+    }
+  }
+  for (const std::string& cap : s.caps) {
+    size_t eq = cap.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return InvalidArgumentError("--cap must be MODEL=USD or MODEL=none, not '" + cap + "'");
+    }
+    store::ModelCap c{.model = cap.substr(0, eq)};
+    std::string amount = cap.substr(eq + 1);
+    if (amount == "none") {
+      c.cap_micros = -1;
+    } else {
+      KG_ASSIGN_OR_RETURN(c.cap_micros, ParseUsd("cap", amount));
+      if (c.cap_micros < 0) return InvalidArgumentError("--cap must not be negative");
+    }
+    u.caps.push_back(std::move(c));
+  }
+  return u;
+}
+
+std::string LimitText(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "-"; }
+
+json::object ClientJson(const store::ClientKey& c) {
+  json::array models, caps;
+  for (const std::string& m : c.allowed_models) models.push_back(json::value(m));
+  for (const store::ModelCap& cap : c.caps) {
+    caps.push_back(json::object{{"model", cap.model},
+                                {"cap_usd", FormatMicrosAsUsd(cap.cap_micros)},
+                                {"spent_usd", FormatMicrosAsUsd(cap.spent_micros)}});
+  }
+  return json::object{
+      {"id", c.id},
+      {"name", c.name},
+      {"hint", c.hint},
+      {"enabled", c.enabled},
+      {"parent_id", JsonOpt(c.parent_id)},
+      {"credits_usd", c.credits_micros ? json::value(FormatMicrosAsUsd(*c.credits_micros))
+                                       : json::value(nullptr)},
+      {"credits_micros", JsonOpt(c.credits_micros)},
+      {"models", std::move(models)},
+      {"rpm", JsonOpt(c.rpm_limit)},
+      {"tpm", JsonOpt(c.tpm_limit)},
+      {"concurrency", JsonOpt(c.concurrency_limit)},
+      {"expires_at", JsonTime(c.expires_at_ms)},
+      {"caps", std::move(caps)},
+      {"created_at", FormatTimeMs(c.created_at_ms)}};
+}
+
+// Prints a freshly made secret once (create, roll).
+void PrintNewSecret(Context& ctx, const store::ClientKey& k, const std::string& token,
+                    std::string_view verb) {
   if (ctx.json) {
-    PrintJson(ctx, json::object{{"id", client->id},
-                                {"name", client->name},
-                                {"key", token},
-                                {"hint", hint}});
+    json::object o = ClientJson(k);
+    o["key"] = token;
+    PrintJson(ctx, o);
   } else {
     ctx.out << token << '\n';
   }
-  ctx.err << "keygate: created client key " << client->id << " (" << client->name << ", "
-          << hint << "); it is shown only this once: hand it over now, keygate keeps only its "
-          << "hash\n";
+  ctx.err << "keygate: " << verb << " client key " << k.id << " (" << k.name << ", " << k.hint
+          << "); it is shown only this once: hand it over now, keygate keeps only its hash\n";
+}
+
+}  // namespace
+
+int ClientsCreate(Context& ctx, const std::string& name, const ClientSettings& settings) {
+  if (Trim(name).empty()) {
+    return ReportError(ctx.err, InvalidArgumentError("the client name must not be empty"));
+  }
+  if (!settings.add_credits.empty()) {
+    return ReportError(ctx.err, InvalidArgumentError("--add-credits is for update; use --credits"));
+  }
+  auto u = ToUpdate(settings);
+  if (!u.ok()) return ReportError(ctx.err, u.status());
+  store::NewClientKey nk;
+  nk.name = name;
+  if (settings.parent > 0) nk.parent_id = settings.parent;
+  if (u->credits_micros) nk.credits_micros = *u->credits_micros;
+  if (u->allowed_models) nk.allowed_models = *u->allowed_models;
+  if (u->rpm_limit) nk.rpm_limit = *u->rpm_limit;
+  if (u->tpm_limit) nk.tpm_limit = *u->tpm_limit;
+  if (u->concurrency_limit) nk.concurrency_limit = *u->concurrency_limit;
+  if (u->expires_at_ms) nk.expires_at_ms = *u->expires_at_ms;
+  for (const store::ModelCap& c : u->caps) {
+    if (c.cap_micros < 0) return ReportError(ctx.err, InvalidArgumentError("--cap MODEL=none is for update"));
+    nk.caps.push_back(c);
+  }
+  const std::string token = RandomToken("kg-");
+  nk.hint = MaskSecret(token);
+  nk.key_hash = ctx.secrets.HashClientKey(token);
+  auto client = ctx.store.CreateClientKey(nk);
+  if (!client.ok()) return ReportClientError(ctx, client.status());
+  // The one place a secret is printed whole: the client key exists nowhere else in plaintext.
+  PrintNewSecret(ctx, *client, token, "created");
   return kExitOk;
 }
 
@@ -793,15 +937,24 @@ int ClientsList(Context& ctx) {
   auto clients = ctx.store.ListClientKeys();
   if (!clients.ok()) return ReportError(ctx.err, clients.status());
   json::array arr;
-  Table table({"ID", "NAME", "KEY", "ENABLED", "CREATED"});
+  Table table({"ID", "NAME", "KEY", "ENABLED", "PARENT", "CREDITS", "MODELS", "RPM", "TPM",
+               "CONC", "EXPIRES", "CAPS"});
   for (const store::ClientKey& c : *clients) {
-    arr.push_back(json::object{{"id", c.id},
-                               {"name", c.name},
-                               {"hint", c.hint},
-                               {"enabled", c.enabled},
-                               {"created_at", FormatTimeMs(c.created_at_ms)}});
+    arr.push_back(ClientJson(c));
+    std::string models, caps;
+    for (const std::string& m : c.allowed_models) models += (models.empty() ? "" : ",") + m;
+    for (const store::ModelCap& cap : c.caps) {
+      caps += (caps.empty() ? "" : ",") + cap.model + "=" + FormatMicrosAsUsd(cap.spent_micros) +
+              "/" + FormatMicrosAsUsd(cap.cap_micros);
+    }
     table.Add({std::to_string(c.id), c.name, c.hint, c.enabled ? "yes" : "no",
-               FormatTimeMs(c.created_at_ms)});
+               c.parent_id ? std::to_string(*c.parent_id) : "-",
+               c.parent_id ? "(parent)"
+                           : (c.credits_micros ? "$" + FormatMicrosAsUsd(*c.credits_micros)
+                                               : "unlimited"),
+               models.empty() ? "*" : models, LimitText(c.rpm_limit), LimitText(c.tpm_limit),
+               LimitText(c.concurrency_limit),
+               c.expires_at_ms ? FormatTimeMs(*c.expires_at_ms) : "never", OrDash(caps)});
   }
   if (ctx.json) {
     PrintJson(ctx, json::object{{"clients", std::move(arr)}});
@@ -809,6 +962,65 @@ int ClientsList(Context& ctx) {
     ctx.out << "no client keys\n";
   } else {
     table.Print(ctx.out);
+  }
+  return kExitOk;
+}
+
+int ClientsUpdate(Context& ctx, int64_t id, const ClientSettings& settings) {
+  if (settings.parent > 0) {
+    return ReportError(ctx.err, InvalidArgumentError("a key's parent cannot change"));
+  }
+  auto u = ToUpdate(settings);
+  if (!u.ok()) return ReportError(ctx.err, u.status());
+  auto k = ctx.store.UpdateClientKey(id, *u);
+  if (!k.ok()) return ReportClientError(ctx, k.status());
+  if (ctx.json) {
+    PrintJson(ctx, ClientJson(*k));
+  } else {
+    ctx.out << "client key " << id << " (" << k->name << ") updated";
+    if (k->credits_micros) ctx.out << "; balance $" << FormatMicrosAsUsd(*k->credits_micros);
+    ctx.out << '\n';
+  }
+  return kExitOk;
+}
+
+int ClientsEnable(Context& ctx, int64_t id, bool enabled) {
+  auto k = ctx.store.UpdateClientKey(id, {.enabled = enabled});
+  if (!k.ok()) return ReportClientError(ctx, k.status());
+  if (ctx.json) {
+    PrintJson(ctx, ClientJson(*k));
+  } else {
+    ctx.out << "client key " << id << " (" << k->name << ") " << (enabled ? "enabled" : "disabled")
+            << '\n';
+  }
+  return kExitOk;
+}
+
+int ClientsRoll(Context& ctx, int64_t id) {
+  const std::string token = RandomToken("kg-");
+  auto rolled = ctx.store.RollClientKey(id, ctx.secrets.HashClientKey(token), MaskSecret(token));
+  if (!rolled.ok()) return ReportClientError(ctx, rolled.status());
+  if (!*rolled) {
+    return ReportError(ctx.err, NotFoundError("client key " + std::to_string(id) +
+                                              " does not exist"));
+  }
+  auto k = ctx.store.GetClientKey(id);
+  if (!k.ok()) return ReportError(ctx.err, k.status());
+  PrintNewSecret(ctx, *k, token, "rolled");
+  return kExitOk;
+}
+
+int ClientsDelete(Context& ctx, int64_t id) {
+  auto deleted = ctx.store.DeleteClientKey(id);
+  if (!deleted.ok()) return ReportClientError(ctx, deleted.status());
+  if (!*deleted) {
+    return ReportError(ctx.err, NotFoundError("client key " + std::to_string(id) +
+                                              " does not exist"));
+  }
+  if (ctx.json) {
+    PrintJson(ctx, json::object{{"deleted", id}});
+  } else {
+    ctx.out << "client key " << id << " deleted\n";
   }
   return kExitOk;
 }

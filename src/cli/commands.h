@@ -14,6 +14,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "config/config.h"
@@ -118,9 +119,25 @@ struct SpendCheckOptions {
 int SpendCheck(Context& ctx, const SpendCheckOptions& options);
 
 // ---- client keys
+// Settings of `clients create` and `clients update`, as typed ("" = not given). Amounts in USD;
+// "unlimited" / "none" / "never" / "*" clear a setting (update).
+struct ClientSettings {
+  std::string credits;      // balance in USD, or "unlimited"
+  std::string add_credits;  // update: USD to add (negative takes back)
+  std::string models;       // "gpt-4o,claude-sonnet", or "*" for every model
+  std::string rpm, tpm, concurrency;  // whole numbers, or "none"
+  std::string expires;      // "2026-12-31" or "2026-12-31T12:00:00Z", or "never"
+  int64_t parent = 0;       // create: make a sub-key of this key
+  std::vector<std::string> caps;  // "MODEL=USD" (MODEL may be "*"), or "MODEL=none" (update)
+};
 // Prints the new client key once; stores only its hash and a masked hint.
-int ClientsCreate(Context& ctx, const std::string& name);
+int ClientsCreate(Context& ctx, const std::string& name, const ClientSettings& settings = {});
 int ClientsList(Context& ctx);
+int ClientsUpdate(Context& ctx, int64_t id, const ClientSettings& settings);
+int ClientsEnable(Context& ctx, int64_t id, bool enabled);
+// Gives the key a new secret (printed once, like create); the old one stops working.
+int ClientsRoll(Context& ctx, int64_t id);
+int ClientsDelete(Context& ctx, int64_t id);  // kExitConflict while it has sub-keys
 
 // ---- migration
 int ImportMongo(Context& ctx, const std::string& dir);

@@ -144,4 +144,51 @@ std::string FormatTimeMs(int64_t epoch_ms) {
   return buf;
 }
 
+namespace {
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+std::optional<int64_t> Digits(std::string_view s, size_t pos, size_t n) {
+  if (pos + n > s.size()) return std::nullopt;
+  int64_t v = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return std::nullopt;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+}  // namespace
+
+std::optional<int64_t> ParseTimeMs(std::string_view s) {
+  auto y = Digits(s, 0, 4), mo = Digits(s, 5, 2), d = Digits(s, 8, 2);
+  if (!y || !mo || !d || s[4] != '-' || s[7] != '-') return std::nullopt;
+  if (*mo < 1 || *mo > 12 || *d < 1 || *d > 31) return std::nullopt;
+  int64_t ms = DaysFromCivil(*y, *mo, *d) * 86'400'000;
+  if (s.size() == 10) return ms;
+  if (s[10] != 'T' && s[10] != ' ') return std::nullopt;
+  auto h = Digits(s, 11, 2), mi = Digits(s, 14, 2), sec = Digits(s, 17, 2);
+  if (!h || !mi || !sec || s[13] != ':' || s[16] != ':') return std::nullopt;
+  if (*h > 23 || *mi > 59 || *sec > 60) return std::nullopt;
+  ms += ((*h * 60 + *mi) * 60 + *sec) * 1000;
+  size_t pos = 19;
+  if (pos < s.size() && s[pos] == '.') {
+    int64_t frac = 0, scale = 100;
+    for (++pos; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos) {
+      frac += (s[pos] - '0') * scale;
+      scale /= 10;
+    }
+    ms += frac;
+  }
+  if (pos < s.size() && s[pos] == 'Z') ++pos;
+  if (pos != s.size()) return std::nullopt;
+  return ms;
+}
+
 }  // namespace keygate

@@ -470,6 +470,67 @@ TEST_F(CliTest, ClientKeyIsPrintedOnceAndNeverListed) {
   }
 }
 
+TEST_F(CliTest, ClientKeyCreditsLimitsSubKeysAndLifecycle) {
+  json::value acme = RunJson({"clients", "create", "acme", "--credits", "25.5", "--models",
+                              "gpt-4o,claude-sonnet", "--rpm", "60", "--tpm", "100000",
+                              "--concurrency", "4", "--expires", "2030-01-01"});
+  const int64_t id = acme.at("id").as_int64();
+  EXPECT_EQ(acme.at("credits_micros").as_int64(), 25'500'000);
+  EXPECT_EQ(acme.at("credits_usd").as_string(), "25.5");
+  EXPECT_EQ(acme.at("models").as_array().size(), 2u);
+  EXPECT_EQ(acme.at("rpm").as_int64(), 60);
+  EXPECT_EQ(acme.at("expires_at").as_string(), "2030-01-01T00:00:00.000Z");
+  const std::string token(acme.at("key").as_string());
+
+  // A sub-key spends the parent's credits under its own caps.
+  json::value sub = RunJson({"clients", "create", "friend", "--parent", std::to_string(id),
+                             "--cap", "gpt-4o=2", "--cap", "*=0.5"});
+  const int64_t sub_id = sub.at("id").as_int64();
+  EXPECT_EQ(sub.at("parent_id").as_int64(), id);
+  EXPECT_TRUE(sub.at("credits_micros").is_null());
+  EXPECT_EQ(sub.at("caps").as_array().size(), 2u);
+  RunResult bad_sub = Run({"clients", "create", "x", "--parent", std::to_string(id), "--credits", "1"});
+  EXPECT_EQ(bad_sub.exit_code, kExitUsage) << Describe(bad_sub);
+  EXPECT_EQ(Run({"clients", "create", "x", "--parent", "999"}).exit_code, kExitNotFound);
+  EXPECT_EQ(Run({"clients", "create", "x", "--credits", "lots"}).exit_code, kExitUsage);
+  EXPECT_EQ(Run({"clients", "create", "x", "--expires", "soon"}).exit_code, kExitUsage);
+  EXPECT_EQ(Run({"clients", "create", "x", "--cap", "gpt-4o"}).exit_code, kExitUsage);
+
+  // Credits are added atomically; limits cleared with none/never/*.
+  json::value up = RunJson({"clients", "update", std::to_string(id), "--add-credits", "4.5",
+                            "--rpm", "none", "--models", "*", "--expires", "never"});
+  EXPECT_EQ(up.at("credits_micros").as_int64(), 30'000'000);
+  EXPECT_TRUE(up.at("rpm").is_null());
+  EXPECT_TRUE(up.at("models").as_array().empty());
+  EXPECT_TRUE(up.at("expires_at").is_null());
+  RunResult sub_credit = Run({"clients", "update", std::to_string(sub_id), "--add-credits", "1"});
+  EXPECT_EQ(sub_credit.exit_code, kExitConflict) << Describe(sub_credit);
+  json::value capped = RunJson({"clients", "update", std::to_string(sub_id), "--cap", "*=none"});
+  EXPECT_EQ(capped.at("caps").as_array().size(), 1u);
+
+  MustRun({"clients", "disable", std::to_string(id)});
+  EXPECT_FALSE(RunJson({"clients", "list"}).at("clients").as_array()[0].at("enabled").as_bool());
+  MustRun({"clients", "enable", std::to_string(id)});
+
+  // Rolling prints a new secret once; neither the old nor the new one is ever listed.
+  RunResult roll = MustRun({"clients", "roll", std::to_string(id)});
+  std::string rolled(Trim(roll.out));
+  EXPECT_NE(rolled, token);
+  EXPECT_EQ(rolled.size(), token.size());
+  RunResult list = MustRun({"clients", "list"});
+  EXPECT_EQ(list.out.find(token), std::string::npos);
+  EXPECT_EQ(list.out.find(rolled), std::string::npos);
+  EXPECT_NE(list.out.find("$30"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("gpt-4o=0/2"), std::string::npos) << list.out;
+
+  RunResult del_parent = Run({"clients", "delete", std::to_string(id)});
+  EXPECT_EQ(del_parent.exit_code, kExitConflict) << Describe(del_parent);
+  MustRun({"clients", "delete", std::to_string(sub_id)});
+  MustRun({"clients", "delete", std::to_string(id)});
+  EXPECT_EQ(Run({"clients", "delete", std::to_string(id)}).exit_code, kExitNotFound);
+  EXPECT_EQ(Run({"clients", "roll", "77"}).exit_code, kExitNotFound);
+}
+
 // ---------------------------------------------------------------- import mongo
 
 TEST_F(CliTest, MongoImportTwiceChangesNothing) {

@@ -31,6 +31,17 @@ TEST(Strings, UsdMicros) {
   EXPECT_EQ(FormatMicrosAsUsd(-1), "-0.000001");
 }
 
+TEST(Strings, ParseTimeMs) {
+  EXPECT_EQ(ParseTimeMs("1970-01-01"), 0);
+  EXPECT_EQ(ParseTimeMs("2026-11-28T01:02:03.004Z"), 1'795'827'723'004);
+  EXPECT_EQ(FormatTimeMs(*ParseTimeMs("2024-02-29T23:59:59Z")), "2024-02-29T23:59:59.000Z");
+  EXPECT_EQ(ParseTimeMs("2026-11-28"), ParseTimeMs("2026-11-28T00:00:00"));
+  EXPECT_FALSE(ParseTimeMs("2026-13-01").has_value());
+  EXPECT_FALSE(ParseTimeMs("2026-11-28T25:00:00Z").has_value());
+  EXPECT_FALSE(ParseTimeMs("2026-11-28Tx").has_value());
+  EXPECT_FALSE(ParseTimeMs("tomorrow").has_value());
+}
+
 TEST(Strings, HexRoundTrip) {
   EXPECT_EQ(HexEncode("\x01\xab"), "01ab");
   EXPECT_EQ(HexDecode("01AB"), std::string("\x01\xab"));
