@@ -1,7 +1,5 @@
 #include "gateway/catalog.h"
 
-#include <cmath>
-
 namespace keygate::gateway {
 
 namespace {
@@ -49,8 +47,8 @@ Catalog::Catalog(std::shared_ptr<const config::Config> config) : config_(std::mo
     if (m.format) r.format = *m.format;
     r.upstream = m.upstream.empty() ? std::vector<config::UpstreamModel>{{m.id, 1}} : m.upstream;
     for (const auto& u : r.upstream) r.total_weight += u.weight;
-    r.price = m.price;
-    r.multiplier = m.multiplier;
+    r.price = billing::Price::FromUsdPerMTok(m.price.input, m.price.output, m.price.cache_write,
+                                             m.price.cache_read, m.multiplier);
     r.max_tokens = m.max_tokens;
     r.index = routes_.size();
     auto shared = std::make_shared<const ModelRoute>(std::move(r));
@@ -89,16 +87,6 @@ const std::string& Catalog::PickUpstream(const ModelRoute& route, uint64_t roll)
     r -= u.weight;
   }
   return route.upstream.back().id;
-}
-
-int64_t CostMicros(const config::Price& price, double multiplier, int64_t uncached_input,
-                   int64_t output, int64_t cache_read, int64_t cache_write) {
-  long double total = static_cast<long double>(uncached_input) * price.input +
-                      static_cast<long double>(output) * price.output +
-                      static_cast<long double>(cache_read) * price.cache_read +
-                      static_cast<long double>(cache_write) * price.cache_write;
-  total *= multiplier;
-  return static_cast<int64_t>(std::floor(total + 0.5L));
 }
 
 }  // namespace keygate::gateway

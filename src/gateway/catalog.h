@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "billing/price.h"
 #include "config/config.h"
 #include "provider/provider.h"
 
@@ -27,8 +28,7 @@ struct ModelRoute {
   config::Format format = config::Format::kOpenAIChat;  // upstream format
   std::vector<config::UpstreamModel> upstream;  // never empty
   int64_t total_weight = 0;
-  config::Price price;
-  double multiplier = 1.0;
+  billing::Price price;  // integer micro-USD per MTok, multiplier included
   int64_t max_tokens = 4096;
   bool from_pattern = false;  // resolved through a pool's model pattern, not the catalog
   size_t index = 0;           // dense index, for per-model metric handles
@@ -63,12 +63,6 @@ class Catalog {
   std::vector<std::shared_ptr<const ModelRoute>> routes_;
   std::vector<Listed> listed_;
 };
-
-// Cost of one request in integer micro-USD: prices are USD per million tokens, so one token at
-// $P/MTok costs P micro-USD. cost = round_half_up(multiplier × Σ tokens × price). `input_tokens`
-// must exclude cached tokens (they are priced as cache_read / cache_write).
-int64_t CostMicros(const config::Price& price, double multiplier, int64_t uncached_input,
-                   int64_t output, int64_t cache_read, int64_t cache_write);
 
 }  // namespace keygate::gateway
 

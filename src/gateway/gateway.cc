@@ -798,8 +798,10 @@ void Gateway::Impl::Record(const http::Request& req, const ClientIdentity& who,
   u.cache_write_tokens = a.usage.cache_write_tokens;
   int64_t uncached = std::max<int64_t>(
       0, a.usage.input_tokens - a.usage.cache_read_tokens - a.usage.cache_write_tokens);
-  u.cost_micros = CostMicros(route.price, route.multiplier, uncached, a.usage.output_tokens,
-                             a.usage.cache_read_tokens, a.usage.cache_write_tokens);
+  u.cost_micros = billing::CostMicros(route.price, {.input = uncached,
+                                                    .output = a.usage.output_tokens,
+                                                    .cache_read = a.usage.cache_read_tokens,
+                                                    .cache_write = a.usage.cache_write_tokens});
   u.latency_ms = (now_us - start_us) / 1000;
   u.ttfb_ms = first_byte_us > 0 ? (first_byte_us - start_us) / 1000 : 0;
   u.status = a.status;
