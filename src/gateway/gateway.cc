@@ -561,9 +561,16 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
         if (mode == Mode::kPassThrough) {
           co_await w.Send(head.status, h, body);
         } else {
-          // The upstream's error is in its own format: restate it in the client's.
-          std::string detail = body.substr(0, 2048);
-          co_await Reply(w, cf, head.status, "upstream error: " + detail, "upstream_error");
+          // The upstream's error is in its own format: restate its message, and its type or
+          // code (OpenAI's "code"), in the client's shape, with the client format's type.
+          // (No ?: with temporaries here: g++ 12 double-frees them in a coroutine.)
+          provider::ErrorFields e = provider::ReadErrorFields(body);
+          std::string message = std::move(e.message);
+          if (message.empty()) message = "the upstream answered HTTP " + std::to_string(head.status);
+          std::string code = std::move(e.code);
+          if (code.empty()) code = std::move(e.type);
+          if (code.empty()) code = "upstream_error";
+          co_await Reply(w, cf, head.status, message, code);
         }
         d_.keys->ReportSuccess(key);
         a.status = head.status;

@@ -13,16 +13,8 @@
 
 namespace keygate::provider::internal {
 
-// What an upstream error body says, read leniently: OpenAI and LiteLLM write
-// {"error": {"message", "type", "code"}}, Anthropic {"type": "error", "error": {"type",
-// "message"}}. A plain-string "error" or "detail" becomes the message. Every field is empty when
-// the body is not JSON (truncated, HTML from a load balancer, …) or does not say.
-struct ErrorFields {
-  std::string type;     // error.type
-  std::string code;     // error.code; a number is written in decimal
-  std::string message;  // error.message
-};
-ErrorFields ReadErrorFields(std::string_view body);
+using provider::ErrorFields;  // declared in provider.h: the gateway restates errors with it
+using provider::ReadErrorFields;
 
 // One row of a classification table. It matches an HTTP response when the status lies in
 // [status_min, status_max] and each non-empty criterion holds:

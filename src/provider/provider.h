@@ -276,6 +276,17 @@ class SseUsageFilter {
 
 // ---------------------------------------------------------------- errors to clients
 
+// What an upstream error body says, read leniently (the classifier reads it the same way): OpenAI
+// and LiteLLM write {"error": {"message", "type", "code"}}, Anthropic {"type": "error", "error":
+// {"type", "message"}}. A plain-string "error" or "detail" becomes the message. Every field is
+// empty when the body is not JSON (truncated, HTML from a load balancer, …) or does not say.
+struct ErrorFields {
+  std::string type;     // error.type
+  std::string code;     // error.code; a number is written in decimal
+  std::string message;  // error.message
+};
+ErrorFields ReadErrorFields(std::string_view body);
+
 // {"error": {"message": …, "type": …, "param": null, "code": …}}
 std::string OpenAIErrorJson(std::string_view message, std::string_view type,
                             std::string_view code);

@@ -72,11 +72,9 @@ Usage AnthropicUsage(int64_t input, int64_t output, int64_t cache_read, int64_t 
 
 }  // namespace
 
-namespace internal {
-
 ErrorFields ReadErrorFields(std::string_view body) {
   ErrorFields f;
-  DomParser parser(body.size());
+  internal::DomParser parser(body.size());
   Element root;
   if (parser.Parse(body, root) != simdjson::SUCCESS || !root.is_object()) return f;
   if (std::optional<Element> err = Field(root, "error")) {
@@ -110,7 +108,6 @@ ErrorFields ReadErrorFields(std::string_view body) {
   return f;
 }
 
-}  // namespace internal
 
 Usage ParseResponseUsage(Format format, std::string_view body) {
   internal::DomParser parser(body.size());

@@ -3,6 +3,8 @@
 // client (libcurl).
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include <atomic>
 #include <set>
 #include <sstream>
@@ -437,6 +439,46 @@ TEST_F(GatewayTest, AnthropicClientReachesAnOpenAIModel) {
     EXPECT_EQ(u.input_tokens, 11);
     EXPECT_EQ(u.output_tokens, 7);
   }
+}
+
+// An upstream's client error in its own format is restated in the client's: message kept,
+// the upstream's type/code in OpenAI's "code", the client format's type for the status.
+::testing::AssertionResult JsonBodyEq(std::string_view actual, std::string_view expected) {
+  boost::system::error_code ec;
+  boost::json::value a = boost::json::parse(actual, ec);
+  if (ec) return ::testing::AssertionFailure() << "not JSON: " << actual;
+  if (a == boost::json::parse(expected)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "actual: " << actual << "\nexpected: " << expected;
+}
+
+TEST_F(GatewayTest, TranslatedErrorsAnswerInTheClientsShape) {
+  Keys("claude", {"sk-ant-ok-err-xxxxxxxxx"});
+  Keys("main", {"sk-main-ok-err-xxxxxxxxx"});
+  StubBehavior bad;
+  bad.status = 400;
+  bad.error_message = "prompt is too long: 250000 tokens > 200000 maximum";
+  stub_.Script("sk-ant-ok-err-xxxxxxxxx", bad);
+  bad.error_type = "context_length_exceeded";
+  bad.error_message = "This model's maximum context length is 128000 tokens.";
+  stub_.Script("sk-main-ok-err-xxxxxxxxx", bad);
+  StartGateway();
+
+  HttpResponse openai = Chat(R"({"model":"claude-test","messages":[{"role":"user","content":"Hi"}]})");
+  EXPECT_EQ(openai.status, 400);
+  EXPECT_TRUE(JsonBodyEq(openai.body,
+                         R"({"error":{"message":"prompt is too long: 250000 tokens > 200000 maximum",)"
+                         R"("type":"invalid_request_error","param":null,"code":"invalid_request_error"}})"))
+      << openai.body;
+
+  HttpResponse anthropic = HttpRequest(
+      "POST", base_ + "/v1/messages", {{"x-api-key", kClientToken}},
+      R"({"model":"gpt-test","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]})");
+  EXPECT_EQ(anthropic.status, 400);
+  EXPECT_TRUE(JsonBodyEq(anthropic.body,
+                         R"({"type":"error","error":{"type":"invalid_request_error",)"
+                         R"("message":"This model's maximum context length is 128000 tokens."}})"))
+      << anthropic.body;
+  EXPECT_EQ(stub_.request_count(), 2u) << "a client error is never retried";
 }
 
 TEST_F(GatewayTest, NoKeysIs503) {
