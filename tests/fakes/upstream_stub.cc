@@ -133,6 +133,83 @@ std::string OkBody(const std::string& path, const std::string& model, const Stub
          std::to_string(b.prompt_tokens + b.completion_tokens) + "}}";
 }
 
+// The name of the tool the stub calls: the first tool a chat or messages request offers, as long
+// as the request carries no tool result yet (so a client's tool loop ends on its second turn).
+// Empty when the stub answers with text.
+std::string ToolToCall(const std::string& path, const std::string& body) {
+  if (path != "/v1/chat/completions" && path != "/v1/messages") return {};
+  size_t tools = body.find("\"tools\"");
+  if (tools == std::string::npos) return {};
+  if (body.find("\"tool_result\"") != std::string::npos ||
+      body.find("\"role\":\"tool\"") != std::string::npos) {
+    return {};
+  }
+  return FindJsonString(body.substr(tools), "name");
+}
+
+// A call of `tool` with the arguments {"city": "Paris"}, whole or in two fragments.
+constexpr const char* kToolArguments = R"({\"city\": \"Paris\"})";
+constexpr const char* kToolArgumentParts[] = {R"({\"city\":)", R"( \"Paris\"})"};
+
+std::string ToolCallBody(const std::string& path, const std::string& model, const std::string& tool,
+                         const StubBehavior& b) {
+  std::string p = std::to_string(b.prompt_tokens), c = std::to_string(b.completion_tokens);
+  if (path == "/v1/messages") {
+    return "{\"id\":\"msg_stub\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"" + model +
+           "\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_stub\",\"name\":\"" + tool +
+           "\",\"input\":{\"city\":\"Paris\"}}],\"stop_reason\":\"tool_use\",\"stop_sequence\":null,"
+           "\"usage\":{\"input_tokens\":" + p + ",\"output_tokens\":" + c + "}}";
+  }
+  return "{\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"" +
+         model + "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
+         "\"tool_calls\":[{\"id\":\"call_stub\",\"type\":\"function\",\"function\":{\"name\":\"" + tool +
+         "\",\"arguments\":\"" + kToolArguments + "\"}}]},\"finish_reason\":\"tool_calls\"}],"
+         "\"usage\":{\"prompt_tokens\":" + p + ",\"completion_tokens\":" + c + ",\"total_tokens\":" +
+         std::to_string(b.prompt_tokens + b.completion_tokens) + "}}";
+}
+
+std::vector<std::string> ToolCallEvents(const std::string& path, const std::string& model,
+                                        const std::string& tool, const StubBehavior& b,
+                                        bool include_usage) {
+  std::vector<std::string> ev;
+  std::string p = std::to_string(b.prompt_tokens), c = std::to_string(b.completion_tokens);
+  if (path == "/v1/messages") {
+    ev.push_back("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"
+                 "\"msg_stub\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"" + model +
+                 "\",\"content\":[],\"usage\":{\"input_tokens\":" + p + ",\"output_tokens\":1}}}\n\n");
+    ev.push_back("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+                 "\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_stub\",\"name\":\"" + tool +
+                 "\",\"input\":{}}}\n\n");
+    for (const char* part : kToolArgumentParts) {
+      ev.push_back("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+                   "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"" + std::string(part) +
+                   "\"}}\n\n");
+    }
+    ev.push_back("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+    ev.push_back("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+                 "\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":" + c + "}}\n\n");
+    ev.push_back("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    return ev;
+  }
+  const std::string head = "data: {\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion.chunk\","
+                           "\"created\":1,\"model\":\"" + model + "\",";
+  ev.push_back(head + "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,"
+               "\"tool_calls\":[{\"index\":0,\"id\":\"call_stub\",\"type\":\"function\",\"function\":"
+               "{\"name\":\"" + tool + "\",\"arguments\":\"\"}}]},\"finish_reason\":null}]}\n\n");
+  for (const char* part : kToolArgumentParts) {
+    ev.push_back(head + "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                 "\"function\":{\"arguments\":\"" + std::string(part) + "\"}}]},\"finish_reason\":null}]}\n\n");
+  }
+  ev.push_back(head + "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n");
+  if (include_usage) {
+    ev.push_back(head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + p +
+                 ",\"completion_tokens\":" + c + ",\"total_tokens\":" +
+                 std::to_string(b.prompt_tokens + b.completion_tokens) + "}}\n\n");
+  }
+  ev.push_back("data: [DONE]\n\n");
+  return ev;
+}
+
 // The stream events for a path: content events, then the closing ones.
 std::vector<std::string> StreamEvents(const std::string& path, const std::string& model,
                                       const StubBehavior& b, bool include_usage) {
@@ -432,9 +509,12 @@ void UpstreamStub::Serve(int fd, int connection_id, std::string peer) {
       continue;
     }
     bool stream = JsonTrue(req.body, "stream");
+    const std::string tool = ToolToCall(req.path, req.body);
     if (!stream) {
       std::string body =
-          OkBody(req.path, model, b, FindJsonString(req.body, "encoding_format") == "base64");
+          tool.empty()
+              ? OkBody(req.path, model, b, FindJsonString(req.body, "encoding_format") == "base64")
+              : ToolCallBody(req.path, model, tool, b);
       std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
                          std::to_string(body.size()) + "\r\n\r\n" + body;
       if (!WriteAll(fd, resp)) return close_fd();
@@ -445,7 +525,9 @@ void UpstreamStub::Serve(int fd, int connection_id, std::string peer) {
                       "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n")) {
       return close_fd();
     }
-    std::vector<std::string> events = StreamEvents(req.path, model, b, include_usage);
+    std::vector<std::string> events =
+        tool.empty() ? StreamEvents(req.path, model, b, include_usage)
+                     : ToolCallEvents(req.path, model, tool, b, include_usage);
     for (size_t i = 0; i < events.size(); ++i) {
       if (b.reset_after_events >= 0 && static_cast<int>(i) == b.reset_after_events) {
         linger lg{1, 0};  // RST, not FIN: a broken upstream

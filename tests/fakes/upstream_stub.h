@@ -8,7 +8,9 @@
 // Retry-After: 1); "-budget-" answers LiteLLM's 400 budget_exceeded; "-slow-" delays the first
 // byte by 1.5 s; "-reset-" resets the connection mid-stream; "-long-" streams 200 events 20 ms
 // apart; "-big-" streams 20,000 events of about 1 KB each (~20 MB) as fast as the reader takes
-// them. A script can also change the number of stream events, their pace and their size. The spend routes
+// them. A chat or messages request that offers tools and carries no tool result yet gets a call
+// of its first tool with the arguments {"city": "Paris"} (streamed in two fragments) instead of
+// text, in the request's format. A script can also change the number of stream events, their pace and their size. The spend routes
 // (GET /key/info, GET /api/v1/key) answer from SetSpend().
 //
 // Thread safety: one thread accepts, one thread serves each connection; the public methods are

@@ -41,7 +41,7 @@ TEST(SdkTest, OfficialOpenAIAndAnthropicSdks) {
   // Each SDK call has its own 20 s timeout (sdk/common.mjs); each test file at most 60 s.
   RunResult r = RunBinary(NODE_BIN,
                           {"--test", "--test-reporter=spec", "--test-timeout=60000",
-                           "openai.test.mjs", "anthropic.test.mjs"},
+                           "openai.test.mjs", "anthropic.test.mjs", "translate.test.mjs"},
                           node);
   EXPECT_EQ(r.exit_code, 0) << "node --test failed:\n"
                             << r.out << r.err << "\nkeygate log:\n"
@@ -55,9 +55,10 @@ TEST(SdkTest, OfficialOpenAIAndAnthropicSdks) {
   auto usage = store->ListUsage({.limit = 1000});
   ASSERT_TRUE(usage.ok()) << usage.status().ToString();
   // One record per SDK call that reached an upstream: 7 OpenAI (chat, alias, 3 streams,
-  // 2 embeddings) and 3 Anthropic (create, 2 streams); models lists, bad keys and unknown models
-  // never reach a pool.
-  EXPECT_EQ(usage->size(), 10u);
+  // 2 embeddings), 3 Anthropic (create, 2 streams) and 8 translated (translate.test.mjs: 4 with
+  // the openai SDK, 4 with the Anthropic SDK); models lists, bad keys and unknown models never
+  // reach a pool.
+  EXPECT_EQ(usage->size(), 18u);
   for (const auto& u : *usage) {
     EXPECT_EQ(u.status, 200) << u.model;
     EXPECT_EQ(u.input_tokens, 11) << u.model << ": usage read from every response and stream";
