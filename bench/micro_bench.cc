@@ -1,0 +1,179 @@
+// micro_bench: Google Benchmark micro-benchmarks of the per-request work on keygate's hot path.
+//
+//   KeyPick/<strategy>  KeyPool::Choose over one pool of 100,000 keys (a temporary SQLite store)
+//   InspectRequest      extracting model/stream (and the rest of RequestInfo) from a 2 KB body
+//   RewriteRequest      the upstream body for it (model replaced, include_usage added)
+//   SseUsageFilter      one 22-event OpenAI chat stream through the usage filter (per stream)
+//
+// bench/run.sh builds it in Release and runs it; any Google Benchmark flag works
+// (--benchmark_filter=KeyPick, --benchmark_min_time=…).
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "keypool/keypool.h"
+#include "provider/provider.h"
+#include "secrets/secrets.h"
+#include "store/store.h"
+
+namespace keygate::bench {
+namespace {
+
+constexpr int kPoolKeys = 100'000;
+
+void Die(const std::string& what, const Status& s) {
+  std::fprintf(stderr, "micro_bench: %s: %s\n", what.c_str(), s.ToString().c_str());
+  std::exit(1);
+}
+
+// One pool of kPoolKeys active keys in a throw-away SQLite store, loaded into a KeyPool once
+// and shared by the KeyPick benchmarks.
+class PoolFixture {
+ public:
+  static PoolFixture& Get() {
+    static PoolFixture* f = new PoolFixture();  // lives for the process
+    return *f;
+  }
+  keypool::KeyPool& pool(config::Strategy s) { return *pools_[static_cast<int>(s)]; }
+
+ private:
+  PoolFixture() {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("keygate_micro_bench_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    store::StoreOptions so;
+    so.url = (dir_ / "bench.db").string();
+    so.secrets = std::make_shared<const SecretBox>(*ParseMasterKeyHex(std::string(64, 'c')));
+    auto s = store::OpenStore(so);
+    if (!s.ok()) Die("open store", s.status());
+    store_ = std::move(s).value();
+    auto pool = store_->CreatePool("bench", "openai");
+    if (!pool.ok()) Die("create pool", pool.status());
+    std::vector<store::NewKey> keys;
+    keys.reserve(kPoolKeys);
+    for (int i = 0; i < kPoolKeys; ++i) {
+      keys.push_back({.secret = "sk-bench-" + std::to_string(i) + "-abcdefghijklmnop",
+                      .priority = i % 10});
+    }
+    auto imported = store_->ImportKeys(pool->id, keys);
+    if (!imported.ok()) Die("import keys", imported.status());
+    for (auto strategy : {config::Strategy::kRoundRobin, config::Strategy::kWeighted,
+                          config::Strategy::kLeastInFlight}) {
+      auto kp = std::make_unique<keypool::KeyPool>(*store_, RealClock::Get(), keypool::Options{});
+      kp->Configure({{"bench", config::PoolConfig{.name = "bench", .provider = "openai",
+                                                  .strategy = strategy}}});
+      auto r = kp->Refresh();
+      if (!r.ok()) Die("refresh", r.status());
+      pools_[static_cast<int>(strategy)] = std::move(kp);
+    }
+    std::filesystem::remove_all(dir_);  // the views are in memory; the store is not read again
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<keypool::KeyPool> pools_[3];
+};
+
+void KeyPick(benchmark::State& state, config::Strategy strategy) {
+  keypool::KeyPool& kp = PoolFixture::Get().pool(strategy);
+  for (auto _ : state) {
+    // What a request does: load the snapshot, find the pool, choose.
+    auto snap = kp.Snapshot();
+    const keypool::PoolView* pool = snap->Find("bench");
+    keypool::Pick p = kp.Choose(*pool, {});
+    benchmark::DoNotOptimize(p.key);
+  }
+  state.counters["keys"] = kPoolKeys;
+}
+BENCHMARK_CAPTURE(KeyPick, round_robin, config::Strategy::kRoundRobin);
+BENCHMARK_CAPTURE(KeyPick, weighted, config::Strategy::kWeighted);
+BENCHMARK_CAPTURE(KeyPick, least_in_flight, config::Strategy::kLeastInFlight);
+
+// A realistic 2 KB chat request: a system prompt, a few turns, the model and stream near the end.
+std::string Body2K() {
+  std::string msgs;
+  const std::string turn =
+      "Explain, in a few sentences, how a reverse proxy keeps connections to its upstream alive "
+      "and why that matters for latency under load; mention pooling and head-of-line blocking.";
+  for (int i = 0; msgs.size() < 1700; ++i) {
+    msgs += std::string(i ? "," : "") + "{\"role\":\"" + (i % 2 ? "assistant" : "user") +
+            "\",\"content\":\"" + turn + "\"}";
+  }
+  return "{\"messages\":[{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"}," +
+         msgs + "],\"temperature\":0.7,\"max_tokens\":512,\"model\":\"gpt-4o-mini\","
+                "\"stream\":true}";
+}
+
+void InspectRequest(benchmark::State& state) {
+  const std::string body = Body2K();
+  for (auto _ : state) {
+    auto info = provider::InspectRequest(body);
+    if (!info.ok() || !info->stream) state.SkipWithError("inspect failed");
+    benchmark::DoNotOptimize(info);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+  state.counters["body_bytes"] = static_cast<double>(body.size());
+}
+BENCHMARK(InspectRequest);
+
+void RewriteRequest(benchmark::State& state) {
+  const std::string body = Body2K();
+  auto info = provider::InspectRequest(body);
+  if (!info.ok()) Die("inspect", info.status());
+  for (auto _ : state) {
+    std::string out = provider::RewriteRequest(body, *info, "gpt-4o-mini-2024-07-18", true);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(RewriteRequest);
+
+// The stream bench/fast_stub.c sends: 20 content chunks, a usage chunk, [DONE].
+std::string Stream() {
+  std::string s;
+  for (int i = 0; i < 20; ++i) {
+    char ev[512];
+    std::snprintf(ev, sizeof ev,
+                  "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\","
+                  "\"created\":1700000000,\"model\":\"bench-upstream\",\"choices\":[{\"index\":0,"
+                  "\"delta\":{\"content\":\"token%02d \"},\"logprobs\":null,\"finish_reason\":%s}]}"
+                  "\n\n",
+                  i, i == 19 ? "\"stop\"" : "null");
+    s += ev;
+  }
+  s += "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":"
+       "1700000000,\"model\":\"bench-upstream\",\"choices\":[],\"usage\":{\"prompt_tokens\":25,"
+       "\"completion_tokens\":20,\"total_tokens\":45}}\n\ndata: [DONE]\n\n";
+  return s;
+}
+
+void SseUsageFilter(benchmark::State& state) {
+  const std::string stream = Stream();
+  const size_t piece = static_cast<size_t>(state.range(0));  // bytes per upstream read
+  std::string out;
+  for (auto _ : state) {
+    provider::SseUsageFilter f(config::Format::kOpenAIChat, /*drop_usage_chunk=*/true);
+    out.clear();
+    for (size_t off = 0; off < stream.size(); off += piece) {
+      f.Feed(std::string_view(stream).substr(off, piece), out);
+    }
+    f.Finish(out);
+    if (f.usage().output_tokens != 20) state.SkipWithError("usage not read");
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * stream.size()));
+  state.counters["events"] = 22;
+}
+BENCHMARK(SseUsageFilter)->Arg(1 << 16)->Arg(256);
+
+}  // namespace
+}  // namespace keygate::bench
+
+BENCHMARK_MAIN();

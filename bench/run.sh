@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# keygate side by side with nginx and a peer gateway (Portkey), on this machine, in one run.
+#
+#   bench/run.sh                 # full: 10 s cells, 3 repeats, 1/16/64/256 connections
+#   bench/run.sh --quick         # development: 2 s cells, 1 repeat, 1 and 64 connections
+#   bench/run.sh --duration 5 --repeats 3 --conns "1 16 64 256" --streams 10000 --seq 10000
+#   options: --targets "direct nginx keygate portkey"  --no-micro  --out FILE (the report)
+#
+# Installs what it needs (Debian: wrk, nginx-light; npm: bench/portkey from its lock file),
+# builds keygate Release in build-bench/, starts bench/fast_stub.c as the upstream, and measures
+# every target under the same conditions: the target pinned to core 0, wrk and the stub to core 1
+# (taskset). Per cell (target, mode, connections, repeat) it records wrk's requests/s and
+# latency percentiles, the target's peak RSS (VmHWM) and its CPU time per request (utime+stime
+# from /proc/<pid>/stat over the cell, divided by the requests). Then: sequential single-request
+# latency and time to the first SSE event over one keep-alive connection (bench_client seq),
+# fidelity of streams through keygate under load, N concurrent slow SSE streams (RSS per stream),
+# and the Google Benchmark micro-benchmarks. bench/report.py prints the table and the targets.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cmdline="bench/run.sh $*"
+
+duration=10 repeats=3 conns="1 16 64 256" streams=10000 seq_n=10000 micro=1
+targets="direct nginx keygate portkey"
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) duration=2 repeats=1 conns="1 64" streams=1000 seq_n=1000 ;;
+    --duration) duration=$2; shift ;;
+    --repeats) repeats=$2; shift ;;
+    --conns) conns=$2; shift ;;
+    --streams) streams=$2; shift ;;
+    --seq) seq_n=$2; shift ;;
+    --targets) targets=$2; shift ;;
+    --no-micro) micro=0 ;;
+    --out) out=$2; shift ;;
+    *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# ---------------------------------------------------------------- install and build
+need=()
+for p in wrk nginx-light libbenchmark-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
+fi
+case " $targets " in *" portkey "*)
+  npm ci --prefix "$root/bench/portkey" --no-audit --no-fund --loglevel=error ;;
+esac
+build=$root/build-bench
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKEYGATE_ASAN=OFF \
+  -DKEYGATE_TSAN=OFF -DKEYGATE_BUILD_TESTS=OFF -DKEYGATE_BUILD_BENCH=ON >/dev/null
+ninja -C "$build" keygate micro_bench fast_stub bench_client >/dev/null
+kg=$build/src/keygate
+
+# 10,000 streams are 20,000+ sockets in keygate (and as many in the client and the stub).
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+tmp=$(mktemp -d /tmp/keygate_bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {  # a port nothing listens on
+  local p
+  while :; do
+    p=$(( 20000 + RANDOM % 20000 ))
+    ss -ltnH "sport = :$p" | grep -q . || { echo "$p"; return; }
+  done
+}
+wait_port() {
+  for _ in $(seq 1 300); do
+    ss -ltnH "sport = :$1" | grep -q . && return 0
+    sleep 0.1
+  done
+  echo "bench/run.sh: nothing listens on port $1" >&2; return 1
+}
+cpu_ticks() {  # utime+stime of the given pids, in clock ticks
+  local t=0 p
+  for p in "$@"; do
+    t=$(( t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat") ))
+  done
+  echo "$t"
+}
+hwm_kib() {  # sum of VmHWM (peak RSS) of the given pids
+  local t=0 p
+  for p in "$@"; do t=$(( t + $(awk '/^VmHWM/ { print $2 }' "/proc/$p/status") )); done
+  echo "$t"
+}
+
+# ---------------------------------------------------------------- the upstream stub (core 1)
+stub_port=$(free_port)
+taskset -c 1 "$build/bench/fast_stub" --port "$stub_port" --slow-interval-ms 1000 \
+  2>"$tmp/stub.log" &
+stub_pid=$!; pids+=("$stub_pid")
+wait_port "$stub_port"
+
+model_body='"messages":[{"role":"user","content":"Say hello in one short sentence, please."}]'
+printf '{"model":"bench",%s}' "$model_body" >"$tmp/json.body"
+printf '{"model":"bench",%s,"stream":true,"stream_options":{"include_usage":true}}' \
+  "$model_body" >"$tmp/sse.body"
+printf '{"model":"bench-slow",%s,"stream":true,"stream_options":{"include_usage":true}}' \
+  "$model_body" >"$tmp/slow.body"
+# What a client must assemble from a stream: the upstream's own body (de-chunked by curl).
+curl -sf --data-binary "@$tmp/sse.body" "http://127.0.0.1:$stub_port/v1/chat/completions" \
+  >"$tmp/sse.expect"
+
+# ---------------------------------------------------------------- targets (core 0)
+declare -A port headers target_pids
+port[direct]=$stub_port; headers[direct]=""; target_pids[direct]=$stub_pid
+
+start_nginx() {
+  local p; p=$(free_port)
+  mkdir -p "$tmp/nginx"
+  cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile 100000;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 50000; use epoll; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  upstream stub { server 127.0.0.1:$stub_port; keepalive 1024; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:$p backlog=65535;
+    location / {
+      proxy_pass http://stub;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;      # SSE: each event goes out as it arrives
+      proxy_read_timeout 300s;
+    }
+  }
+}
+EOF
+  taskset -c 0 nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" &
+  pids+=($!)
+  wait_port "$p"
+  local master; master=$(cat "$tmp/nginx/nginx.pid")
+  port[nginx]=$p; headers[nginx]=""
+  target_pids[nginx]="$master $(pgrep -P "$master" | tr '\n' ' ')"
+}
+
+start_keygate() {
+  local p; p=$(free_port)
+  export KEYGATE_MASTER_KEY=$(printf 'ab%.0s' $(seq 32))
+  local db=$tmp/keygate.db
+  cat >"$tmp/keygate.toml" <<EOF
+[server]
+workers = 1
+[providers.stub]
+base_url = "http://127.0.0.1:$stub_port"
+[pools.bench]
+provider = "stub"
+[[models]]
+id = "bench"
+pool = "bench"
+upstream = "bench-upstream"
+price = { input = 1, output = 2 }
+[[models]]
+id = "bench-slow"
+pool = "bench"
+price = { input = 1, output = 2 }
+EOF
+  "$kg" --store "$db" pool create bench --provider stub >/dev/null
+  seq 1 1000 | awk '{ printf "sk-bench-pool-key-%06d-abcdefghijklmnop\n", $1 }' |
+    "$kg" --store "$db" keys import --pool bench >/dev/null
+  local client_key; client_key=$("$kg" --store "$db" clients create bench | grep -o 'kg-[0-9a-f]*')
+  taskset -c 0 "$kg" --store "$db" serve --config "$tmp/keygate.toml" \
+    --listen "127.0.0.1:$p" 2>"$tmp/keygate.log" &
+  local kpid=$!; pids+=("$kpid")
+  wait_port "$p"
+  port[keygate]=$p; headers[keygate]="Authorization: Bearer $client_key"; target_pids[keygate]=$kpid
+}
+
+start_portkey() {
+  local p; p=$(free_port)
+  NODE_ENV=production taskset -c 0 node \
+    "$root/bench/portkey/node_modules/@portkey-ai/gateway/build/start-server.js" \
+    --port="$p" --headless >"$tmp/portkey.log" 2>&1 &
+  local npid=$!; pids+=("$npid")
+  wait_port "$p"
+  port[portkey]=$p
+  headers[portkey]="Authorization: Bearer sk-bench|x-portkey-provider: openai|x-portkey-custom-host: http://127.0.0.1:$stub_port/v1"
+  target_pids[portkey]=$npid
+}
+
+for t in $targets; do
+  case $t in
+    direct) ;;
+    nginx) start_nginx ;;
+    keygate) start_keygate ;;
+    portkey) start_portkey ;;
+    *) echo "bench/run.sh: unknown target $t" >&2; exit 2 ;;
+  esac
+done
+
+# Every target must answer both modes correctly before anything is measured.
+client_headers() {  # --header args for bench_client
+  local IFS='|' h
+  for h in ${headers[$1]}; do printf -- '--header\0%s\0' "$h"; done
+}
+for t in $targets; do
+  mapfile -d '' hargs < <(client_headers "$t")
+  "$build/bench/bench_client" seq --port "${port[$t]}" --body "$tmp/json.body" --n 3 \
+    "${hargs[@]}" >/dev/null || { echo "bench/run.sh: $t fails JSON requests" >&2; exit 1; }
+  "$build/bench/bench_client" seq --port "${port[$t]}" --body "$tmp/sse.body" --n 3 \
+    "${hargs[@]}" >/dev/null || { echo "bench/run.sh: $t fails SSE requests" >&2; exit 1; }
+done
+
+results=$tmp/results.txt
+echo "CMD $cmdline" >"$results"
+echo "HOST cores=$(nproc) cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" >>"$results"
+echo "LOAD_BEFORE $(uptime)" >>"$results"
+echo "PARAMS duration=$duration repeats=$repeats conns=$conns streams=$streams seq=$seq_n" >>"$results"
+
+# ---------------------------------------------------------------- load cells (wrk)
+run_cell() {  # target mode conns rep
+  local t=$1 mode=$2 c=$3 rep=$4
+  local tp=(${target_pids[$t]})
+  local ticks0 ticks1 line
+  ticks0=$(cpu_ticks "${tp[@]}")
+  line=$(BENCH_BODY_FILE="$tmp/$mode.body" BENCH_HEADERS="${headers[$t]}" \
+    taskset -c 1 wrk -t1 -c"$c" -d"${duration}s" --timeout 10s -s "$root/bench/post.lua" \
+    "http://127.0.0.1:${port[$t]}/v1/chat/completions" | grep '^WRK')
+  ticks1=$(cpu_ticks "${tp[@]}")
+  echo "CELL target=$t mode=$mode conns=$c rep=$rep ${line#WRK } cpu_ticks=$(( ticks1 - ticks0 )) hz=$(getconf CLK_TCK) hwm_kib=$(hwm_kib "${tp[@]}")" |
+    tee -a "$results"
+}
+# Connections outermost (so the peak RSS read after a cell covers loads up to that one), targets
+# innermost (so noise from the rest of the machine spreads over all targets alike).
+for c in $conns; do
+  for rep in $(seq 1 "$repeats"); do
+    for mode in json sse; do
+      for t in $targets; do run_cell "$t" "$mode" "$c" "$rep"; done
+    done
+  done
+done
+
+# ---------------------------------------------------------------- sequential latency
+for t in $targets; do
+  n=$seq_n; [ "$t" = portkey ] && n=$(( seq_n < 2000 ? seq_n : 2000 ))  # ~1 ms each
+  mapfile -d '' hargs < <(client_headers "$t")
+  for mode in json sse; do
+    line=$(taskset -c 1 "$build/bench/bench_client" seq --port "${port[$t]}" \
+      --body "$tmp/$mode.body" --n "$n" "${hargs[@]}" | grep '^RESULT')
+    echo "SEQ target=$t mode=$mode ${line#RESULT }" | tee -a "$results"
+  done
+done
+
+# ---------------------------------------------------------------- fidelity under load
+# While wrk drives 64 streaming connections through keygate, a client checks that every stream
+# it assembles equals the upstream's byte for byte (content, usage chunk, [DONE]).
+if [[ " $targets " == *" keygate "* ]]; then
+  mapfile -d '' hargs < <(client_headers keygate)
+  BENCH_BODY_FILE="$tmp/sse.body" BENCH_HEADERS="${headers[keygate]}" \
+    taskset -c 1 wrk -t1 -c64 -d"$(( duration > 5 ? duration : 5 ))s" --timeout 10s \
+    -s "$root/bench/post.lua" "http://127.0.0.1:${port[keygate]}/v1/chat/completions" \
+    >"$tmp/fidelity_wrk.txt" &
+  wrk_pid=$!
+  sleep 0.5
+  line=$(taskset -c 1 "$build/bench/bench_client" seq --port "${port[keygate]}" \
+    --body "$tmp/sse.body" --expect "$tmp/sse.expect" --n 1000 "${hargs[@]}" | grep '^RESULT' ||
+    true)
+  wait "$wrk_pid"
+  echo "FIDELITY target=keygate ${line#RESULT } $(grep '^WRK' "$tmp/fidelity_wrk.txt" | sed 's/^WRK /wrk_/')" |
+    tee -a "$results"
+fi
+
+# ---------------------------------------------------------------- concurrent slow streams
+for t in keygate nginx; do
+  [[ " $targets " == *" $t "* ]] || continue
+  mapfile -d '' hargs < <(client_headers "$t")
+  tp=(${target_pids[$t]})
+  pid=${tp[-1]}  # keygate's process; nginx's worker
+  line=$(taskset -c 1 "$build/bench/bench_client" streams --port "${port[$t]}" \
+    --body "$tmp/slow.body" --n "$streams" --pid "$pid" "${hargs[@]}" | grep '^RESULT' || true)
+  echo "STREAMS target=$t ${line#RESULT }" | tee -a "$results"
+  sleep 2  # let the closed streams drain before the next target
+done
+
+# ---------------------------------------------------------------- usage recorded by keygate
+if [[ " $targets " == *" keygate "* ]]; then
+  kill -TERM "${target_pids[keygate]}"  # drains and flushes usage records
+  wait "${target_pids[keygate]}" 2>/dev/null || true
+  echo "USAGE target=keygate $(sqlite3 "$tmp/keygate.db" \
+    "SELECT 'records=' || count(*) || ' status_200=' || sum(status = 200) ||
+            ' fast_with_usage=' || sum(model NOT LIKE '%slow%' AND output_tokens IN (20, 30)) ||
+            ' fast_total=' || sum(model NOT LIKE '%slow%') FROM usage_records")" |
+    tee -a "$results"
+fi
+
+# ---------------------------------------------------------------- micro-benchmarks
+if [ "$micro" = 1 ]; then
+  taskset -c 0 "$build/bench/micro_bench" --benchmark_min_time=0.5 \
+    --benchmark_format=json >"$tmp/micro.json" 2>/dev/null
+  python3 -c '
+import json, sys
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    print("MICRO name=%s ns=%.1f" % (b["name"], b["real_time"] if b["time_unit"] == "ns" else b["real_time"] * 1000))
+' "$tmp/micro.json" | tee -a "$results"
+fi
+
+echo "LOAD_AFTER $(uptime)" >>"$results"
+echo "PINNING targets on core 0; wrk, bench_client and fast_stub on core 1 (taskset)" >>"$results"
+echo
+if [ -n "$out" ]; then
+  python3 "$root/bench/report.py" "$results" | tee "$out"
+else
+  python3 "$root/bench/report.py" "$results"
+fi
+cp "$results" "${out:-/tmp/keygate_bench_results}.raw.txt" 2>/dev/null || true
