@@ -26,7 +26,7 @@ def med(xs):
 def main(path):
     lines = open(path).read().splitlines()
     head = [l for l in lines if l.split(" ", 1)[0] in ("CMD", "HOST", "PARAMS", "LOAD_BEFORE",
-                                                         "LOAD_AFTER", "PINNING")]
+                                                         "LOAD_AFTER", "PINNING", "NOTE")]
     cells = defaultdict(list)
     seq, streams, micro, other = {}, {}, [], []
     for l in lines:

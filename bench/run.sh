@@ -48,7 +48,8 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
 fi
 case " $targets " in *" portkey "*)
-  npm ci --prefix "$root/bench/portkey" --no-audit --no-fund --loglevel=error ;;
+  grep -qs '"version": "1.15.2"' "$root/bench/portkey/node_modules/@portkey-ai/gateway/package.json" ||
+    npm ci --prefix "$root/bench/portkey" --no-audit --no-fund --loglevel=error ;;
 esac
 build=$root/build-bench
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKEYGATE_ASAN=OFF \
@@ -113,7 +114,7 @@ curl -sf --data-binary "@$tmp/sse.body" "http://127.0.0.1:$stub_port/v1/chat/com
   >"$tmp/sse.expect"
 
 # ---------------------------------------------------------------- targets (core 0)
-declare -A port headers target_pids
+declare -A port headers target_pids no_sse
 port[direct]=$stub_port; headers[direct]=""; target_pids[direct]=$stub_pid
 
 start_nginx() {
@@ -216,14 +217,21 @@ for t in $targets; do
   mapfile -d '' hargs < <(client_headers "$t")
   "$build/bench/bench_client" seq --port "${port[$t]}" --body "$tmp/json.body" --n 3 \
     "${hargs[@]}" >/dev/null || { echo "bench/run.sh: $t fails JSON requests" >&2; exit 1; }
-  "$build/bench/bench_client" seq --port "${port[$t]}" --body "$tmp/sse.body" --n 3 \
-    "${hargs[@]}" >/dev/null || { echo "bench/run.sh: $t fails SSE requests" >&2; exit 1; }
+  if ! "$build/bench/bench_client" seq --port "${port[$t]}" --body "$tmp/sse.body" --n 3 \
+    "${hargs[@]}" >/dev/null 2>"$tmp/precheck_$t.txt"; then
+    [ "$t" = portkey ] || { echo "bench/run.sh: $t fails SSE requests" >&2; exit 1; }
+    # Portkey 1.15.2 on Node 20 answers every stream with a 500 (its log: "TypeError: immutable"
+    # from Headers.append on the upstream response): measured for JSON only, and said so.
+    no_sse[$t]=1
+    echo "NOTE $t fails SSE requests ($(head -c 200 "$tmp/precheck_$t.txt" | tr '\n' ' ')): SSE cells skipped" >>"$tmp/notes.txt"
+  fi
 done
 
 results=$tmp/results.txt
 echo "CMD $cmdline" >"$results"
 echo "HOST cores=$(nproc) cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" >>"$results"
 echo "LOAD_BEFORE $(uptime)" >>"$results"
+cat "$tmp/notes.txt" >>"$results" 2>/dev/null || true
 echo "PARAMS duration=$duration repeats=$repeats conns=$conns streams=$streams seq=$seq_n" >>"$results"
 
 # ---------------------------------------------------------------- load cells (wrk)
@@ -244,7 +252,10 @@ run_cell() {  # target mode conns rep
 for c in $conns; do
   for rep in $(seq 1 "$repeats"); do
     for mode in json sse; do
-      for t in $targets; do run_cell "$t" "$mode" "$c" "$rep"; done
+      for t in $targets; do
+        [ "$mode" = sse ] && [ -n "${no_sse[$t]:-}" ] && continue
+        run_cell "$t" "$mode" "$c" "$rep"
+      done
     done
   done
 done
@@ -254,6 +265,7 @@ for t in $targets; do
   n=$seq_n; [ "$t" = portkey ] && n=$(( seq_n < 2000 ? seq_n : 2000 ))  # ~1 ms each
   mapfile -d '' hargs < <(client_headers "$t")
   for mode in json sse; do
+    [ "$mode" = sse ] && [ -n "${no_sse[$t]:-}" ] && continue
     line=$(taskset -c 1 "$build/bench/bench_client" seq --port "${port[$t]}" \
       --body "$tmp/$mode.body" --n "$n" "${hargs[@]}" | grep '^RESULT')
     echo "SEQ target=$t mode=$mode ${line#RESULT }" | tee -a "$results"
