@@ -5,6 +5,8 @@
 #   bench/run.sh --quick         # development: 2 s cells, 1 repeat, 1 and 64 connections
 #   bench/run.sh --duration 5 --repeats 3 --conns "1 16 64 256" --streams 10000 --seq 10000
 #   options: --targets "direct nginx keygate portkey"  --no-micro  --out FILE (the report)
+#            --profile: also perf-record keygate (cpu-clock) under 64 connections, JSON and SSE,
+#                       and print where its time goes (FILE.perf-json.txt, FILE.perf-sse.txt)
 #
 # Installs what it needs (Debian: wrk, nginx-light; npm: bench/portkey from its lock file),
 # builds keygate Release in build-bench/, starts bench/fast_stub.c as the upstream, and measures
@@ -19,7 +21,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cmdline="bench/run.sh $*"
 
-duration=10 repeats=3 conns="1 16 64 256" streams=10000 seq_n=10000 micro=1
+duration=10 repeats=3 conns="1 16 64 256" streams=10000 seq_n=10000 micro=1 profile=0
 targets="direct nginx keygate portkey"
 out=""
 while [ $# -gt 0 ]; do
@@ -32,6 +34,7 @@ while [ $# -gt 0 ]; do
     --seq) seq_n=$2; shift ;;
     --targets) targets=$2; shift ;;
     --no-micro) micro=0 ;;
+    --profile) profile=1 ;;
     --out) out=$2; shift ;;
     *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -233,6 +236,24 @@ echo "HOST cores=$(nproc) cpu=$(awk -F': ' '/model name/ { print $2; exit }' /pr
 echo "LOAD_BEFORE $(uptime)" >>"$results"
 cat "$tmp/notes.txt" >>"$results" 2>/dev/null || true
 echo "PARAMS duration=$duration repeats=$repeats conns=$conns streams=$streams seq=$seq_n" >>"$results"
+
+# ---------------------------------------------------------------- profile (optional)
+if [ "$profile" = 1 ] && [[ " $targets " == *" keygate "* ]]; then
+  for mode in json sse; do
+    perf record -e cpu-clock -F 2000 -o "$tmp/perf-$mode.data" -p "${target_pids[keygate]}" \
+      2>/dev/null &
+    perf_pid=$!
+    BENCH_BODY_FILE="$tmp/$mode.body" BENCH_HEADERS="${headers[keygate]}" \
+      taskset -c 1 wrk -t1 -c64 -d"${duration}s" --timeout 10s -s "$root/bench/post.lua" \
+      "http://127.0.0.1:${port[keygate]}/v1/chat/completions" >/dev/null
+    kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+    perf report -i "$tmp/perf-$mode.data" --no-children --sort dso,symbol --percent-limit 0.7 \
+      --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' >"${out:-/tmp/keygate_bench}.perf-$mode.txt"
+    perf report -i "$tmp/perf-$mode.data" --no-children --sort dso --stdio 2>/dev/null |
+      grep -v '^#' | grep -v '^$' >>"${out:-/tmp/keygate_bench}.perf-$mode.txt"
+    echo "PROFILE keygate $mode @64: ${out:-/tmp/keygate_bench}.perf-$mode.txt"
+  done
+fi
 
 # ---------------------------------------------------------------- load cells (wrk)
 run_cell() {  # target mode conns rep

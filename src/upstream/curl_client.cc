@@ -215,6 +215,8 @@ class CurlClient final : public Client {
  private:
   static int OnSocket(CURL* easy, curl_socket_t fd, int what, void* user, void* socketp);
   static int OnTimer(CURLM* multi, long timeout_ms, void* user);
+  void ArmTimer(Clock::time_point at);
+  void OnTimerFired();
   static void OnReady(const std::weak_ptr<CurlClient*>& owner, const std::shared_ptr<Socket>& s,
                       int dir, error_code ec);
   void ArmWait(const std::shared_ptr<Socket>& s, int dir);
@@ -225,7 +227,9 @@ class CurlClient final : public Client {
   asio::io_context& io_;
   ClientOptions options_;
   CURLM* multi_ = nullptr;
-  asio::steady_timer timer_;
+  asio::steady_timer timer_;  // curl's timeout; see OnTimer
+  bool timer_armed_ = false;   // a wait on timer_ is pending
+  bool timeout_posted_ = false;  // a 0 ms timeout is queued on the loop
   // Handlers hold a weak_ptr to this: a completion already queued when the Client dies (e.g. a
   // timer that expired) must find out without touching the Client.
   std::shared_ptr<CurlClient*> self_;
@@ -344,20 +348,56 @@ void CurlClient::OnReady(const std::weak_ptr<CurlClient*>& owner, const std::sha
 
 int CurlClient::OnTimer(CURLM* /*multi*/, long timeout_ms, void* user) {
   auto* self = static_cast<CurlClient*>(user);
-  if (timeout_ms < 0) {
-    self->timer_.cancel();
+  // Re-arming a timer costs a timerfd_settime() whenever it becomes the reactor's earliest, and
+  // that syscall is expensive under virtualization (bench/: it was a quarter of the CPU per
+  // request, as curl asks for a 0 ms timeout on every new transfer). So: a 0 ms timeout is a
+  // post(), not a timer; a later deadline than the armed one keeps the armed one (firing early
+  // is harmless: OnTimerFired runs socket_action and re-arms from curl_multi_timeout, since
+  // curl calls us only when its earliest deadline changes). A cancel (-1) is left to expire.
+  if (timeout_ms < 0) return 0;
+  if (timeout_ms == 0) {
+    // Never call socket_action from here (we may be inside curl): run it from the loop.
+    if (!self->timeout_posted_) {
+      self->timeout_posted_ = true;
+      std::weak_ptr<CurlClient*> owner = self->self_;
+      asio::post(self->io_, [owner] {
+        std::shared_ptr<CurlClient*> alive = owner.lock();
+        if (!alive) return;
+        (*alive)->timeout_posted_ = false;
+        (*alive)->OnTimerFired();
+      });
+    }
     return 0;
   }
-  // Never call socket_action from here (we may be inside curl): a 0 ms timer runs it from the
-  // loop right after.
-  self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
-  std::weak_ptr<CurlClient*> owner = self->self_;
-  self->timer_.async_wait([owner](error_code ec) {
-    if (ec) return;  // re-armed or cancelled
-    std::shared_ptr<CurlClient*> alive = owner.lock();
-    if (alive) (*alive)->Action(CURL_SOCKET_TIMEOUT, 0);
-  });
+  self->ArmTimer(Clock::now() + std::chrono::milliseconds(timeout_ms));
   return 0;
+}
+
+void CurlClient::ArmTimer(Clock::time_point at) {
+  if (timer_armed_ && timer_.expiry() <= at) return;  // fires first; re-armed then
+  timer_armed_ = true;
+  timer_.expires_at(at);
+  std::weak_ptr<CurlClient*> owner = self_;
+  timer_.async_wait([owner](error_code ec) {
+    if (ec) return;  // re-armed (a newer wait is pending) or the client is going away
+    std::shared_ptr<CurlClient*> alive = owner.lock();
+    if (!alive) return;
+    (*alive)->timer_armed_ = false;
+    (*alive)->OnTimerFired();
+  });
+}
+
+void CurlClient::OnTimerFired() {
+  Action(CURL_SOCKET_TIMEOUT, 0);
+  // curl tells OnTimer only about changes of its earliest deadline; after an early wake-up
+  // (see OnTimer) that deadline may be unchanged and still ahead: ask for it.
+  long next_ms = -1;
+  if (curl_multi_timeout(multi_, &next_ms) != CURLM_OK || next_ms < 0) return;
+  if (next_ms == 0) {
+    OnTimer(multi_, 0, this);
+  } else {
+    ArmTimer(Clock::now() + std::chrono::milliseconds(next_ms));
+  }
 }
 
 void CurlClient::Action(curl_socket_t fd, int event_mask) {
