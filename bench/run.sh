@@ -342,7 +342,8 @@ if [ "$micro" = 1 ]; then
   python3 -c '
 import json, sys
 for b in json.load(open(sys.argv[1]))["benchmarks"]:
-    print("MICRO name=%s ns=%.1f" % (b["name"], b["real_time"] if b["time_unit"] == "ns" else b["real_time"] * 1000))
+    scale = {"ns": 1, "us": 1e3, "ms": 1e6}[b["time_unit"]]
+    print("MICRO name=%s ns=%.1f cpu_ns=%.1f" % (b["name"], b["real_time"] * scale, b["cpu_time"] * scale))
 ' "$tmp/micro.json" | tee -a "$results"
 fi
 
