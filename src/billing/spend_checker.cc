@@ -164,7 +164,7 @@ StatusOr<PassReport> SpendChecker::RunPass(const PassOptions& pass) {
       auto it = std::find_if(pool_view->keys.begin(), pool_view->keys.end(),
                              [&](const keypool::KeyView& v) { return v.id == k.id; });
       if (it == pool_view->keys.end()) continue;  // activated after the refresh: next pass
-      if (pass.due && !pass.due(*it)) continue;
+      if (pass.due && !pass.due(pool_cfg, *it)) continue;
       Job job;
       job.check.key_id = k.id;
       job.check.pool_id = pool_view->id;

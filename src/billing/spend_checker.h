@@ -68,8 +68,9 @@ struct PassReport {
 
 struct PassOptions {
   std::string pool;  // "" = every pool with a spend probe
-  // When set, only keys for which it returns true are checked (the schedule).
-  std::function<bool(const keypool::KeyView&)> due;
+  // When set, only keys for which it returns true are checked (the schedule,
+  // billing/spend_schedule.h). Called on the calling thread, with the key's pool settings.
+  std::function<bool(const config::PoolConfig&, const keypool::KeyView&)> due;
 };
 
 class SpendChecker {

@@ -212,27 +212,38 @@ int Main(int argc, char** argv) {
   spend->require_subcommand(1);
   SpendCheckOptions spend_check;
   std::string spend_config;
+  // Both spend commands read the config (probes, providers, pool budgets) before running.
+  auto with_spend_config = [&](int (*command)(Context&, const SpendCheckOptions&)) {
+    return [&, command](Context& ctx) {
+      config::Config cfg = config::Defaults();
+      std::string path = ConfigPath(spend_config);
+      if (!path.empty()) {
+        auto loaded = config::LoadConfigFile(path);
+        if (!loaded.ok()) {
+          ctx.err << "keygate: error: " << loaded.status().message() << '\n';
+          return loaded.status().code() == StatusCode::kNotFound ? kExitNotFound : kExitUsage;
+        }
+        cfg = std::move(loaded).value();
+      }
+      spend_check.config = &cfg;
+      return command(ctx, spend_check);
+    };
+  };
   c = leaf(spend, "check",
            "probe the spend of every active key of the pools with a spend_probe, once; rotate "
            "at budget or threshold",
-           false, [&](Context& ctx) {
-             config::Config cfg = config::Defaults();
-             std::string path = ConfigPath(spend_config);
-             if (!path.empty()) {
-               auto loaded = config::LoadConfigFile(path);
-               if (!loaded.ok()) {
-                 ctx.err << "keygate: error: " << loaded.status().message() << '\n';
-                 return loaded.status().code() == StatusCode::kNotFound ? kExitNotFound
-                                                                         : kExitUsage;
-               }
-               cfg = std::move(loaded).value();
-             }
-             spend_check.config = &cfg;
-             return SpendCheck(ctx, spend_check);
-           });
+           false, with_spend_config(&SpendCheck));
   c->add_option("--pool", spend_check.pool, "only this pool");
   c->add_option("--config", spend_config,
                 "TOML config file naming the probes (default: $KEYGATE_CONFIG, else "
+                "./keygate.toml if present)");
+  c = leaf(spend, "stats",
+           "in-service keys per pool by spend band (under 50 %, 50-85 %, 85-95 %, 95 % and "
+           "over of their budget), from the last known spend",
+           false, with_spend_config(&SpendStats));
+  c->add_option("--pool", spend_check.pool, "only this pool");
+  c->add_option("--config", spend_config,
+                "TOML config file with the pools' budgets (default: $KEYGATE_CONFIG, else "
                 "./keygate.toml if present)");
 
   // ---- client keys

@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "billing/spend_checker.h"
+#include "billing/spend_stats.h"
 #include "cli/key_list.h"
 #include "cli/mongo_import.h"
 #include "common/clock.h"
@@ -762,6 +763,40 @@ int SpendCheck(Context& ctx, const SpendCheckOptions& o) {
             << " without backup, " << report->failed << " failed\n";
   }
   return report->failed > 0 ? kExitError : kExitOk;
+}
+
+int SpendStats(Context& ctx, const SpendCheckOptions& o) {
+  if (o.config == nullptr) return ReportError(ctx.err, InternalError("no config"));
+  auto stats = billing::ComputeSpendStats(ctx.store, *o.config, o.pool);
+  if (!stats.ok()) return ReportError(ctx.err, stats.status());
+  std::vector<std::string> head = {"POOL", "KEYS", "SPEND"};
+  for (billing::SpendBand b : billing::kAllSpendBands) {
+    std::string name(billing::SpendBandName(b));
+    for (char& ch : name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    head.push_back(name);
+  }
+  Table table(head);
+  json::array arr;
+  for (const billing::PoolSpendStats& s : *stats) {
+    std::vector<std::string> row = {s.pool, std::to_string(s.keys),
+                                    "$" + FormatMicrosAsUsd(s.spend_micros)};
+    json::object bands;
+    for (billing::SpendBand b : billing::kAllSpendBands) {
+      row.push_back(std::to_string(s.Count(b)));
+      bands[billing::SpendBandName(b)] = s.Count(b);
+    }
+    table.Add(row);
+    arr.push_back(json::object{{"pool", s.pool},
+                               {"keys", s.keys},
+                               {"spend_usd", FormatMicrosAsUsd(s.spend_micros)},
+                               {"bands", std::move(bands)}});
+  }
+  if (ctx.json) {
+    PrintJson(ctx, json::object{{"pools", std::move(arr)}});
+  } else {
+    table.Print(ctx.out);
+  }
+  return kExitOk;
 }
 
 // ---------------------------------------------------------------- client keys

@@ -117,6 +117,10 @@ struct SpendCheckOptions {
 // it decided), kExitError when a probe or the store failed for some key (see the output),
 // kExitUsage when --pool names a pool without a spend_probe, kExitNotFound for an unknown pool.
 int SpendCheck(Context& ctx, const SpendCheckOptions& options);
+// Spend stats per pool (billing/spend_stats.h): in-service keys by spend band of their budget,
+// from the last known spend. Reads the store only (no probes). Exit: kExitNotFound for an
+// unknown --pool.
+int SpendStats(Context& ctx, const SpendCheckOptions& options);
 
 // ---- client keys
 // Settings of `clients create` and `clients update`, as typed ("" = not given). Amounts in USD;

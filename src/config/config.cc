@@ -151,6 +151,20 @@ Status ReadUpstream(const toml::table& t, UpstreamConfig& u) {
   return r.Finish();
 }
 
+Status ReadSpendChecker(const toml::table& t, SpendCheckerConfig& s) {
+  TableReader r(t, "spend_checker");
+  KG_RETURN_IF_ERROR(r.Bool("enabled", s.enabled));
+  KG_RETURN_IF_ERROR(r.Int("interval_active_ms", s.interval_active_ms, 100, kMaxMs));
+  KG_RETURN_IF_ERROR(r.Int("interval_idle_ms", s.interval_idle_ms, 100, kMaxMs));
+  KG_RETURN_IF_ERROR(r.Int("idle_after_ms", s.idle_after_ms, 0, kMaxMs));
+  KG_RETURN_IF_ERROR(r.Double("jitter", s.jitter, 0));
+  if (s.jitter > 0.5) return InvalidArgumentError("spend_checker.jitter must be from 0 to 0.5");
+  KG_RETURN_IF_ERROR(r.Int("lease_ttl_ms", s.lease_ttl_ms, 300, kMaxMs));
+  KG_RETURN_IF_ERROR(r.Int("max_in_flight", s.max_in_flight, 1, 1024));
+  KG_RETURN_IF_ERROR(r.Int("probe_timeout_ms", s.probe_timeout_ms, 100, kMaxMs));
+  return r.Finish();
+}
+
 Status ReadProvider(const std::string& name, const toml::table& t, ProviderConfig& p) {
   TableReader r(t, "providers." + name);
   p.name = name;
@@ -228,6 +242,13 @@ Status ReadPoolSpend(TableReader& r, PoolConfig& p) {
       return r.Error("budget", *b, "must be a positive amount of USD, e.g. \"10.00\"");
     }
     p.budget_micros = micros;
+  }
+  for (auto [key, out] : {std::pair{"spend_interval_active_ms", &p.spend_interval_active_ms},
+                          std::pair{"spend_interval_idle_ms", &p.spend_interval_idle_ms}}) {
+    int64_t v = 0;
+    if (r.Node(key) == nullptr) continue;
+    KG_RETURN_IF_ERROR(r.Int(key, v, 100, kMaxMs));
+    *out = v;
   }
   KG_RETURN_IF_ERROR(r.String("spend_url", p.spend_url));
   KG_RETURN_IF_ERROR(r.String("spend_pointer", p.spend_pointer));
@@ -432,6 +453,8 @@ StatusOr<Config> ParseConfig(std::string_view toml_text, std::string_view source
   if (store) KG_RETURN_IF_ERROR(ReadStore(*store, c.store));
   KG_ASSIGN_OR_RETURN(const toml::table* upstream, section("upstream"));
   if (upstream) KG_RETURN_IF_ERROR(ReadUpstream(*upstream, c.upstream));
+  KG_ASSIGN_OR_RETURN(const toml::table* spend, section("spend_checker"));
+  if (spend) KG_RETURN_IF_ERROR(ReadSpendChecker(*spend, c.spend_checker));
   KG_ASSIGN_OR_RETURN(const toml::table* providers, section("providers"));
   if (providers) {
     for (const auto& [k, v] : *providers) {

@@ -59,6 +59,19 @@ struct UpstreamConfig {
   int64_t proxy_recheck_ms = 30'000;
 };
 
+// The background spend checker of `serve` (billing/spend_service.h; docs/config.md
+// "Spend checker"). Which pools are probed, how, and their budgets are pool settings.
+struct SpendCheckerConfig {
+  bool enabled = true;                     // false: `serve` runs no checker (the CLI still can)
+  int64_t interval_active_ms = 10'000;     // keys used in the last idle_after_ms
+  int64_t interval_idle_ms = 3'600'000;    // the others
+  int64_t idle_after_ms = 300'000;         // a key unused this long counts as idle
+  double jitter = 0.1;                     // each interval is stretched by a random +-fraction
+  int64_t lease_ttl_ms = 15'000;           // leader lease; renewed every ttl/3
+  int max_in_flight = 8;                   // probes at once
+  int64_t probe_timeout_ms = 10'000;       // per probe
+};
+
 struct ProviderConfig {
   std::string name;
   std::string base_url;  // "https://api.openai.com" (no trailing slash)
@@ -81,6 +94,9 @@ struct PoolConfig {
   std::string spend_url;           // http: URL template, "{base}" = the provider's base_url
   std::string spend_pointer;       // http: JSON pointer of the spend (USD); required
   std::string budget_pointer;      // http: JSON pointer of the budget (USD); optional
+  // Overrides of [spend_checker] interval_active_ms / interval_idle_ms for this pool.
+  std::optional<int64_t> spend_interval_active_ms;
+  std::optional<int64_t> spend_interval_idle_ms;
 };
 
 struct Price {  // USD per million tokens
@@ -107,6 +123,7 @@ struct Config {
   ServerConfig server;
   StoreConfig store;
   UpstreamConfig upstream;
+  SpendCheckerConfig spend_checker;
   std::map<std::string, ProviderConfig> providers;
   std::map<std::string, PoolConfig> pools;
   std::vector<ModelConfig> models;

@@ -504,6 +504,7 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     ureq.max_buffered_bytes = static_cast<size_t>(cfg.server.max_stream_buffer_bytes);
 
     InFlight in_flight(key);
+    d_.keys->ReportUse(key);
     std::unique_ptr<upstream::Exchange> ex = client->Start(std::move(ureq));
     auto& live = live_[worker.index()];
     live.insert(ex.get());

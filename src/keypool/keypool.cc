@@ -209,6 +209,10 @@ Pick KeyPool::Choose(const PoolView& pool, std::span<const int64_t> exclude) con
   return {};
 }
 
+void KeyPool::ReportUse(const KeyView& key) const {
+  key.health->last_used_ms.store(clock_.NowMs(), std::memory_order_relaxed);
+}
+
 void KeyPool::ReportSuccess(const KeyView& key) const {
   key.health->consecutive_failures.store(0, std::memory_order_relaxed);
 }

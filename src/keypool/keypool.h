@@ -41,6 +41,7 @@ struct KeyHealth {
   std::atomic<int> ejections{0};              // how many times ejected (drives the backoff)
   std::atomic<int64_t> ejected_until_ms{0};
   std::atomic<bool> rotation_requested{false};  // dead: skip until a view without it arrives
+  std::atomic<int64_t> last_used_ms{0};  // the last attempt sent with the key (spend schedule)
 };
 
 struct ProxyHealth {
@@ -118,6 +119,9 @@ class KeyPool {
   Pick Choose(const PoolView& pool, std::span<const int64_t> exclude) const;
 
   // ---- outcomes reported by the data plane (never block)
+  // An attempt is about to be sent with the key: its last use is now (one relaxed store; the
+  // spend checker probes recently used keys more often).
+  void ReportUse(const KeyView& key) const;
   void ReportSuccess(const KeyView& key) const;
   // A transient failure (5xx, timeout): counts toward ejection after N in a row.
   void ReportFailure(const KeyView& key) const;

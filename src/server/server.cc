@@ -3,9 +3,13 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <random>
 #include <thread>
 
+#include "billing/spend_service.h"
 #include "billing/usage_writer.h"
 #include "common/log.h"
 #include "common/periodic_task.h"
@@ -42,6 +46,17 @@ keypool::Options KeyPoolOptions(const config::Config& c) {
   o.eject_max_ms = c.upstream.max_cooldown_ms;
   o.proxy_down_ms = c.upstream.proxy_recheck_ms;
   return o;
+}
+
+// This process's name in the spend checker's lease: host, pid and a random suffix (a restarted
+// process with a reused pid is another holder).
+std::string InstanceId() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = 0;
+  std::mt19937_64 rng(std::random_device{}());
+  char suffix[9];
+  std::snprintf(suffix, sizeof(suffix), "%08x", static_cast<unsigned>(rng()));
+  return std::string(host[0] ? host : "keygate") + ":" + std::to_string(getpid()) + ":" + suffix;
 }
 
 }  // namespace
@@ -87,6 +102,8 @@ class App::Impl {
     KG_RETURN_IF_ERROR(keys_.Refresh().status().WithContext("loading the key pools"));
     KG_RETURN_IF_ERROR(clients_.Refresh(store_).WithContext("loading the client keys"));
     RegisterMetrics();
+    spend_ = std::make_unique<billing::SpendService>(store_, keys_, RealClock::Get(), registry_,
+                                                     cfg_, InstanceId());
     usage_.Start();
     gateway_.SetReady(true);
 
@@ -104,12 +121,14 @@ class App::Impl {
     Status started = http_->Start();
     if (!started.ok()) {
       http_.reset();
+      spend_.reset();
       store_tasks_.Stop();
       usage_.Stop(5000);
       stopped_ = true;
       return started;
     }
     control_.Start();
+    spend_->Start();
 
     std::string host = cfg_->server.listen.substr(0, cfg_->server.listen.rfind(':'));
     std::string where = host + ":" + std::to_string(http_->port());
@@ -138,6 +157,7 @@ class App::Impl {
     cfg_ = std::make_shared<const config::Config>(std::move(next));
     EnsurePools(store_, *cfg_);
     keys_.Configure(cfg_->pools);
+    spend_->Configure(cfg_);
     control_.Poke();
     gateway_.SetCatalog(std::make_shared<const gateway::Catalog>(cfg_));
   }
@@ -145,6 +165,8 @@ class App::Impl {
   void Shutdown() {
     if (stopped_) return;
     stopped_ = true;
+    // First, so a standby instance takes the spend checker's lease over at once.
+    spend_->Stop();
     Log(LogLevel::kInfo, "shutting down: draining in-flight requests");
     int left = http_->Drain(cfg_->server.drain_timeout_ms);
     if (left > 0) {
@@ -212,6 +234,7 @@ class App::Impl {
   gateway::Gateway gateway_;
   std::unique_ptr<http::Server> http_;
   PeriodicTask control_;
+  std::unique_ptr<billing::SpendService> spend_;  // built in Start (after the metrics)
   int64_t ticks_ = 0;  // control task thread only
   bool stopped_ = false;
 };

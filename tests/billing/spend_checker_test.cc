@@ -4,6 +4,8 @@
 
 #include "billing/spend_checker.h"
 #include "billing/spend_policy.h"
+#include "billing/spend_service.h"
+#include "stats/stats.h"
 #include "tests/fakes/upstream_stub.h"
 #include "tests/store/store_test_util.h"
 
@@ -250,7 +252,7 @@ TEST_P(SpendCheckerTest, NoBackupExhaustsAndAlreadyRotatedIsNoted) {
   stub_.SetSpend(s[1], {.spend_usd = 11, .budget_usd = 10});
   // The data plane rotates "raced" between the checker's key list and its decision.
   billing::PassOptions options;
-  options.due = [&](const keypool::KeyView& k) {
+  options.due = [&](const config::PoolConfig&, const keypool::KeyView& k) {
     if (k.id == ids_[s[1]]) {
       auto o = store_->Rotate(k.pool_id, k.id, "invalid_key", "gateway");
       EXPECT_OK(o);
@@ -341,6 +343,137 @@ TEST_P(SpendCheckerTest, ProbeGoesThroughTheKeysProxyAndNeverDirectWhenItIsDown)
   r = Pass();
   EXPECT_NE(r.checks.at(0).error.find("no healthy egress proxy"), std::string::npos);
   EXPECT_EQ(StateOf(s[0]), KeyState::kActive);
+}
+
+// A Prometheus sample of `registry`: the value rendered for `series`, or -1 when absent.
+int64_t Sample(const stats::Registry& registry, const std::string& series) {
+  const std::string text = "\n" + registry.RenderPrometheus();
+  size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(at + series.size() + 2));
+}
+
+// Two checker services (two instances) on one store: only the lease holder probes; when it stops
+// renewing, the other takes over once the lease expired, and the old one stops probing by itself;
+// a graceful Stop() hands the lease over at once.
+TEST_P(SpendCheckerTest, OnlyTheLeaseHolderProbesAndAStandbyTakesOver) {
+  auto s = MakePool("oh", {"a", "b"}, 1);
+  Configure("[spend_checker]\nlease_ttl_ms = 3000\njitter = 0\n");
+  stub_.SetSpend(s[0], {.spend_usd = 1, .budget_usd = 10});
+  stub_.SetSpend(s[1], {.spend_usd = 1, .budget_usd = 10});
+  auto probes = [&] { return stub_.CountForKey(s[0]) + stub_.CountForKey(s[1]); };
+  keypool::KeyPool keys_b(*store_, clock_, keypool::Options{});
+  keys_b.Configure(config_->pools);
+  stats::Registry reg_a, reg_b;
+  billing::SpendService a(*store_, *keys_, clock_, reg_a, config_, "instance-a");
+  billing::SpendService b(*store_, keys_b, clock_, reg_b, config_, "instance-b");
+
+  a.LeaseStepForTest();
+  b.LeaseStepForTest();
+  EXPECT_TRUE(a.leading());
+  EXPECT_FALSE(b.leading());
+  EXPECT_EQ(Sample(reg_a, "keygate_spend_checker_leader"), 1);
+  EXPECT_EQ(Sample(reg_b, "keygate_spend_checker_leader"), 0);
+  b.PassStepForTest();
+  EXPECT_EQ(probes(), 0u) << "a standby never probes";
+  a.PassStepForTest();
+  EXPECT_EQ(probes(), 2u);
+  EXPECT_EQ(Sample(reg_a, "keygate_spend_probes_total{pool=\"oh\",outcome=\"none\"}"), 2);
+  EXPECT_EQ(Sample(reg_b, "keygate_spend_probes_total{pool=\"oh\",outcome=\"none\"}"), -1);
+
+  // A stops renewing (as if killed): B stands by until the lease expires, then leads.
+  clock_.AdvanceMs(2'999);
+  b.LeaseStepForTest();
+  EXPECT_FALSE(b.leading());
+  clock_.AdvanceMs(1);
+  b.LeaseStepForTest();
+  EXPECT_TRUE(b.leading());
+  a.PassStepForTest();
+  EXPECT_EQ(probes(), 2u) << "A's lease ran out: it stops probing without being told";
+  b.PassStepForTest();
+  EXPECT_EQ(probes(), 4u) << "a new leader checks every key once";
+  a.LeaseStepForTest();
+  EXPECT_FALSE(a.leading());
+  EXPECT_EQ(Sample(reg_a, "keygate_spend_checker_leader"), 0);
+
+  // A graceful stop releases the lease: A takes over without waiting for the ttl.
+  b.Stop();
+  EXPECT_EQ(Sample(reg_b, "keygate_spend_checker_leader"), 0);
+  a.LeaseStepForTest();
+  EXPECT_TRUE(a.leading());
+}
+
+// The schedule through the service: a key the gateway uses is checked every interval_active, an
+// idle one only at interval_idle.
+TEST_P(SpendCheckerTest, UsedKeysAreCheckedOftenIdleKeysRarely) {
+  auto s = MakePool("oh", {"busy", "idle"}, 0);
+  Configure(
+      "[spend_checker]\njitter = 0\ninterval_active_ms = 10000\ninterval_idle_ms = 3600000\n"
+      "idle_after_ms = 300000\n");
+  stub_.SetSpend(s[0], {.spend_usd = 1, .budget_usd = 10});
+  stub_.SetSpend(s[1], {.spend_usd = 1, .budget_usd = 10});
+  stats::Registry reg;
+  billing::SpendService svc(*store_, *keys_, clock_, reg, config_, "instance");
+  auto step = [&](int64_t advance_ms) {
+    clock_.AdvanceMs(advance_ms);
+    svc.LeaseStepForTest();
+    svc.PassStepForTest();
+  };
+  step(0);
+  EXPECT_EQ(stub_.CountForKey(s[0]), 1u) << "every key once at the start";
+  EXPECT_EQ(stub_.CountForKey(s[1]), 1u);
+
+  // The data plane sends a request with "busy" (what the gateway does before each attempt).
+  for (const keypool::KeyView& k : keys_->Snapshot()->Find("oh")->keys) {
+    if (k.id == ids_[s[0]]) keys_->ReportUse(k);
+  }
+  step(5'000);
+  EXPECT_EQ(stub_.CountForKey(s[0]), 1u) << "not before its interval";
+  for (int i = 0; i < 6; ++i) step(i == 0 ? 5'000 : 10'000);
+  EXPECT_EQ(stub_.CountForKey(s[0]), 7u) << "used recently: every 10 s";
+  EXPECT_EQ(stub_.CountForKey(s[1]), 1u) << "idle: not within the hour";
+
+  // Five minutes without use: "busy" is idle too; both come due at the hour.
+  step(300'000);
+  EXPECT_EQ(stub_.CountForKey(s[0]), 7u);
+  step(3'600'000);
+  EXPECT_EQ(stub_.CountForKey(s[0]), 8u);
+  EXPECT_EQ(stub_.CountForKey(s[1]), 2u);
+}
+
+// Outcomes, rotations, the no-backup alert and the spend bands in the service's metrics.
+TEST_P(SpendCheckerTest, ServiceMetricsCountOutcomesAndBands) {
+  auto s = MakePool("oh", {"near", "over", "mid", "broken"}, 1);
+  Configure();
+  stub_.SetSpend(s[0], {.spend_usd = 9.6, .budget_usd = 10});   // rotated (takes the backup)
+  stub_.SetSpend(s[1], {.spend_usd = 10.5, .budget_usd = 10});  // no backup left
+  stub_.SetSpend(s[2], {.spend_usd = 6, .budget_usd = 10});
+  stub_.SetSpend(s[3], {.status = 500});
+  stats::Registry reg;
+  billing::SpendService svc(*store_, *keys_, clock_, reg, config_, "instance");
+  svc.LeaseStepForTest();
+  svc.PassStepForTest();
+  auto probes = [&](const std::string& outcome) {
+    return Sample(reg, "keygate_spend_probes_total{pool=\"oh\",outcome=\"" + outcome + "\"}");
+  };
+  EXPECT_EQ(probes("rotated"), 1);
+  EXPECT_EQ(probes("no_backup"), 1);
+  EXPECT_EQ(probes("none"), 1);
+  EXPECT_EQ(probes("failed"), 1);
+  EXPECT_EQ(Sample(reg, "keygate_spend_rotations_total{pool=\"oh\",reason=\"proactive_threshold\"}"),
+            1);
+  EXPECT_EQ(Sample(reg, "keygate_spend_no_backup_total{pool=\"oh\"}"), 1);
+  EXPECT_EQ(StateOf(s[1]), KeyState::kExhausted);
+  // In service now: mid ($6 of $10), broken (nothing known: $0 of the pool's $10) and the
+  // replacement (not checked yet: $0 of the pool's $10).
+  auto band = [&](const std::string& b) {
+    return Sample(reg, "keygate_spend_keys{pool=\"oh\",band=\"" + b + "\"}");
+  };
+  EXPECT_EQ(band("lt50"), 2);
+  EXPECT_EQ(band("50-85"), 1);
+  EXPECT_EQ(band("85-95"), 0);
+  EXPECT_EQ(band("ge95"), 0);
+  EXPECT_EQ(band("unknown"), 0);
 }
 
 KG_INSTANTIATE_STORE_TEST(SpendCheckerTest);

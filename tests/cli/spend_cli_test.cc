@@ -104,6 +104,39 @@ TEST_F(SpendCliTest, CheckRotatesAndHistoryShowsIt) {
   EXPECT_NE(r.out.find("none"), std::string::npos) << r.out;
 }
 
+TEST_F(SpendCliTest, StatsShowKeysBySpendBand) {
+  // Before any check: spend unknown to keygate is $0 of an unknown budget.
+  json::value v = Json({"spend", "stats", "--config", config_, "--pool", "oh"});
+  ASSERT_EQ(v.at("pools").as_array().size(), 1u);
+  EXPECT_EQ(v.at("pools").as_array()[0].at("bands").at("unknown").as_int64(), 2);
+
+  // A check stores spend and budgets: 9.7 of 10 is rotated (its replacement spent 0), 2 of 10
+  // stays under 50 %.
+  stub_.SetSpend(kActive[1], {.spend_usd = 6, .budget_usd = 10});
+  Json({"spend", "check", "--config", config_});
+  v = Json({"spend", "stats", "--config", config_});
+  ASSERT_EQ(v.at("pools").as_array().size(), 2u) << "every pool of the store";
+  const json::value& oh = v.at("pools").as_array()[0];
+  EXPECT_EQ(oh.at("pool").as_string(), "oh");
+  EXPECT_EQ(oh.at("keys").as_int64(), 2);
+  EXPECT_EQ(oh.at("spend_usd").as_string(), "6");
+  EXPECT_EQ(oh.at("bands").at("unknown").as_int64(), 1)
+      << "the replacement: not checked yet, and the pool names no budget";
+  EXPECT_EQ(oh.at("bands").at("50-85").as_int64(), 1);
+  EXPECT_EQ(oh.at("bands").at("ge95").as_int64(), 0) << "the rotated key is out of service";
+  EXPECT_EQ(v.at("pools").as_array()[1].at("keys").as_int64(), 0);
+  Json({"spend", "check", "--config", config_});
+  v = Json({"spend", "stats", "--config", config_, "--pool", "oh"});
+  EXPECT_EQ(v.at("pools").as_array()[0].at("bands").at("lt50").as_int64(), 1)
+      << "the replacement, checked: $0 of $10";
+
+  RunResult r = Run({"spend", "stats", "--config", config_});
+  EXPECT_EQ(r.exit_code, cli::kExitOk) << r.err;
+  EXPECT_NE(r.out.find("LT50"), std::string::npos) << r.out;
+  EXPECT_EQ(Run({"spend", "stats", "--config", config_, "--pool", "ghost"}).exit_code,
+            cli::kExitNotFound);
+}
+
 TEST_F(SpendCliTest, ExitCodes) {
   stub_.SetSpend(kActive[1], {.status = 500});
   json::value v = Json({"spend", "check", "--config", config_}, cli::kExitError);

@@ -136,6 +136,46 @@ provider = "openai"
   EXPECT_FALSE(plain->budget_micros.has_value());
 }
 
+TEST(Config, SpendCheckerSettings) {
+  auto d = ParseConfig("", "empty.toml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->spend_checker.enabled);
+  EXPECT_EQ(d->spend_checker.interval_active_ms, 10'000);
+  EXPECT_EQ(d->spend_checker.interval_idle_ms, 3'600'000);
+  auto c = ParseConfig(R"(
+[spend_checker]
+enabled = false
+interval_active_ms = 2000
+interval_idle_ms = 600000
+idle_after_ms = 60000
+jitter = 0.2
+lease_ttl_ms = 2000
+max_in_flight = 4
+probe_timeout_ms = 3000
+[pools.a]
+provider = "openai"
+spend_probe = "ledger"
+spend_interval_active_ms = 500
+spend_interval_idle_ms = 60000
+[pools.b]
+provider = "openai"
+)",
+                       "s.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const SpendCheckerConfig& s = c->spend_checker;
+  EXPECT_FALSE(s.enabled);
+  EXPECT_EQ(s.interval_active_ms, 2000);
+  EXPECT_EQ(s.interval_idle_ms, 600'000);
+  EXPECT_EQ(s.idle_after_ms, 60'000);
+  EXPECT_DOUBLE_EQ(s.jitter, 0.2);
+  EXPECT_EQ(s.lease_ttl_ms, 2000);
+  EXPECT_EQ(s.max_in_flight, 4);
+  EXPECT_EQ(s.probe_timeout_ms, 3000);
+  EXPECT_EQ(c->FindPool("a")->spend_interval_active_ms, 500);
+  EXPECT_EQ(c->FindPool("a")->spend_interval_idle_ms, 60'000);
+  EXPECT_FALSE(c->FindPool("b")->spend_interval_active_ms.has_value());
+}
+
 TEST(Config, PoolSpendErrors) {
   const std::string pool = "[pools.a]\nprovider = \"openai\"\n";
   struct Case {
@@ -155,6 +195,11 @@ TEST(Config, PoolSpendErrors) {
               "budget_pointer = \"b\"\n",
        "budget_pointer must be"},
       {pool + "spend_probes = \"http\"\n", "unknown setting pools.a.spend_probes"},
+      {pool + "spend_interval_active_ms = 5\n", "pools.a.spend_interval_active_ms must be"},
+      {"[spend_checker]\ninterval_idle = 5\n", "unknown setting spend_checker.interval_idle"},
+      {"[spend_checker]\nlease_ttl_ms = 10\n", "spend_checker.lease_ttl_ms must be"},
+      {"[spend_checker]\njitter = 0.9\n", "spend_checker.jitter must be from 0 to 0.5"},
+      {"[spend_checker]\nenabled = \"yes\"\n", "spend_checker.enabled must be true or false"},
   };
   for (const Case& tc : cases) {
     auto c = ParseConfig(tc.toml, "t.toml");
