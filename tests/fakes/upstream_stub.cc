@@ -283,6 +283,10 @@ bool UpstreamStub::Start(uint16_t port) {
 
 void UpstreamStub::Stop() {
   if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // a held spend answer sees stopping_ and goes on
+  }
+  released_cv_.notify_all();
   if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
   if (acceptor_.joinable()) acceptor_.join();
   if (listen_fd_ >= 0) ::close(listen_fd_);
@@ -303,6 +307,19 @@ void UpstreamStub::Script(const std::string& key, StubBehavior behavior) {
 void UpstreamStub::SetSpend(const std::string& key, StubSpend spend) {
   std::lock_guard<std::mutex> lock(mu_);
   spends_[key] = std::move(spend);
+}
+
+int UpstreamStub::held() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return held_;
+}
+
+void UpstreamStub::ReleaseHeld() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++releases_;
+  }
+  released_cv_.notify_all();
 }
 
 void UpstreamStub::ClearScripts() {
@@ -366,8 +383,16 @@ StubBehavior UpstreamStub::BehaviorFor(const std::string& key) const {
 std::string UpstreamStub::SpendResponse(const StubRequest& req) const {
   std::optional<StubSpend> spend;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (auto it = spends_.find(req.key); it != spends_.end()) spend = it->second;
+    if (spend && spend->hold) {
+      ++held_;
+      const uint64_t seen = releases_;
+      released_cv_.wait(lock, [&] { return releases_ != seen || stopping_.load(); });
+      --held_;
+      spend.reset();
+      if (auto it = spends_.find(req.key); it != spends_.end()) spend = it->second;
+    }
   }
   auto money = [](std::optional<double> v) {
     if (!v) return std::string("null");

@@ -19,6 +19,7 @@
 #define KEYGATE_TESTS_FAKES_UPSTREAM_STUB_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -52,6 +53,9 @@ struct StubSpend {
   bool budget_exceeded = false;      // LiteLLM's 400 budget_exceeded error instead
   std::string raw_body;              // sent as is when not empty (garbage, truncated JSON)
   int delay_ms = 0;                  // before the status line
+  // The answer waits until ReleaseHeld() (or Stop()), and is then made from the key's script
+  // current at that moment: a test can act while a probe is in flight, then decide what it reads.
+  bool hold = false;
 };
 
 struct StubRequest {
@@ -75,6 +79,10 @@ class UpstreamStub {
   void ClearScripts();
   // Scripts the spend routes for `key` (replacing an earlier script).
   void SetSpend(const std::string& key, StubSpend spend);
+  // Spend requests waiting on a `hold` script right now.
+  int held() const;
+  // Lets every held spend request answer (from the scripts current now).
+  void ReleaseHeld();
   std::vector<StubRequest> requests() const;
   size_t request_count() const;
   size_t CountForKey(const std::string& key) const;
@@ -97,6 +105,9 @@ class UpstreamStub {
   mutable std::mutex mu_;
   std::map<std::string, StubBehavior> scripts_;  // GUARDED_BY(mu_)
   std::map<std::string, StubSpend> spends_;      // GUARDED_BY(mu_)
+  mutable std::condition_variable released_cv_;
+  mutable int held_ = 0;                         // GUARDED_BY(mu_)
+  uint64_t releases_ = 0;                        // GUARDED_BY(mu_)
   std::vector<StubRequest> requests_;            // GUARDED_BY(mu_)
   std::vector<std::thread> workers_;             // GUARDED_BY(mu_)
   std::vector<int> open_fds_;                    // GUARDED_BY(mu_)
