@@ -21,15 +21,23 @@ bool SpendSchedule::Due(const SpendIntervals& intervals, const keypool::KeyView&
   auto it = last_.find(key.id);
   if (it == last_.end()) return true;
   const int64_t used = key.health->last_used_ms.load(std::memory_order_relaxed);
-  const bool recent = used > 0 && now_ms - used <= intervals.idle_after_ms;
-  const int64_t interval = recent ? intervals.active_ms : intervals.idle_ms;
+  const bool busy =
+      (used > 0 && now_ms - used <= intervals.idle_after_ms) || it->second.spend_moved;
+  const int64_t interval = busy ? intervals.active_ms : intervals.idle_ms;
   return now_ms - it->second.checked_ms >= static_cast<int64_t>(interval * it->second.stretch);
 }
 
-void SpendSchedule::Checked(const SpendIntervals& intervals, int64_t key_id, int64_t now_ms) {
+void SpendSchedule::Checked(const SpendIntervals& intervals, int64_t key_id, int64_t now_ms,
+                            std::optional<int64_t> spend_micros) {
   const double j = std::clamp(intervals.jitter, 0.0, 0.5);
   std::uniform_real_distribution<double> spread(1.0 - j, 1.0 + j);
-  last_[key_id] = {.checked_ms = now_ms, .stretch = j > 0 ? spread(rng_) : 1.0};
+  Last& last = last_[key_id];
+  last.checked_ms = now_ms;
+  last.stretch = j > 0 ? spread(rng_) : 1.0;
+  if (spend_micros) {
+    last.spend_moved = last.spend_micros && *last.spend_micros != *spend_micros;
+    last.spend_micros = spend_micros;
+  }
 }
 
 }  // namespace keygate::billing

@@ -1,8 +1,10 @@
 // When the background spend checker probes each key: keys the gateway used recently are checked
 // often (spend moves only when a key carries traffic), idle keys rarely.
 //
-//   interval = interval_active when the key carried a request in the last idle_after_ms
-//              (KeyHealth::last_used_ms, set by the data plane), else interval_idle;
+//   interval = interval_active when the key is busy, else interval_idle; busy = it carried a
+//              request of this instance in the last idle_after_ms (KeyHealth::last_used_ms, set
+//              by the data plane), or its spend moved between its last two readings (traffic
+//              served by other instances, which this one cannot see);
 //   a key is due when it was never checked by this schedule, or its last check is older than
 //   its interval x a stretch drawn at that check from [1 - jitter, 1 + jitter] (so keys checked
 //   together drift apart instead of probing in bursts).
@@ -14,6 +16,7 @@
 #define KEYGATE_BILLING_SPEND_SCHEDULE_H_
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <unordered_map>
 
@@ -39,9 +42,11 @@ class SpendSchedule {
 
   // True when `key` should be probed at `now_ms` (see the header comment).
   bool Due(const SpendIntervals& intervals, const keypool::KeyView& key, int64_t now_ms) const;
-  // The key was checked (whatever the outcome: a failing probe is not retried at once) at
-  // `now_ms`; draws the stretch of its next interval.
-  void Checked(const SpendIntervals& intervals, int64_t key_id, int64_t now_ms);
+  // The key was checked at `now_ms` (whatever the outcome: a failing probe is not retried at
+  // once); `spend_micros` is what it read (nullopt when the probe failed: the key stays as busy
+  // as it was). Draws the stretch of its next interval.
+  void Checked(const SpendIntervals& intervals, int64_t key_id, int64_t now_ms,
+               std::optional<int64_t> spend_micros = std::nullopt);
   // Forgets every key (a checker that lost the lease starts afresh when it regains it).
   void Clear() { last_.clear(); }
 
@@ -49,6 +54,8 @@ class SpendSchedule {
   struct Last {
     int64_t checked_ms = 0;
     double stretch = 1.0;
+    std::optional<int64_t> spend_micros;  // the last reading
+    bool spend_moved = false;             // it differed from the one before
   };
   std::unordered_map<int64_t, Last> last_;
   std::mt19937_64 rng_;

@@ -139,7 +139,9 @@ void SpendService::PassStep() {
     } else {
       for (const KeyCheck& c : report->checks) {
         const config::PoolConfig* pool = cfg->FindPool(c.pool);
-        if (pool != nullptr) schedule_.Checked(IntervalsFor(cfg->spend_checker, *pool), c.key_id, now);
+        if (pool == nullptr) continue;
+        schedule_.Checked(IntervalsFor(cfg->spend_checker, *pool), c.key_id, now,
+                          c.action == "failed" ? std::nullopt : std::optional(c.spend_micros));
       }
       RecordMetrics(*report);
       // Rotations change the bands at once; spend alone waits for the next refresh.

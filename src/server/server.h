@@ -2,12 +2,15 @@
 //
 // Start order: pools named in the config exist in the store -> key pool views and client keys
 // loaded -> usage writer -> store task pool -> gateway -> HTTP workers -> control task (refresh
-// pool views and client keys every store.pool_refresh_ms, reactivate cooled keys). Stop order is
-// the reverse: stop accepting and drain in-flight requests (up to server.drain_timeout_ms), stop
-// the control task, finish queued store tasks, flush usage, return.
+// pool views and client keys every store.pool_refresh_ms, reactivate cooled keys) -> spend checker
+// (billing/spend_service.h: lease, passes while leading). Stop order: the spend checker first
+// (its lease released, so a standby instance takes over at once), then stop accepting and drain
+// in-flight requests (up to server.drain_timeout_ms), stop the control task, finish queued store
+// tasks, flush usage, return.
 //
-// SIGHUP reloads the config file (when serve was given one): models, pools' settings, upstream
-// settings; listen address, workers and store are fixed for the life of the process. A config that
+// SIGHUP reloads the config file (when serve was given one): models, pools' settings (spend
+// probes included), upstream settings, [spend_checker] (but its lease ttl, max_in_flight and
+// probe timeout); listen address, workers and store are fixed for the life of the process. A config that
 // fails to parse is logged and the running one kept. Connections are never dropped by a reload.
 //
 // Thread safety: call from the main thread, after BlockSignals().

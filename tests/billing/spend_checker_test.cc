@@ -403,6 +403,33 @@ TEST_P(SpendCheckerTest, OnlyTheLeaseHolderProbesAndAStandbyTakesOver) {
   EXPECT_TRUE(a.leading());
 }
 
+// Reload: a config that disables the checker makes the leader give the lease up at its next
+// lease tick (so another instance, still enabled, takes over at once) and stop probing.
+TEST_P(SpendCheckerTest, DisablingTheCheckerOnReloadReleasesTheLease) {
+  auto s = MakePool("oh", {"a"}, 0);
+  Configure();
+  stub_.SetSpend(s[0], {.spend_usd = 1, .budget_usd = 10});
+  stats::Registry reg_a, reg_b;
+  billing::SpendService a(*store_, *keys_, clock_, reg_a, config_, "instance-a");
+  billing::SpendService b(*store_, *keys_, clock_, reg_b, config_, "instance-b");
+  a.LeaseStepForTest();
+  b.LeaseStepForTest();
+  ASSERT_TRUE(a.leading());
+  auto off = std::make_shared<config::Config>(*config_);
+  off->spend_checker.enabled = false;
+  a.Configure(off);
+  a.PassStepForTest();
+  EXPECT_EQ(stub_.CountForKey(s[0]), 0u) << "disabled: no pass even before the lease tick";
+  a.LeaseStepForTest();
+  EXPECT_FALSE(a.leading());
+  EXPECT_EQ(Sample(reg_a, "keygate_spend_checker_leader"), 0);
+  b.LeaseStepForTest();
+  EXPECT_TRUE(b.leading()) << "released, not left to expire";
+  a.Configure(config_);  // enabled again: A stands by behind B
+  a.LeaseStepForTest();
+  EXPECT_FALSE(a.leading());
+}
+
 // The schedule through the service: a key the gateway uses is checked every interval_active, an
 // idle one only at interval_idle.
 TEST_P(SpendCheckerTest, UsedKeysAreCheckedOftenIdleKeysRarely) {

@@ -48,6 +48,21 @@ TEST(SpendScheduleTest, RecentKeysAtTheShortIntervalIdleOnesAtTheLong) {
   EXPECT_TRUE(schedule.Due(Exact(), idle, kT0 + 1)) << "a cleared schedule checks every key once";
 }
 
+// Traffic this instance cannot see (another instance's): the key's spend moved between two
+// readings, so it is busy until a reading shows it still.
+TEST(SpendScheduleTest, SpendThatMovesMakesAKeyBusy) {
+  SpendSchedule schedule(1);
+  keypool::KeyView k = Key(1);
+  schedule.Checked(Exact(), k.id, kT0, 1'000'000);
+  EXPECT_FALSE(schedule.Due(Exact(), k, kT0 + 10'000)) << "one reading: idle";
+  schedule.Checked(Exact(), k.id, kT0 + 3'600'000, 1'500'000);
+  EXPECT_TRUE(schedule.Due(Exact(), k, kT0 + 3'610'000)) << "spend moved: every 10 s";
+  schedule.Checked(Exact(), k.id, kT0 + 3'610'000);  // the probe failed: still busy
+  EXPECT_TRUE(schedule.Due(Exact(), k, kT0 + 3'620'000));
+  schedule.Checked(Exact(), k.id, kT0 + 3'620'000, 1'500'000);
+  EXPECT_FALSE(schedule.Due(Exact(), k, kT0 + 3'630'000)) << "spend still: idle again";
+}
+
 TEST(SpendScheduleTest, JitterStaysWithinItsBoundsAndSpreadsKeys) {
   SpendIntervals j = Exact();
   j.jitter = 0.2;
