@@ -178,6 +178,55 @@ TEST_P(SpendLeaderTest, OneLeaderProbesAndAStandbyTakesOverAfterKill9) {
   EXPECT_TRUE(store->TryAcquireLease("spend-checker", "test", 1000).value());
 }
 
+// The schedule end to end: the gateway marks the keys it uses; the checker in the same `serve`
+// probes a key carrying traffic at the short interval and leaves an idle one for the long one.
+TEST(SpendScheduleE2ETest, AKeyCarryingTrafficIsProbedOftenAnIdleOneOnce) {
+  UpstreamStub stub;
+  ASSERT_TRUE(stub.Start());
+  auto location = std::move(StoreLocation::Create(StoreKind::kSqlite)).value();
+  const std::string& url = location->url();
+  const std::string busy = "sk-sched-busy-ok-aaaaaaaaaa", idle = "sk-sched-idle-ok-bbbbbbbbbb";
+  MustCli(url, {"pool", "create", "busy", "--provider", "llm"});
+  MustCli(url, {"pool", "create", "quiet", "--provider", "llm"});
+  MustCli(url, {"keys", "import", "--pool", "busy"}, busy + "\n");
+  MustCli(url, {"keys", "import", "--pool", "quiet"}, idle + "\n");
+  const std::string client_key = CreateClientKey(url, "sched");
+  ASSERT_FALSE(client_key.empty());
+  stub.SetSpend(busy, {.spend_usd = 1, .budget_usd = 10});
+  stub.SetSpend(idle, {.spend_usd = 1, .budget_usd = 10});
+  ASSERT_TRUE(WriteFile(
+      location->dir() + "/kg.toml",
+      ConfigText(stub.base_url(), "", "",
+                 "[providers.llm]\nbase_url = \"" + stub.base_url() +
+                     "\"\nclassifier = \"litellm\"\n"
+                     "[pools.busy]\nprovider = \"llm\"\nspend_probe = \"litellm\"\n"
+                     "[pools.quiet]\nprovider = \"llm\"\nspend_probe = \"litellm\"\n"
+                     "[[models]]\nid = \"busy-model\"\npool = \"busy\"\n"
+                     "[spend_checker]\ninterval_active_ms = 200\n")));  // idle: 1 h
+  KeygateProcess kg(url, location->dir() + "/kg.toml", location->dir() + "/kg.log");
+  ASSERT_TRUE(kg.ok()) << kg.Log();
+  ASSERT_TRUE(WaitFor([&] { return stub.CountForKey(idle) == 1; }, seconds(10)))
+      << "every key is checked once at the start";
+  auto probes = [&](const std::string& key) {
+    size_t n = 0;
+    for (const StubRequest& r : stub.requests()) n += r.key == key && r.path == "/key/info";
+    return n;
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        HttpResponse r = HttpPost(kg.base_url() + "/v1/chat/completions", client_key,
+                                  R"({"model":"busy-model","messages":[]})");
+        EXPECT_EQ(r.status, 200) << r.body;
+        return probes(busy) >= 5;
+      },
+      seconds(20)))
+      << kg.Log();
+  EXPECT_EQ(probes(idle), 1u) << "an idle key waits for interval_idle_ms (1 h)";
+  kg.Signal(SIGTERM);
+  EXPECT_EQ(kg.Wait(seconds(30)), 0) << kg.Log();
+  stub.Stop();
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, SpendLeaderTest,
                          ::testing::Values(StoreKind::kSqlite, StoreKind::kPostgres),
                          [](const ::testing::TestParamInfo<StoreKind>& info) {
