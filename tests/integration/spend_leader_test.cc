@@ -4,7 +4,8 @@
 //     second stands by (leader 0, no probes);
 //   - the leader's background checker rotates a key whose spend crosses the threshold, once;
 //   - kill -9 the leader: the standby takes over within the lease time (+ one renewal period and
-//     a margin), probes, and rotates the next key crossing the threshold; no key is rotated twice.
+//     a margin), probes, and rotates the next key crossing the threshold; no key is rotated twice;
+//   - with no backup left, a key at its budget is exhausted and alerted (log, metric), masked.
 // One in-process upstream stub answers both instances' probes (LiteLLM /key/info).
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -169,6 +170,20 @@ TEST_P(SpendLeaderTest, OneLeaderProbesAndAStandbyTakesOverAfterKill9) {
             1)
       << m;
   EXPECT_EQ(MetricValue(m, "keygate_spend_keys{pool=\"budget\",band=\"lt50\"}"), 3) << m;
+  // 5. No backup left: the next key at its budget is exhausted, with an alert (log + metric)
+  // that names it masked, never whole.
+  stub_.SetSpend(kActive[2], {.spend_usd = 11, .budget_usd = 10});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return MetricValue(Metrics(*b_), "keygate_spend_no_backup_total{pool=\"budget\"}") == 1;
+      },
+      seconds(10)))
+      << b_->Log();
+  EXPECT_EQ(store->GetKey(id[kActive[2]], false)->state, store::KeyState::kExhausted);
+  const std::string log = b_->Log();
+  EXPECT_NE(log.find("ALERT"), std::string::npos) << log;
+  EXPECT_NE(log.find("sk-…cccc"), std::string::npos) << log;
+  for (const auto& k : kActive) EXPECT_EQ(log.find(k), std::string::npos) << "a whole key in the log";
   std::printf("spend leader: standby took over %.3f s after kill -9 (lease %d ms)\n", takeover_s,
               kLeaseMs);
 
