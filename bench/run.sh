@@ -43,7 +43,9 @@ done
 
 # ---------------------------------------------------------------- install and build
 need=()
-for p in wrk nginx-light libbenchmark-dev; do
+pkgs=(wrk nginx-light libbenchmark-dev sqlite3)
+[ "$profile" = 1 ] && pkgs+=(linux-perf)
+for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -248,7 +250,9 @@ if [ "$profile" = 1 ] && [[ " $targets " == *" keygate "* ]]; then
       "http://127.0.0.1:${port[keygate]}/v1/chat/completions" >/dev/null
     kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
     perf report -i "$tmp/perf-$mode.data" --no-children --sort dso,symbol --percent-limit 0.7 \
-      --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' >"${out:-/tmp/keygate_bench}.perf-$mode.txt"
+      --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' |
+      sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]+$//' \
+      >"${out:-/tmp/keygate_bench}.perf-$mode.txt"
     perf report -i "$tmp/perf-$mode.data" --no-children --sort dso --stdio 2>/dev/null |
       grep -v '^#' | grep -v '^$' >>"${out:-/tmp/keygate_bench}.perf-$mode.txt"
     echo "PROFILE keygate $mode @64: ${out:-/tmp/keygate_bench}.perf-$mode.txt"
