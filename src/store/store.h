@@ -222,6 +222,33 @@ struct UsageRecord {
   int64_t status = 0;
   int64_t attempts = 1;
   int64_t created_at_ms = 0;
+  // Not stored. When set, InsertUsage settles the request's credits in the same transaction as
+  // the record (see ReserveCredits).
+  bool settle = false;
+};
+
+// A credit reservation: taken before a request of a metered client key is forwarded, settled by
+// the usage record with the same request_id (InsertUsage with settle), or released by the sweep
+// once it expired (its process died).
+struct ReserveRequest {
+  std::string request_id;
+  int64_t client_key_id = 0;
+  std::string model;          // catalog id: which cap of the key applies
+  int64_t amount_micros = 0;  // the estimate, taken from the payer's credits and the cap
+  std::string owner;          // the instance that holds it (diagnostics)
+  int64_t expires_at_ms = 0;
+};
+
+enum class ReserveVerdict {
+  kReserved,
+  kNoCredits,   // the payer's balance cannot cover the estimate (nothing changed)
+  kCapReached,  // the key's cap on this model cannot cover it (nothing changed)
+  kUnknownKey,  // the client key was deleted
+};
+
+struct ReserveOutcome {
+  ReserveVerdict verdict = ReserveVerdict::kReserved;
+  std::optional<int64_t> balance_micros;  // the payer's balance after (or when refused)
 };
 
 struct PoolVersion {
@@ -301,12 +328,28 @@ class Store {
   virtual StatusOr<int64_t> AddSpendRecord(const SpendRecord& record) = 0;
   virtual StatusOr<std::vector<SpendRecord>> ListSpendRecords(const HistoryFilter& filter) = 0;
   // Writes a batch in one transaction; records whose request_id is already stored are skipped.
-  // Returns how many were inserted.
+  // Returns how many were inserted. A record with `settle` that is inserted also settles its
+  // request, in the same transaction: the reservation with its request_id (if still there) is
+  // deleted and its amount given back to the payer, the record's cost taken from the payer's
+  // credits (when limited) and added to the key's cap on the model (when capped). So the credits
+  // spent always equal the sum of settled records' costs, and a record re-written after an unknown
+  // outcome never settles twice.
   virtual StatusOr<int64_t> InsertUsage(const std::vector<UsageRecord>& records) = 0;
   virtual StatusOr<std::vector<UsageRecord>> ListUsage(const HistoryFilter& filter) = 0;
   // The sum of cost_micros of the usage records of upstream key `key_id` created at or after
   // `since_ms` (0 when there are none). keygate's own ledger of what a key has spent.
   virtual StatusOr<int64_t> SumUsageCostMicros(int64_t key_id, int64_t since_ms) = 0;
+
+  // ---- credits
+  // Reserves `amount_micros` for a request of client key `client_key_id` in one transaction:
+  // conditional decrements (rows affected decide) of the key's cap on the model, when it has one,
+  // and of the payer's balance (the parent's for a sub-key), when limited; then the reservation
+  // row. A refusal changes nothing. AlreadyExists when the request_id is reserved already.
+  virtual StatusOr<ReserveOutcome> ReserveCredits(const ReserveRequest& request) = 0;
+  // Releases every reservation whose expiry has passed (their owner died, or hung): gives the
+  // amounts back. Returns how many.
+  virtual StatusOr<int64_t> ReleaseExpiredReservations() = 0;
+  virtual StatusOr<int64_t> CountReservations() = 0;
 
   // ---- leases (leader election across instances)
   // Tries to hold the lease `name` for `holder` until now + ttl_ms. Returns true when the caller

@@ -824,6 +824,7 @@ class SqlStore final : public Store {
                   u.ttfb_ms, u.status, u.attempts,
                   u.created_at_ms != 0 ? u.created_at_ms : clock_.NowMs()}));
         inserted += r.rows_affected;
+        if (r.rows_affected == 1 && u.settle) KG_RETURN_IF_ERROR(Settle(c, u));
       }
       return inserted;
     });
@@ -846,6 +847,90 @@ class SqlStore final : public Store {
     KG_ASSIGN_OR_RETURN(Result r, Read("SELECT COALESCE(SUM(cost_micros), 0) FROM usage_records"
                                        " WHERE upstream_key_id = ? AND created_at >= ?",
                                        {key_id, since_ms}));
+    return r.rows.empty() ? int64_t{0} : r.rows[0].Int(0);
+  }
+
+  // ---------------------------------------------------------------- credits
+
+  StatusOr<ReserveOutcome> ReserveCredits(const ReserveRequest& q) override {
+    if (q.request_id.empty()) return InvalidArgumentError("a reservation needs a request_id");
+    if (q.amount_micros < 0) return InvalidArgumentError("a reservation must not be negative");
+    return WriteTxn([&](Connection& c) -> StatusOr<ReserveOutcome> {
+      ReserveOutcome out;
+      KG_ASSIGN_OR_RETURN(Result k, Exec(c, "SELECT parent_id FROM client_keys WHERE id = ?",
+                                         {q.client_key_id}));
+      if (k.rows.empty()) {
+        out.verdict = ReserveVerdict::kUnknownKey;
+        return out;
+      }
+      const int64_t payer = k.rows[0].IsNull(0) ? q.client_key_id : k.rows[0].Int(0);
+      KG_ASSIGN_OR_RETURN(std::optional<std::string> cap, FindCap(c, q.client_key_id, q.model));
+      if (cap) {
+        KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                           "UPDATE client_key_caps SET spent_micros ="
+                                           " spent_micros + ? WHERE client_key_id = ? AND"
+                                           " model = ? AND spent_micros + ? <= cap_micros",
+                                           {q.amount_micros, q.client_key_id, *cap,
+                                            q.amount_micros}));
+        if (r.rows_affected != 1) {
+          out.verdict = ReserveVerdict::kCapReached;
+          return out;
+        }
+      }
+      KG_ASSIGN_OR_RETURN(Result d, Exec(c,
+                                         "UPDATE client_keys SET credits_micros = credits_micros"
+                                         " - ? WHERE id = ? AND credits_micros >= ?"
+                                         " RETURNING credits_micros",
+                                         {q.amount_micros, payer, q.amount_micros}));
+      if (d.rows.empty()) {
+        KG_ASSIGN_OR_RETURN(Result b, Exec(c, "SELECT credits_micros FROM client_keys WHERE id = ?",
+                                           {payer}));
+        if (!b.rows.empty() && !b.rows[0].IsNull(0)) {
+          out.verdict = ReserveVerdict::kNoCredits;
+          out.balance_micros = b.rows[0].Int(0);
+          // Undo the cap's share: a refusal changes nothing.
+          if (cap) {
+            KG_ASSIGN_OR_RETURN(Result undo, Exec(c,
+                                                  "UPDATE client_key_caps SET spent_micros ="
+                                                  " spent_micros - ? WHERE client_key_id = ?"
+                                                  " AND model = ?",
+                                                  {q.amount_micros, q.client_key_id, *cap}));
+          }
+          return out;
+        }
+        // Unlimited payer (or deleted parent): only the cap and the reservation count.
+      } else {
+        out.balance_micros = d.rows[0].Int(0);
+      }
+      auto ins = Exec(c,
+                      "INSERT INTO credit_reservations (request_id, client_key_id, payer_id,"
+                      " cap_model, amount_micros, owner, expires_at, created_at)"
+                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      {q.request_id, q.client_key_id, payer, cap ? Value(*cap) : Null(),
+                       q.amount_micros, q.owner, q.expires_at_ms, clock_.NowMs()});
+      if (!ins.ok()) return ins.status();
+      return out;
+    });
+  }
+
+  StatusOr<int64_t> ReleaseExpiredReservations() override {
+    return WriteTxn([&](Connection& c) -> StatusOr<int64_t> {
+      KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                         "DELETE FROM credit_reservations WHERE expires_at <= ?"
+                                         " RETURNING client_key_id, payer_id, cap_model,"
+                                         " amount_micros",
+                                         {clock_.NowMs()}));
+      for (const Row& row : r.rows) {
+        std::optional<std::string> cap;
+        if (!row.IsNull(2)) cap = row.Str(2);
+        KG_RETURN_IF_ERROR(GiveBack(c, row.Int(0), row.Int(1), cap, row.Int(3)));
+      }
+      return static_cast<int64_t>(r.rows.size());
+    });
+  }
+
+  StatusOr<int64_t> CountReservations() override {
+    KG_ASSIGN_OR_RETURN(Result r, Read("SELECT COUNT(*) FROM credit_reservations", {}));
     return r.rows.empty() ? int64_t{0} : r.rows[0].Int(0);
   }
 
@@ -1116,6 +1201,61 @@ class SqlStore final : public Store {
   StatusOr<Result> ReadSpan(std::string_view sql, std::span<const Value> params) {
     KG_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_.Acquire());
     return lease->Exec(sql, params);
+  }
+
+  // The cap of `key` that applies to `model`: its own, else "*", else none.
+  StatusOr<std::optional<std::string>> FindCap(Connection& c, int64_t key,
+                                               const std::string& model) {
+    KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                       "SELECT model FROM client_key_caps WHERE client_key_id = ?"
+                                       " AND (model = ? OR model = '*')",
+                                       {key, model}));
+    std::optional<std::string> found;
+    for (const Row& row : r.rows) {
+      if (row.Str(0) == model || !found) found = row.Str(0);
+    }
+    return found;
+  }
+
+  // Gives `amount` back to the payer's balance (when limited) and the key's cap (when capped).
+  Status GiveBack(Connection& c, int64_t key, int64_t payer, const std::optional<std::string>& cap,
+                  int64_t amount) {
+    if (amount == 0) return OkStatus();
+    KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                       "UPDATE client_keys SET credits_micros = credits_micros"
+                                       " + ? WHERE id = ? AND credits_micros IS NOT NULL",
+                                       {amount, payer}));
+    if (cap) {
+      KG_ASSIGN_OR_RETURN(Result r2, Exec(c,
+                                          "UPDATE client_key_caps SET spent_micros = spent_micros"
+                                          " - ? WHERE client_key_id = ? AND model = ?",
+                                          {amount, key, *cap}));
+    }
+    return OkStatus();
+  }
+
+  // Settles one inserted usage record (see InsertUsage): its reservation, if the sweep did not
+  // release it, is replaced by the actual cost; without one, the cost is taken outright.
+  Status Settle(Connection& c, const UsageRecord& u) {
+    if (!u.client_key_id) return OkStatus();
+    KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                       "DELETE FROM credit_reservations WHERE request_id = ?"
+                                       " RETURNING payer_id, cap_model, amount_micros",
+                                       {u.request_id}));
+    int64_t payer = 0, reserved = 0;
+    std::optional<std::string> cap;
+    if (!r.rows.empty()) {
+      payer = r.rows[0].Int(0);
+      if (!r.rows[0].IsNull(1)) cap = r.rows[0].Str(1);
+      reserved = r.rows[0].Int(2);
+    } else {
+      KG_ASSIGN_OR_RETURN(Result k, Exec(c, "SELECT parent_id FROM client_keys WHERE id = ?",
+                                         {*u.client_key_id}));
+      if (k.rows.empty()) return OkStatus();  // the key was deleted: its record stays
+      payer = k.rows[0].IsNull(0) ? *u.client_key_id : k.rows[0].Int(0);
+      KG_ASSIGN_OR_RETURN(cap, FindCap(c, *u.client_key_id, u.model));
+    }
+    return GiveBack(c, *u.client_key_id, payer, cap, reserved - u.cost_micros);
   }
 
   // Sets a cap (keeping what was spent under it).

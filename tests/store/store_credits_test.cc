@@ -1,0 +1,166 @@
+// Conformance tests of credit reservations and settlement (Store::ReserveCredits, InsertUsage
+// with settle, ReleaseExpiredReservations), on SQLite and a real PostgreSQL.
+#include <atomic>
+#include <thread>
+
+#include "tests/store/store_test_util.h"
+
+namespace keygate::testing {
+namespace {
+
+using store::NewClientKey;
+using store::ReserveRequest;
+using store::ReserveVerdict;
+using store::UsageRecord;
+
+class StoreCreditsTest : public StoreTest {
+ protected:
+  int64_t Key(const std::string& name, std::optional<int64_t> credits,
+              std::optional<int64_t> parent = std::nullopt, std::vector<store::ModelCap> caps = {}) {
+    auto k = store_->CreateClientKey(NewClientKey{.name = name,
+                                                  .key_hash = "h-" + name,
+                                                  .parent_id = parent,
+                                                  .credits_micros = credits,
+                                                  .caps = std::move(caps)});
+    EXPECT_TRUE(k.ok()) << k.status().ToString();
+    return k.ok() ? k->id : 0;
+  }
+  std::optional<int64_t> Balance(int64_t id) { return store_->GetClientKey(id)->credits_micros; }
+  ReserveRequest Req(const std::string& rid, int64_t key, int64_t amount,
+                     const std::string& model = "m") {
+    return {.request_id = rid,
+            .client_key_id = key,
+            .model = model,
+            .amount_micros = amount,
+            .owner = "test",
+            .expires_at_ms = clock_.NowMs() + 60'000};
+  }
+  UsageRecord Usage(const std::string& rid, int64_t key, int64_t cost,
+                    const std::string& model = "m") {
+    return {.request_id = rid, .client_key_id = key, .model = model, .cost_micros = cost,
+            .settle = true};
+  }
+};
+
+TEST_P(StoreCreditsTest, ReserveSettleGivesBackTheRest) {
+  int64_t k = Key("k", 1'000);
+  auto r = store_->ReserveCredits(Req("r1", k, 600));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->verdict, ReserveVerdict::kReserved);
+  EXPECT_EQ(r->balance_micros, 400);
+  EXPECT_EQ(store_->ReserveCredits(Req("r2", k, 500))->verdict, ReserveVerdict::kNoCredits)
+      << "400 left cannot cover 500";
+  EXPECT_EQ(Balance(k), 400) << "a refusal changes nothing";
+  EXPECT_EQ(*store_->CountReservations(), 1);
+
+  EXPECT_EQ(*store_->InsertUsage({Usage("r1", k, 250)}), 1);
+  EXPECT_EQ(Balance(k), 750) << "600 reserved, 250 spent: 350 given back";
+  EXPECT_EQ(*store_->CountReservations(), 0);
+  EXPECT_EQ(*store_->InsertUsage({Usage("r1", k, 250)}), 0) << "settled once";
+  EXPECT_EQ(Balance(k), 750);
+
+  // The actual cost may exceed the estimate: it is billed in full (the stated overspend bound).
+  ASSERT_EQ(store_->ReserveCredits(Req("r3", k, 700))->verdict, ReserveVerdict::kReserved);
+  EXPECT_EQ(*store_->InsertUsage({Usage("r3", k, 800)}), 1);
+  EXPECT_EQ(Balance(k), -50);
+  EXPECT_EQ(store_->ReserveCredits(Req("r4", k, 0))->verdict, ReserveVerdict::kNoCredits);
+
+  // A record without settle, or of an unlimited key, moves no credits.
+  UsageRecord plain = Usage("p1", k, 5);
+  plain.settle = false;
+  EXPECT_EQ(*store_->InsertUsage({plain}), 1);
+  EXPECT_EQ(Balance(k), -50);
+  int64_t unlimited = Key("u", std::nullopt);
+  EXPECT_EQ(store_->ReserveCredits(Req("u1", unlimited, 1'000'000))->verdict,
+            ReserveVerdict::kReserved);
+  EXPECT_EQ(*store_->InsertUsage({Usage("u1", unlimited, 9)}), 1);
+  EXPECT_FALSE(Balance(unlimited).has_value());
+  EXPECT_EQ(store_->ReserveCredits(Req("x", 9999, 1))->verdict, ReserveVerdict::kUnknownKey);
+  ASSERT_EQ(store_->ReserveCredits(Req("u2", unlimited, 1))->verdict, ReserveVerdict::kReserved);
+  EXPECT_EQ(store_->ReserveCredits(Req("u2", unlimited, 1)).status().code(),
+            StatusCode::kAlreadyExists)
+      << "a request id is reserved once";
+}
+
+TEST_P(StoreCreditsTest, SubKeysSpendTheParentUnderTheirCaps) {
+  int64_t parent = Key("parent", 10'000);
+  int64_t sub = Key("sub", std::nullopt, parent,
+                    {{.model = "gpt", .cap_micros = 3'000}, {.model = "*", .cap_micros = 500}});
+  ASSERT_EQ(store_->ReserveCredits(Req("a", sub, 2'000, "gpt"))->verdict,
+            ReserveVerdict::kReserved);
+  EXPECT_EQ(Balance(parent), 8'000) << "the parent pays";
+  EXPECT_EQ(store_->ReserveCredits(Req("b", sub, 1'500, "gpt"))->verdict,
+            ReserveVerdict::kCapReached);
+  EXPECT_EQ(store_->ReserveCredits(Req("c", sub, 600, "other"))->verdict,
+            ReserveVerdict::kCapReached)
+      << "the '*' cap covers models without a cap of their own";
+  ASSERT_EQ(store_->ReserveCredits(Req("d", sub, 400, "other"))->verdict,
+            ReserveVerdict::kReserved);
+  EXPECT_EQ(*store_->InsertUsage({Usage("a", sub, 1'200, "gpt"), Usage("d", sub, 100, "other")}),
+            2);
+  EXPECT_EQ(Balance(parent), 10'000 - 1'300);
+  auto caps = store_->GetClientKey(sub)->caps;
+  ASSERT_EQ(caps.size(), 2u);
+  EXPECT_EQ(caps[0].spent_micros, 100);    // "*"
+  EXPECT_EQ(caps[1].spent_micros, 1'200);  // "gpt"
+
+  // A capped sub-key cannot take a parent's balance below what it covers either.
+  ASSERT_OK(store_->UpdateClientKey(parent, {.credits_micros = std::optional<int64_t>(50)}));
+  EXPECT_EQ(store_->ReserveCredits(Req("e", sub, 100, "gpt"))->verdict, ReserveVerdict::kNoCredits);
+  EXPECT_EQ(store_->GetClientKey(sub)->caps[1].spent_micros, 1'200) << "the cap share was undone";
+}
+
+TEST_P(StoreCreditsTest, ExpiredReservationsAreReleasedAndLateSettlementStillBills) {
+  int64_t k = Key("k", 1'000);
+  ASSERT_EQ(store_->ReserveCredits(Req("dead", k, 300))->verdict, ReserveVerdict::kReserved);
+  ASSERT_EQ(store_->ReserveCredits(Req("slow", k, 300))->verdict, ReserveVerdict::kReserved);
+  EXPECT_EQ(*store_->ReleaseExpiredReservations(), 0) << "not expired yet";
+  clock_.AdvanceMs(60'000);
+  EXPECT_EQ(*store_->ReleaseExpiredReservations(), 2);
+  EXPECT_EQ(Balance(k), 1'000) << "both amounts given back";
+  EXPECT_EQ(*store_->ReleaseExpiredReservations(), 0) << "released once";
+  // A request that finished after its reservation was released is still billed, once.
+  EXPECT_EQ(*store_->InsertUsage({Usage("slow", k, 120)}), 1);
+  EXPECT_EQ(Balance(k), 880);
+}
+
+// Threads (each with its own Store, i.e. its own connections, as instances would) race to
+// reserve on a balance that covers exactly kCovered of them: exactly kCovered win.
+TEST_P(StoreCreditsTest, ConcurrentReservationsNeverOverdraw) {
+  constexpr int kThreads = 8, kEach = 10, kCovered = 23, kAmount = 100;
+  int64_t k = Key("k", kCovered * kAmount);
+  std::vector<std::unique_ptr<store::Store>> stores;
+  for (int i = 0; i < kThreads; ++i) {
+    auto s = OpenTestStore(location_->url(), &clock_);
+    ASSERT_OK(s);
+    stores.push_back(std::move(s).value());
+  }
+  std::atomic<int> reserved{0}, refused{0}, errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto r = stores[t]->ReserveCredits(
+            Req("t" + std::to_string(t) + "-" + std::to_string(i), k, kAmount));
+        if (!r.ok()) {
+          errors++;
+        } else if (r->verdict == ReserveVerdict::kReserved) {
+          reserved++;
+        } else {
+          refused++;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(reserved.load(), kCovered);
+  EXPECT_EQ(refused.load(), kThreads * kEach - kCovered);
+  EXPECT_EQ(Balance(k), 0);
+  EXPECT_EQ(*store_->CountReservations(), kCovered);
+}
+
+KG_INSTANTIATE_STORE_TEST(StoreCreditsTest);
+
+}  // namespace
+}  // namespace keygate::testing
