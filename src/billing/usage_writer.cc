@@ -31,7 +31,7 @@ void UsageWriter::Start() {
 bool UsageWriter::Enqueue(store::UsageRecord record) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (static_cast<int64_t>(queue_.size()) < options_.queue_limit) {
+    if (record.settle || static_cast<int64_t>(queue_.size()) < options_.queue_limit) {
       queue_.push_back(std::move(record));
       if (static_cast<int64_t>(queue_.size()) >= options_.batch_size) cv_.notify_one();
       return true;
@@ -49,6 +49,8 @@ bool UsageWriter::Enqueue(store::UsageRecord record) {
   if (on_drop_) on_drop_(record);
   return false;
 }
+
+bool UsageWriter::backlogged() const { return depth() >= options_.queue_limit; }
 
 int64_t UsageWriter::depth() const {
   std::lock_guard<std::mutex> lock(mu_);

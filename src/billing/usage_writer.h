@@ -1,7 +1,12 @@
 // The usage queue: request threads enqueue one record per request (a mutex push, never a store
 // call); one writer thread writes batches to the store. When the store is down the queue holds
-// records up to a bound and the writer retries with backoff; records beyond the bound are dropped,
-// counted and logged — never silently. Stop() flushes what is queued before returning.
+// records and the writer retries with backoff. Stop() flushes what is queued before returning.
+//
+// Billed records (`settle`: they carry a credit settlement) are never dropped: they are always
+// queued, and backlogged() tells the data path to refuse new billed requests (503) until the
+// writer caught up — backpressure at admission, since a billed request first reserved credits in
+// the store, no billed request starts while the store is unreachable. Unbilled records beyond the
+// bound are dropped, counted and logged — never silently.
 //
 // Re-writing a batch after an unknown outcome is safe: records carry a unique request_id and the
 // store skips ids it already has.
@@ -38,8 +43,11 @@ class UsageWriter {
   ~UsageWriter();  // calls Stop(0) if still running
 
   void Start();
-  // Queues a record. Returns false when the queue is full and the record was dropped.
+  // Queues a record. Returns false when the queue is full and the (unbilled) record was dropped;
+  // a billed record is always queued.
   bool Enqueue(store::UsageRecord record);
+  // True while the queue is at or over its bound: admit no new billed request.
+  bool backlogged() const;
   // Stops accepting the writer's pace: writes everything queued, retrying store failures until
   // `deadline_ms` has passed, then joins the thread. Returns how many records could not be written.
   int64_t Stop(int64_t deadline_ms);

@@ -133,6 +133,8 @@ Status ReadStore(const toml::table& t, StoreConfig& s) {
   KG_RETURN_IF_ERROR(r.Int("usage_batch_size", s.usage_batch_size, 1, 100'000));
   KG_RETURN_IF_ERROR(r.Int("usage_flush_ms", s.usage_flush_ms, 1, kMaxMs));
   KG_RETURN_IF_ERROR(r.Int("usage_queue_limit", s.usage_queue_limit, 1, 100'000'000));
+  KG_RETURN_IF_ERROR(r.Int("reservation_ttl_ms", s.reservation_ttl_ms, 1000, kMaxMs));
+  KG_RETURN_IF_ERROR(r.Int("reservation_sweep_ms", s.reservation_sweep_ms, 100, kMaxMs));
   return r.Finish();
 }
 

@@ -43,7 +43,14 @@ struct StoreConfig {
   int64_t pool_refresh_ms = 500;  // how often pool versions are polled
   int64_t usage_batch_size = 256;
   int64_t usage_flush_ms = 200;
-  int64_t usage_queue_limit = 100'000;  // beyond, records are dropped (counted, logged)
+  // Beyond, unbilled records are dropped (counted, logged); billed ones are kept and new billed
+  // requests get 503 until the queue is back under.
+  int64_t usage_queue_limit = 100'000;
+  // A credit reservation not settled within this is released by the sweep (its instance died).
+  // Longer than any request may last: a request settled after its release is still billed, but
+  // no longer bounded by the balance.
+  int64_t reservation_ttl_ms = 3'600'000;
+  int64_t reservation_sweep_ms = 10'000;  // how often each instance sweeps
 };
 
 struct UpstreamConfig {

@@ -1,5 +1,7 @@
 #include "gateway/client_auth.h"
 
+#include <algorithm>
+
 #include "common/strings.h"
 
 namespace keygate::gateway {
@@ -7,24 +9,64 @@ namespace keygate::gateway {
 ClientAuth::ClientAuth(std::shared_ptr<const SecretBox> secrets)
     : secrets_(std::move(secrets)), keys_(std::make_shared<const Map>()) {}
 
+bool ClientIdentity::Allows(std::string_view model) const {
+  if (allowed_models.empty()) return true;
+  for (const std::string& m : allowed_models) {
+    if (m == model) return true;
+  }
+  return false;
+}
+
 Status ClientAuth::Refresh(store::Store& store) {
   KG_ASSIGN_OR_RETURN(std::vector<store::ClientKey> keys, store.ListClientKeys());
+  std::unordered_map<int64_t, const store::ClientKey*> by_id;
+  for (const store::ClientKey& k : keys) by_id.emplace(k.id, &k);
   auto map = std::make_shared<Map>();
   for (const store::ClientKey& k : keys) {
     if (!k.enabled) continue;
-    map->emplace(k.key_hash, ClientIdentity{k.id, k.name});
+    const store::ClientKey* payer = &k;
+    if (k.parent_id) {
+      auto it = by_id.find(*k.parent_id);
+      if (it == by_id.end() || !it->second->enabled) continue;
+      payer = it->second;
+    }
+    auto id = std::make_shared<ClientIdentity>();
+    id->id = k.id;
+    id->name = k.name;
+    id->metered = payer->credits_micros.has_value() || !k.caps.empty() || k.rpm_limit ||
+                  k.tpm_limit || k.concurrency_limit;
+    id->allowed_models = k.allowed_models;
+    if (payer != &k && !payer->allowed_models.empty()) {
+      // A sub-key may use what both it and its parent allow.
+      std::vector<std::string> both;
+      for (const std::string& m : payer->allowed_models) {
+        if (k.allowed_models.empty() ||
+            std::find(k.allowed_models.begin(), k.allowed_models.end(), m) !=
+                k.allowed_models.end()) {
+          both.push_back(m);
+        }
+      }
+      if (both.empty()) both.push_back("");  // nothing left it may use (no model has this id)
+      id->allowed_models = std::move(both);
+    }
+    id->expires_at_ms = k.expires_at_ms;
+    if (payer != &k && payer->expires_at_ms &&
+        (!id->expires_at_ms || *payer->expires_at_ms < *id->expires_at_ms)) {
+      id->expires_at_ms = payer->expires_at_ms;  // a sub-key ends with its parent
+    }
+    map->emplace(k.key_hash, std::move(id));
   }
   std::atomic_store(&keys_, std::shared_ptr<const Map>(std::move(map)));
   return OkStatus();
 }
 
-std::optional<ClientIdentity> ClientAuth::Authenticate(std::string_view token) const {
-  if (token.empty() || token.size() > 512) return std::nullopt;
+std::shared_ptr<const ClientIdentity> ClientAuth::Authenticate(std::string_view token) const {
+  if (token.empty() || token.size() > 512) return nullptr;
   // The hash is keyed: comparing hashes leaks nothing useful about the secret through timing.
   std::string hash = secrets_->HashClientKey(token);
   auto keys = std::atomic_load(&keys_);
   auto it = keys->find(hash);
-  if (it == keys->end()) return std::nullopt;
+  if (it == keys->end()) return nullptr;
   return it->second;
 }
 

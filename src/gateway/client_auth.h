@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "common/status.h"
 #include "secrets/secrets.h"
@@ -19,9 +20,17 @@
 
 namespace keygate::gateway {
 
+// What the data path knows of a client key, from the last refresh.
 struct ClientIdentity {
   int64_t id = 0;
   std::string name;
+  // Requests reserve and settle credits through the store: the key (or, for a sub-key, its
+  // parent) has a balance, or the key has caps or rate limits. Unmetered keys never wait for the
+  // store on the request path; their usage is written in batches.
+  bool metered = false;
+  std::vector<std::string> allowed_models;  // catalog ids; empty = every model
+  std::optional<int64_t> expires_at_ms;
+  bool Allows(std::string_view model) const;
 };
 
 class ClientAuth {
@@ -30,8 +39,9 @@ class ClientAuth {
 
   // Reloads the snapshot from the store. On error the previous snapshot stays.
   Status Refresh(store::Store& store);
-  // The identity for `token`, or nullopt when unknown or disabled.
-  std::optional<ClientIdentity> Authenticate(std::string_view token) const;
+  // The identity for `token`, or nullptr when unknown or disabled (a sub-key also when its parent
+  // is disabled). Expiry is the caller's to check (it has the clock).
+  std::shared_ptr<const ClientIdentity> Authenticate(std::string_view token) const;
   size_t size() const;
 
   // The token from the request headers: `Authorization: Bearer <t>` (scheme case-insensitive)
@@ -39,7 +49,7 @@ class ClientAuth {
   static std::string_view ExtractToken(std::string_view authorization, std::string_view x_api_key);
 
  private:
-  using Map = std::unordered_map<std::string, ClientIdentity>;
+  using Map = std::unordered_map<std::string, std::shared_ptr<const ClientIdentity>>;
   std::shared_ptr<const SecretBox> secrets_;
   std::shared_ptr<const Map> keys_;  // swapped with std::atomic_store
 };

@@ -8,9 +8,14 @@
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
+#include <functional>
+#include <boost/asio/post.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/async_result.hpp>
 #include <variant>
 
 #include "common/log.h"
+#include "billing/price.h"
 #include "common/strings.h"
 #include "provider/provider.h"
 #include "translate/translate.h"
@@ -97,9 +102,11 @@ class StreamOut {
     } else {
       stream_.emplace<provider::SseUsageFilter>(format, drop_usage_chunk);
     }
+    if (mode != Mode::kPassThrough) counter_.emplace(format, false);
   }
   void Feed(std::string_view in, std::string& out) {
     std::visit([&](auto& s) { s.Feed(in, out); }, stream_);
+    Count(in);
   }
   void Finish(std::string& out) {
     std::visit([&](auto& s) { s.Finish(out); }, stream_);
@@ -107,8 +114,25 @@ class StreamOut {
   provider::Usage usage() const {
     return std::visit([](const auto& s) { return s.usage(); }, stream_);
   }
+  // What was delivered, for billing a stream that broke before its usage arrived: code points
+  // of content deltas and events, counted on the upstream bytes (translated streams feed a
+  // counting filter of the upstream format beside the translator).
+  size_t output_chars() const { return counter().output_chars(); }
+  size_t events() const { return counter().events(); }
 
  private:
+  const provider::SseUsageFilter& counter() const {
+    if (const auto* f = std::get_if<provider::SseUsageFilter>(&stream_)) return *f;
+    return *counter_;
+  }
+  void Count(std::string_view in) {
+    if (!counter_) return;
+    scratch_.clear();
+    counter_->Feed(in, scratch_);
+  }
+  std::optional<provider::SseUsageFilter> counter_;
+  std::string scratch_;
+
   std::variant<provider::SseUsageFilter, translate::AnthropicToOpenAIStream,
                translate::OpenAIToAnthropicStream>
       stream_{std::in_place_index<0>, config::Format::kOpenAIChat, false};
@@ -129,6 +153,7 @@ std::string_view AnthropicType(int status) {
   switch (status) {
     case 400: case 413: case 422: return "invalid_request_error";
     case 401: return "authentication_error";
+    case 402: return "billing_error";
     case 403: return "permission_error";
     case 404: return "not_found_error";
     case 429: return "rate_limit_error";
@@ -177,6 +202,46 @@ class InFlight {
  private:
   std::shared_ptr<keypool::KeyHealth> health_;
 };
+
+// Runs `fn` (a blocking store call) on a store thread and resumes the awaiting coroutine on its
+// own executor with the result: the event loop never blocks on the store.
+// `fn` is taken by reference and copied before the first suspension: g++ 12 mishandles
+// temporaries (and by-value parameters built from them) across co_await (docs/design.md).
+template <typename T>
+asio::awaitable<T> OnStoreThread(TaskPool& pool, const std::function<T()>& job) {
+  auto initiate = [&pool, fn = job](auto handler) mutable {
+    auto ex = asio::get_associated_executor(handler);
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    auto work = asio::make_work_guard(ex);
+    bool posted = pool.Post([fn, h, work]() mutable {
+      auto result = std::make_shared<T>(fn());
+      asio::post(work.get_executor(), [h, result] { (*h)(std::move(*result)); });
+    });
+    if (!posted) {
+      auto result = std::make_shared<T>(UnavailableError("the gateway is shutting down"));
+      asio::post(ex, [h, result] { (*h)(std::move(*result)); });
+    }
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+      std::move(initiate), asio::use_awaitable);
+}
+
+// Tokens a request may use, estimated before it is forwarded. Input: one token per code point of
+// prompt text (tokenizers produce fewer tokens than code points for text) plus kFramingTokens for
+// message framing; output: the request's max_tokens, else the model's configured max_tokens.
+constexpr int64_t kFramingTokens = 64;
+int64_t EstimatedInputTokens(const provider::RequestInfo& info) {
+  return static_cast<int64_t>(info.approx_prompt_chars) + kFramingTokens;
+}
+
+// The reservation: the estimate priced with the dearest input price (the upstream may report
+// input as cache writes or reads).
+int64_t EstimateMicros(const ModelRoute& route, const provider::RequestInfo& info) {
+  billing::Price p = route.price;
+  p.input = std::max({p.input, p.cache_write, p.cache_read});
+  int64_t output = info.max_tokens && *info.max_tokens > 0 ? *info.max_tokens : route.max_tokens;
+  return billing::CostMicros(p, {.input = EstimatedInputTokens(info), .output = output});
+}
 
 }  // namespace
 
@@ -239,6 +304,8 @@ class Gateway::Impl {
     provider::Usage usage;
     bool delivered = false;  // bytes reached the client
     std::string error;       // why it failed (for logs)
+    // What a stream delivered (for billing one that broke before its usage arrived).
+    size_t streamed_chars = 0, streamed_events = 0;
   };
 
   asio::awaitable<void> Reply(http::ResponseWriter& w, ClientFormat f, int status,
@@ -275,8 +342,26 @@ class Gateway::Impl {
     }
   }
 
-  void Record(const http::Request& req, const ClientIdentity& who, const ModelRoute& route,
-              int64_t pool_id, const Attempted& a, int64_t start_us, int64_t first_byte_us);
+  void Record(const ClientIdentity& who, const ModelRoute& route, const provider::RequestInfo& info,
+              const std::string& request_id, int64_t pool_id, const Attempted& a,
+              int64_t start_us, int64_t first_byte_us);
+
+  // Reserves the request's estimated cost for a metered key (on a store thread; the loop never
+  // blocks). Answers the client and returns false when the request must not go on.
+  asio::awaitable<bool> Reserve(http::ResponseWriter& w, ClientFormat cf, const ClientIdentity& who,
+                                const ModelRoute& route, const provider::RequestInfo& info,
+                                const config::Config& cfg, const std::string& request_id);
+
+  // The usage of a stream that broke before its usage arrived, counted from what was delivered:
+  // output = max(events delivered, ceil(content code points / 4)); input = the estimate used for
+  // the reservation. Never $0 for a stream that delivered content, never the whole reservation.
+  static provider::Usage CountedUsage(const provider::RequestInfo& info, const Attempted& a) {
+    provider::Usage u;
+    u.input_tokens = EstimatedInputTokens(info);
+    u.output_tokens = std::max<int64_t>(static_cast<int64_t>(a.streamed_events),
+                                        static_cast<int64_t>((a.streamed_chars + 3) / 4));
+    return u;
+  }
 
   void Count(const std::string& pool, const std::string& model, int status) {
     requests_->With({pool, model, std::to_string(status)}).Inc();
@@ -353,9 +438,14 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
                    "missing_api_key");
     co_return;
   }
-  std::optional<ClientIdentity> who = d_.clients->Authenticate(token);
+  std::shared_ptr<const ClientIdentity> who = d_.clients->Authenticate(token);
   if (!who) {
     co_await Reply(w, cf, 401, "invalid API key " + MaskSecret(token), "invalid_api_key");
+    co_return;
+  }
+  if (who->expires_at_ms && d_.clock->NowMs() >= *who->expires_at_ms) {
+    co_await Reply(w, cf, 401, "API key " + MaskSecret(token) + " expired at " +
+                                   FormatTimeMs(*who->expires_at_ms), "expired_api_key");
     co_return;
   }
 
@@ -384,12 +474,77 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
     co_return;
   }
 
+  if (!who->Allows(route->id)) {
+    co_await Reply(w, cf, 403, "this API key may not use model '" + info->model + "'",
+                   "model_not_allowed");
+    co_return;
+  }
+
   const config::Config& cfg = catalog->config();
+  const std::string request_id = NewRequestId();
+  if (who->metered) {
+    bool admitted = co_await Reserve(w, cf, *who, *route, *info, cfg, request_id);
+    if (!admitted) co_return;
+  }
   int64_t first_byte_us = 0;
   Attempted a = co_await Proxy(worker, req, w, cf, *route, *info, cfg, start_us, &first_byte_us);
   auto pools = d_.keys->Snapshot();
   const keypool::PoolView* pv = pools->Find(route->pool);
-  Record(req, *who, *route, pv ? pv->id : 0, a, start_us, first_byte_us);
+  Record(*who, *route, *info, request_id, pv ? pv->id : 0, a, start_us, first_byte_us);
+}
+
+asio::awaitable<bool> Gateway::Impl::Reserve(http::ResponseWriter& w, ClientFormat cf,
+                                             const ClientIdentity& who, const ModelRoute& route,
+                                             const provider::RequestInfo& info,
+                                             const config::Config& cfg,
+                                             const std::string& request_id) {
+  if (d_.usage->backlogged()) {
+    // Billed records are never dropped; while they pile up, no new billed request starts.
+    co_await Reply(w, cf, 503, "billing is catching up; retry shortly", "billing_unavailable", 1);
+    co_return false;
+  }
+  store::ReserveRequest q;
+  q.request_id = request_id;
+  q.client_key_id = who.id;
+  q.model = route.id;
+  q.amount_micros = EstimateMicros(route, info);
+  q.owner = d_.instance;
+  q.expires_at_ms = d_.clock->NowMs() + cfg.store.reservation_ttl_ms;
+  store::Store* store = d_.store;
+  const std::function<StatusOr<store::ReserveOutcome>()> job = [store, q] {
+    return store->ReserveCredits(q);
+  };
+  StatusOr<store::ReserveOutcome> out =
+      co_await OnStoreThread<StatusOr<store::ReserveOutcome>>(*d_.store_tasks, job);
+  if (!out.ok()) {
+    Log(LogLevel::kWarn, "credit reservation failed for client key " + std::to_string(who.id) +
+                             ": " + out.status().ToString());
+    co_await Reply(w, cf, 503, "billing is unavailable right now; retry shortly",
+                   "billing_unavailable", 1);
+    co_return false;
+  }
+  switch (out->verdict) {
+    case store::ReserveVerdict::kReserved:
+      co_return true;
+    case store::ReserveVerdict::kNoCredits:
+      co_await Reply(w, cf, 402,
+                     "insufficient credits: this request may cost up to $" +
+                         FormatMicrosAsUsd(q.amount_micros) + " and the balance is $" +
+                         FormatMicrosAsUsd(out->balance_micros.value_or(0)),
+                     "insufficient_quota");
+      co_return false;
+    case store::ReserveVerdict::kCapReached:
+      co_await Reply(w, cf, 402,
+                     "this API key's spending cap for model '" + route.id +
+                         "' cannot cover this request (up to $" +
+                         FormatMicrosAsUsd(q.amount_micros) + ")",
+                     "insufficient_quota");
+      co_return false;
+    case store::ReserveVerdict::kUnknownKey:
+      co_await Reply(w, cf, 401, "this API key no longer exists", "invalid_api_key");
+      co_return false;
+  }
+  co_return false;
 }
 
 asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
@@ -626,6 +781,8 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
         if (!out.empty()) client_ok = co_await w.WriteChunk(out);
       }
       a.usage = filter.usage();
+      a.streamed_chars = filter.output_chars();
+      a.streamed_events = filter.events();
       if (!client_ok) {
         ex->Cancel();  // the client left: stop the upstream work it was paying for
         a.status = 499;
@@ -787,34 +944,38 @@ void Gateway::Impl::RequestRotation(const keypool::PoolView& pool, const keypool
   });
 }
 
-void Gateway::Impl::Record(const http::Request& req, const ClientIdentity& who,
-                           const ModelRoute& route, int64_t pool_id, const Attempted& a,
-                           int64_t start_us, int64_t first_byte_us) {
+void Gateway::Impl::Record(const ClientIdentity& who, const ModelRoute& route,
+                           const provider::RequestInfo& info, const std::string& request_id,
+                           int64_t pool_id, const Attempted& a, int64_t start_us,
+                           int64_t first_byte_us) {
   int64_t now_us = SteadyMicros();
   Count(route.pool, route.id, a.status);
   latency_->With({route.pool, route.id}).ObserveMicros(now_us - start_us);
   if (first_byte_us > 0) ttfb_->With({route.pool, route.id}).ObserveMicros(first_byte_us - start_us);
   store::UsageRecord u;
-  u.request_id = NewRequestId();
+  u.request_id = request_id;
   u.client_key_id = who.id;
   if (a.key_id != 0) u.upstream_key_id = a.key_id;
   if (pool_id != 0) u.pool_id = pool_id;
   u.model = route.id;
-  u.input_tokens = a.usage.input_tokens;
-  u.output_tokens = a.usage.output_tokens;
-  u.cache_read_tokens = a.usage.cache_read_tokens;
-  u.cache_write_tokens = a.usage.cache_write_tokens;
+  provider::Usage usage = a.usage;
+  if (!usage.present && a.streamed_events > 0) usage = CountedUsage(info, a);
+  u.input_tokens = usage.input_tokens;
+  u.output_tokens = usage.output_tokens;
+  u.cache_read_tokens = usage.cache_read_tokens;
+  u.cache_write_tokens = usage.cache_write_tokens;
   int64_t uncached = std::max<int64_t>(
-      0, a.usage.input_tokens - a.usage.cache_read_tokens - a.usage.cache_write_tokens);
+      0, usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens);
   u.cost_micros = billing::CostMicros(route.price, {.input = uncached,
-                                                    .output = a.usage.output_tokens,
-                                                    .cache_read = a.usage.cache_read_tokens,
-                                                    .cache_write = a.usage.cache_write_tokens});
+                                                    .output = usage.output_tokens,
+                                                    .cache_read = usage.cache_read_tokens,
+                                                    .cache_write = usage.cache_write_tokens});
   u.latency_ms = (now_us - start_us) / 1000;
   u.ttfb_ms = first_byte_us > 0 ? (first_byte_us - start_us) / 1000 : 0;
   u.status = a.status;
   u.attempts = a.attempts;
   u.created_at_ms = d_.clock->NowMs();
+  u.settle = who.metered;
   d_.usage->Enqueue(std::move(u));
 }
 

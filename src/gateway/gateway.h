@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "billing/usage_writer.h"
@@ -36,6 +37,7 @@ struct GatewayDeps {
   TaskPool* store_tasks = nullptr;  // where blocking store calls run (rotation, cooldowns)
   stats::Registry* stats = nullptr;
   const Clock* clock = nullptr;
+  std::string instance;  // owner of this process's credit reservations
 };
 
 class Gateway {

@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +17,7 @@
 #include "gateway/client_auth.h"
 #include "gateway/gateway.h"
 #include "http/server.h"
+#include "secrets/secrets.h"
 #include "keypool/keypool.h"
 #include "stats/stats.h"
 
@@ -37,6 +37,13 @@ void EnsurePools(store::Store& store, const config::Config& config) {
       Log(LogLevel::kWarn, "cannot create pool " + name + ": " + created.status().ToString());
     }
   }
+}
+
+// Names this process in the reservations it holds (diagnostics: expiry decides their release).
+std::string InstanceId() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return std::string(host) + ":" + std::to_string(getpid()) + ":" + RandomToken("").substr(0, 8);
 }
 
 keypool::Options KeyPoolOptions(const config::Config& c) {
@@ -91,10 +98,13 @@ class App::Impl {
                   .usage = &usage_,
                   .store_tasks = &store_tasks_,
                   .stats = &registry_,
-                  .clock = &RealClock::Get()},
+                  .clock = &RealClock::Get(),
+                  .instance = InstanceId()},
                  std::make_shared<const gateway::Catalog>(cfg_)),
         control_("control", std::chrono::milliseconds(cfg_->store.pool_refresh_ms),
-                 [this] { ControlStep(); }) {}
+                 [this] { ControlStep(); }),
+        sweep_("reservations", std::chrono::milliseconds(cfg_->store.reservation_sweep_ms),
+               [this] { Sweep(); }) {}
 
   Status Start(std::ostream& out) {
     EnsurePools(store_, *cfg_);
@@ -129,6 +139,7 @@ class App::Impl {
     }
     control_.Start();
     spend_->Start();
+    sweep_.Start();
 
     std::string host = cfg_->server.listen.substr(0, cfg_->server.listen.rfind(':'));
     std::string where = host + ":" + std::to_string(http_->port());
@@ -173,6 +184,7 @@ class App::Impl {
       Log(LogLevel::kWarn, std::to_string(left) + " connections cut at the drain deadline");
     }
     control_.Stop();
+    sweep_.Stop();
     store_tasks_.Stop();
     int64_t unwritten = usage_.Stop(cfg_->server.drain_timeout_ms);
     Log(LogLevel::kInfo, "stopped; usage records written: " + std::to_string(usage_.written()) +
@@ -197,6 +209,17 @@ class App::Impl {
     gateway_.SetReady(ok);
     if (!refreshed.ok()) {
       Log(LogLevel::kWarn, "pool refresh failed: " + refreshed.status().ToString());
+    }
+  }
+
+  // Releases the credit reservations of dead instances (any instance may: expiry decides).
+  void Sweep() {
+    auto released = store_.ReleaseExpiredReservations();
+    if (!released.ok()) {
+      Log(LogLevel::kWarn, "reservation sweep failed: " + released.status().ToString());
+    } else if (*released > 0) {
+      Log(LogLevel::kWarn, "released " + std::to_string(*released) +
+                               " expired credit reservation(s) (an instance died or hung)");
     }
   }
 
@@ -235,6 +258,7 @@ class App::Impl {
   std::unique_ptr<http::Server> http_;
   PeriodicTask control_;
   std::unique_ptr<billing::SpendService> spend_;  // built in Start (after the metrics)
+  PeriodicTask sweep_;
   int64_t ticks_ = 0;  // control task thread only
   bool stopped_ = false;
 };

@@ -92,6 +92,28 @@ TEST_F(UsageWriterTest, BeyondTheBoundRecordsAreDroppedAndCounted) {
   EXPECT_EQ(Stored(), 10);
 }
 
+// Billed records carry money: never dropped. Past the bound they are still queued, and the writer
+// reports itself backlogged so the data path admits no new billed request.
+TEST_F(UsageWriterTest, BilledRecordsAreNeverDroppedAndBacklogIsReported) {
+  UsageWriter w(*store_, {.batch_size = 100, .flush_ms = 5, .queue_limit = 10});
+  LockStore();
+  for (int i = 0; i < 9; ++i) w.Enqueue(Record(i));
+  EXPECT_FALSE(w.backlogged());
+  for (int i = 9; i < 15; ++i) {
+    store::UsageRecord r = Record(i);
+    r.settle = true;
+    EXPECT_TRUE(w.Enqueue(r)) << "a billed record is always queued";
+  }
+  EXPECT_TRUE(w.backlogged());
+  EXPECT_FALSE(w.Enqueue(Record(99))) << "an unbilled one beyond the bound is dropped";
+  EXPECT_EQ(w.dropped(), 1);
+  EXPECT_EQ(w.depth(), 15);
+  UnlockStore();
+  EXPECT_TRUE(w.FlushForTest().ok());
+  EXPECT_FALSE(w.backlogged());
+  EXPECT_EQ(Stored(), 15);
+}
+
 TEST_F(UsageWriterTest, StopGivesUpAtTheDeadlineAndReportsWhatIsLeft) {
   UsageWriter w(*store_, {.batch_size = 4, .flush_ms = 5, .max_backoff_ms = 20});
   LockStore();
