@@ -17,7 +17,6 @@
 #include "gateway/client_auth.h"
 #include "gateway/gateway.h"
 #include "http/server.h"
-#include "secrets/secrets.h"
 #include "keypool/keypool.h"
 #include "stats/stats.h"
 
@@ -39,13 +38,6 @@ void EnsurePools(store::Store& store, const config::Config& config) {
   }
 }
 
-// Names this process in the reservations it holds (diagnostics: expiry decides their release).
-std::string InstanceId() {
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  return std::string(host) + ":" + std::to_string(getpid()) + ":" + RandomToken("").substr(0, 8);
-}
-
 keypool::Options KeyPoolOptions(const config::Config& c) {
   keypool::Options o;
   o.eject_after_failures = c.upstream.eject_after_failures;
@@ -55,8 +47,8 @@ keypool::Options KeyPoolOptions(const config::Config& c) {
   return o;
 }
 
-// This process's name in the spend checker's lease: host, pid and a random suffix (a restarted
-// process with a reused pid is another holder).
+// This process's name in the spend checker's lease and on its credit reservations: host, pid and
+// a random suffix (a restarted process with a reused pid is another holder).
 std::string InstanceId() {
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) != 0) host[0] = 0;
