@@ -169,7 +169,14 @@ TEST_P(SpendLeaderTest, OneLeaderProbesAndAStandbyTakesOverAfterKill9) {
   EXPECT_EQ(MetricValue(m, "keygate_spend_rotations_total{pool=\"budget\",reason=\"budget_exceeded\"}"),
             1)
       << m;
-  EXPECT_EQ(MetricValue(m, "keygate_spend_keys{pool=\"budget\",band=\"lt50\"}"), 3) << m;
+  // The bands follow within a refresh (every interval_active), once the replacement was probed.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return MetricValue(Metrics(*b_), "keygate_spend_keys{pool=\"budget\",band=\"lt50\"}") ==
+               3;
+      },
+      seconds(10)))
+      << Metrics(*b_);
   // 5. No backup left: the next key at its budget is exhausted, with an alert (log + metric)
   // that names it masked, never whole.
   stub_.SetSpend(kActive[2], {.spend_usd = 11, .budget_usd = 10});
