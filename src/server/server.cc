@@ -91,7 +91,7 @@ class App::Impl {
                   .store_tasks = &store_tasks_,
                   .stats = &registry_,
                   .clock = &RealClock::Get(),
-                  .instance = InstanceId()},
+                  .instance = instance_},
                  std::make_shared<const gateway::Catalog>(cfg_)),
         control_("control", std::chrono::milliseconds(cfg_->store.pool_refresh_ms),
                  [this] { ControlStep(); }),
@@ -105,7 +105,7 @@ class App::Impl {
     KG_RETURN_IF_ERROR(clients_.Refresh(store_).WithContext("loading the client keys"));
     RegisterMetrics();
     spend_ = std::make_unique<billing::SpendService>(store_, keys_, RealClock::Get(), registry_,
-                                                     cfg_, InstanceId());
+                                                     cfg_, instance_);
     usage_.Start();
     gateway_.SetReady(true);
 
@@ -241,6 +241,7 @@ class App::Impl {
   std::shared_ptr<const config::Config> cfg_;
   ServeOptions options_;
   store::Store& store_;
+  const std::string instance_ = InstanceId();  // before gateway_: one name for the whole process
   stats::Registry registry_;
   keypool::KeyPool keys_;
   gateway::ClientAuth clients_;
