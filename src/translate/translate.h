@@ -176,6 +176,76 @@ class AnthropicToOpenAIStream {
   int64_t input_ = 0, cache_read_ = 0, cache_write_ = 0;  // Anthropic reports these apart
 };
 
+// ---- OpenAI Responses upstreams (POST /v1/responses). Chat is the pivot: an Anthropic client
+// reaches such a model through AnthropicToOpenAIChatRequest + OpenAIChatToResponsesRequest, and
+// back through ResponsesToOpenAIChatResponse + OpenAIChatToAnthropicResponse (streams:
+// ResponsesToOpenAIStream then OpenAIToAnthropicStream).
+
+// Translates a Chat Completions request into a Responses request: messages -> input items
+// (system/developer/user/assistant messages with input_text/output_text/input_image parts;
+// assistant tool_calls -> function_call items; tool messages -> function_call_output items),
+// max_(completion_)tokens -> max_output_tokens, tools -> flat function tools, tool_choice,
+// response_format -> text.format, reasoning_effort -> reasoning.effort; "store": false unless
+// the client set store (the Responses API stores by default, chat does not). InvalidArgument
+// naming the field for what has no Responses counterpart (stop, n > 1, seed, penalties, …).
+StatusOr<std::string> OpenAIChatToResponsesRequest(std::string_view body,
+                                                   const TranslateOptions& options);
+
+// Translates a Responses response body into a chat.completion: output_text parts -> content,
+// refusal parts -> refusal, function_call items -> tool_calls (call_id as id), reasoning
+// summaries -> reasoning_content; status completed -> "stop" (or "tool_calls"), incomplete ->
+// "length" (or "content_filter"); usage renamed (input/output_tokens -> prompt/completion_tokens).
+// Internal when the body has no output array.
+StatusOr<std::string> ResponsesToOpenAIChatResponse(std::string_view body,
+                                                    const ResponseOptions& options);
+
+// Translates a Responses SSE stream into chat.completion.chunk SSE, event by event (the same
+// contract as AnthropicToOpenAIStream): the first event -> the role chunk; output_text /
+// refusal deltas -> delta.content; reasoning deltas -> delta.reasoning_content;
+// output_item.added function_call -> a tool_calls chunk (index 0, 1, … in order of calls; id =
+// call_id); function_call_arguments.delta -> argument fragments with that index;
+// response.completed / .incomplete -> the finish_reason chunk, the usage chunk (include_usage),
+// [DONE]; response.failed / error -> an OpenAI error event. Ending without response.completed
+// gives an error event instead of [DONE].
+//
+// Thread safety: one object per stream; not thread-safe.
+class ResponsesToOpenAIStream {
+ public:
+  static constexpr size_t kDefaultMaxEventBytes = provider::SseSplitter::kDefaultMaxEventBytes;
+
+  struct Options {
+    std::string_view client_model;  // copied
+    int64_t created = 0;
+    bool include_usage = false;
+    size_t max_event_bytes = kDefaultMaxEventBytes;
+  };
+
+  explicit ResponsesToOpenAIStream(const Options& options);
+  void Feed(std::string_view bytes, std::string& out);
+  void Finish(std::string& out);
+  const provider::Usage& usage() const { return usage_; }
+  bool done() const { return state_ == State::kDone; }
+  const Status& status() const { return status_; }
+
+ private:
+  enum class State { kRunning, kDone, kFailed };
+  void OnData(std::string_view data, std::string& out);
+  void Start(std::string_view id, std::string& out);  // the role chunk, once
+  void Chunk(std::string_view delta, std::string_view finish_reason_json, std::string& out);
+  void Fail(Status status, std::string& out);
+
+  std::string client_model_;
+  int64_t created_;
+  bool include_usage_;
+  size_t max_event_bytes_;
+  provider::SseSplitter splitter_;
+  State state_ = State::kRunning;
+  Status status_;
+  std::string chunk_prefix_;
+  std::map<std::string, int> tools_;  // function_call item id -> tool_calls index
+  provider::Usage usage_;
+};
+
 // Translates an OpenAI chat.completion.chunk SSE stream into an Anthropic Messages SSE stream,
 // event by event (each upstream event is translated as soon as its blank line arrives; only the
 // incomplete tail is held). The output is identical however the input is split across Feed().
