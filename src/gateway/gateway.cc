@@ -59,23 +59,33 @@ ClientFormat FormatForPath(std::string_view path) {
   return path == "/v1/messages" ? ClientFormat::kAnthropic : ClientFormat::kOpenAI;
 }
 
-// How a client path reaches a model's upstream format.
+// How a client path reaches a model's upstream format (docs/translation.md has the matrix).
 enum class Mode {
-  kPassThrough,       // same format: bytes pass, only the model is rewritten
-  kChatToAnthropic,   // /v1/chat/completions -> an anthropic-messages upstream (and back)
-  kMessagesToChat,    // /v1/messages -> an openai-chat upstream (and back)
+  kPassThrough,          // same format: bytes pass, only the model is rewritten
+  kChatToAnthropic,      // /v1/chat/completions -> an anthropic-messages upstream (and back)
+  kMessagesToChat,       // /v1/messages -> an openai-chat upstream (and back)
+  kChatToResponses,      // /v1/chat/completions -> an openai-responses upstream (and back)
+  kMessagesToResponses,  // /v1/messages -> an openai-responses upstream, through chat (and back)
   kUnsupported,
 };
 
 Mode ModeFor(std::string_view path, config::Format upstream, bool stream) {
   using config::Format;
   if (path == "/v1/messages") {
-    if (upstream == Format::kAnthropicMessages) return Mode::kPassThrough;
-    if (upstream == Format::kOpenAIChat) return Mode::kMessagesToChat;
+    switch (upstream) {
+      case Format::kAnthropicMessages: return Mode::kPassThrough;
+      case Format::kOpenAIChat: return Mode::kMessagesToChat;
+      case Format::kOpenAIResponses: return Mode::kMessagesToResponses;
+    }
     return Mode::kUnsupported;
   }
-  if (path == "/v1/chat/completions" && upstream == Format::kAnthropicMessages) {
-    return Mode::kChatToAnthropic;
+  if (path == "/v1/chat/completions") {
+    switch (upstream) {
+      case Format::kAnthropicMessages: return Mode::kChatToAnthropic;
+      case Format::kOpenAIChat: return Mode::kPassThrough;
+      case Format::kOpenAIResponses: return Mode::kChatToResponses;
+    }
+    return Mode::kUnsupported;
   }
   if (path == "/v1/responses") {
     return upstream != Format::kAnthropicMessages ? Mode::kPassThrough : Mode::kUnsupported;
@@ -83,6 +93,53 @@ Mode ModeFor(std::string_view path, config::Format upstream, bool stream) {
   return upstream == Format::kOpenAIChat || upstream == Format::kOpenAIResponses
              ? Mode::kPassThrough
              : Mode::kUnsupported;
+}
+
+// The translated request body for `mode` (not kPassThrough), and the upstream path.
+StatusOr<std::string> TranslateRequest(Mode mode, std::string_view body,
+                                       const translate::TranslateOptions& options) {
+  switch (mode) {
+    case Mode::kChatToAnthropic:
+      return translate::OpenAIChatToAnthropicRequest(body, options);
+    case Mode::kMessagesToChat:
+      return translate::AnthropicToOpenAIChatRequest(body, options);
+    case Mode::kChatToResponses:
+      return translate::OpenAIChatToResponsesRequest(body, options);
+    case Mode::kMessagesToResponses: {
+      KG_ASSIGN_OR_RETURN(std::string chat, translate::AnthropicToOpenAIChatRequest(body, options));
+      return translate::OpenAIChatToResponsesRequest(chat, options);
+    }
+    default:
+      return InternalError("no request translation for this mode");
+  }
+}
+std::string_view UpstreamPath(Mode mode, std::string_view client_path) {
+  switch (mode) {
+    case Mode::kChatToAnthropic: return "/v1/messages";
+    case Mode::kMessagesToChat: return "/v1/chat/completions";
+    case Mode::kChatToResponses:
+    case Mode::kMessagesToResponses: return "/v1/responses";
+    default: return client_path;
+  }
+}
+
+// The translated (2xx, non-streaming) response body for `mode` (not kPassThrough).
+StatusOr<std::string> TranslateResponse(Mode mode, std::string_view body,
+                                        const translate::ResponseOptions& options) {
+  switch (mode) {
+    case Mode::kChatToAnthropic:
+      return translate::AnthropicToOpenAIChatResponse(body, options);
+    case Mode::kMessagesToChat:
+      return translate::OpenAIChatToAnthropicResponse(body, options);
+    case Mode::kChatToResponses:
+      return translate::ResponsesToOpenAIChatResponse(body, options);
+    case Mode::kMessagesToResponses: {
+      KG_ASSIGN_OR_RETURN(std::string chat, translate::ResponsesToOpenAIChatResponse(body, options));
+      return translate::OpenAIChatToAnthropicResponse(chat, options);
+    }
+    default:
+      return InternalError("no response translation for this mode");
+  }
 }
 
 // Turns upstream SSE bytes into what the client receives, reading usage on the way: the
@@ -99,6 +156,13 @@ class StreamOut {
     } else if (mode == Mode::kMessagesToChat) {
       stream_.emplace<translate::OpenAIToAnthropicStream>(
           translate::OpenAIToAnthropicStream::Options{.client_model = client_model});
+    } else if (mode == Mode::kChatToResponses) {
+      stream_.emplace<translate::ResponsesToOpenAIStream>(
+          translate::ResponsesToOpenAIStream::Options{
+              .client_model = client_model, .created = created, .include_usage = include_usage});
+    } else if (mode == Mode::kMessagesToResponses) {
+      stream_.emplace<translate::ResponsesToAnthropicStream>(
+          translate::ResponsesToAnthropicStream::Options{.client_model = client_model});
     } else {
       stream_.emplace<provider::SseUsageFilter>(format, drop_usage_chunk);
     }
@@ -134,7 +198,8 @@ class StreamOut {
   std::string scratch_;
 
   std::variant<provider::SseUsageFilter, translate::AnthropicToOpenAIStream,
-               translate::OpenAIToAnthropicStream>
+               translate::OpenAIToAnthropicStream, translate::ResponsesToOpenAIStream,
+               translate::ResponsesToAnthropicStream>
       stream_{std::in_place_index<0>, config::Format::kOpenAIChat, false};
 };
 
@@ -469,7 +534,7 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
     co_await Reply(w, cf, 400,
                    "model '" + info->model + "' is served in the " +
                        std::string(config::FormatName(route->format)) + " format, which " +
-                       req.path + (info->stream ? " cannot reach when streaming yet" : " cannot reach"),
+                       req.path + " cannot reach",
                    "unsupported_format");
     co_return;
   }
@@ -584,16 +649,14 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     translate::TranslateOptions topts;
     topts.upstream_model = upstream_model;
     topts.default_max_tokens = route.max_tokens;
-    auto translated = mode == Mode::kChatToAnthropic
-                          ? translate::OpenAIChatToAnthropicRequest(req.body, topts)
-                          : translate::AnthropicToOpenAIChatRequest(req.body, topts);
+    auto translated = TranslateRequest(mode, req.body, topts);
     if (!translated.ok()) {
       a.status = 400;
       co_await Reply(w, cf, 400, translated.status().message(), "unsupported_parameter");
       co_return a;
     }
     upstream_body = std::move(translated).value();
-    upstream_path = mode == Mode::kChatToAnthropic ? "/v1/messages" : "/v1/chat/completions";
+    upstream_path = UpstreamPath(mode, req.path);
   }
   const int64_t created_s = d_.clock->NowMs() / 1000;
   std::vector<int64_t> tried;
@@ -822,9 +885,7 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     a.usage = provider::ParseResponseUsage(route.format, body);
     if (mode != Mode::kPassThrough) {
       translate::ResponseOptions ropts{.client_model = info.model, .created = created_s};
-      auto back = mode == Mode::kChatToAnthropic
-                      ? translate::AnthropicToOpenAIChatResponse(body, ropts)
-                      : translate::OpenAIChatToAnthropicResponse(body, ropts);
+      auto back = TranslateResponse(mode, body, ropts);
       if (!back.ok()) {
         // A 2xx we cannot translate is the upstream's fault; the client gets a clear 502.
         a.status = 502;

@@ -173,7 +173,8 @@ StatusOr<std::string> ChatToResponses(Element root, const TranslateOptions& opti
   json::object out;
   json::array input;
   bool store_set = false;
-  for (auto [key, value] : root.get_object().value_unsafe()) {
+  simdjson::dom::object fields = root.get_object().value_unsafe();  // named: a temporary's
+  for (auto [key, value] : fields) {                                  // value would dangle
     if (IsNull(value)) continue;
     if (key == "model") {
       std::string_view model;

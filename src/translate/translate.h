@@ -319,6 +319,39 @@ class OpenAIToAnthropicStream {
   provider::Usage usage_;
 };
 
+// A Responses SSE stream to Anthropic events: ResponsesToOpenAIStream (with the usage chunk) into
+// OpenAIToAnthropicStream, chunk by chunk; the same contract as each of them.
+// Thread safety: one object per stream; not thread-safe.
+class ResponsesToAnthropicStream {
+ public:
+  struct Options {
+    std::string_view client_model;  // copied
+    size_t max_event_bytes = ResponsesToOpenAIStream::kDefaultMaxEventBytes;
+  };
+  explicit ResponsesToAnthropicStream(const Options& options)
+      : first_({.client_model = options.client_model, .include_usage = true,
+                .max_event_bytes = options.max_event_bytes}),
+        second_({.client_model = options.client_model,
+                 .max_event_bytes = options.max_event_bytes}) {}
+  void Feed(std::string_view bytes, std::string& out) {
+    middle_.clear();
+    first_.Feed(bytes, middle_);
+    second_.Feed(middle_, out);
+  }
+  void Finish(std::string& out) {
+    middle_.clear();
+    first_.Finish(middle_);
+    second_.Feed(middle_, out);
+    second_.Finish(out);
+  }
+  const provider::Usage& usage() const { return first_.usage(); }
+
+ private:
+  ResponsesToOpenAIStream first_;
+  OpenAIToAnthropicStream second_;
+  std::string middle_;  // chat chunks between the two, one Feed() at a time
+};
+
 }  // namespace keygate::translate
 
 #endif  // KEYGATE_TRANSLATE_TRANSLATE_H_

@@ -137,14 +137,30 @@ std::string OkBody(const std::string& path, const std::string& model, const Stub
 // as the request carries no tool result yet (so a client's tool loop ends on its second turn).
 // Empty when the stub answers with text.
 std::string ToolToCall(const std::string& path, const std::string& body) {
-  if (path != "/v1/chat/completions" && path != "/v1/messages") return {};
+  if (path != "/v1/chat/completions" && path != "/v1/messages" && path != "/v1/responses") {
+    return {};
+  }
   size_t tools = body.find("\"tools\"");
   if (tools == std::string::npos) return {};
   if (body.find("\"tool_result\"") != std::string::npos ||
-      body.find("\"role\":\"tool\"") != std::string::npos) {
+      body.find("\"role\":\"tool\"") != std::string::npos ||
+      body.find("\"function_call_output\"") != std::string::npos) {
     return {};
   }
   return FindJsonString(body.substr(tools), "name");
+}
+
+// One Responses SSE event: "event: <type>" and data {"type": <type>, <fields>}.
+std::string ResponsesEvent(const std::string& type, const std::string& fields) {
+  return "event: " + type + "\ndata: {\"type\":\"" + type + "\"," + fields + "}\n\n";
+}
+
+// The fields of response.completed: the response with its usage (output items left out).
+std::string ResponsesCompleted(const std::string& model, const StubBehavior& b) {
+  return "\"response\":{\"id\":\"resp_stub\",\"object\":\"response\",\"status\":\"completed\","
+         "\"model\":\"" + model + "\",\"output\":[],\"usage\":{\"input_tokens\":" +
+         std::to_string(b.prompt_tokens) + ",\"output_tokens\":" + std::to_string(b.completion_tokens) +
+         ",\"total_tokens\":" + std::to_string(b.prompt_tokens + b.completion_tokens) + "}}";
 }
 
 // A call of `tool` with the arguments {"city": "Paris"}, whole or in two fragments.
@@ -159,6 +175,13 @@ std::string ToolCallBody(const std::string& path, const std::string& model, cons
            "\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_stub\",\"name\":\"" + tool +
            "\",\"input\":{\"city\":\"Paris\"}}],\"stop_reason\":\"tool_use\",\"stop_sequence\":null,"
            "\"usage\":{\"input_tokens\":" + p + ",\"output_tokens\":" + c + "}}";
+  }
+  if (path == "/v1/responses") {
+    return "{\"id\":\"resp_stub\",\"object\":\"response\",\"status\":\"completed\",\"model\":\"" +
+           model + "\",\"output\":[{\"type\":\"function_call\",\"id\":\"fc_stub\",\"call_id\":"
+           "\"call_stub\",\"name\":\"" + tool + "\",\"arguments\":\"" + kToolArguments +
+           "\",\"status\":\"completed\"}],\"usage\":{\"input_tokens\":" + p + ",\"output_tokens\":" + c +
+           ",\"total_tokens\":" + std::to_string(b.prompt_tokens + b.completion_tokens) + "}}";
   }
   return "{\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"" +
          model + "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
@@ -189,6 +212,20 @@ std::vector<std::string> ToolCallEvents(const std::string& path, const std::stri
     ev.push_back("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
                  "\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":" + c + "}}\n\n");
     ev.push_back("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    return ev;
+  }
+  if (path == "/v1/responses") {
+    ev.push_back(ResponsesEvent("response.created", "\"response\":{\"id\":\"resp_stub\",\"status\":"
+                                                    "\"in_progress\",\"model\":\"" + model + "\",\"output\":[]}"));
+    ev.push_back(ResponsesEvent("response.output_item.added",
+                                "\"output_index\":0,\"item\":{\"type\":\"function_call\",\"id\":\"fc_stub\","
+                                "\"call_id\":\"call_stub\",\"name\":\"" + tool + "\",\"arguments\":\"\"}"));
+    for (const char* part : kToolArgumentParts) {
+      ev.push_back(ResponsesEvent("response.function_call_arguments.delta",
+                                  "\"item_id\":\"fc_stub\",\"output_index\":0,\"delta\":\"" +
+                                      std::string(part) + "\""));
+    }
+    ev.push_back(ResponsesEvent("response.completed", ResponsesCompleted(model, b)));
     return ev;
   }
   const std::string head = "data: {\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion.chunk\","
@@ -233,6 +270,17 @@ std::vector<std::string> StreamEvents(const std::string& path, const std::string
                  "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":" + c +
                  "}}\n\n");
     ev.push_back("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    return ev;
+  }
+  if (path == "/v1/responses") {
+    ev.push_back(ResponsesEvent("response.created", "\"response\":{\"id\":\"resp_stub\",\"status\":"
+                                                    "\"in_progress\",\"model\":\"" + model + "\",\"output\":[]}"));
+    for (int i = 0; i < b.stream_events; ++i) {
+      ev.push_back(ResponsesEvent("response.output_text.delta",
+                                  "\"item_id\":\"msg_stub\",\"output_index\":0,\"content_index\":0,"
+                                  "\"delta\":\"tok" + std::to_string(i) + " " + padding + "\""));
+    }
+    ev.push_back(ResponsesEvent("response.completed", ResponsesCompleted(model, b)));
     return ev;
   }
   for (int i = 0; i < b.stream_events; ++i) {

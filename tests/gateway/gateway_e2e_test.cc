@@ -441,6 +441,79 @@ TEST_F(GatewayTest, AnthropicClientReachesAnOpenAIModel) {
   }
 }
 
+// A model whose upstream speaks the OpenAI Responses API: chat and messages clients reach it,
+// whole and streamed, with tool calls; usage is billed from the Responses usage.
+TEST_F(GatewayTest, ChatAndMessagesClientsReachAResponsesModel) {
+  Keys("resp", {"sk-resp-ok-xxxxxxxxxxxx"});
+  StartGateway(
+      "[providers.respapi]\nbase_url = \"" + stub_.base_url() + "\"\nformat = \"openai-responses\"\n"
+      "[pools.resp]\nprovider = \"respapi\"\n"
+      "[[models]]\nid = \"resp-test\"\npool = \"resp\"\nupstream = \"o-upstream\"\n");
+  const std::string tools =
+      R"("tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}])";
+
+  HttpResponse chat = Chat(
+      R"({"model":"resp-test","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  EXPECT_NE(chat.body.find(R"("content":"Hello from the stub")"), std::string::npos) << chat.body;
+  EXPECT_NE(chat.body.find(R"("finish_reason":"stop")"), std::string::npos) << chat.body;
+  EXPECT_NE(chat.body.find(R"("prompt_tokens":11)"), std::string::npos) << chat.body;
+
+  HttpResponse chat_tools =
+      Chat(R"({"model":"resp-test","messages":[{"role":"user","content":"Weather?"}],)" + tools + "}");
+  ASSERT_EQ(chat_tools.status, 200) << chat_tools.body;
+  EXPECT_NE(chat_tools.body.find(R"("id":"call_stub")"), std::string::npos) << chat_tools.body;
+  EXPECT_NE(chat_tools.body.find(R"("finish_reason":"tool_calls")"), std::string::npos);
+
+  HttpResponse chat_stream = Chat(
+      R"({"model":"resp-test","stream":true,"stream_options":{"include_usage":true},)"
+      R"("messages":[{"role":"user","content":"Weather?"}],)" + tools + "}");
+  ASSERT_EQ(chat_stream.status, 200) << chat_stream.body;
+  EXPECT_NE(chat_stream.body.find(R"("tool_calls":[{"index":0,"id":"call_stub")"), std::string::npos)
+      << chat_stream.body;
+  EXPECT_NE(chat_stream.body.find(R"("arguments":" \"Paris\"}")"), std::string::npos) << chat_stream.body;
+  EXPECT_NE(chat_stream.body.find(R"("choices":[],"usage":{"prompt_tokens":11)"), std::string::npos)
+      << chat_stream.body;
+  EXPECT_NE(chat_stream.body.find("data: [DONE]"), std::string::npos);
+  EXPECT_EQ(chat_stream.body.find("response."), std::string::npos) << "no Responses events leak";
+
+  HttpResponse messages = HttpRequest(
+      "POST", base_ + "/v1/messages", {{"x-api-key", kClientToken}},
+      R"({"model":"resp-test","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(messages.status, 200) << messages.body;
+  EXPECT_NE(messages.body.find(R"("type":"text","text":"Hello from the stub")"), std::string::npos)
+      << messages.body;
+  EXPECT_NE(messages.body.find(R"("input_tokens":11)"), std::string::npos) << messages.body;
+
+  HttpResponse messages_stream = HttpRequest(
+      "POST", base_ + "/v1/messages", {{"x-api-key", kClientToken}},
+      R"({"model":"resp-test","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(messages_stream.status, 200) << messages_stream.body;
+  EXPECT_NE(messages_stream.body.find(R"("text_delta","text":"tok0 ")"), std::string::npos)
+      << messages_stream.body;
+  EXPECT_NE(messages_stream.body.find(R"("input_tokens":11)"), std::string::npos) << messages_stream.body;
+  EXPECT_NE(messages_stream.body.find("event: message_stop"), std::string::npos) << messages_stream.body;
+
+  HttpResponse refused = Chat(R"({"model":"resp-test","stop":["x"],"messages":[]})");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("'stop'"), std::string::npos) << refused.body;
+
+  auto seen = stub_.requests();
+  ASSERT_EQ(seen.size(), 5u);
+  for (const auto& r : seen) {
+    EXPECT_EQ(r.path, "/v1/responses");
+    EXPECT_NE(r.body.find(R"("model":"o-upstream")"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find(R"("input":[)"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find(R"("store":false)"), std::string::npos) << r.body;
+  }
+  app_->Shutdown();
+  auto usage = store_->ListUsage({});
+  ASSERT_EQ(usage->size(), 6u);
+  int billed = 0;
+  for (const auto& u : *usage) billed += u.input_tokens == 11 && u.output_tokens == 7;
+  EXPECT_EQ(billed, 5) << "every answered request billed from the Responses usage";
+}
+
 // An upstream's client error in its own format is restated in the client's: message kept,
 // the upstream's type/code in OpenAI's "code", the client format's type for the status.
 ::testing::AssertionResult JsonBodyEq(std::string_view actual, std::string_view expected) {
