@@ -1,12 +1,13 @@
-// libFuzzer target for the stream code: provider::SseSplitter (through SseUsageFilter) and both
-// stream translators. Properties checked on every input, beyond "no crash, no leak, no UB"
-// (ASan/UBSan) and bounded memory (-rss_limit_mb; a small max_event_bytes is chosen by the input):
+// libFuzzer target for the stream code: provider::SseSplitter (through SseUsageFilter) and the
+// stream translators (Anthropic, OpenAI chat and OpenAI Responses streams). Properties checked on
+// every input, beyond "no crash, no leak, no UB" (ASan/UBSan) and bounded memory (-rss_limit_mb; a small max_event_bytes is chosen by the input):
 //   - the output is identical whether the input is fed whole or cut at input-chosen points;
 //   - the usage filter without dropping passes every byte through unchanged;
 //   - translated output is whole SSE events (ends with a blank line) whose data is JSON.
 //
 // Input layout: byte 0 picks the target (bits 0-1: Anthropic->OpenAI, OpenAI->Anthropic, the usage
-// filter) and options (bit 2 include_usage; bits 3-4 the filter's format; bit 5 drop), bytes 1-2 the event size cap, bytes 3-6
+// filter, Responses->OpenAI or (bit 2) Responses->Anthropic) and options (bit 2 include_usage;
+// bits 3-4 the filter's format; bit 5 drop), bytes 1-2 the event size cap, bytes 3-6
 // the cut points (as strides), the rest is the upstream stream. Build and run: docs/translation.md.
 #include <cstddef>
 #include <cstdint>
@@ -94,6 +95,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto make = [&] { return OpenAIToAnthropicStream({.client_model = "m", .max_event_bytes = cap}); };
       std::string whole = Run(make, input, {});
       Check(Run(make, input, cuts) == whole);
+      CheckEvents(whole);
+      break;
+    }
+    case 3: {  // OpenAI Responses SSE -> chat chunks, or on through chat to Anthropic events
+      std::string whole;
+      if (mode & 4) {
+        auto make = [&] {
+          return keygate::translate::ResponsesToAnthropicStream({.client_model = "m", .max_event_bytes = cap});
+        };
+        whole = Run(make, input, {});
+        Check(Run(make, input, cuts) == whole);
+      } else {
+        auto make = [&] {
+          return keygate::translate::ResponsesToOpenAIStream(
+              {.client_model = "m", .created = 1, .include_usage = (mode & 8) != 0, .max_event_bytes = cap});
+        };
+        whole = Run(make, input, {});
+        Check(Run(make, input, cuts) == whole);
+      }
       CheckEvents(whole);
       break;
     }
