@@ -608,6 +608,14 @@ asio::awaitable<bool> Gateway::Impl::Reserve(http::ResponseWriter& w, ClientForm
     case store::ReserveVerdict::kUnknownKey:
       co_await Reply(w, cf, 401, "this API key no longer exists", "invalid_api_key");
       co_return false;
+    case store::ReserveVerdict::kRateLimited: {
+      // Retry-After: when the window resets (RPM/TPM), or a second for concurrency.
+      const int64_t retry_s = std::max<int64_t>(1, (out->retry_after_ms + 999) / 1000);
+      std::string message = "rate limit reached for this API key (" + out->limit + "); retry in " +
+                            std::to_string(retry_s) + " s";
+      co_await Reply(w, cf, 429, message, "rate_limit_exceeded", retry_s);
+      co_return false;
+    }
   }
   co_return false;
 }

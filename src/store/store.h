@@ -244,11 +244,14 @@ enum class ReserveVerdict {
   kNoCredits,   // the payer's balance cannot cover the estimate (nothing changed)
   kCapReached,  // the key's cap on this model cannot cover it (nothing changed)
   kUnknownKey,  // the client key was deleted
+  kRateLimited,  // the key's RPM, TPM or concurrency limit (nothing changed)
 };
 
 struct ReserveOutcome {
   ReserveVerdict verdict = ReserveVerdict::kReserved;
   std::optional<int64_t> balance_micros;  // the payer's balance after (or when refused)
+  std::string limit;                      // kRateLimited: "rpm", "tpm" or "concurrency"
+  int64_t retry_after_ms = 0;             // kRateLimited: when a retry can pass
 };
 
 struct PoolVersion {
@@ -341,10 +344,13 @@ class Store {
   virtual StatusOr<int64_t> SumUsageCostMicros(int64_t key_id, int64_t since_ms) = 0;
 
   // ---- credits
-  // Reserves `amount_micros` for a request of client key `client_key_id` in one transaction:
-  // conditional decrements (rows affected decide) of the key's cap on the model, when it has one,
-  // and of the payer's balance (the parent's for a sub-key), when limited; then the reservation
-  // row. A refusal changes nothing. AlreadyExists when the request_id is reserved already.
+  // Reserves `amount_micros` for a request of client key `client_key_id` in one transaction that
+  // first locks the key's row (so one key's reservations are serialized across instances): its
+  // limits — concurrency (open reservations), RPM (requests in the current fixed minute), TPM
+  // (tokens settled in the current minute) —, then conditional decrements (rows affected decide)
+  // of the key's cap on the model, when it has one, and of the payer's balance (the parent's for
+  // a sub-key), when limited; then the reservation row. A refusal rolls everything back.
+  // AlreadyExists when the request_id is reserved already.
   virtual StatusOr<ReserveOutcome> ReserveCredits(const ReserveRequest& request) = 0;
   // Releases every reservation whose expiry has passed (their owner died, or hung): gives the
   // amounts back. Returns how many.

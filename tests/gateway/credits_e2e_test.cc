@@ -276,6 +276,28 @@ TEST_F(CreditsTest, OverspendIsBoundedByThePromptEstimate) {
   EXPECT_LE(ok.load(), 10) << "never more admitted than the balance covered at estimate";
 }
 
+// Rate limits are checked in the reservation: 429 in the OpenAI shape with a truthful
+// Retry-After (the end of the current minute for RPM), and no credits are taken.
+TEST_F(CreditsTest, RateLimitedWith429AndRetryAfter) {
+  std::string token = Client("limited", {.credits_micros = 1'000'000, .rpm_limit = 2});
+  StartGateway();
+  ASSERT_EQ(Chat(token).status, 200);
+  ASSERT_EQ(Chat(token).status, 200);
+  HttpResponse r = Chat(token);
+  // A minute boundary may pass between the requests (then the third passes): rare, and then the
+  // next two requests of the new minute show the same.
+  for (int i = 0; i < 2 && r.status == 200; ++i) r = Chat(token);
+  ASSERT_EQ(r.status, 429) << r.body;
+  EXPECT_NE(r.body.find("\"type\":\"rate_limit_exceeded\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("(rpm)"), std::string::npos) << r.body;
+  const int64_t retry = std::stoll(r.headers["retry-after"]);
+  EXPECT_GE(retry, 1);
+  EXPECT_LE(retry, 60) << "the window is one minute";
+  app_->Shutdown();
+  EXPECT_EQ(Balance(token), 1'000'000 - Spent(token)) << "a 429 costs nothing";
+  EXPECT_EQ(*store_->CountReservations(), 0);
+}
+
 TEST_F(CreditsTest, UnmeteredKeysNeverReserve) {
   std::string token = Client("free", {});
   StartGateway();

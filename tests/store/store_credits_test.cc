@@ -160,6 +160,41 @@ TEST_P(StoreCreditsTest, ConcurrentReservationsNeverOverdraw) {
   EXPECT_EQ(*store_->CountReservations(), kCovered);
 }
 
+TEST_P(StoreCreditsTest, RateLimitsAreCheckedInTheReservation) {
+  clock_.SetMs(60'000 * 1000 + 15'000);  // 15 s into a minute
+  auto k = store_->CreateClientKey(NewClientKey{.name = "limited", .key_hash = "h-l",
+                                                .rpm_limit = 3, .tpm_limit = 100,
+                                                .concurrency_limit = 2});
+  ASSERT_OK(k);
+  EXPECT_EQ(store_->ReserveCredits(Req("a", k->id, 0))->verdict, ReserveVerdict::kReserved);
+  EXPECT_EQ(store_->ReserveCredits(Req("b", k->id, 0))->verdict, ReserveVerdict::kReserved);
+  auto busy = store_->ReserveCredits(Req("c", k->id, 0));
+  EXPECT_EQ(busy->verdict, ReserveVerdict::kRateLimited);
+  EXPECT_EQ(busy->limit, "concurrency");
+  EXPECT_EQ(busy->retry_after_ms, 1000);
+  UsageRecord a = Usage("a", k->id, 0);
+  a.input_tokens = 30;
+  a.output_tokens = 20;
+  ASSERT_EQ(*store_->InsertUsage({a}), 1);  // frees a slot; 50 tokens this minute
+  EXPECT_EQ(store_->ReserveCredits(Req("c", k->id, 0))->verdict, ReserveVerdict::kReserved);
+  ASSERT_EQ(*store_->InsertUsage({Usage("b", k->id, 0), Usage("c", k->id, 0)}), 2);
+  auto rpm = store_->ReserveCredits(Req("d", k->id, 0));
+  EXPECT_EQ(rpm->verdict, ReserveVerdict::kRateLimited) << "the 4th request of the minute";
+  EXPECT_EQ(rpm->limit, "rpm");
+  EXPECT_EQ(rpm->retry_after_ms, 45'000) << "truthful: when the window resets";
+  EXPECT_EQ(*store_->CountReservations(), 0) << "a refusal leaves nothing behind";
+
+  clock_.AdvanceMs(45'000);  // the next minute
+  ASSERT_EQ(store_->ReserveCredits(Req("e", k->id, 0))->verdict, ReserveVerdict::kReserved);
+  UsageRecord e = Usage("e", k->id, 0);
+  e.input_tokens = 100;
+  ASSERT_EQ(*store_->InsertUsage({e}), 1);
+  auto tpm = store_->ReserveCredits(Req("f", k->id, 0));
+  EXPECT_EQ(tpm->verdict, ReserveVerdict::kRateLimited);
+  EXPECT_EQ(tpm->limit, "tpm");
+  EXPECT_EQ(tpm->retry_after_ms, 60'000);
+}
+
 KG_INSTANTIATE_STORE_TEST(StoreCreditsTest);
 
 }  // namespace

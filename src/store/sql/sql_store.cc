@@ -855,15 +855,67 @@ class SqlStore final : public Store {
   StatusOr<ReserveOutcome> ReserveCredits(const ReserveRequest& q) override {
     if (q.request_id.empty()) return InvalidArgumentError("a reservation needs a request_id");
     if (q.amount_micros < 0) return InvalidArgumentError("a reservation must not be negative");
-    return WriteTxn([&](Connection& c) -> StatusOr<ReserveOutcome> {
+    // A refusal rolls the whole transaction back (so it changes nothing): the outcome is kept
+    // here and the transaction function fails with a marker status.
+    std::optional<ReserveOutcome> refused;
+    auto refuse = [&](ReserveOutcome o) -> Status {
+      refused = o;
+      return FailedPreconditionError("reservation refused");
+    };
+    auto result = WriteTxn([&](Connection& c) -> StatusOr<ReserveOutcome> {
+      refused.reset();
       ReserveOutcome out;
-      KG_ASSIGN_OR_RETURN(Result k, Exec(c, "SELECT parent_id FROM client_keys WHERE id = ?",
+      const int64_t now = clock_.NowMs();
+      // The no-op update locks the key's row (PostgreSQL; SQLite's write lock already
+      // serializes): every reservation of one key is serialized, across instances, so the
+      // concurrency count and the per-minute counters below are exact.
+      KG_ASSIGN_OR_RETURN(Result k, Exec(c,
+                                         "UPDATE client_keys SET updated_at = updated_at"
+                                         " WHERE id = ? RETURNING parent_id, rpm_limit,"
+                                         " tpm_limit, concurrency_limit",
                                          {q.client_key_id}));
-      if (k.rows.empty()) {
-        out.verdict = ReserveVerdict::kUnknownKey;
-        return out;
+      if (k.rows.empty()) return refuse({.verdict = ReserveVerdict::kUnknownKey});
+      const Row& key = k.rows[0];
+      const int64_t payer = key.IsNull(0) ? q.client_key_id : key.Int(0);
+      const std::optional<int64_t> rpm = key.OptInt(1), tpm = key.OptInt(2), conc = key.OptInt(3);
+      if (conc) {
+        KG_ASSIGN_OR_RETURN(Result n, Exec(c,
+                                           "SELECT COUNT(*) FROM credit_reservations WHERE"
+                                           " client_key_id = ?",
+                                           {q.client_key_id}));
+        if (!n.rows.empty() && n.rows[0].Int(0) >= *conc) {
+          return refuse({.verdict = ReserveVerdict::kRateLimited,
+                         .limit = "concurrency",
+                         .retry_after_ms = 1000});
+        }
       }
-      const int64_t payer = k.rows[0].IsNull(0) ? q.client_key_id : k.rows[0].Int(0);
+      if (rpm || tpm) {
+        // Fixed one-minute windows: the request counts now; tokens are added at settlement.
+        const int64_t minute = now / 60'000;
+        const int64_t next_ms = (minute + 1) * 60'000 - now;
+        KG_ASSIGN_OR_RETURN(Result w, Exec(c,
+                                           "SELECT requests, tokens FROM rate_windows WHERE"
+                                           " client_key_id = ? AND minute = ?",
+                                           {q.client_key_id, minute}));
+        const int64_t requests = w.rows.empty() ? 0 : w.rows[0].Int(0);
+        const int64_t tokens = w.rows.empty() ? 0 : w.rows[0].Int(1);
+        if (rpm && requests >= *rpm) {
+          return refuse({.verdict = ReserveVerdict::kRateLimited,
+                         .limit = "rpm",
+                         .retry_after_ms = next_ms});
+        }
+        if (tpm && tokens >= *tpm) {
+          return refuse({.verdict = ReserveVerdict::kRateLimited,
+                         .limit = "tpm",
+                         .retry_after_ms = next_ms});
+        }
+        KG_ASSIGN_OR_RETURN(Result up, Exec(c,
+                                            "INSERT INTO rate_windows (client_key_id, minute,"
+                                            " requests, tokens) VALUES (?, ?, 1, 0)"
+                                            " ON CONFLICT (client_key_id, minute) DO UPDATE SET"
+                                            " requests = rate_windows.requests + 1",
+                                            {q.client_key_id, minute}));
+      }
       KG_ASSIGN_OR_RETURN(std::optional<std::string> cap, FindCap(c, q.client_key_id, q.model));
       if (cap) {
         KG_ASSIGN_OR_RETURN(Result r, Exec(c,
@@ -872,10 +924,7 @@ class SqlStore final : public Store {
                                            " model = ? AND spent_micros + ? <= cap_micros",
                                            {q.amount_micros, q.client_key_id, *cap,
                                             q.amount_micros}));
-        if (r.rows_affected != 1) {
-          out.verdict = ReserveVerdict::kCapReached;
-          return out;
-        }
+        if (r.rows_affected != 1) return refuse({.verdict = ReserveVerdict::kCapReached});
       }
       KG_ASSIGN_OR_RETURN(Result d, Exec(c,
                                          "UPDATE client_keys SET credits_micros = credits_micros"
@@ -886,19 +935,10 @@ class SqlStore final : public Store {
         KG_ASSIGN_OR_RETURN(Result b, Exec(c, "SELECT credits_micros FROM client_keys WHERE id = ?",
                                            {payer}));
         if (!b.rows.empty() && !b.rows[0].IsNull(0)) {
-          out.verdict = ReserveVerdict::kNoCredits;
-          out.balance_micros = b.rows[0].Int(0);
-          // Undo the cap's share: a refusal changes nothing.
-          if (cap) {
-            KG_ASSIGN_OR_RETURN(Result undo, Exec(c,
-                                                  "UPDATE client_key_caps SET spent_micros ="
-                                                  " spent_micros - ? WHERE client_key_id = ?"
-                                                  " AND model = ?",
-                                                  {q.amount_micros, q.client_key_id, *cap}));
-          }
-          return out;
+          return refuse({.verdict = ReserveVerdict::kNoCredits,
+                         .balance_micros = b.rows[0].Int(0)});
         }
-        // Unlimited payer (or deleted parent): only the cap and the reservation count.
+        // Unlimited payer (or deleted parent): only the cap, the limits and the reservation.
       } else {
         out.balance_micros = d.rows[0].Int(0);
       }
@@ -907,10 +947,12 @@ class SqlStore final : public Store {
                       " cap_model, amount_micros, owner, expires_at, created_at)"
                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                       {q.request_id, q.client_key_id, payer, cap ? Value(*cap) : Null(),
-                       q.amount_micros, q.owner, q.expires_at_ms, clock_.NowMs()});
+                       q.amount_micros, q.owner, q.expires_at_ms, now});
       if (!ins.ok()) return ins.status();
       return out;
     });
+    if (!result.ok() && refused) return *refused;
+    return result;
   }
 
   StatusOr<int64_t> ReleaseExpiredReservations() override {
@@ -1255,7 +1297,23 @@ class SqlStore final : public Store {
       payer = k.rows[0].IsNull(0) ? *u.client_key_id : k.rows[0].Int(0);
       KG_ASSIGN_OR_RETURN(cap, FindCap(c, *u.client_key_id, u.model));
     }
-    return GiveBack(c, *u.client_key_id, payer, cap, reserved - u.cost_micros);
+    KG_RETURN_IF_ERROR(GiveBack(c, *u.client_key_id, payer, cap, reserved - u.cost_micros));
+    // Tokens count against the key's TPM in the minute they are settled in.
+    const int64_t tokens = u.input_tokens + u.output_tokens;
+    if (tokens > 0) {
+      KG_ASSIGN_OR_RETURN(Result t, Exec(c,
+                                         "SELECT tpm_limit FROM client_keys WHERE id = ?",
+                                         {*u.client_key_id}));
+      if (!t.rows.empty() && !t.rows[0].IsNull(0)) {
+        KG_ASSIGN_OR_RETURN(Result w, Exec(c,
+                                           "INSERT INTO rate_windows (client_key_id, minute,"
+                                           " requests, tokens) VALUES (?, ?, 0, ?)"
+                                           " ON CONFLICT (client_key_id, minute) DO UPDATE SET"
+                                           " tokens = rate_windows.tokens + excluded.tokens",
+                                           {*u.client_key_id, clock_.NowMs() / 60'000, tokens}));
+      }
+    }
+    return OkStatus();
   }
 
   // Sets a cap (keeping what was spent under it).
