@@ -153,6 +153,20 @@ void AnthropicToOpenAIStream::OnData(std::string_view data, std::string& out) {
     } else if (block_type == "tool_use") {
       // Tool calls are numbered by their order among tool blocks, not by Anthropic's content
       // index (which counts text and thinking blocks too): OpenAI clients index an array by it.
+      if (StringMember(block, "name") == kStructuredOutputTool) {
+        // response_format: the tool's input is the answer; its fragments become content.
+        b.kind = BlockKind::kStructured;
+        structured_ = true;
+        Element input;
+        if (block.at_key("input").get(input) == simdjson::SUCCESS && input.is_object() &&
+            input.get_object().value_unsafe().size() > 0) {
+          delta = R"({"content":)";
+          AppendJsonString(delta, internal::Minify(input));
+          delta.push_back('}');
+          AppendChunk(delta, "null", out);
+        }
+        return;
+      }
       b.kind = BlockKind::kToolUse;
       b.tool_index = next_tool_index_++;
       // The input normally arrives as input_json_delta fragments after an empty {} here; a
@@ -201,7 +215,15 @@ void AnthropicToOpenAIStream::OnData(std::string_view data, std::string& out) {
       delta.push_back('}');
     } else if (delta_type == "input_json_delta") {
       std::string_view partial = StringMember(d, "partial_json").value_or("");
-      if (partial.empty() || it == open_.end() || it->second.kind != BlockKind::kToolUse) return;
+      if (partial.empty() || it == open_.end()) return;
+      if (it->second.kind == BlockKind::kStructured) {
+        delta = R"({"content":)";
+        AppendJsonString(delta, partial);
+        delta.push_back('}');
+        AppendChunk(delta, "null", out);
+        return;
+      }
+      if (it->second.kind != BlockKind::kToolUse) return;
       delta = R"({"tool_calls":[{"index":)";
       delta.append(std::to_string(it->second.tool_index));
       delta.append(R"(,"function":{"arguments":)");
@@ -221,7 +243,8 @@ void AnthropicToOpenAIStream::OnData(std::string_view data, std::string& out) {
       return;
     }
     std::string finish = "\"";
-    finish.append(FinishReasonFromAnthropic(stop_reason));
+    finish.append(structured_ && stop_reason == "tool_use" ? std::string_view("stop")
+                                                           : FinishReasonFromAnthropic(stop_reason));
     finish.push_back('"');
     AppendChunk("{}", finish, out);
   } else if (*type == "message_stop") {

@@ -292,13 +292,43 @@ StatusOr<std::string> RequestTranslator::Run(Element root) {
       return Unsupported("logit_bias", "token biases are not available");
     }
   }
-  if (get(Field::kResponseFormat)) {
-    std::optional<Element> type = Member(*get(Field::kResponseFormat), "type");
+  // Structured output: a forced tool whose input schema is the requested one; the response
+  // translators turn its input back into message content (see kStructuredOutputTool).
+  std::optional<json::object> structured_tool;
+  if (std::optional<Element> format = get(Field::kResponseFormat)) {
+    std::optional<Element> type = Member(*format, "type");
     std::string_view t;
-    if (!type || type->get_string().get(t) != simdjson::SUCCESS || t != "text") {
-      return Unsupported("response_format",
-                         "structured output (json_object, json_schema) is not translated; "
-                         "describe the format in the prompt or use a tool");
+    if (!type || type->get_string().get(t) != simdjson::SUCCESS) {
+      return InvalidArgumentError("'response_format.type' must be a string");
+    }
+    if (t == "json_schema" || t == "json_object") {
+      json::value schema = json::object{{"type", "object"}};
+      std::string description = "Give your answer by calling this tool: its input is the answer.";
+      if (t == "json_schema") {
+        std::optional<Element> js = Member(*format, "json_schema");
+        std::optional<Element> sch = js ? Member(*js, "schema") : std::nullopt;
+        std::string_view top;
+        if (!sch || !sch->is_object() || sch->at_key("type").get_string().get(top) != simdjson::SUCCESS ||
+            top != "object") {
+          return Unsupported("response_format.json_schema.schema",
+                             "Anthropic tool inputs are objects: the schema must have \"type\": \"object\"");
+        }
+        schema = internal::ToBoost(*sch);
+        std::string_view d;
+        if (js->at_key("description").get_string().get(d) == simdjson::SUCCESS) {
+          description += " " + std::string(d);
+        }
+      }
+      if (get(Field::kTools) || get(Field::kToolChoice)) {
+        return Unsupported("response_format", std::string(t) +
+                                                  " is translated as a forced tool and cannot be "
+                                                  "combined with tools or tool_choice");
+      }
+      structured_tool = json::object{{"name", kStructuredOutputTool},
+                                     {"description", description},
+                                     {"input_schema", std::move(schema)}};
+    } else if (t != "text") {
+      return Unsupported("response_format.type", "only text, json_object and json_schema");
     }
   }
   if (get(Field::kModalities)) {
@@ -329,6 +359,11 @@ StatusOr<std::string> RequestTranslator::Run(Element root) {
   std::optional<json::object> tool_choice;
   if (get(Field::kToolChoice)) {
     KG_ASSIGN_OR_RETURN(tool_choice, ToolChoice(*get(Field::kToolChoice)));
+  }
+  const bool forced_json = structured_tool.has_value();
+  if (structured_tool) {
+    tools_.push_back(std::move(*structured_tool));
+    tool_choice = json::object{{"type", "tool"}, {"name", kStructuredOutputTool}};
   }
   bool parallel = true;
   if (get(Field::kParallelToolCalls) &&
@@ -373,6 +408,11 @@ StatusOr<std::string> RequestTranslator::Run(Element root) {
       }
       if (top_p && (*top_p < 0.95 || *top_p > 1)) {
         return Unsupported("top_p", "with reasoning_effort it must be between 0.95 and 1");
+      }
+      if (forced_json) {
+        return Unsupported("response_format",
+                           "json output is a forced tool, which cannot be combined with "
+                           "reasoning_effort");
       }
       if (tool_choice && ((*tool_choice)["type"] == "any" || (*tool_choice)["type"] == "tool")) {
         return Unsupported("tool_choice",
@@ -733,6 +773,10 @@ Status RequestTranslator::Tools(Element tools) {
     if (!name_el || name_el->get_string().get(fn_name) != simdjson::SUCCESS || fn_name.empty()) {
       return InvalidArgumentError(Quote(path + ".function.name") + " must be a non-empty string");
     }
+    if (fn_name == kStructuredOutputTool) {
+      return InvalidArgumentError(Quote(path + ".function.name") + ": " + Quote(fn_name) +
+                                  " is reserved by the gateway for response_format");
+    }
     json::object out{{"name", fn_name}};
     if (std::optional<Element> d = Member(*fn, "description")) {
       if (!d->is_string()) return WrongType(path + ".function.description", "a string", *d);
@@ -790,6 +834,7 @@ StatusOr<std::string> TranslateResponse(Element root, const ResponseOptions& opt
   }
   std::string text, reasoning;
   json::array tool_calls;
+  bool structured = false;
   for (Element block : content) {
     std::string_view block_type;
     if (block.at_key("type").get_string().get(block_type) != simdjson::SUCCESS) continue;
@@ -808,6 +853,11 @@ StatusOr<std::string> TranslateResponse(Element root, const ResponseOptions& opt
       std::string arguments = "{}";
       if (block.at_key("input").get(input) == simdjson::SUCCESS)
         arguments = internal::Minify(input);
+      if (name == kStructuredOutputTool) {  // response_format: the input is the answer
+        text.append(arguments);
+        structured = true;
+        continue;
+      }
       tool_calls.push_back(
           json::object{{"id", id},
                        {"type", "function"},
@@ -828,7 +878,9 @@ StatusOr<std::string> TranslateResponse(Element root, const ResponseOptions& opt
   json::value finish_reason = nullptr;
   std::string_view stop_reason;
   if (root.at_key("stop_reason").get_string().get(stop_reason) == simdjson::SUCCESS) {
-    finish_reason = FinishReasonFromAnthropic(stop_reason);
+    // The forced structured-output tool is the answer, not a call for the client to make.
+    finish_reason = structured && stop_reason == "tool_use" ? std::string_view("stop")
+                                                            : FinishReasonFromAnthropic(stop_reason);
   }
 
   std::string_view id;

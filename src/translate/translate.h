@@ -41,6 +41,12 @@ struct ThinkingBudgets {
   int64_t high = 4096;
 };
 
+// response_format json_schema / json_object on an Anthropic upstream: the request gets a tool of
+// this name with the schema as its input_schema, forced by tool_choice; the response translators
+// turn that tool's input back into message content (finish_reason "stop"). Client tools may not
+// use the name.
+inline constexpr std::string_view kStructuredOutputTool = "keygate_json_response";
+
 struct TranslateOptions {
   // The upstream model name written into the translated request; empty keeps the client's.
   std::string_view upstream_model;
@@ -147,7 +153,7 @@ class AnthropicToOpenAIStream {
 
  private:
   enum class State { kRunning, kDone, kFailed };
-  enum class BlockKind : uint8_t { kText, kToolUse, kThinking, kOther };
+  enum class BlockKind : uint8_t { kText, kToolUse, kThinking, kStructured, kOther };
   struct Block {
     BlockKind kind = BlockKind::kOther;
     int tool_index = -1;
@@ -172,6 +178,7 @@ class AnthropicToOpenAIStream {
   bool started_ = false;           // message_start seen
   std::map<int64_t, Block> open_;  // open content blocks by Anthropic index
   int next_tool_index_ = 0;
+  bool structured_ = false;  // the response_format tool was used (see kStructuredOutputTool)
   provider::Usage usage_;
   int64_t input_ = 0, cache_read_ = 0, cache_write_ = 0;  // Anthropic reports these apart
 };

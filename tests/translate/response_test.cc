@@ -83,6 +83,13 @@ const Golden kGoldens[] = {
          "choices":[{"index":0,"message":{"role":"assistant","content":"","refusal":null},
                      "logprobs":null,"finish_reason":"stop"}]})"},
 
+    {"structured_output_tool_becomes_content",
+     R"({"id":"m","type":"message","content":[{"type":"tool_use","id":"toolu_1",
+         "name":"keygate_json_response","input":{"name":"Paris"}}],"stop_reason":"tool_use"})",
+     R"({"id":"m","object":"chat.completion","created":1700000000,"model":"gpt-4o",
+         "choices":[{"index":0,"message":{"role":"assistant","content":"{\"name\":\"Paris\"}","refusal":null},
+                     "logprobs":null,"finish_reason":"stop"}]})"},
+
     {"refusal_stop_reason", R"({"id":"m","type":"message","content":[],"stop_reason":"refusal"})",
      R"({"id":"m","object":"chat.completion","created":1700000000,"model":"gpt-4o",
          "choices":[{"index":0,"message":{"role":"assistant","content":"","refusal":null},

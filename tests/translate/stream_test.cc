@@ -293,6 +293,23 @@ TEST(AnthropicStream, ToolIndexesCountOnlyToolBlocks) {
        Chunk("{}", R"("tool_calls")", false), "[DONE]"});
 }
 
+TEST(AnthropicStream, StructuredOutputToolStreamsAsContent) {
+  std::vector<std::string> events = {
+      kToolStream[0],
+      R"(data: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t1","name":"keygate_json_response","input":{}}})",
+      R"(data: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"name\":"}})",
+      R"(data: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":" \"Paris\"}"}})",
+      R"(data: {"type":"content_block_stop","index":0})",
+      R"(data: {"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":3}})",
+      R"(data: {"type":"message_stop"})",
+  };
+  ExpectEvents(Translate(Join(events), {}, Opts(false)),
+               {Chunk(R"({"role":"assistant","content":""})", "null", false),
+                Chunk(R"({"content":"{\"name\":"})", "null", false),
+                Chunk(R"({"content":" \"Paris\"}"})", "null", false),
+                Chunk("{}", R"("stop")", false), "[DONE]"});
+}
+
 TEST(AnthropicStream, StopReasonsMapToFinishReasons) {
   for (auto [stop, finish] :
        std::vector<std::pair<std::string, std::string>>{{"end_turn", "stop"},
