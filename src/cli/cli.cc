@@ -296,6 +296,14 @@ int Main(int argc, char** argv) {
            [&](Context& ctx) { return ClientsDelete(ctx, client_id); });
   c->add_option("id", client_id, "client key id")->required()->check(kPositive);
 
+  // ---- usage reports
+  UsageOptions usage;
+  c = leaf(&app, "usage", "requests, tokens and cost by day, client key and model", false,
+           [&](Context& ctx) { return UsageReport(ctx, usage); });
+  c->add_option("--key", usage.key_id, "only this client key id")->check(kPositive);
+  c->add_option("--model", usage.model, "only this model (catalog id)");
+  c->add_option("--since", usage.since, "from this UTC date or time (2026-11-01)");
+
   // ---- migration
   CLI::App* import = app.add_subcommand("import", "import from other systems");
   import->require_subcommand(1);

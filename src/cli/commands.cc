@@ -1060,6 +1060,81 @@ int ClientsDelete(Context& ctx, int64_t id) {
   return kExitOk;
 }
 
+// ---------------------------------------------------------------- usage reports
+
+int UsageReport(Context& ctx, const UsageOptions& o) {
+  store::UsageQuery q;
+  if (o.key_id > 0) q.client_key_id = o.key_id;
+  if (!o.model.empty()) q.model = o.model;
+  if (!o.since.empty()) {
+    auto t = ParseTimeMs(o.since);
+    if (!t) {
+      return ReportError(ctx.err, InvalidArgumentError("--since must be a UTC date or time like "
+                                                       "2026-11-01 or 2026-11-01T12:00:00Z, not '" +
+                                                       o.since + "'"));
+    }
+    q.since_ms = *t;
+  }
+  auto rows = ctx.store.SummarizeUsage(q);
+  if (!rows.ok()) return ReportError(ctx.err, rows.status());
+  auto keys = ctx.store.ListClientKeys();
+  if (!keys.ok()) return ReportError(ctx.err, keys.status());
+  std::map<int64_t, std::string> names;
+  for (const store::ClientKey& k : *keys) names[k.id] = k.name;
+  auto key_name = [&](const std::optional<int64_t>& id) -> std::string {
+    if (!id) return "-";
+    auto it = names.find(*id);
+    return it != names.end() ? it->second : "(deleted " + std::to_string(*id) + ")";
+  };
+  json::array arr;
+  Table table({"DAY", "KEY", "NAME", "MODEL", "REQUESTS", "INPUT", "OUTPUT", "CACHE_READ",
+               "CACHE_WRITE", "COST_USD"});
+  store::UsageSummary total;
+  for (const store::UsageSummary& u : *rows) {
+    const std::string day = FormatTimeMs(u.day * 86'400'000).substr(0, 10);
+    arr.push_back(json::object{{"day", day},
+                               {"client_key_id", JsonOpt(u.client_key_id)},
+                               {"name", key_name(u.client_key_id)},
+                               {"model", u.model},
+                               {"requests", u.requests},
+                               {"input_tokens", u.input_tokens},
+                               {"output_tokens", u.output_tokens},
+                               {"cache_read_tokens", u.cache_read_tokens},
+                               {"cache_write_tokens", u.cache_write_tokens},
+                               {"cost_micros", u.cost_micros},
+                               {"cost_usd", FormatMicrosAsUsd(u.cost_micros)}});
+    table.Add({day, u.client_key_id ? std::to_string(*u.client_key_id) : "-",
+               key_name(u.client_key_id), u.model, std::to_string(u.requests),
+               std::to_string(u.input_tokens), std::to_string(u.output_tokens),
+               std::to_string(u.cache_read_tokens), std::to_string(u.cache_write_tokens),
+               FormatMicrosAsUsd(u.cost_micros)});
+    total.requests += u.requests;
+    total.input_tokens += u.input_tokens;
+    total.output_tokens += u.output_tokens;
+    total.cache_read_tokens += u.cache_read_tokens;
+    total.cache_write_tokens += u.cache_write_tokens;
+    total.cost_micros += u.cost_micros;
+  }
+  if (ctx.json) {
+    PrintJson(ctx, json::object{{"usage", std::move(arr)},
+                                {"total", json::object{{"requests", total.requests},
+                                                       {"input_tokens", total.input_tokens},
+                                                       {"output_tokens", total.output_tokens},
+                                                       {"cost_micros", total.cost_micros},
+                                                       {"cost_usd", FormatMicrosAsUsd(
+                                                                        total.cost_micros)}}}});
+  } else if (rows->empty()) {
+    ctx.out << "no usage\n";
+  } else {
+    table.Add({"total", "", "", "", std::to_string(total.requests),
+               std::to_string(total.input_tokens), std::to_string(total.output_tokens),
+               std::to_string(total.cache_read_tokens), std::to_string(total.cache_write_tokens),
+               FormatMicrosAsUsd(total.cost_micros)});
+    table.Print(ctx.out);
+  }
+  return kExitOk;
+}
+
 // ---------------------------------------------------------------- import mongo
 
 int ImportMongo(Context& ctx, const std::string& dir) {

@@ -143,6 +143,15 @@ int ClientsEnable(Context& ctx, int64_t id, bool enabled);
 int ClientsRoll(Context& ctx, int64_t id);
 int ClientsDelete(Context& ctx, int64_t id);  // kExitConflict while it has sub-keys
 
+// ---- usage reports
+struct UsageOptions {
+  int64_t key_id = 0;   // 0 = every client key
+  std::string model;    // "" = every model
+  std::string since;    // "" = all time; else a UTC date or time (ParseTimeMs)
+};
+// Requests, tokens and cost by UTC day, client key and model, with a total line.
+int UsageReport(Context& ctx, const UsageOptions& options);
+
 // ---- migration
 int ImportMongo(Context& ctx, const std::string& dir);
 

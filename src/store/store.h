@@ -254,6 +254,21 @@ struct ReserveOutcome {
   int64_t retry_after_ms = 0;             // kRateLimited: when a retry can pass
 };
 
+// `keygate usage`: usage records summed by client key, model and UTC day.
+struct UsageQuery {
+  std::optional<int64_t> client_key_id;
+  std::optional<std::string> model;
+  std::optional<int64_t> since_ms;  // records created at or after
+};
+struct UsageSummary {
+  std::optional<int64_t> client_key_id;
+  std::string model;
+  int64_t day = 0;  // days since 1970-01-01 (UTC)
+  int64_t requests = 0;
+  int64_t input_tokens = 0, output_tokens = 0, cache_read_tokens = 0, cache_write_tokens = 0;
+  int64_t cost_micros = 0;
+};
+
 struct PoolVersion {
   int64_t pool_id = 0;
   int64_t version = 0;
@@ -339,6 +354,8 @@ class Store {
   // outcome never settles twice.
   virtual StatusOr<int64_t> InsertUsage(const std::vector<UsageRecord>& records) = 0;
   virtual StatusOr<std::vector<UsageRecord>> ListUsage(const HistoryFilter& filter) = 0;
+  // Sums by (day, client key, model), in that order (records without a client key last).
+  virtual StatusOr<std::vector<UsageSummary>> SummarizeUsage(const UsageQuery& query) = 0;
   // The sum of cost_micros of the usage records of upstream key `key_id` created at or after
   // `since_ms` (0 when there are none). keygate's own ledger of what a key has spent.
   virtual StatusOr<int64_t> SumUsageCostMicros(int64_t key_id, int64_t since_ms) = 0;

@@ -531,6 +531,39 @@ TEST_F(CliTest, ClientKeyCreditsLimitsSubKeysAndLifecycle) {
   EXPECT_EQ(Run({"clients", "roll", "77"}).exit_code, kExitNotFound);
 }
 
+TEST_F(CliTest, UsageReportByDayKeyAndModel) {
+  json::value k = RunJson({"clients", "create", "acme"});
+  EXPECT_EQ(MustRun({"usage"}).out, "no usage\n");
+  const int64_t id = k.at("id").as_int64();
+  // 2026-11-27 and 2026-11-28 (UTC), as the gateway would have written them.
+  Sql("INSERT INTO usage_records (request_id, client_key_id, model, input_tokens, output_tokens,"
+      " cost_micros, created_at) VALUES"
+      " ('r1', " + std::to_string(id) + ", 'gpt-4o', 100, 10, 1500, 1795737600000),"
+      " ('r2', " + std::to_string(id) + ", 'gpt-4o', 50, 5, 750, 1795737600001),"
+      " ('r3', " + std::to_string(id) + ", 'claude', 7, 3, 20, 1795824000000),"
+      " ('r4', 999, 'gpt-4o', 1, 1, 1, 1795824000000)");
+  json::value all = RunJson({"usage"});
+  const json::array& rows = all.at("usage").as_array();
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].at("day").as_string(), "2026-11-27");
+  EXPECT_EQ(rows[0].at("name").as_string(), "acme");
+  EXPECT_EQ(rows[0].at("requests").as_int64(), 2);
+  EXPECT_EQ(rows[0].at("input_tokens").as_int64(), 150);
+  EXPECT_EQ(rows[0].at("cost_usd").as_string(), "0.00225");
+  EXPECT_EQ(rows[1].at("day").as_string(), "2026-11-28");
+  EXPECT_EQ(rows[1].at("model").as_string(), "claude");
+  EXPECT_EQ(rows[2].at("name").as_string(), "(deleted 999)");
+  EXPECT_EQ(all.at("total").at("cost_micros").as_int64(), 2271);
+
+  EXPECT_EQ(RunJson({"usage", "--key", std::to_string(id)}).at("usage").as_array().size(), 2u);
+  EXPECT_EQ(RunJson({"usage", "--model", "claude"}).at("usage").as_array().size(), 1u);
+  EXPECT_EQ(RunJson({"usage", "--since", "2026-11-28"}).at("usage").as_array().size(), 2u);
+  RunResult text = MustRun({"usage"});
+  EXPECT_NE(text.out.find("total"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("0.002271"), std::string::npos) << text.out;
+  EXPECT_EQ(Run({"usage", "--since", "yesterday"}).exit_code, kExitUsage);
+}
+
 // ---------------------------------------------------------------- import mongo
 
 TEST_F(CliTest, MongoImportTwiceChangesNothing) {

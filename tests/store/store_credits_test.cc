@@ -195,6 +195,37 @@ TEST_P(StoreCreditsTest, RateLimitsAreCheckedInTheReservation) {
   EXPECT_EQ(tpm->retry_after_ms, 60'000);
 }
 
+TEST_P(StoreCreditsTest, UsageIsSummarizedByKeyModelAndDay) {
+  const int64_t day = 20'000;
+  auto rec = [&](const std::string& rid, std::optional<int64_t> key, const std::string& model,
+                 int64_t at_ms, int64_t cost) {
+    return UsageRecord{.request_id = rid, .client_key_id = key, .model = model,
+                       .input_tokens = 10, .output_tokens = 5, .cost_micros = cost,
+                       .created_at_ms = at_ms};
+  };
+  const int64_t d0 = day * 86'400'000, d1 = (day + 1) * 86'400'000;
+  ASSERT_OK(store_->InsertUsage({rec("1", 1, "a", d0 + 5, 100), rec("2", 1, "a", d0 + 86'399'999, 50),
+                                 rec("3", 1, "b", d0, 7), rec("4", 2, "a", d1, 3),
+                                 rec("5", std::nullopt, "a", d1 + 1, 1)}));
+  auto all = store_->SummarizeUsage({});
+  ASSERT_OK(all);
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ(all->at(0).day, day);
+  EXPECT_EQ(all->at(0).client_key_id, 1);
+  EXPECT_EQ(all->at(0).model, "a");
+  EXPECT_EQ(all->at(0).requests, 2);
+  EXPECT_EQ(all->at(0).input_tokens, 20);
+  EXPECT_EQ(all->at(0).output_tokens, 10);
+  EXPECT_EQ(all->at(0).cost_micros, 150);
+  EXPECT_EQ(all->at(1).model, "b");
+  EXPECT_EQ(all->at(2).day, day + 1);
+  EXPECT_EQ(all->at(2).client_key_id, 2);
+  EXPECT_FALSE(all->at(3).client_key_id.has_value()) << "records without a key come last";
+  EXPECT_EQ(store_->SummarizeUsage({.client_key_id = 1})->size(), 2u);
+  EXPECT_EQ(store_->SummarizeUsage({.model = "b"})->size(), 1u);
+  EXPECT_EQ(store_->SummarizeUsage({.since_ms = d1})->size(), 2u);
+}
+
 KG_INSTANTIATE_STORE_TEST(StoreCreditsTest);
 
 }  // namespace

@@ -235,6 +235,7 @@ class Where {
     return sql_ + " ORDER BY id DESC LIMIT " + std::to_string(limit);
   }
   std::span<const Value> params() const { return params_; }
+  const std::string& sql() const { return sql_; }
 
  private:
   std::string sql_;
@@ -840,6 +841,35 @@ class SqlStore final : public Store {
                                            where.params()));
     std::vector<UsageRecord> out;
     for (const Row& row : r.rows) out.push_back(UsageFromRow(row));
+    return out;
+  }
+
+  StatusOr<std::vector<UsageSummary>> SummarizeUsage(const UsageQuery& q) override {
+    Where where;
+    if (q.client_key_id) where.Add("client_key_id = ?", {*q.client_key_id});
+    if (q.model) where.Add("model = ?", {*q.model});
+    if (q.since_ms) where.Add("created_at >= ?", {*q.since_ms});
+    KG_ASSIGN_OR_RETURN(
+        Result r,
+        ReadSpan("SELECT created_at / 86400000 AS day, client_key_id, model, COUNT(*),"
+                 " SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),"
+                 " SUM(cache_write_tokens), SUM(cost_micros) FROM usage_records" +
+                     where.sql() +
+                     " GROUP BY created_at / 86400000, client_key_id, model"
+                     " ORDER BY day, client_key_id IS NULL, client_key_id, model",
+                 where.params()));
+    std::vector<UsageSummary> out;
+    for (const Row& row : r.rows) {
+      out.push_back({.client_key_id = row.OptInt(1),
+                     .model = row.Str(2),
+                     .day = row.Int(0),
+                     .requests = row.Int(3),
+                     .input_tokens = row.Int(4),
+                     .output_tokens = row.Int(5),
+                     .cache_read_tokens = row.Int(6),
+                     .cache_write_tokens = row.Int(7),
+                     .cost_micros = row.Int(8)});
+    }
     return out;
   }
 
