@@ -7,8 +7,8 @@
 //       every response body (de-chunked) must equal FILE byte for byte: the fidelity check.
 //   bench_client streams --port P --body FILE [--header "K: V"]... --n 10000 --pid PID
 //       Opens N connections at once, each sending one streaming request, waits until every one
-//       has received its first SSE event, then reads PID's VmRSS: prints RSS before and with
-//       the N streams open, and per stream. Then closes them all.
+//       has received its first SSE event, lets them run --settle-ms (3000), then reads PID's
+//       VmRSS: prints RSS before and with the N streams open, and per stream. Then closes them.
 //
 // Output: one line starting with RESULT, key=value pairs (bench/run.sh parses it).
 #include <arpa/inet.h>
@@ -44,6 +44,7 @@ struct Args {
   bool has_expect = false;
   int pid = 0;
   int timeout_s = 120;
+  int settle_ms = 3000;
 };
 
 std::string ReadFile(const std::string& path) {
@@ -74,6 +75,7 @@ Args Parse(int argc, char** argv) {
     else if (k == "--expect") a.expect = ReadFile(v), a.has_expect = true;
     else if (k == "--pid") a.pid = std::atoi(v);
     else if (k == "--timeout-s") a.timeout_s = std::atoi(v);
+    else if (k == "--settle-ms") a.settle_ms = std::atoi(v);
     else {
       std::fprintf(stderr, "bench_client: unknown flag %s\n", k.c_str());
       std::exit(2);
@@ -289,6 +291,23 @@ int Streams(const Args& a) {
           s.fd = -1;
           if (!s.first) ++failed;
         }
+      }
+    }
+  }
+  // Let the streams settle (events keep arriving, one per second each) before reading the RSS:
+  // read at once, it varies with how many streams are still being set up.
+  const auto settle_until = Clock::now() + std::chrono::milliseconds(a.settle_ms);
+  while (Clock::now() < settle_until) {
+    int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
+    for (int k = 0; k < n; ++k) {
+      Stream& s = streams[events[static_cast<size_t>(k)].data.u32];
+      if (s.fd < 0) continue;
+      ssize_t r = ::recv(s.fd, buf, sizeof buf, 0);
+      if (r > 0) {
+        s.rr.Feed(buf, static_cast<size_t>(r));
+      } else if (r == 0 || errno != EAGAIN) {
+        ::close(s.fd);
+        s.fd = -1;
       }
     }
   }

@@ -7,6 +7,8 @@
 #   options: --targets "direct nginx keygate portkey"  --no-micro  --out FILE (the report)
 #            --profile: also perf-record keygate (cpu-clock) under 64 connections, JSON and SSE,
 #                       and print where its time goes (FILE.perf-json.txt, FILE.perf-sse.txt)
+#            --keygate-preload LIB: run keygate with LD_PRELOAD=LIB (e.g. another malloc)
+#   env BENCH_CMAKE_ARGS: extra CMake arguments for the Release build (-DKEYGATE_JEMALLOC=OFF)
 #
 # Installs what it needs (Debian: wrk, nginx-light; npm: bench/portkey from its lock file),
 # builds keygate Release in build-bench/, starts bench/fast_stub.c as the upstream, and measures
@@ -22,6 +24,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cmdline="bench/run.sh $*"
 
 duration=10 repeats=3 conns="1 16 64 256" streams=10000 seq_n=10000 micro=1 profile=0
+keygate_preload=""
 targets="direct nginx keygate portkey"
 out=""
 while [ $# -gt 0 ]; do
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
     --targets) targets=$2; shift ;;
     --no-micro) micro=0 ;;
     --profile) profile=1 ;;
+    --keygate-preload) keygate_preload=$2; shift ;;
     --out) out=$2; shift ;;
     *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -57,7 +61,7 @@ case " $targets " in *" portkey "*)
     npm ci --prefix "$root/bench/portkey" --no-audit --no-fund --loglevel=error ;;
 esac
 build=$root/build-bench
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKEYGATE_ASAN=OFF \
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKEYGATE_ASAN=OFF -DKEYGATE_JEMALLOC=ON ${BENCH_CMAKE_ARGS:-} \
   -DKEYGATE_TSAN=OFF -DKEYGATE_BUILD_TESTS=OFF -DKEYGATE_BUILD_BENCH=ON >/dev/null
 ninja -C "$build" keygate micro_bench fast_stub bench_client >/dev/null
 kg=$build/src/keygate
@@ -184,7 +188,7 @@ EOF
   seq 1 1000 | awk '{ printf "sk-bench-pool-key-%06d-abcdefghijklmnop\n", $1 }' |
     "$kg" --store "$db" keys import --pool bench >/dev/null
   local client_key; client_key=$("$kg" --store "$db" clients create bench | grep -o 'kg-[0-9a-f]*')
-  taskset -c 0 "$kg" --store "$db" serve --config "$tmp/keygate.toml" \
+  LD_PRELOAD=$keygate_preload taskset -c 0 "$kg" --store "$db" serve --config "$tmp/keygate.toml" \
     --listen "127.0.0.1:$p" 2>"$tmp/keygate.log" &
   local kpid=$!; pids+=("$kpid")
   wait_port "$p"
@@ -237,7 +241,7 @@ echo "CMD $cmdline" >"$results"
 echo "HOST cores=$(nproc) cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" >>"$results"
 echo "LOAD_BEFORE $(uptime)" >>"$results"
 cat "$tmp/notes.txt" >>"$results" 2>/dev/null || true
-echo "PARAMS duration=$duration repeats=$repeats conns=$conns streams=$streams seq=$seq_n" >>"$results"
+echo "PARAMS duration=$duration repeats=$repeats conns=$conns streams=$streams seq=$seq_n keygate_preload=${keygate_preload:-none}" >>"$results"
 
 # ---------------------------------------------------------------- profile (optional)
 if [ "$profile" = 1 ] && [[ " $targets " == *" keygate "* ]]; then

@@ -10,7 +10,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config ccache mold
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcurl4-openssl-dev libssl-dev libsimdjson-dev libsqlite3-dev libpq-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsodium-dev
-  libgtest-dev libgmock-dev libbenchmark-dev sqlite3 curl)
+  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev sqlite3 curl)
 test_pkgs=(postgresql-15 tinyproxy microsocks nghttp2-server)
 
 pkgs=("${build_pkgs[@]}")
