@@ -345,6 +345,18 @@ Status ReadModel(size_t index, const toml::table& t, ModelConfig& m) {
   }
   KG_RETURN_IF_ERROR(r.Double("multiplier", m.multiplier, 0));
   KG_RETURN_IF_ERROR(r.Int("max_tokens", m.max_tokens, 1, 10'000'000));
+  if (const toml::node* t = r.Node("thinking")) {
+    const toml::table* tt = t->as_table();
+    if (tt == nullptr) return r.Error("thinking", *t, "must be a table");
+    TableReader tr(*tt, r.path() + ".thinking");
+    KG_RETURN_IF_ERROR(tr.Int("low", m.thinking.low, 1024, 10'000'000));
+    KG_RETURN_IF_ERROR(tr.Int("medium", m.thinking.medium, 1024, 10'000'000));
+    KG_RETURN_IF_ERROR(tr.Int("high", m.thinking.high, 1024, 10'000'000));
+    KG_RETURN_IF_ERROR(tr.Finish());
+    if (!(m.thinking.low <= m.thinking.medium && m.thinking.medium <= m.thinking.high)) {
+      return InvalidArgumentError(r.path() + ".thinking must have low <= medium <= high");
+    }
+  }
   return r.Finish();
 }
 

@@ -115,6 +115,15 @@ struct UpstreamModel {
   int weight = 1;
 };
 
+// Thinking budgets (Anthropic budget_tokens) for OpenAI's reasoning_effort values, per model:
+// "minimal" uses `low`, "none" means no thinking. Translation uses them both ways (docs/
+// translation.md, "Reasoning"). Defaults follow LiteLLM's table; Anthropic's minimum is 1024.
+struct ThinkingBudgets {
+  int64_t low = 1024;
+  int64_t medium = 2048;
+  int64_t high = 4096;
+};
+
 struct ModelConfig {
   std::string id;
   std::vector<std::string> aliases;
@@ -124,6 +133,7 @@ struct ModelConfig {
   Price price;
   double multiplier = 1.0;
   int64_t max_tokens = 4096;  // default max_tokens where a format requires one
+  ThinkingBudgets thinking;   // reasoning_effort <-> thinking budget_tokens
 };
 
 struct Config {

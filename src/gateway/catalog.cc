@@ -50,6 +50,7 @@ Catalog::Catalog(std::shared_ptr<const config::Config> config) : config_(std::mo
     r.price = billing::Price::FromUsdPerMTok(m.price.input, m.price.output, m.price.cache_write,
                                              m.price.cache_read, m.multiplier);
     r.max_tokens = m.max_tokens;
+    r.thinking = m.thinking;
     r.index = routes_.size();
     auto shared = std::make_shared<const ModelRoute>(std::move(r));
     routes_.push_back(shared);

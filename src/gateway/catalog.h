@@ -30,6 +30,7 @@ struct ModelRoute {
   int64_t total_weight = 0;
   billing::Price price;  // integer micro-USD per MTok, multiplier included
   int64_t max_tokens = 4096;
+  config::ThinkingBudgets thinking;  // reasoning_effort <-> thinking budget, for translation
   bool from_pattern = false;  // resolved through a pool's model pattern, not the catalog
   size_t index = 0;           // dense index, for per-model metric handles
 };

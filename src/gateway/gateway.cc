@@ -657,6 +657,7 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     translate::TranslateOptions topts;
     topts.upstream_model = upstream_model;
     topts.default_max_tokens = route.max_tokens;
+    topts.thinking_budgets = route.thinking;
     auto translated = TranslateRequest(mode, req.body, topts);
     if (!translated.ok()) {
       a.status = 400;

@@ -28,18 +28,13 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "config/config.h"
 #include "provider/provider.h"
 
 namespace keygate::translate {
 
-// Thinking budgets (Anthropic budget_tokens) for OpenAI's reasoning_effort values. "none" means
-// no thinking; "minimal" uses `low`. The defaults follow LiteLLM's table; Anthropic's minimum
-// budget is 1024.
-struct ThinkingBudgets {
-  int64_t low = 1024;
-  int64_t medium = 2048;
-  int64_t high = 4096;
-};
+// Thinking budgets for reasoning_effort values, per model (config [[models]] thinking).
+using ThinkingBudgets = config::ThinkingBudgets;
 
 // response_format json_schema / json_object on an Anthropic upstream: the request gets a tool of
 // this name with the schema as its input_schema, forced by tool_choice; the response translators

@@ -87,6 +87,15 @@ TEST(Config, ErrorsNameTheSettingAndLine) {
       {"[providers.x]\nbase_url = \"http://h\"\nheaders = { \"x-a\" = \"v\\r\\nInjected: 1\" }\n",
        "must not contain CR"},
       {"[server\n", "line 1"},
+      {"[pools.a]\nprovider = \"openai\"\n[[models]]\nid = \"m\"\npool = \"a\"\n"
+       "thinking = { low = 500 }\n",
+       "models[0].thinking.low"},
+      {"[pools.a]\nprovider = \"openai\"\n[[models]]\nid = \"m\"\npool = \"a\"\n"
+       "thinking = { low = 4000, medium = 2000 }\n",
+       "low <= medium <= high"},
+      {"[pools.a]\nprovider = \"openai\"\n[[models]]\nid = \"m\"\npool = \"a\"\n"
+       "thinking = { huge = 9000 }\n",
+       "unknown setting"},
   };
   for (const Case& tc : cases) {
     auto c = ParseConfig(tc.toml, "t.toml");
@@ -207,6 +216,20 @@ TEST(Config, PoolSpendErrors) {
     EXPECT_NE(c.status().message().find(tc.expect), std::string::npos)
         << "got: " << c.status().message() << "\nwanted: " << tc.expect;
   }
+}
+
+TEST(Config, ModelThinkingBudgets) {
+  auto c = ParseConfig(
+      "[pools.a]\nprovider = \"anthropic\"\n"
+      "[[models]]\nid = \"m\"\npool = \"a\"\nthinking = { low = 2000, medium = 8000, high = 32000 }\n"
+      "[[models]]\nid = \"d\"\npool = \"a\"\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->models[0].thinking.low, 2000);
+  EXPECT_EQ(c->models[0].thinking.medium, 8000);
+  EXPECT_EQ(c->models[0].thinking.high, 32000);
+  EXPECT_EQ(c->models[1].thinking.low, 1024) << "defaults";
+  EXPECT_EQ(c->models[1].thinking.high, 4096);
 }
 
 TEST(Config, MissingFileIsNotFound) {

@@ -514,6 +514,34 @@ TEST_F(GatewayTest, ChatAndMessagesClientsReachAResponsesModel) {
   EXPECT_EQ(billed, 5) << "every answered request billed from the Responses usage";
 }
 
+// reasoning_effort reaches an Anthropic model as the thinking budget the catalog sets for it, and
+// a thinking budget reaches an OpenAI model as the smallest effort of that model's table covering it.
+TEST_F(GatewayTest, ReasoningUsesThePerModelThinkingBudgets) {
+  Keys("claude", {"sk-ant-ok-think-xxxxxxx"});
+  Keys("main", {"sk-main-ok-think-xxxxxxx"});
+  StartGateway(
+      "[[models]]\nid = \"claude-think\"\npool = \"claude\"\n"
+      "thinking = { low = 2000, medium = 6000, high = 12000 }\n"
+      "[[models]]\nid = \"gpt-think\"\npool = \"main\"\n"
+      "thinking = { low = 2000, medium = 6000, high = 12000 }\n");
+  HttpResponse chat = Chat(
+      R"({"model":"claude-think","max_tokens":20000,"reasoning_effort":"medium",)"
+      R"("messages":[{"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  HttpResponse messages = HttpRequest(
+      "POST", base_ + "/v1/messages", {{"x-api-key", kClientToken}},
+      R"({"model":"gpt-think","max_tokens":20000,"thinking":{"type":"enabled","budget_tokens":5000},)"
+      R"("messages":[{"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(messages.status, 200) << messages.body;
+  auto seen = stub_.requests();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_NE(seen[0].body.find(R"("thinking":{"type":"enabled","budget_tokens":6000})"),
+            std::string::npos)
+      << seen[0].body;
+  EXPECT_NE(seen[1].body.find(R"("reasoning_effort":"medium")"), std::string::npos)
+      << "5000 <= medium (6000) of this model's table, > low (2000): " << seen[1].body;
+}
+
 // An upstream's client error in its own format is restated in the client's: message kept,
 // the upstream's type/code in OpenAI's "code", the client format's type for the status.
 ::testing::AssertionResult JsonBodyEq(std::string_view actual, std::string_view expected) {
