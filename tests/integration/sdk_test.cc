@@ -28,10 +28,18 @@ TEST(SdkTest, OfficialOpenAIAndAnthropicSdks) {
   MustCli(url, {"keys", "import", "--pool", "main"},
           "sk-sdk-ok-aaaaaaaaaaaaaaaa\nsk-sdk-ok-bbbbbbbbbbbbbbbb\n");
   MustCli(url, {"keys", "import", "--pool", "claude"}, "sk-ant-sdk-ok-cccccccccccc\n");
+  MustCli(url, {"pool", "create", "resp", "--provider", "respapi"});
+  MustCli(url, {"keys", "import", "--pool", "resp"}, "sk-resp-sdk-ok-dddddddddd\n");
   std::string client_key = CreateClientKey(url, "sdk-tests");
   ASSERT_FALSE(client_key.empty());
 
-  ASSERT_TRUE(WriteFile(dir + "/keygate.toml", ConfigText(stub.base_url())));
+  // A model whose upstream speaks the OpenAI Responses API (translate.test.mjs).
+  const std::string responses_model =
+      "[providers.respapi]\nbase_url = \"" + stub.base_url() +
+      "\"\nformat = \"openai-responses\"\n[pools.resp]\nprovider = \"respapi\"\n"
+      "[[models]]\nid = \"resp-sdk\"\npool = \"resp\"\nupstream = \"o-upstream\"\n"
+      "price = { input = 1, output = 4 }\n";
+  ASSERT_TRUE(WriteFile(dir + "/keygate.toml", ConfigText(stub.base_url(), "", "", responses_model)));
   KeygateProcess keygate(url, dir + "/keygate.toml", dir + "/keygate.log");
   ASSERT_TRUE(keygate.ok()) << keygate.Log();
 
@@ -55,10 +63,11 @@ TEST(SdkTest, OfficialOpenAIAndAnthropicSdks) {
   auto usage = store->ListUsage({.limit = 1000});
   ASSERT_TRUE(usage.ok()) << usage.status().ToString();
   // One record per SDK call that reached an upstream: 7 OpenAI (chat, alias, 3 streams,
-  // 2 embeddings), 3 Anthropic (create, 2 streams) and 8 translated (translate.test.mjs: 4 with
-  // the openai SDK, 4 with the Anthropic SDK); models lists, bad keys and unknown models never
+  // 2 embeddings), 3 Anthropic (create, 2 streams) and 13 translated (translate.test.mjs: 4 with
+  // the openai SDK and 4 with the Anthropic SDK across chat and Anthropic formats, 2 structured
+  // outputs, 3 against the Responses model); models lists, bad keys and unknown models never
   // reach a pool.
-  EXPECT_EQ(usage->size(), 18u);
+  EXPECT_EQ(usage->size(), 23u);
   for (const auto& u : *usage) {
     EXPECT_EQ(u.status, 200) << u.model;
     EXPECT_EQ(u.input_tokens, 11) << u.model << ": usage read from every response and stream";

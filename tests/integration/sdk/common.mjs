@@ -11,6 +11,7 @@ export const OPENAI_MODEL = process.env.KEYGATE_OPENAI_MODEL ?? "gpt-sdk";
 export const OPENAI_ALIAS = process.env.KEYGATE_OPENAI_ALIAS ?? "gpt-sdk-alias";
 export const EMBEDDING_MODEL = process.env.KEYGATE_EMBEDDING_MODEL ?? "embed-sdk";
 export const ANTHROPIC_MODEL = process.env.KEYGATE_ANTHROPIC_MODEL ?? "claude-sdk";
+export const RESPONSES_MODEL = process.env.KEYGATE_RESPONSES_MODEL ?? "resp-sdk";
 
 // Every request is bounded, and never retried by the SDK: a failure shows as it happened.
 export const CLIENT_OPTIONS = { maxRetries: 0, timeout: 20_000 };
