@@ -1,7 +1,7 @@
-// Format translation between client and upstream API formats, pure code (no I/O):
-//   OpenAI Chat Completions request  -> Anthropic Messages request
-//   Anthropic Messages response      -> OpenAI chat.completion response
-//   Anthropic Messages SSE stream    -> OpenAI chat.completion.chunk SSE stream (incremental)
+// Format translation between client and upstream API formats, pure code (no I/O), each way
+// request, whole response and SSE stream (incremental):
+//   OpenAI Chat Completions  <-> Anthropic Messages
+//   OpenAI Chat Completions  <-> OpenAI Responses (upstreams only; Anthropic clients via chat)
 // The mapping tables, and what is refused and why, are in docs/translation.md.
 //
 // Contracts shared by every function here:
@@ -16,8 +16,8 @@
 //     output carries the same counts in the client's format (OpenAI has no place for cache
 //     writes: prompt_tokens includes them, and only cache reads appear in cached_tokens).
 //
-// Thread safety: the functions are pure and may run on any thread; AnthropicToOpenAIStream is a
-// value owned by one stream, not thread-safe.
+// Thread safety: the functions are pure and may run on any thread; the stream classes are values
+// owned by one stream, not thread-safe.
 #ifndef KEYGATE_TRANSLATE_TRANSLATE_H_
 #define KEYGATE_TRANSLATE_TRANSLATE_H_
 
@@ -80,7 +80,8 @@ std::string_view FinishReasonFromAnthropic(std::string_view stop_reason);
 // -> tool_use, content_filter -> refusal; anything else (stop, …) -> end_turn.
 std::string_view StopReasonFromOpenAI(std::string_view finish_reason);
 
-// ---- the reverse direction (Anthropic clients, OpenAI-format upstreams); non-streaming for now.
+// ---- the reverse direction (Anthropic clients, OpenAI-format upstreams); the stream is
+// OpenAIToAnthropicStream below.
 
 // Translates an Anthropic Messages request body into an OpenAI Chat Completions request body:
 // system -> a system message; tool_result blocks -> tool messages; tool_use -> tool_calls;
