@@ -1,8 +1,8 @@
 // Anthropic Messages SSE -> OpenAI chat.completion.chunk SSE, one event at a time.
 //
 // Events come from provider::SseSplitter, the splitter the usage filter uses too, so a stream
-// splits into the same events here as there, whatever its chunking. Chunks are written as text around a prefix built once per stream: each carries
-// one small delta, and building a DOM per delta would cost more than the translation.
+// splits into the same events here as there, whatever its chunking. Chunks are written by
+// internal::ChatChunkWriter.
 #include <string>
 
 #include "provider/json_text.h"
@@ -26,9 +26,7 @@ std::optional<int64_t> Count(Element usage, std::string_view key) {
 }  // namespace
 
 AnthropicToOpenAIStream::AnthropicToOpenAIStream(const Options& options)
-    : client_model_(options.client_model),
-      created_(options.created),
-      include_usage_(options.include_usage),
+    : chunks_(options.client_model, options.created, options.include_usage),
       max_event_bytes_(options.max_event_bytes),
       splitter_(options.max_event_bytes) {}
 
@@ -54,22 +52,12 @@ void AnthropicToOpenAIStream::Finish(std::string& out) {
 
 void AnthropicToOpenAIStream::AppendChunk(std::string_view delta_json,
                                           std::string_view finish_reason_json, std::string& out) {
-  out.append(chunk_prefix_);
-  out.append(R"("choices":[{"index":0,"delta":)");
-  out.append(delta_json);
-  out.append(R"(,"logprobs":null,"finish_reason":)");
-  out.append(finish_reason_json);
-  out.append(include_usage_ ? "}],\"usage\":null}\n\n" : "}]}\n\n");
+  chunks_.Chunk(delta_json, finish_reason_json, out);
 }
 
 void AnthropicToOpenAIStream::Fail(Status status, std::string_view type, std::string& out) {
   // OpenAI reports a failure mid-stream as an event with an "error" object, and sends no [DONE].
-  out.append(R"(data: {"error":{"message":)");
-  AppendJsonString(out, status.message());
-  out.append(R"(,"type":)");
-  AppendJsonString(out, type);
-  out.append(R"(,"param":null,"code":null}})");
-  out.append("\n\n");
+  internal::ChatChunkWriter::Error(status.message(), type, out);
   status_ = std::move(status);
   state_ = State::kFailed;
 }
@@ -82,19 +70,13 @@ void AnthropicToOpenAIStream::OnData(std::string_view data, std::string& out) {
   std::optional<std::string_view> type = StringMember(root, "type");
   if (!type) return;
 
-  if (chunk_prefix_.empty() || *type == "message_start") {
+  if (!chunks_.has_id() || *type == "message_start") {
     std::string_view id;
     Element message;
     if (*type == "message_start" && root.at_key("message").get(message) == simdjson::SUCCESS) {
       id = StringMember(message, "id").value_or("");
     }
-    chunk_prefix_ = R"(data: {"id":)";
-    AppendJsonString(chunk_prefix_, id);
-    chunk_prefix_.append(R"(,"object":"chat.completion.chunk","created":)");
-    chunk_prefix_.append(std::to_string(created_));
-    chunk_prefix_.append(R"(,"model":)");
-    AppendJsonString(chunk_prefix_, client_model_);
-    chunk_prefix_.push_back(',');
+    chunks_.SetId(id);
   }
 
   // Usage: counts are cumulative; each one present replaces the earlier value.
@@ -248,19 +230,14 @@ void AnthropicToOpenAIStream::OnData(std::string_view data, std::string& out) {
     finish.push_back('"');
     AppendChunk("{}", finish, out);
   } else if (*type == "message_stop") {
-    if (include_usage_) {
-      out.append(chunk_prefix_);
-      out.append(R"("choices":[],"usage":{"prompt_tokens":)");
-      out.append(std::to_string(usage_.input_tokens));
-      out.append(R"(,"completion_tokens":)");
-      out.append(std::to_string(usage_.output_tokens));
-      out.append(R"(,"total_tokens":)");
-      out.append(std::to_string(usage_.input_tokens + usage_.output_tokens));
-      out.append(R"(,"prompt_tokens_details":{"cached_tokens":)");
-      out.append(std::to_string(usage_.cache_read_tokens));
-      out.append("}}}\n\n");
-    }
-    out.append("data: [DONE]\n\n");
+    chunks_.UsageChunk(
+        R"({"prompt_tokens":)" + std::to_string(usage_.input_tokens) + R"(,"completion_tokens":)" +
+            std::to_string(usage_.output_tokens) + R"(,"total_tokens":)" +
+            std::to_string(usage_.input_tokens + usage_.output_tokens) +
+            R"(,"prompt_tokens_details":{"cached_tokens":)" +
+            std::to_string(usage_.cache_read_tokens) + "}}",
+        out);
+    internal::ChatChunkWriter::Done(out);
     state_ = State::kDone;
     open_.clear();
   } else if (*type == "error") {

@@ -360,9 +360,7 @@ StatusOr<std::string> ResponsesToOpenAIChatResponse(std::string_view body,
 // ---------------------------------------------------------------- stream
 
 ResponsesToOpenAIStream::ResponsesToOpenAIStream(const Options& options)
-    : client_model_(options.client_model),
-      created_(options.created),
-      include_usage_(options.include_usage),
+    : chunks_(options.client_model, options.created, options.include_usage),
       max_event_bytes_(options.max_event_bytes),
       splitter_(options.max_event_bytes) {}
 
@@ -386,33 +384,20 @@ void ResponsesToOpenAIStream::Finish(std::string& out) {
   splitter_ = provider::SseSplitter(0);
 }
 
-void ResponsesToOpenAIStream::Chunk(std::string_view delta, std::string_view finish, std::string& out) {
-  out.append(chunk_prefix_);
-  out.append(R"("choices":[{"index":0,"delta":)");
-  out.append(delta);
-  out.append(R"(,"logprobs":null,"finish_reason":)");
-  out.append(finish);
-  out.append(include_usage_ ? "}],\"usage\":null}\n\n" : "}]}\n\n");
+void ResponsesToOpenAIStream::Chunk(std::string_view delta, std::string_view finish,
+                                    std::string& out) {
+  chunks_.Chunk(delta, finish, out);
 }
 
 void ResponsesToOpenAIStream::Fail(Status status, std::string& out) {
-  out.append(R"(data: {"error":{"message":)");
-  AppendJsonString(out, status.message());
-  out.append(R"(,"type":"upstream_error","param":null,"code":null}})");
-  out.append("\n\n");
+  internal::ChatChunkWriter::Error(status.message(), "upstream_error", out);
   status_ = std::move(status);
   state_ = State::kFailed;
 }
 
 void ResponsesToOpenAIStream::Start(std::string_view id, std::string& out) {
-  if (!chunk_prefix_.empty()) return;
-  chunk_prefix_ = R"(data: {"id":)";
-  AppendJsonString(chunk_prefix_, id);
-  chunk_prefix_.append(R"(,"object":"chat.completion.chunk","created":)");
-  chunk_prefix_.append(std::to_string(created_));
-  chunk_prefix_.append(R"(,"model":)");
-  AppendJsonString(chunk_prefix_, client_model_);
-  chunk_prefix_.push_back(',');
+  if (chunks_.has_id()) return;
+  chunks_.SetId(id);
   Chunk(R"({"role":"assistant","content":""})", "null", out);
 }
 
@@ -468,14 +453,9 @@ void ResponsesToOpenAIStream::OnData(std::string_view data, std::string& out) {
       usage_.input_tokens = usage["prompt_tokens"].as_int64();
       usage_.output_tokens = usage["completion_tokens"].as_int64();
       usage_.cache_read_tokens = usage["prompt_tokens_details"].as_object()["cached_tokens"].as_int64();
-      if (include_usage_) {
-        out.append(chunk_prefix_);
-        out.append(R"("choices":[],"usage":)");
-        out.append(internal::Serialize(usage));
-        out.append("}\n\n");
-      }
+      chunks_.UsageChunk(internal::Serialize(usage), out);
     }
-    out.append("data: [DONE]\n\n");
+    internal::ChatChunkWriter::Done(out);
     state_ = State::kDone;
   } else if (*type == "response.failed" || *type == "error") {
     std::string message = "upstream stream error";

@@ -30,6 +30,7 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "provider/provider.h"
+#include "translate/chat_chunks.h"
 
 namespace keygate::translate {
 
@@ -161,16 +162,13 @@ class AnthropicToOpenAIStream {
                    std::string& out);
   void Fail(Status status, std::string_view type, std::string& out);
 
-  std::string client_model_;
-  int64_t created_;
-  bool include_usage_;
+  internal::ChatChunkWriter chunks_;
   size_t max_event_bytes_;
 
   State state_ = State::kRunning;
   Status status_;
   provider::SseSplitter splitter_;
 
-  std::string chunk_prefix_;       // `data: {"id":…,"choices":[{"index":0,"delta":`
   bool started_ = false;           // message_start seen
   std::map<int64_t, Block> open_;  // open content blocks by Anthropic index
   int next_tool_index_ = 0;
@@ -237,14 +235,11 @@ class ResponsesToOpenAIStream {
   void Chunk(std::string_view delta, std::string_view finish_reason_json, std::string& out);
   void Fail(Status status, std::string& out);
 
-  std::string client_model_;
-  int64_t created_;
-  bool include_usage_;
+  internal::ChatChunkWriter chunks_;
   size_t max_event_bytes_;
   provider::SseSplitter splitter_;
   State state_ = State::kRunning;
   Status status_;
-  std::string chunk_prefix_;
   std::map<std::string, int> tools_;  // function_call item id -> tool_calls index
   provider::Usage usage_;
 };
