@@ -107,69 +107,11 @@ std::optional<bool> AsBool(const json::value& v) {
   return std::nullopt;
 }
 
-int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-// "2024-05-01T12:34:56.789Z", "2024-05-01T12:34:56Z", "2024-05-01T12:34:56.789+02:00".
-std::optional<int64_t> ParseIsoDateMs(std::string_view s) {
-  auto digits = [&](size_t pos, size_t n) -> std::optional<int64_t> {
-    if (pos + n > s.size()) return std::nullopt;
-    int64_t v = 0;
-    for (size_t i = pos; i < pos + n; ++i) {
-      if (s[i] < '0' || s[i] > '9') return std::nullopt;
-      v = v * 10 + (s[i] - '0');
-    }
-    return v;
-  };
-  auto y = digits(0, 4), mo = digits(5, 2), d = digits(8, 2), h = digits(11, 2),
-       mi = digits(14, 2), se = digits(17, 2);
-  if (!y || !mo || !d || !h || !mi || !se || s[4] != '-' || s[7] != '-' ||
-      (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':') {
-    return std::nullopt;
-  }
-  if (*mo < 1 || *mo > 12 || *d < 1 || *d > 31 || *h > 23 || *mi > 59 || *se > 60) {
-    return std::nullopt;
-  }
-  size_t pos = 19;
-  int64_t ms = 0;
-  if (pos < s.size() && s[pos] == '.') {
-    ++pos;
-    int64_t scale = 100;
-    size_t start = pos;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-      ms += (s[pos] - '0') * scale;
-      scale /= 10;
-      ++pos;
-    }
-    if (pos == start) return std::nullopt;
-  }
-  int64_t offset_min = 0;
-  std::string_view zone = s.substr(pos);
-  if (zone == "Z" || zone == "z") {
-    offset_min = 0;
-  } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
-    auto oh = digits(pos + 1, 2), om = digits(pos + 4, 2);
-    if (!oh || !om) return std::nullopt;
-    offset_min = (*oh * 60 + *om) * (zone[0] == '-' ? -1 : 1);
-  } else {
-    return std::nullopt;
-  }
-  int64_t days = DaysFromCivil(*y, *mo, *d);
-  int64_t secs = days * 86400 + *h * 3600 + *mi * 60 + *se - offset_min * 60;
-  return secs * 1000 + ms;
-}
-
 // {"$date": "ISO"}, {"$date": {"$numberLong": "ms"}}, {"$date": ms}, or a bare ISO string.
 std::optional<int64_t> AsDateMs(const json::value& v) {
   const json::value* inner = Wrapped(v, "$date");
   const json::value& d = inner != nullptr ? *inner : v;
-  if (const json::string* s = d.if_string()) return ParseIsoDateMs(std::string_view(*s));
+  if (const json::string* s = d.if_string()) return ParseTimeMs(std::string_view(*s));
   return AsInt(d);
 }
 

@@ -180,13 +180,23 @@ std::optional<int64_t> ParseTimeMs(std::string_view s) {
   size_t pos = 19;
   if (pos < s.size() && s[pos] == '.') {
     int64_t frac = 0, scale = 100;
-    for (++pos; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos) {
+    const size_t start = ++pos;
+    for (; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos) {
       frac += (s[pos] - '0') * scale;
       scale /= 10;
     }
+    if (pos == start) return std::nullopt;
     ms += frac;
   }
-  if (pos < s.size() && s[pos] == 'Z') ++pos;
+  std::string_view zone = s.substr(pos);
+  if (zone == "Z" || zone == "z") {
+    pos = s.size();
+  } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
+    auto oh = Digits(s, pos + 1, 2), om = Digits(s, pos + 4, 2);
+    if (!oh || !om) return std::nullopt;
+    ms -= (*oh * 60 + *om) * 60'000 * (zone[0] == '-' ? -1 : 1);
+    pos = s.size();
+  }
   if (pos != s.size()) return std::nullopt;
   return ms;
 }

@@ -34,8 +34,9 @@ std::string FormatMicrosAsUsd(int64_t micros);
 
 // Formats epoch milliseconds as an ISO-8601 UTC timestamp "2026-11-28T01:02:03.004Z".
 std::string FormatTimeMs(int64_t epoch_ms);
-// Parses a UTC date "2026-12-31" (midnight) or time "2026-12-31T23:59:59Z" (fractional seconds
-// and a trailing 'Z' optional) into epoch milliseconds. nullopt on anything else.
+// Parses an ISO-8601 date "2026-12-31" (UTC midnight) or time "2026-12-31T23:59:59" (or with a
+// space for the T), with optional fractional seconds and an optional zone ("Z" or "+02:00"; none
+// = UTC), into epoch milliseconds. nullopt on anything else.
 std::optional<int64_t> ParseTimeMs(std::string_view s);
 
 }  // namespace keygate

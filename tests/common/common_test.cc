@@ -40,6 +40,10 @@ TEST(Strings, ParseTimeMs) {
   EXPECT_FALSE(ParseTimeMs("2026-11-28T25:00:00Z").has_value());
   EXPECT_FALSE(ParseTimeMs("2026-11-28Tx").has_value());
   EXPECT_FALSE(ParseTimeMs("tomorrow").has_value());
+  EXPECT_EQ(ParseTimeMs("2024-05-01T12:34:56.789+02:00"), ParseTimeMs("2024-05-01T10:34:56.789Z"));
+  EXPECT_EQ(ParseTimeMs("2024-05-01T12:34:56-01:30"), ParseTimeMs("2024-05-01T14:04:56Z"));
+  EXPECT_FALSE(ParseTimeMs("2024-05-01T12:34:56.Z").has_value());
+  EXPECT_FALSE(ParseTimeMs("2024-05-01T12:34:56+0200").has_value());
 }
 
 TEST(Strings, HexRoundTrip) {
