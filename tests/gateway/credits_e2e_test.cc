@@ -56,7 +56,8 @@ class CreditsTest : public ::testing::Test {
     return token;
   }
 
-  void StartGateway() {
+  void StartGateway() { StartGatewayWith(""); }
+  void StartGatewayWith(const std::string& extra) {
     std::string text =
         "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\n"
         "[store]\npool_refresh_ms = 100\nusage_flush_ms = 20\n"
@@ -68,7 +69,8 @@ class CreditsTest : public ::testing::Test {
         "[[models]]\nid = \"gpt-test\"\npool = \"main\"\nprice = { input = 2, output = 10 }\n"
         "[[models]]\nid = \"claude-test\"\npool = \"claude\"\nmax_tokens = 50\n"
         "price = { input = 2, output = 10 }\n"
-        "[[models]]\nid = \"other\"\npool = \"main\"\nprice = { input = 2, output = 10 }\n";
+        "[[models]]\nid = \"other\"\npool = \"main\"\nprice = { input = 2, output = 10 }\n" +
+        extra;
     auto cfg = config::ParseConfig(text, "test.toml");
     ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
     std::ostringstream out;
@@ -305,6 +307,139 @@ TEST_F(CreditsTest, UnmeteredKeysNeverReserve) {
   EXPECT_EQ(*store_->CountReservations(), 0);
   app_->Shutdown();
   EXPECT_EQ(Spent(token), 5 * 92) << "usage still recorded and priced";
+}
+
+}  // namespace
+}  // namespace keygate::testing
+
+namespace keygate::testing {
+namespace {
+
+// The audit: 5,000 requests from 16 real clients at once, mixed — plain and streamed, streams the
+// upstream breaks, clients that leave mid-stream, upstream errors retried on another key and
+// upstream failures on every key, sub-keys under caps, a key with a concurrency limit, a balance
+// that runs out. Afterwards, to the micro-dollar: for every payer, credits spent = Σ cost of the
+// usage records of it and its sub-keys; Σ over everything the same; every admitted request has
+// exactly one record; no reservation is left.
+TEST_F(CreditsTest, AuditFiveThousandMixedRequests) {
+  // Pools: "main" (an -ok- key and a -s500- key: retried on the other key), "brk" (streams reset
+  // after two events), "long" (long streams, for clients that leave), "dead" (only -s500- keys).
+  auto pool = [&](const std::string& name, const std::vector<std::string>& keys) {
+    auto p = store_->CreatePool(name, "stub");
+    ASSERT_TRUE(p.ok());
+    std::vector<store::NewKey> nk;
+    for (const auto& k : keys) nk.push_back({.secret = k});
+    ASSERT_TRUE(store_->ImportKeys(p->id, nk).ok());
+  };
+  ASSERT_TRUE(store_->ImportKeys(store_->GetPool("main")->id, {{.secret = "sk-audit-s500-aaaaaaaa"}})
+                  .ok());
+  pool("brk", {"sk-audit-brk-ok-aaaaaaaa"});
+  pool("long", {"sk-audit-lng-ok-aaaaaaaa"});
+  pool("dead", {"sk-audit-s500-bbbbbbbb", "sk-audit-s500-cccccccc"});
+  stub_.Script("sk-audit-brk-ok-aaaaaaaa", {.reset_after_events = 2});
+  stub_.Script("sk-audit-lng-ok-aaaaaaaa", {.stream_events = 40, .event_interval_ms = 1});
+
+  const std::vector<std::string> payers = {"p-rich", "p-poor", "p-limited"};
+  std::vector<std::string> tokens;
+  tokens.push_back(Client("p-rich", {.credits_micros = 50'000'000}));
+  tokens.push_back(Client("p-poor", {.credits_micros = 60'000}));  // runs out: 402s
+  tokens.push_back(Client("p-limited", {.credits_micros = 50'000'000, .concurrency_limit = 2}));
+  tokens.push_back(Client("s-friend", {.parent_id = ids_[tokens[0]],
+                                       .caps = {{.model = "gpt-test", .cap_micros = 40'000},
+                                                {.model = "*", .cap_micros = 5'000'000}}}));
+  tokens.push_back(Client("s-poor", {.parent_id = ids_[tokens[1]]}));
+  std::map<int64_t, int64_t> initial;  // payer id -> balance
+  for (const auto& name : payers) {
+    for (const auto& [t, id] : ids_) {
+      if (t.find(name) != std::string::npos) initial[id] = *store_->GetClientKey(id)->credits_micros;
+    }
+  }
+
+  // The config of StartGateway plus the three pools' models.
+  std::string extra_models =
+      "[pools.brk]\nprovider = \"stub\"\n[pools.long]\nprovider = \"stub\"\n"
+      "[pools.dead]\nprovider = \"stub\"\n"
+      "[[models]]\nid = \"gpt-brk\"\npool = \"brk\"\nprice = { input = 2, output = 10 }\n"
+      "[[models]]\nid = \"gpt-long\"\npool = \"long\"\nprice = { input = 3, output = 7 }\n"
+      "[[models]]\nid = \"gpt-dead\"\npool = \"dead\"\nprice = { input = 2, output = 10 }\n";
+  StartGatewayWith(extra_models);
+
+  constexpr int kClients = 16, kEach = 5000 / kClients + 1;
+  std::atomic<int> sent{0}, refused{0}, other_errors{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < kEach; ++i) {
+        const int n = sent.fetch_add(1);
+        if (n >= 5000) return;
+        const std::string& token = tokens[(n / 7 + c) % tokens.size()];
+        std::string body;
+        bool leave = false;
+        switch (n % 6) {
+          case 0: body = kChat; break;
+          case 1: body = R"({"model":"gpt-test","stream":true,"max_tokens":100,"messages":[{"role":"user","content":"hi"}]})"; break;
+          case 2: body = R"({"model":"gpt-brk","stream":true,"max_tokens":100,"messages":[{"role":"user","content":"hello"}]})"; break;
+          case 3: body = R"({"model":"gpt-long","stream":true,"max_tokens":200,"messages":[{"role":"user","content":"go"}]})"; leave = true; break;
+          case 4: body = R"({"model":"gpt-dead","max_tokens":50,"messages":[{"role":"user","content":"x"}]})"; break;
+          default: body = R"({"model":"gpt-long","max_tokens":80,"messages":[{"role":"user","content":"plain"}]})"; break;
+        }
+        HttpResponse r;
+        if (leave) {
+          size_t seen = 0;
+          r = HttpRequest("POST", base_ + "/v1/chat/completions",
+                          {{"Authorization", "Bearer " + token},
+                           {"Content-Type", "application/json"}},
+                          body, [&](std::string_view d) { return (seen += d.size()) < 300; });
+        } else {
+          r = Chat(token, body);
+        }
+        if (r.status == 402 || r.status == 429) {
+          refused++;
+        } else if (r.status != 200 && r.status != 502 && r.status != 503) {
+          if (other_errors.fetch_add(1) < 3) ADD_FAILURE() << r.status << " " << r.body << r.error;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  app_->Shutdown();
+
+  // The ledger.
+  const std::vector<store::UsageRecord> records = *store_->ListUsage({.limit = 1'000'000});
+  const std::vector<store::ClientKey> keys = *store_->ListClientKeys();
+  std::map<int64_t, int64_t> payer_of, spent_by_payer, spent_by_key;
+  for (const auto& k : keys) payer_of[k.id] = k.parent_id.value_or(k.id);
+  int64_t total_records = 0, total_cost = 0;
+  for (const auto& u : records) {
+    ASSERT_TRUE(u.client_key_id.has_value());
+    spent_by_payer[payer_of[*u.client_key_id]] += u.cost_micros;
+    spent_by_key[*u.client_key_id] += u.cost_micros;
+    total_cost += u.cost_micros;
+    ++total_records;
+  }
+  int64_t total_spent = 0;
+  for (const auto& [payer, before] : initial) {
+    const int64_t after = *store_->GetClientKey(payer)->credits_micros;
+    EXPECT_EQ(before - after, spent_by_payer[payer]) << "payer " << payer;
+    EXPECT_GE(after, 0) << "the stub never reports more than the estimate";
+    total_spent += before - after;
+  }
+  EXPECT_EQ(total_spent, total_cost) << "Σ settled = Σ usage records = credits spent";
+  for (const auto& k : keys) {
+    for (const auto& cap : k.caps) {
+      if (cap.model == "gpt-test") EXPECT_LE(cap.spent_micros, cap.cap_micros);
+    }
+    int64_t capped = 0;
+    for (const auto& cap : k.caps) capped += cap.spent_micros;
+    if (!k.caps.empty()) EXPECT_EQ(capped, spent_by_key[k.id]) << "caps add up for " << k.name;
+  }
+  EXPECT_EQ(total_records, 5000 - refused.load()) << "one record per admitted request";
+  EXPECT_GT(refused.load(), 0) << "the poor payer ran out, the limited key was busy";
+  EXPECT_EQ(other_errors.load(), 0);
+  EXPECT_EQ(*store_->CountReservations(), 0);
+  std::printf("audit: %lld records, %d refused, %lld µUSD settled\n",
+              static_cast<long long>(total_records), refused.load(),
+              static_cast<long long>(total_cost));
 }
 
 }  // namespace
