@@ -389,7 +389,7 @@ class Gateway::Impl {
                                    http::ResponseWriter& w, ClientFormat cf,
                                    const ModelRoute& route, const provider::RequestInfo& info,
                                    const config::Config& cfg, int64_t start_us,
-                                   int64_t* first_byte_us);
+                                   int64_t* first_byte_us, const std::string& request_id);
 
   // Applies a classifier verdict to the key (and proxy); never blocks.
   void Apply(const keypool::PoolView& pool, const keypool::Pick& pick,
@@ -552,7 +552,8 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
     if (!admitted) co_return;
   }
   int64_t first_byte_us = 0;
-  Attempted a = co_await Proxy(worker, req, w, cf, *route, *info, cfg, start_us, &first_byte_us);
+  Attempted a = co_await Proxy(worker, req, w, cf, *route, *info, cfg, start_us, &first_byte_us,
+                               request_id);
   auto pools = d_.keys->Snapshot();
   const keypool::PoolView* pv = pools->Find(route->pool);
   Record(*who, *route, *info, request_id, pv ? pv->id : 0, a, start_us, first_byte_us);
@@ -623,7 +624,7 @@ asio::awaitable<bool> Gateway::Impl::Reserve(http::ResponseWriter& w, ClientForm
 asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     http::Worker& worker, http::Request& req, http::ResponseWriter& w, ClientFormat cf,
     const ModelRoute& route, const provider::RequestInfo& info, const config::Config& cfg,
-    int64_t start_us, int64_t* first_byte_us) {
+    int64_t start_us, int64_t* first_byte_us, const std::string& request_id) {
   Attempted a;
   std::shared_ptr<const keypool::PoolSet> pools = d_.keys->Snapshot();
   const keypool::PoolView* pool = pools->Find(route.pool);  // valid while `pools` is held
@@ -833,7 +834,7 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     if (ctype.starts_with("text/event-stream")) {
       Headers h{{"content-type", std::string(ctype)},
                 {"cache-control", "no-cache"},
-                {"x-keygate-request-id", NewRequestId()}};
+                {"x-keygate-request-id", request_id}};
       StreamOut filter(mode, route.format, add_usage, info.model, created_s, info.include_usage);
       *first_byte_us = SteadyMicros();
       bool client_ok = co_await w.StartStream(head.status, h);
@@ -907,7 +908,7 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       ctype = "application/json";
     }
     Headers h{{"content-type", std::string(ctype.empty() ? "application/json" : ctype)},
-              {"x-keygate-request-id", NewRequestId()}};
+              {"x-keygate-request-id", request_id}};
     *first_byte_us = SteadyMicros();
     co_await w.Send(head.status, h, body);
     a.delivered = true;

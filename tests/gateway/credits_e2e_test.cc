@@ -132,6 +132,8 @@ TEST_F(CreditsTest, ReservesSettlesExactlyAndRefusesWith402InEachShape) {
   app_->Shutdown();
   int records = 0;
   EXPECT_EQ(Spent(rich, &records), 11 * 2 + 7 * 10) << "the stub's usage, priced";
+  EXPECT_EQ(store_->ListUsage({.limit = 1})->at(0).request_id, ok.headers["x-keygate-request-id"])
+      << "the client's request id names its usage record";
   EXPECT_EQ(records, 1);
   EXPECT_EQ(Balance(rich), 1'000'000 - 92) << "the reservation was settled to the actual cost";
   EXPECT_EQ(Balance(poor), kEstimate - 1) << "a refusal costs nothing";
