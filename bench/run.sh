@@ -165,7 +165,8 @@ EOF
 
 start_keygate() {
   local p; p=$(free_port)
-  export KEYGATE_MASTER_KEY=$(printf 'ab%.0s' $(seq 32))
+  KEYGATE_MASTER_KEY=$(printf 'ab%.0s' $(seq 32))  # the bench's store is throw-away
+  export KEYGATE_MASTER_KEY
   local db=$tmp/keygate.db
   cat >"$tmp/keygate.toml" <<EOF
 [server]
@@ -266,7 +267,8 @@ fi
 # ---------------------------------------------------------------- load cells (wrk)
 run_cell() {  # target mode conns rep
   local t=$1 mode=$2 c=$3 rep=$4
-  local tp=(${target_pids[$t]})
+  local tp
+  read -ra tp <<<"${target_pids[$t]}"
   local ticks0 ticks1 line
   ticks0=$(cpu_ticks "${tp[@]}")
   line=$(BENCH_BODY_FILE="$tmp/$mode.body" BENCH_HEADERS="${headers[$t]}" \
@@ -324,7 +326,7 @@ fi
 for t in keygate nginx; do
   [[ " $targets " == *" $t "* ]] || continue
   mapfile -d '' hargs < <(client_headers "$t")
-  tp=(${target_pids[$t]})
+  read -ra tp <<<"${target_pids[$t]}"
   pid=${tp[-1]}  # keygate's process; nginx's worker
   line=$(taskset -c 1 "$build/bench/bench_client" streams --port "${port[$t]}" \
     --body "$tmp/slow.body" --n "$streams" --pid "$pid" "${hargs[@]}" | grep '^RESULT' || true)
