@@ -282,6 +282,17 @@ int Streams(const Args& a) {
         ssize_t r = ::recv(s.fd, buf, sizeof buf, 0);
         if (r > 0) {
           s.rr.Feed(buf, static_cast<size_t>(r));
+          if (!s.first && s.rr.status() != 0 && s.rr.status() != 200) {
+            // An error answer (no stream will come): count it now rather than wait for the
+            // timeout, after which the RSS would be read with the other streams long finished.
+            if (failed++ == 0) {
+              std::fprintf(stderr, "bench_client: a stream got status %d: %s\n", s.rr.status(),
+                           s.rr.body().substr(0, 300).c_str());
+            }
+            ::close(s.fd);
+            s.fd = -1;
+            continue;
+          }
           if (!s.first && s.rr.has_event()) {
             s.first = true;
             ++with_event;
