@@ -304,6 +304,25 @@ int Main(int argc, char** argv) {
   c->add_option("--model", usage.model, "only this model (catalog id)");
   c->add_option("--since", usage.since, "from this UTC date or time (2026-11-01)");
 
+  // ---- admin keys and the audit log
+  CLI::App* admin_key = app.add_subcommand("admin-key", "manage admin API keys");
+  admin_key->require_subcommand(1);
+  std::string admin_name;
+  c = leaf(admin_key, "create", "create an admin key (printed once)", true,
+           [&](Context& ctx) { return AdminKeyCreate(ctx, admin_name); });
+  c->add_option("name", admin_name, "who the key is for (unique)")->required();
+  leaf(admin_key, "list", "list admin keys (hints only)", false,
+       [&](Context& ctx) { return AdminKeyList(ctx); });
+  c = leaf(admin_key, "delete", "delete an admin key (it stops working at once)", true,
+           [&](Context& ctx) { return AdminKeyDelete(ctx, admin_name); });
+  c->add_option("name", admin_name, "the admin key's name")->required();
+  CLI::App* audit = app.add_subcommand("audit", "the audit log of admin actions");
+  audit->require_subcommand(1);
+  int64_t audit_limit = 100;
+  c = leaf(audit, "list", "list admin actions, newest first", false,
+           [&](Context& ctx) { return AuditList(ctx, audit_limit); });
+  c->add_option("--limit", audit_limit, "at most this many records")->check(kPositive);
+
   // ---- migration
   CLI::App* import = app.add_subcommand("import", "import from other systems");
   import->require_subcommand(1);

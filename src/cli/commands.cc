@@ -11,12 +11,12 @@
 
 #include "billing/spend_checker.h"
 #include "billing/spend_stats.h"
-#include "cli/key_list.h"
 #include "cli/mongo_import.h"
 #include "common/clock.h"
 #include "common/proxy_url.h"
 #include "common/strings.h"
 #include "keypool/keypool.h"
+#include "ops/ops.h"
 
 namespace keygate::cli {
 
@@ -62,15 +62,6 @@ void PrintJson(Context& ctx, const json::value& v) { ctx.out << json::serialize(
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 json::value JsonOpt(std::optional<int64_t> v) { return v ? json::value(*v) : json::value(nullptr); }
-json::value JsonTime(std::optional<int64_t> ms) {
-  return ms ? json::value(FormatTimeMs(*ms)) : json::value(nullptr);
-}
-
-json::object CountsJson(const store::StateCounts& c) {
-  return json::object{{"active", c.active},   {"backup", c.backup},   {"cooling", c.cooling},
-                      {"exhausted", c.exhausted}, {"retired", c.retired}, {"total", c.total()}};
-}
-
 std::string CountsText(const store::StateCounts& c) {
   return std::to_string(c.total()) + (c.total() == 1 ? " key: " : " keys: ") +
          std::to_string(c.active) + " active, " + std::to_string(c.backup) + " backup, " +
@@ -92,18 +83,6 @@ StatusOr<std::string> ReadInput(Context& ctx, const std::string& file) {
   return ss.str();
 }
 
-StatusOr<std::map<int64_t, std::string>> PoolNames(store::Store& store) {
-  KG_ASSIGN_OR_RETURN(std::vector<store::Pool> pools, store.ListPools());
-  std::map<int64_t, std::string> names;
-  for (const auto& p : pools) names[p.id] = p.name;
-  return names;
-}
-
-// Fetches a key for a state-changing command; NotFound names the id.
-StatusOr<store::UpstreamKey> RequireKey(Context& ctx, int64_t key_id) {
-  return ctx.store.GetKey(key_id, /*with_secret=*/false);
-}
-
 int Done(Context& ctx, const std::string& text, json::object obj) {
   if (ctx.json) {
     PrintJson(ctx, obj);
@@ -117,6 +96,36 @@ int Done(Context& ctx, const std::string& text, json::object obj) {
 int NotApplied(Context& ctx, const std::string& message) {
   ReportError(ctx.err, FailedPreconditionError(message));
   return kExitConflict;
+}
+
+// Prints the outcome of a key state change (ops/ops.h): the result, or why it did not apply.
+int Changed(Context& ctx, const StatusOr<ops::KeyChange>& change) {
+  if (!change.ok()) return ReportError(ctx.err, change.status());
+  if (!change->applied) return NotApplied(ctx, change->message);
+  return Done(ctx, change->message, change->json);
+}
+
+// A table cell from a listing document: strings as they are, numbers in decimal, null and ""
+// as "-".
+std::string Cell(const json::object& o, const char* field) {
+  const json::value* v = o.if_contains(field);
+  if (v == nullptr || v->is_null()) return "-";
+  if (v->is_string()) return v->as_string().empty() ? "-" : std::string(v->as_string());
+  if (v->is_int64()) return std::to_string(v->as_int64());
+  return json::serialize(*v);
+}
+
+// A history page: its JSON document, or the table (or `empty_text` when there are no rows).
+int PrintPage(Context& ctx, json::object page, const char* kind, bool empty,
+              const char* empty_text, const Table& table) {
+  if (ctx.json) {
+    PrintJson(ctx, json::object{{kind, std::move(page.at(kind))}});
+  } else if (empty) {
+    ctx.out << empty_text << '\n';
+  } else {
+    table.Print(ctx.out);
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -153,42 +162,32 @@ int ReportError(std::ostream& err, const Status& status) {
 // ---------------------------------------------------------------- pools
 
 int PoolCreate(Context& ctx, const PoolCreateOptions& o) {
-  std::string settings = o.settings_json.empty() ? "{}" : o.settings_json;
-  boost::system::error_code ec;
-  json::value parsed = json::parse(settings, ec);
-  if (ec || !parsed.is_object()) {
-    return ReportError(ctx.err, InvalidArgumentError("--settings must be a JSON object"));
+  auto pool = ops::CreatePool(ctx.store, o.name, o.provider, o.settings_json);
+  if (!pool.ok()) {
+    Status st = pool.status();
+    if (st.code() == StatusCode::kInvalidArgument && st.message() == "settings must be a JSON object") {
+      st = InvalidArgumentError("--settings must be a JSON object");
+    }
+    return ReportError(ctx.err, st);
   }
-  auto pool = ctx.store.CreatePool(o.name, o.provider, json::serialize(parsed));
-  if (!pool.ok()) return ReportError(ctx.err, pool.status());
   return Done(ctx, "created pool " + pool->name + " (id " + std::to_string(pool->id) +
                        ", provider " + pool->provider + ")",
               {{"id", pool->id}, {"name", pool->name}, {"provider", pool->provider}});
 }
 
 int PoolList(Context& ctx) {
-  auto pools = ctx.store.ListPools();
+  auto pools = ops::ListPools(ctx.store);
   if (!pools.ok()) return ReportError(ctx.err, pools.status());
   json::array arr;
   Table table({"ID", "NAME", "PROVIDER", "VERSION", "ACTIVE", "BACKUP", "COOLING", "EXHAUSTED",
                "RETIRED", "TOTAL"});
-  for (const store::Pool& p : *pools) {
-    auto c = ctx.store.CountKeys(p.id);
-    if (!c.ok()) return ReportError(ctx.err, c.status());
-    boost::system::error_code ec;
-    json::value settings = json::parse(p.settings_json, ec);
-    if (ec) settings = json::value(p.settings_json);
-    arr.push_back(json::object{{"id", p.id},
-                               {"name", p.name},
-                               {"provider", p.provider},
-                               {"settings", settings},
-                               {"version", p.version},
-                               {"created_at", FormatTimeMs(p.created_at_ms)},
-                               {"counts", CountsJson(*c)}});
+  for (const ops::PoolSummary& s : *pools) {
+    const store::Pool& p = s.pool;
+    const store::StateCounts& c = s.counts;
+    arr.push_back(ops::PoolJson(s));
     table.Add({std::to_string(p.id), p.name, p.provider, std::to_string(p.version),
-               std::to_string(c->active), std::to_string(c->backup), std::to_string(c->cooling),
-               std::to_string(c->exhausted), std::to_string(c->retired),
-               std::to_string(c->total())});
+               std::to_string(c.active), std::to_string(c.backup), std::to_string(c.cooling),
+               std::to_string(c.exhausted), std::to_string(c.retired), std::to_string(c.total())});
   }
   if (ctx.json) {
     PrintJson(ctx, json::object{{"pools", std::move(arr)}});
@@ -208,136 +207,40 @@ int KeysImport(Context& ctx, const KeysImportOptions& o) {
   const std::string source = (o.file.empty() || o.file == "-") ? "stdin" : o.file;
   auto text = ReadInput(ctx, o.file);
   if (!text.ok()) return ReportError(ctx.err, text.status());
-  // Parse everything before writing anything: a corrupt line writes nothing.
-  auto entries = ParseKeyList(*text);
-  if (!entries.ok()) return ReportError(ctx.err, entries.status().WithContext(source));
-  const KeyState state = o.backup ? KeyState::kBackup : KeyState::kActive;
-
-  // Duplicates, before any write: against every stored key (fingerprints are unique across
-  // pools) and within the input. The store dedupes again inside its transaction, so a key
-  // stored concurrently by another process is still never inserted twice.
-  auto stored = ctx.store.ListKeys({});
-  if (!stored.ok()) return ReportError(ctx.err, stored.status());
-  std::unordered_map<std::string, const store::UpstreamKey*> by_fingerprint;
-  for (const auto& k : *stored) by_fingerprint[k.fingerprint] = &k;
-  auto names = PoolNames(ctx.store);
-  if (!names.ok()) return ReportError(ctx.err, names.status());
-  std::unordered_map<std::string, int> first_line;  // fingerprint -> line in the input
-  json::array dup_json;
-  std::vector<std::string> dup_text;
-  for (const KeyListEntry& e : *entries) {
-    std::string fp = ctx.secrets.Fingerprint(e.secret);
-    std::string where = "line " + std::to_string(e.line) + ": " + MaskSecret(e.secret);
-    if (auto it = by_fingerprint.find(fp); it != by_fingerprint.end()) {
-      const store::UpstreamKey& k = *it->second;
-      dup_text.push_back(where + " is already stored as key " + std::to_string(k.id) +
-                         " (pool " + (*names)[k.pool_id] + ", " +
-                         std::string(store::KeyStateName(k.state)) + ")");
-      dup_json.push_back(json::object{{"line", e.line},
-                                      {"key", MaskSecret(e.secret)},
-                                      {"existing_key_id", k.id}});
-    } else if (auto [fit, fresh] = first_line.emplace(fp, e.line); !fresh) {
-      dup_text.push_back(where + " repeats line " + std::to_string(fit->second));
-      dup_json.push_back(json::object{{"line", e.line},
-                                      {"key", MaskSecret(e.secret)},
-                                      {"repeats_line", fit->second}});
-    }
-  }
-  if (!dup_text.empty() && !o.skip_duplicates) {
-    if (ctx.json) {
-      PrintJson(ctx, json::object{{"pool", pool->name},
-                                  {"inserted", 0},
-                                  {"duplicates", std::move(dup_json)},
-                                  {"imported", false}});
-    }
-    for (const auto& d : dup_text) ctx.err << "keygate: duplicate: " << d << '\n';
+  auto report = ops::ImportKeys(ctx.store, ctx.secrets,
+                                {.pool = o.pool,
+                                 .text = std::move(text).value(),
+                                 .source = source,
+                                 .backup = o.backup,
+                                 .skip_duplicates = o.skip_duplicates});
+  if (!report.ok()) return ReportError(ctx.err, report.status());
+  if (!report->imported) {
+    if (ctx.json) PrintJson(ctx, report->Json());
+    for (const auto& d : report->duplicates) ctx.err << "keygate: duplicate: " << d.text << '\n';
     return ReportError(
         ctx.err, AlreadyExistsError(
-                     std::to_string(dup_text.size()) + " of " + std::to_string(entries->size()) +
-                     " keys in " + source +
+                     std::to_string(report->duplicates.size()) + " of " +
+                     std::to_string(report->entries) + " keys in " + source +
                      " are duplicates; nothing was imported (use --skip-duplicates to import the "
                      "others)"));
   }
-  if (entries->empty()) {
+  if (report->entries == 0) {
     return Done(ctx, "no keys in " + source + "; nothing imported",
-                {{"pool", pool->name}, {"inserted", 0}, {"duplicates", json::array()}});
-  }
-
-  // Proxies named in a CSV: reuse a stored one with the same URL and password, else add it.
-  int64_t proxies_added = 0;
-  std::map<std::string, int64_t> proxy_ids;  // full URL -> id
-  bool any_proxy = std::any_of(entries->begin(), entries->end(),
-                               [](const KeyListEntry& e) { return e.proxy.has_value(); });
-  if (any_proxy) {
-    auto existing = ctx.store.ListProxies(true);
-    if (!existing.ok()) return ReportError(ctx.err, existing.status());
-    for (const auto& p : *existing) proxy_ids[p.url.FullUrl()] = p.id;
-    for (const KeyListEntry& e : *entries) {
-      if (!e.proxy || proxy_ids.count(e.proxy->FullUrl())) continue;
-      bool created = false;
-      auto added = ctx.store.AddProxy(*e.proxy, &created);
-      if (!added.ok()) return ReportError(ctx.err, added.status());
-      proxies_added += created;
-      proxy_ids[e.proxy->FullUrl()] = added->id;
-    }
-  }
-
-  std::vector<store::NewKey> keys;
-  keys.reserve(entries->size());
-  for (const KeyListEntry& e : *entries) {
-    store::NewKey k;
-    k.secret = e.secret;
-    k.state = state;
-    k.priority = e.priority.value_or(0);
-    k.budget_micros = e.budget_micros;
-    k.label = e.label;
-    if (e.proxy) k.proxy_id = proxy_ids[e.proxy->FullUrl()];
-    keys.push_back(std::move(k));
-  }
-  auto result = ctx.store.ImportKeys(pool->id, keys);
-  if (!result.ok()) {
-    // Name the input only when the input is at fault; a storage error is about the store.
-    Status st = result.status();
-    return ReportError(ctx.err,
-                       st.code() == StatusCode::kInvalidArgument ? st.WithContext(source) : st);
-  }
-
-  // Report what the store did (it is the authority on duplicates).
-  json::array dups;
-  std::vector<std::string> lines;
-  for (size_t i = 0; i < entries->size(); ++i) {
-    if (!result->duplicate[i]) continue;
-    const KeyListEntry& e = (*entries)[i];
-    dups.push_back(json::object{{"line", e.line},
-                                {"key", MaskSecret(e.secret)},
-                                {"existing_key_id", result->key_ids[i]}});
-    lines.push_back("  duplicate skipped: line " + std::to_string(e.line) + ": " +
-                    MaskSecret(e.secret) + " is key " + std::to_string(result->key_ids[i]));
-  }
-  json::array ids;
-  for (size_t i = 0; i < entries->size(); ++i) {
-    if (!result->duplicate[i]) ids.push_back(result->key_ids[i]);
+                {{"pool", report->pool}, {"inserted", 0}, {"duplicates", json::array()}});
   }
   if (ctx.json) {
-    PrintJson(ctx, json::object{{"pool", pool->name},
-                                {"state", store::KeyStateName(state)},
-                                {"inserted", result->inserted},
-                                {"inserted_ids", std::move(ids)},
-                                {"duplicates", std::move(dups)},
-                                {"proxies_added", proxies_added},
-                                {"imported", true}});
+    PrintJson(ctx, report->Json());
   } else {
-    ctx.out << "imported " << result->inserted << (result->inserted == 1 ? " key" : " keys")
-            << " into pool " << pool->name << " as " << store::KeyStateName(state) << " ("
-            << result->duplicates << (result->duplicates == 1 ? " duplicate" : " duplicates")
-            << " skipped";
-    if (proxies_added > 0) ctx.out << ", " << proxies_added << " proxies added";
+    const int64_t dups = static_cast<int64_t>(report->duplicates.size());
+    ctx.out << "imported " << report->inserted << (report->inserted == 1 ? " key" : " keys")
+            << " into pool " << report->pool << " as " << store::KeyStateName(report->state)
+            << " (" << dups << (dups == 1 ? " duplicate" : " duplicates") << " skipped";
+    if (report->proxies_added > 0) ctx.out << ", " << report->proxies_added << " proxies added";
     ctx.out << ")\n";
-    for (const auto& l : lines) ctx.out << l << '\n';
+    for (const auto& d : report->duplicates) ctx.out << "  duplicate skipped: " << d.text << '\n';
   }
-  if (result->duplicates > 0 && !o.skip_duplicates) {
-    // Only a concurrent import can get here: the pre-check saw no duplicates.
-    return ReportError(ctx.err, AlreadyExistsError(std::to_string(result->duplicates) +
+  if (report->concurrent_duplicates > 0) {
+    return ReportError(ctx.err, AlreadyExistsError(std::to_string(report->concurrent_duplicates) +
                                                    " keys were stored concurrently by another "
                                                    "process and were skipped"));
   }
@@ -345,116 +248,41 @@ int KeysImport(Context& ctx, const KeysImportOptions& o) {
 }
 
 int KeysList(Context& ctx, const KeysListOptions& o) {
-  store::KeyFilter filter;
-  if (!o.state.empty()) {
-    filter.state = store::ParseKeyState(o.state);
-    if (!filter.state) {
-      return ReportError(ctx.err, InvalidArgumentError("unknown state '" + o.state +
-                                                       "' (active, backup, cooling, exhausted, "
-                                                       "retired)"));
-    }
-  }
-  std::optional<int64_t> pool_id;
-  if (!o.pool.empty()) {
-    auto pool = ctx.store.GetPool(o.pool);
-    if (!pool.ok()) return ReportError(ctx.err, pool.status());
-    pool_id = pool->id;
-    filter.pool_id = pool_id;
-  }
-  auto keys = ctx.store.ListKeys(filter);
-  if (!keys.ok()) return ReportError(ctx.err, keys.status());
-  auto names = PoolNames(ctx.store);
-  if (!names.ok()) return ReportError(ctx.err, names.status());
-  auto bindings = ctx.store.ListBindings(pool_id);
-  if (!bindings.ok()) return ReportError(ctx.err, bindings.status());
-  std::map<int64_t, std::vector<int64_t>> proxies_of;  // key -> proxies, by priority
-  for (const auto& b : *bindings) proxies_of[b.key_id].push_back(b.proxy_id);
-
-  store::StateCounts counts;
+  auto listing = ops::ListKeys(ctx.store, o.pool, o.state);
+  if (!listing.ok()) return ReportError(ctx.err, listing.status());
   json::array arr;
   Table table({"ID", "POOL", "STATE", "KEY", "PRIORITY", "BUDGET", "SPEND", "PROXIES", "LABEL",
                "NOTE"});
-  for (const store::UpstreamKey& k : *keys) {
-    ++counts[k.state];
-    json::array proxies;
+  for (const ops::KeyRow& row : listing->rows) {
+    const store::UpstreamKey& k = row.key;
     std::string proxies_text;
-    for (int64_t p : proxies_of[k.id]) {
-      proxies.push_back(p);
+    for (int64_t p : row.proxies) {
       proxies_text += (proxies_text.empty() ? "" : ",") + std::to_string(p);
     }
-    std::string note;
-    if (k.state == KeyState::kCooling) note = "until " + FormatTimeMs(k.cooldown_until_ms);
-    if (k.replaced_by) note = "replaced by " + std::to_string(*k.replaced_by);
-    if (k.replaces) note += (note.empty() ? "" : "; ") + ("replaces " + std::to_string(*k.replaces));
-    if (!k.last_error.empty()) note += (note.empty() ? "" : "; ") + k.last_error;
-    arr.push_back(json::object{
-        {"id", k.id},
-        {"pool", (*names)[k.pool_id]},
-        {"pool_id", k.pool_id},
-        {"state", store::KeyStateName(k.state)},
-        {"key", k.masked},
-        {"priority", k.priority},
-        {"budget_micros", JsonOpt(k.budget_micros)},
-        {"spend_micros", k.spend_micros},
-        {"proxies", std::move(proxies)},
-        {"label", k.label},
-        {"cooldown_until", k.state == KeyState::kCooling ? JsonTime(k.cooldown_until_ms)
-                                                          : json::value(nullptr)},
-        {"last_error", k.last_error},
-        {"replaced_by", JsonOpt(k.replaced_by)},
-        {"replaces", JsonOpt(k.replaces)},
-        {"created_at", FormatTimeMs(k.created_at_ms)},
-        {"updated_at", FormatTimeMs(k.updated_at_ms)},
-        {"activated_at", JsonTime(k.activated_at_ms)},
-        {"retired_at", JsonTime(k.retired_at_ms)}});
-    table.Add({std::to_string(k.id), (*names)[k.pool_id], std::string(store::KeyStateName(k.state)),
+    arr.push_back(ops::KeyJson(row));
+    table.Add({std::to_string(k.id), row.pool, std::string(store::KeyStateName(k.state)),
                k.masked, std::to_string(k.priority),
                k.budget_micros ? "$" + FormatMicrosAsUsd(*k.budget_micros) : "-",
                "$" + FormatMicrosAsUsd(k.spend_micros), OrDash(proxies_text), OrDash(k.label),
-               OrDash(note)});
+               OrDash(row.note)});
   }
   if (ctx.json) {
-    PrintJson(ctx, json::object{{"keys", std::move(arr)}, {"counts", CountsJson(counts)}});
+    PrintJson(ctx, json::object{{"keys", std::move(arr)},
+                                {"counts", ops::CountsJson(listing->counts)}});
   } else {
-    if (!keys->empty()) table.Print(ctx.out);
-    ctx.out << CountsText(counts) << '\n';
+    if (!listing->rows.empty()) table.Print(ctx.out);
+    ctx.out << CountsText(listing->counts) << '\n';
   }
   return kExitOk;
 }
 
 int KeysCooldown(Context& ctx, int64_t key_id, int64_t seconds, const std::string& reason) {
   if (seconds <= 0) return ReportError(ctx.err, InvalidArgumentError("--seconds must be > 0"));
-  auto key = RequireKey(ctx, key_id);
-  if (!key.ok()) return ReportError(ctx.err, key.status());
-  int64_t until = RealClock::Get().NowMs() + seconds * 1000;
-  auto changed = ctx.store.CoolDown(key_id, until, reason);
-  if (!changed.ok()) return ReportError(ctx.err, changed.status());
-  if (!*changed) {
-    return NotApplied(ctx, "key " + std::to_string(key_id) + " is " +
-                               std::string(store::KeyStateName(key->state)) +
-                               "; only active or cooling keys can be cooled down");
-  }
-  auto after = RequireKey(ctx, key_id);
-  if (!after.ok()) return ReportError(ctx.err, after.status());
-  return Done(ctx, "key " + std::to_string(key_id) + " is cooling until " +
-                       FormatTimeMs(after->cooldown_until_ms),
-              {{"key_id", key_id},
-               {"state", "cooling"},
-               {"cooldown_until", FormatTimeMs(after->cooldown_until_ms)}});
+  return Changed(ctx, ops::CoolDownKey(ctx.store, RealClock::Get(), key_id, seconds, reason));
 }
 
 int KeysExhaust(Context& ctx, int64_t key_id, const std::string& reason) {
-  auto key = RequireKey(ctx, key_id);
-  if (!key.ok()) return ReportError(ctx.err, key.status());
-  auto changed = ctx.store.MarkExhausted(key_id, reason);
-  if (!changed.ok()) return ReportError(ctx.err, changed.status());
-  if (!*changed) {
-    return NotApplied(ctx, "key " + std::to_string(key_id) + " is " +
-                               std::string(store::KeyStateName(key->state)) +
-                               "; only active or cooling keys can be marked exhausted");
-  }
-  return Done(ctx, "key " + std::to_string(key_id) + " is exhausted",
-              {{"key_id", key_id}, {"state", "exhausted"}});
+  return Changed(ctx, ops::ExhaustKey(ctx.store, key_id, reason));
 }
 
 int KeysRestore(Context& ctx, int64_t key_id, const std::string& as_state) {
@@ -462,17 +290,7 @@ int KeysRestore(Context& ctx, int64_t key_id, const std::string& as_state) {
   if (!target || (*target != KeyState::kActive && *target != KeyState::kBackup)) {
     return ReportError(ctx.err, InvalidArgumentError("--as must be active or backup"));
   }
-  auto key = RequireKey(ctx, key_id);
-  if (!key.ok()) return ReportError(ctx.err, key.status());
-  auto changed = ctx.store.Restore(key_id, *target);
-  if (!changed.ok()) return ReportError(ctx.err, changed.status());
-  if (!*changed) {
-    return NotApplied(ctx, "key " + std::to_string(key_id) + " is already " +
-                               std::string(store::KeyStateName(key->state)) +
-                               "; only cooling, exhausted or retired keys can be restored");
-  }
-  return Done(ctx, "key " + std::to_string(key_id) + " is " + as_state + " again",
-              {{"key_id", key_id}, {"state", store::KeyStateName(*target)}});
+  return Changed(ctx, ops::RestoreKey(ctx.store, key_id, as_state));
 }
 
 int KeysDelete(Context& ctx, int64_t key_id) {
@@ -505,28 +323,15 @@ int ProxiesAdd(Context& ctx, const std::string& url) {
 }
 
 int ProxiesList(Context& ctx) {
-  auto proxies = ctx.store.ListProxies(/*with_secrets=*/false);
+  auto proxies = ops::ListProxies(ctx.store);
   if (!proxies.ok()) return ReportError(ctx.err, proxies.status());
-  auto bindings = ctx.store.ListBindings(std::nullopt);
-  if (!bindings.ok()) return ReportError(ctx.err, bindings.status());
-  std::map<int64_t, int64_t> bound;
-  for (const auto& b : *bindings) ++bound[b.proxy_id];
   json::array arr;
   Table table({"ID", "URL", "PASSWORD", "HEALTHY", "KEYS", "LAST_ERROR"});
-  for (const store::Proxy& p : *proxies) {
-    arr.push_back(json::object{{"id", p.id},
-                               {"url", p.url.DisplayUrl()},
-                               {"scheme", p.url.scheme},
-                               {"host", p.url.host},
-                               {"port", p.url.port},
-                               {"username", p.url.username},
-                               {"has_password", p.has_password},
-                               {"healthy", p.healthy},
-                               {"last_error", p.last_error},
-                               {"bound_keys", bound[p.id]},
-                               {"created_at", FormatTimeMs(p.created_at_ms)}});
+  for (const ops::ProxyRow& row : *proxies) {
+    const store::Proxy& p = row.proxy;
+    arr.push_back(ops::ProxyJson(row));
     table.Add({std::to_string(p.id), p.url.DisplayUrl(), p.has_password ? "yes" : "no",
-               p.healthy ? "yes" : "no", std::to_string(bound[p.id]), OrDash(p.last_error)});
+               p.healthy ? "yes" : "no", std::to_string(row.bound_keys), OrDash(p.last_error)});
   }
   if (ctx.json) {
     PrintJson(ctx, json::object{{"proxies", std::move(arr)}});
@@ -578,136 +383,52 @@ int Unbind(Context& ctx, int64_t key_id, int64_t proxy_id) {
 // ---------------------------------------------------------------- rotation
 
 int Rotate(Context& ctx, const RotateOptions& o) {
-  auto pool = ctx.store.GetPool(o.pool);
-  if (!pool.ok()) return ReportError(ctx.err, pool.status());
   if (Trim(o.reason).empty()) {
+    auto pool = ctx.store.GetPool(o.pool);
+    if (!pool.ok()) return ReportError(ctx.err, pool.status());
     return ReportError(ctx.err, InvalidArgumentError("--reason must not be empty"));
   }
-  auto outcome = ctx.store.Rotate(pool->id, o.key_id, o.reason, "cli");
-  if (!outcome.ok()) return ReportError(ctx.err, outcome.status());
-  const std::string key = "key " + std::to_string(o.key_id);
-  // All three outcomes, each explicitly (DESIGN.md: never confused).
-  struct Visitor {
-    Context& ctx;
-    const std::string& key;
-    int operator()(const store::Rotated& r) const {
-      if (ctx.json) {
-        PrintJson(ctx, json::object{{"outcome", "rotated"},
-                                    {"new_key_id", r.new_key_id},
-                                    {"rotation_id", r.rotation_id}});
-      } else {
-        ctx.out << "rotated: " << key << " retired, key " << r.new_key_id
-                << " active in its place (rotation " << r.rotation_id << ")\n";
-      }
-      return kExitOk;
-    }
-    int operator()(const store::AlreadyRotated&) const {
-      if (ctx.json) {
-        PrintJson(ctx, json::object{{"outcome", "already_rotated"}});
-      } else {
-        ctx.out << "already rotated: " << key
-                << " is no longer active (rotated by someone else, or retired); nothing changed\n";
-      }
-      return kExitAlreadyRotated;
-    }
-    int operator()(const store::NoBackup& n) const {
-      if (ctx.json) {
-        PrintJson(ctx, json::object{{"outcome", "no_backup"}, {"rotation_id", n.rotation_id}});
-      } else {
-        ctx.out << "no backup: " << key << " is now exhausted (rotation " << n.rotation_id
-                << "); the pool has no backup key left — import some with "
-                   "`keygate keys import --backup`\n";
-      }
-      return kExitNoBackup;
-    }
-  };
-  return std::visit(Visitor{ctx, key}, *outcome);
+  auto report = ops::RotateKey(ctx.store, o.pool, o.key_id, o.reason, "cli");
+  if (!report.ok()) return ReportError(ctx.err, report.status());
+  if (ctx.json) {
+    PrintJson(ctx, report->json);
+  } else {
+    ctx.out << report->message << '\n';
+  }
+  if (std::holds_alternative<store::AlreadyRotated>(report->outcome)) return kExitAlreadyRotated;
+  if (std::holds_alternative<store::NoBackup>(report->outcome)) return kExitNoBackup;
+  return kExitOk;
 }
 
 int HistoryRotations(Context& ctx, const HistoryOptions& o) {
-  store::HistoryFilter filter;
   if (o.limit <= 0) return ReportError(ctx.err, InvalidArgumentError("--limit must be > 0"));
-  filter.limit = o.limit;
-  filter.key_id = o.key_id;
-  if (!o.pool.empty()) {
-    auto pool = ctx.store.GetPool(o.pool);
-    if (!pool.ok()) return ReportError(ctx.err, pool.status());
-    filter.pool_id = pool->id;
-  }
-  auto records = ctx.store.ListRotations(filter);
-  if (!records.ok()) return ReportError(ctx.err, records.status());
-  auto names = PoolNames(ctx.store);
-  if (!names.ok()) return ReportError(ctx.err, names.status());
-  json::array arr;
+  auto page = ops::RotationHistory(ctx.store, {.pool = o.pool, .key_id = o.key_id, .limit = o.limit});
+  if (!page.ok()) return ReportError(ctx.err, page.status());
   Table table({"ID", "TIME", "POOL", "FAILED_KEY", "NEW_KEY", "OUTCOME", "REASON", "ACTOR"});
-  for (const store::RotationRecord& r : *records) {
-    arr.push_back(json::object{{"id", r.id},
-                               {"time", FormatTimeMs(r.created_at_ms)},
-                               {"pool", (*names)[r.pool_id]},
-                               {"failed_key_id", r.failed_key_id},
-                               {"new_key_id", JsonOpt(r.new_key_id)},
-                               {"outcome", r.outcome},
-                               {"reason", r.reason},
-                               {"actor", r.actor}});
-    table.Add({std::to_string(r.id), FormatTimeMs(r.created_at_ms), (*names)[r.pool_id],
-               std::to_string(r.failed_key_id),
-               r.new_key_id ? std::to_string(*r.new_key_id) : "-", r.outcome, OrDash(r.reason),
-               OrDash(r.actor)});
+  const json::array& rows = page->at("rotations").as_array();
+  for (const json::value& v : rows) {
+    const json::object& r = v.as_object();
+    table.Add({Cell(r, "id"), Cell(r, "time"), Cell(r, "pool"), Cell(r, "failed_key_id"),
+               Cell(r, "new_key_id"), Cell(r, "outcome"), Cell(r, "reason"), Cell(r, "actor")});
   }
-  if (ctx.json) {
-    PrintJson(ctx, json::object{{"rotations", std::move(arr)}});
-  } else if (records->empty()) {
-    ctx.out << "no rotations\n";
-  } else {
-    table.Print(ctx.out);
-  }
-  return kExitOk;
+  return PrintPage(ctx, std::move(page).value(), "rotations", rows.empty(), "no rotations", table);
 }
 
 int HistorySpend(Context& ctx, const HistoryOptions& o) {
-  store::HistoryFilter filter;
   if (o.limit <= 0) return ReportError(ctx.err, InvalidArgumentError("--limit must be > 0"));
-  filter.limit = o.limit;
-  filter.key_id = o.key_id;
-  if (!o.pool.empty()) {
-    auto pool = ctx.store.GetPool(o.pool);
-    if (!pool.ok()) return ReportError(ctx.err, pool.status());
-    filter.pool_id = pool->id;
-  }
-  auto records = ctx.store.ListSpendRecords(filter);
-  if (!records.ok()) return ReportError(ctx.err, records.status());
-  auto names = PoolNames(ctx.store);
-  if (!names.ok()) return ReportError(ctx.err, names.status());
-  json::array arr;
+  auto page = ops::SpendHistory(ctx.store, {.pool = o.pool, .key_id = o.key_id, .limit = o.limit});
+  if (!page.ok()) return ReportError(ctx.err, page.status());
   Table table({"ID", "TIME", "POOL", "KEY", "SPEND", "BUDGET", "ACTION", "REASON", "NEW_KEY",
                "ERROR"});
-  for (const store::SpendRecord& r : *records) {
-    arr.push_back(json::object{{"id", r.id},
-                               {"time", FormatTimeMs(r.created_at_ms)},
-                               {"pool", (*names)[r.pool_id]},
-                               {"key_id", r.key_id},
-                               {"spend_usd", FormatMicrosAsUsd(r.spend_micros)},
-                               {"budget_usd", r.budget_micros
-                                                  ? json::value(FormatMicrosAsUsd(*r.budget_micros))
-                                                  : json::value(nullptr)},
-                               {"action", r.action},
-                               {"reason", r.reason},
-                               {"new_key_id", JsonOpt(r.new_key_id)},
-                               {"error", r.error}});
-    table.Add({std::to_string(r.id), FormatTimeMs(r.created_at_ms), (*names)[r.pool_id],
-               std::to_string(r.key_id), "$" + FormatMicrosAsUsd(r.spend_micros),
-               r.budget_micros ? "$" + FormatMicrosAsUsd(*r.budget_micros) : "-", r.action,
-               OrDash(r.reason), r.new_key_id ? std::to_string(*r.new_key_id) : "-",
-               OrDash(r.error)});
+  const json::array& rows = page->at("spend").as_array();
+  for (const json::value& v : rows) {
+    const json::object& r = v.as_object();
+    std::string budget = Cell(r, "budget_usd");
+    table.Add({Cell(r, "id"), Cell(r, "time"), Cell(r, "pool"), Cell(r, "key_id"),
+               "$" + Cell(r, "spend_usd"), budget == "-" ? budget : "$" + budget,
+               Cell(r, "action"), Cell(r, "reason"), Cell(r, "new_key_id"), Cell(r, "error")});
   }
-  if (ctx.json) {
-    PrintJson(ctx, json::object{{"spend", std::move(arr)}});
-  } else if (records->empty()) {
-    ctx.out << "no spend records\n";
-  } else {
-    table.Print(ctx.out);
-  }
-  return kExitOk;
+  return PrintPage(ctx, std::move(page).value(), "spend", rows.empty(), "no spend records", table);
 }
 
 // ---------------------------------------------------------------- spend checker
@@ -1133,6 +854,64 @@ int UsageReport(Context& ctx, const UsageOptions& o) {
     table.Print(ctx.out);
   }
   return kExitOk;
+}
+
+// ---------------------------------------------------------------- admin keys and audit
+
+int AdminKeyCreate(Context& ctx, const std::string& name) {
+  auto created = ops::CreateAdminKey(ctx.store, ctx.secrets, name);
+  if (!created.ok()) return ReportError(ctx.err, created.status());
+  const store::AdminKey& k = created->key;
+  // The one place an admin key is printed whole: it exists nowhere else in plaintext.
+  if (ctx.json) {
+    PrintJson(ctx, json::object{{"id", k.id}, {"name", k.name}, {"key", created->secret},
+                                {"hint", k.hint}});
+  } else {
+    ctx.out << created->secret << '\n';
+  }
+  ctx.err << "keygate: created admin key " << k.id << " (" << k.name << ", " << k.hint
+          << "); it is shown only this once: keygate keeps only its hash\n";
+  return kExitOk;
+}
+
+int AdminKeyList(Context& ctx) {
+  auto keys = ctx.store.ListAdminKeys();
+  if (!keys.ok()) return ReportError(ctx.err, keys.status());
+  json::array arr;
+  Table table({"ID", "NAME", "KEY", "CREATED"});
+  for (const store::AdminKey& k : *keys) {
+    arr.push_back(json::object{{"id", k.id}, {"name", k.name}, {"hint", k.hint},
+                               {"created_at", FormatTimeMs(k.created_at_ms)}});
+    table.Add({std::to_string(k.id), k.name, k.hint, FormatTimeMs(k.created_at_ms)});
+  }
+  if (ctx.json) {
+    PrintJson(ctx, json::object{{"admin_keys", std::move(arr)}});
+  } else if (keys->empty()) {
+    ctx.out << "no admin keys (create one: keygate admin-key create NAME)\n";
+  } else {
+    table.Print(ctx.out);
+  }
+  return kExitOk;
+}
+
+int AdminKeyDelete(Context& ctx, const std::string& name) {
+  auto deleted = ctx.store.DeleteAdminKey(name);
+  if (!deleted.ok()) return ReportError(ctx.err, deleted.status());
+  if (!*deleted) return ReportError(ctx.err, NotFoundError("no admin key named '" + name + "'"));
+  return Done(ctx, "deleted admin key " + name, {{"name", name}, {"deleted", true}});
+}
+
+int AuditList(Context& ctx, int64_t limit) {
+  auto page = ops::AuditHistory(ctx.store, {.limit = limit});
+  if (!page.ok()) return ReportError(ctx.err, page.status());
+  Table table({"ID", "TIME", "ADMIN", "ACTION", "TARGET", "RESULT"});
+  const json::array& rows = page->at("audit").as_array();
+  for (const json::value& v : rows) {
+    const json::object& r = v.as_object();
+    table.Add({Cell(r, "id"), Cell(r, "time"), Cell(r, "admin"), Cell(r, "action"),
+               Cell(r, "target"), Cell(r, "result")});
+  }
+  return PrintPage(ctx, std::move(page).value(), "audit", rows.empty(), "no admin actions", table);
 }
 
 // ---------------------------------------------------------------- import mongo

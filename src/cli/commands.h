@@ -2,8 +2,8 @@
 // these; tests may call them directly. Each returns the process exit code (the table below and
 // docs/cli.md). Output for humans goes to `out` as text, or as one JSON document per command
 // with `json`; errors go to `err` as one line "keygate: error: <message>". No output ever holds
-// an upstream key, proxy password or client key whole, except the one line of `clients create`
-// that hands out the new client key.
+// an upstream key, proxy password, client key or admin key whole, except the one line of
+// `clients create` / `admin-key create` that hands out the new key.
 //
 // Thread safety: a Context is used by one thread at a time.
 #ifndef KEYGATE_CLI_COMMANDS_H_
@@ -151,6 +151,13 @@ struct UsageOptions {
 };
 // Requests, tokens and cost by UTC day, client key and model, with a total line.
 int UsageReport(Context& ctx, const UsageOptions& options);
+
+// ---- admin keys (docs/admin-api.md) and the audit log
+// Prints the new admin key once; stores only its hash and a masked hint.
+int AdminKeyCreate(Context& ctx, const std::string& name);
+int AdminKeyList(Context& ctx);
+int AdminKeyDelete(Context& ctx, const std::string& name);  // kExitNotFound when unknown
+int AuditList(Context& ctx, int64_t limit);
 
 // ---- migration
 int ImportMongo(Context& ctx, const std::string& dir);

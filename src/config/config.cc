@@ -138,6 +138,24 @@ Status ReadStore(const toml::table& t, StoreConfig& s) {
   return r.Finish();
 }
 
+Status ReadAdmin(const toml::table& t, AdminConfig& a) {
+  TableReader r(t, "admin");
+  KG_RETURN_IF_ERROR(r.StringList("cors_origins", a.cors_origins));
+  for (const std::string& o : a.cors_origins) {
+    if (o == "*") {
+      return InvalidArgumentError(
+          "admin.cors_origins must list exact origins, not \"*\": admin keys are credentials");
+    }
+    bool scheme = o.rfind("http://", 0) == 0 || o.rfind("https://", 0) == 0;
+    size_t host = o.find("://") + 3;
+    if (!scheme || o.size() <= host || o.find('/', host) != std::string::npos) {
+      return InvalidArgumentError("admin.cors_origins: '" + o +
+                                  "' is not an origin (scheme://host[:port], no path)");
+    }
+  }
+  return r.Finish();
+}
+
 Status ReadUpstream(const toml::table& t, UpstreamConfig& u) {
   TableReader r(t, "upstream");
   KG_RETURN_IF_ERROR(r.Int("connect_timeout_ms", u.connect_timeout_ms, 1, kMaxMs));
@@ -465,6 +483,8 @@ StatusOr<Config> ParseConfig(std::string_view toml_text, std::string_view source
   if (server) KG_RETURN_IF_ERROR(ReadServer(*server, c.server));
   KG_ASSIGN_OR_RETURN(const toml::table* store, section("store"));
   if (store) KG_RETURN_IF_ERROR(ReadStore(*store, c.store));
+  KG_ASSIGN_OR_RETURN(const toml::table* admin, section("admin"));
+  if (admin) KG_RETURN_IF_ERROR(ReadAdmin(*admin, c.admin));
   KG_ASSIGN_OR_RETURN(const toml::table* upstream, section("upstream"));
   if (upstream) KG_RETURN_IF_ERROR(ReadUpstream(*upstream, c.upstream));
   KG_ASSIGN_OR_RETURN(const toml::table* spend, section("spend_checker"));

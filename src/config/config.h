@@ -136,9 +136,16 @@ struct ModelConfig {
   ThinkingBudgets thinking;   // reasoning_effort <-> thinking budget_tokens
 };
 
+struct AdminConfig {
+  // Browser origins allowed to call the admin API ("https://ops.example.com"); empty = CORS off.
+  // Exact origins only: "*" is refused (admin keys are credentials).
+  std::vector<std::string> cors_origins;
+};
+
 struct Config {
   ServerConfig server;
   StoreConfig store;
+  AdminConfig admin;
   UpstreamConfig upstream;
   SpendCheckerConfig spend_checker;
   std::map<std::string, ProviderConfig> providers;

@@ -107,6 +107,7 @@ SecretBox::SecretBox(const MasterKey& master) {
   fingerprint_key_ = Subkey(master, 2);
   client_hash_key_ = Subkey(master, 3);
   check_key_ = Subkey(master, 4);
+  admin_hash_key_ = Subkey(master, 5);
 }
 
 std::string SecretBox::Seal(std::string_view plaintext, std::string_view context) const {
@@ -151,6 +152,10 @@ std::string SecretBox::Fingerprint(std::string_view secret) const {
 
 std::string SecretBox::HashClientKey(std::string_view secret) const {
   return KeyedHash(client_hash_key_, secret, 32);
+}
+
+std::string SecretBox::HashAdminKey(std::string_view secret) const {
+  return KeyedHash(admin_hash_key_, secret, 32);
 }
 
 std::string SecretBox::KeyCheck() const { return KeyedHash(check_key_, "keygate-master-key-check", 16); }

@@ -52,6 +52,9 @@ class SecretBox {
   std::string Fingerprint(std::string_view secret) const;
   // 64 hex characters: the stored form of a client key.
   std::string HashClientKey(std::string_view secret) const;
+  // 64 hex characters: the stored form of an admin key (its own subkey: never equal to the
+  // client-key hash of the same string).
+  std::string HashAdminKey(std::string_view secret) const;
   // A value stored once per store so that opening it with another master key is detected.
   std::string KeyCheck() const;
 
@@ -60,6 +63,7 @@ class SecretBox {
   std::array<uint8_t, 32> fingerprint_key_{};
   std::array<uint8_t, 32> client_hash_key_{};
   std::array<uint8_t, 32> check_key_{};
+  std::array<uint8_t, 32> admin_hash_key_{};
 };
 
 // Returns `prefix` followed by 32 random bytes in hex (client keys, admin keys).

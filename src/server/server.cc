@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <mutex>
 #include <random>
 #include <thread>
 
+#include "admin/admin.h"
 #include "billing/spend_service.h"
 #include "billing/usage_writer.h"
 #include "common/log.h"
@@ -78,6 +80,7 @@ class App::Impl {
       : cfg_(std::move(cfg)),
         options_(options),
         store_(store),
+        secrets_(secrets),
         keys_(store, RealClock::Get(), KeyPoolOptions(*cfg_)),
         clients_(std::move(secrets)),
         usage_(store, {.batch_size = cfg_->store.usage_batch_size,
@@ -118,13 +121,14 @@ class App::Impl {
     hopts.max_body_bytes = cfg_->server.max_body_bytes;
     hopts.max_header_bytes = cfg_->server.max_header_bytes;
     hopts.header_timeout_ms = cfg_->server.header_timeout_ms;
-    http_ = std::make_unique<http::Server>(hopts, gateway_.Handler(), gateway_.ErrorBody(),
-                                           gateway_.Hooks(workers));
+    SetAdmin();
+    http_ = std::make_unique<http::Server>(hopts, Handler(), ErrorBody(), gateway_.Hooks(workers));
     Status started = http_->Start();
     if (!started.ok()) {
       http_.reset();
       spend_.reset();
       store_tasks_.Stop();
+      admin_tasks_.Stop();
       usage_.Stop(5000);
       stopped_ = true;
       return started;
@@ -163,6 +167,24 @@ class App::Impl {
     spend_->Configure(cfg_);
     control_.Poke();
     gateway_.SetCatalog(std::make_shared<const gateway::Catalog>(cfg_));
+    SetAdmin();
+  }
+
+  // The one reload path of SIGHUP and POST /admin/v1/reload.
+  Status ReloadFile(std::string_view by) {
+    if (options_.config_path.empty()) {
+      return FailedPreconditionError("keygate was started without a config file: nothing to reload");
+    }
+    auto next = config::LoadConfigFile(options_.config_path);
+    if (!next.ok()) {
+      return next.status().WithContext("config not reloaded, keeping the running one");
+    }
+    size_t models = next->models.size();
+    std::lock_guard<std::mutex> lock(reload_mu_);
+    Reload(std::move(next).value());
+    Log(LogLevel::kInfo, std::string(by) + ": config reloaded from " + options_.config_path + " (" +
+                             std::to_string(models) + " models)");
+    return OkStatus();
   }
 
   void Shutdown() {
@@ -178,6 +200,7 @@ class App::Impl {
     control_.Stop();
     sweep_.Stop();
     store_tasks_.Stop();
+    admin_tasks_.Stop();
     int64_t unwritten = usage_.Stop(cfg_->server.drain_timeout_ms);
     Log(LogLevel::kInfo, "stopped; usage records written: " + std::to_string(usage_.written()) +
                              (unwritten > 0 ? ", NOT written: " + std::to_string(unwritten) : ""));
@@ -215,6 +238,41 @@ class App::Impl {
     }
   }
 
+  // /admin/ goes to the admin API (on its own store thread, so a slow admin listing never delays
+  // the data path's store work); everything else to the gateway.
+  http::Handler Handler() {
+    http::Handler gateway = gateway_.Handler();
+    return [this, gateway](http::Worker& worker, http::Request& req,
+                           http::ResponseWriter& w) -> boost::asio::awaitable<void> {
+      if (admin::IsAdminPath(req.path)) {
+        std::shared_ptr<const admin::AdminApi> api = std::atomic_load(&admin_);
+        co_await admin::Serve(*api, admin_tasks_, req, w);
+        co_return;
+      }
+      co_await gateway(worker, req, w);
+    };
+  }
+
+  http::ErrorBody ErrorBody() {
+    http::ErrorBody gateway = gateway_.ErrorBody();
+    return [gateway](std::string_view path, int status, std::string_view message) {
+      if (admin::IsAdminPath(path)) {
+        return std::make_pair(std::string("application/json"), admin::ErrorJson(status, message));
+      }
+      return gateway(path, status, message);
+    };
+  }
+
+  void SetAdmin() {
+    auto api = std::make_shared<const admin::AdminApi>(
+        admin::Deps{.store = &store_,
+                    .secrets = secrets_.get(),
+                    .clock = &RealClock::Get(),
+                    .reload = [this] { return ReloadFile("admin API"); }},
+        admin::Options{.cors_origins = cfg_->admin.cors_origins});
+    std::atomic_store(&admin_, std::move(api));
+  }
+
   void RegisterMetrics() {
     auto& dropped = registry_.AddGauge("keygate_usage_dropped_total",
                                        "Usage records dropped because the queue was full.", {});
@@ -242,11 +300,15 @@ class App::Impl {
   ServeOptions options_;
   store::Store& store_;
   const std::string instance_ = InstanceId();  // before gateway_: one name for the whole process
+  std::shared_ptr<const SecretBox> secrets_;
   stats::Registry registry_;
   keypool::KeyPool keys_;
   gateway::ClientAuth clients_;
   billing::UsageWriter usage_;
   TaskPool store_tasks_;
+  TaskPool admin_tasks_{1};
+  std::shared_ptr<const admin::AdminApi> admin_;  // swapped with std::atomic_store on reload
+  std::mutex reload_mu_;                          // one reload at a time (SIGHUP, admin API)
   gateway::Gateway gateway_;
   std::unique_ptr<http::Server> http_;
   PeriodicTask control_;
@@ -271,6 +333,7 @@ StatusOr<std::unique_ptr<App>> App::Start(config::Config config, const ServeOpti
 }
 
 void App::Reload(config::Config next) { impl_->Reload(std::move(next)); }
+Status App::ReloadConfigFile(std::string_view by) { return impl_->ReloadFile(by); }
 void App::Shutdown() {
   if (impl_) impl_->Shutdown();
 }
@@ -290,20 +353,8 @@ Status Serve(config::Config config, const ServeOptions& options, store::Store& s
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     if (sig != SIGHUP) break;
-    if (options.config_path.empty()) {
-      Log(LogLevel::kInfo, "SIGHUP: no config file to reload");
-      continue;
-    }
-    auto next = config::LoadConfigFile(options.config_path);
-    if (!next.ok()) {
-      Log(LogLevel::kError, "SIGHUP: config not reloaded, keeping the running one: " +
-                                next.status().ToString());
-      continue;
-    }
-    size_t models = next->models.size();
-    app->Reload(std::move(next).value());
-    Log(LogLevel::kInfo, "SIGHUP: config reloaded from " + options.config_path + " (" +
-                             std::to_string(models) + " models)");
+    Status reloaded = app->ReloadConfigFile("SIGHUP");
+    if (!reloaded.ok()) Log(LogLevel::kError, "SIGHUP: " + reloaded.ToString());
   }
   app->Shutdown();
   return OkStatus();

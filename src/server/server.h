@@ -21,6 +21,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "config/config.h"
@@ -54,6 +55,11 @@ class App {
   // Applies a new config (models, pools' settings, upstream settings); server and store sections
   // keep their running values.
   void Reload(config::Config next);
+  // Re-reads ServeOptions::config_path and applies it (SIGHUP and POST /admin/v1/reload).
+  // FailedPrecondition without a config file; the parse error when it does not load (the running
+  // config is kept).
+  // `by` names the trigger in the log line ("SIGHUP").
+  Status ReloadConfigFile(std::string_view by);
   // Drains, flushes usage and stops everything (the stop order above). Idempotent.
   void Shutdown();
 

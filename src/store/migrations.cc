@@ -192,6 +192,22 @@ CREATE TABLE rate_windows (
   requests      BIGINT NOT NULL DEFAULT 0,
   tokens        BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (client_key_id, minute)
+    // The admin API: operators' keys (hash only) and the audit log of what they did.
+    {5, "admin keys and audit log", R"SQL(
+CREATE TABLE admin_keys (
+  id         {pk},
+  name       TEXT NOT NULL UNIQUE,
+  key_hash   TEXT NOT NULL UNIQUE,
+  hint       TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE audit_log (
+  id         {pk},
+  admin      TEXT NOT NULL,
+  action     TEXT NOT NULL,
+  target     TEXT NOT NULL,
+  result     TEXT NOT NULL,
+  created_at BIGINT NOT NULL
 );
 )SQL"},
 };

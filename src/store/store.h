@@ -209,6 +209,26 @@ struct ClientKeyUpdate {
   std::vector<ModelCap> caps;  // upserted by model (spent kept); cap_micros < 0 removes the cap
 };
 
+// An operator's credential for the admin API (hash only, like client keys, but hashed with its
+// own subkey: an admin key never authenticates as a client key or the reverse).
+struct AdminKey {
+  int64_t id = 0;
+  std::string name;      // unique
+  std::string key_hash;
+  std::string hint;      // masked form of the secret, for display
+  int64_t created_at_ms = 0;
+};
+
+// One admin action: who (the admin key's name), what, on what, and how it ended. Never a secret.
+struct AuditRecord {
+  int64_t id = 0;
+  std::string admin;   // admin key name ("cli" for the command line)
+  std::string action;  // e.g. "keys.import", "pools.create"
+  std::string target;  // e.g. "pool main", "key 12"
+  std::string result;  // "ok", or the error status ("not_found: key 12 does not exist")
+  int64_t created_at_ms = 0;
+};
+
 struct UsageRecord {
   int64_t id = 0;
   std::string request_id;  // unique: re-writing a batch never duplicates a record
@@ -410,6 +430,18 @@ class Store {
   // Deletes a key and its caps. Returns false when no such key. FailedPrecondition while it has
   // sub-keys. Its usage records stay.
   virtual StatusOr<bool> DeleteClientKey(int64_t id) = 0;
+
+  // ---- admin keys (hash only) and the audit log
+  // AlreadyExists when the name (or hash) is taken; InvalidArgument for an empty name.
+  virtual StatusOr<AdminKey> CreateAdminKey(std::string_view name, std::string_view key_hash,
+                                            std::string_view hint) = 0;
+  virtual StatusOr<std::vector<AdminKey>> ListAdminKeys() = 0;
+  // Returns false when no admin key has that name.
+  virtual StatusOr<bool> DeleteAdminKey(std::string_view name) = 0;
+  // Appends one record (its id and, when 0, created_at_ms are filled in). Returns the id.
+  virtual StatusOr<int64_t> AddAuditRecord(const AuditRecord& record) = 0;
+  // Newest first; `filter.before_id` and `filter.limit` page, pool_id and key_id are ignored.
+  virtual StatusOr<std::vector<AuditRecord>> ListAuditRecords(const HistoryFilter& filter) = 0;
 };
 
 struct StoreOptions {

@@ -216,6 +216,29 @@ Status ValidateModels(const std::vector<std::string>& models) {
 Status ValidateLimit(const char* what, const std::optional<int64_t>& v) {
   if (v && *v < 0) return InvalidArgumentError(std::string(what) + " must not be negative");
   return OkStatus();
+constexpr const char* kAdminKeyColumns = "id, name, key_hash, hint, created_at";
+
+AdminKey AdminKeyFromRow(const Row& r) {
+  AdminKey k;
+  k.id = r.Int(0);
+  k.name = r.Str(1);
+  k.key_hash = r.Str(2);
+  k.hint = r.Str(3);
+  k.created_at_ms = r.Int(4);
+  return k;
+}
+
+constexpr const char* kAuditColumns = "id, admin, action, target, result, created_at";
+
+AuditRecord AuditFromRow(const Row& r) {
+  AuditRecord a;
+  a.id = r.Int(0);
+  a.admin = r.Str(1);
+  a.action = r.Str(2);
+  a.target = r.Str(3);
+  a.result = r.Str(4);
+  a.created_at_ms = r.Int(5);
+  return a;
 }
 
 // Builds "WHERE a = ? AND b = ?" clauses with their parameters, for the history listings.
@@ -1222,6 +1245,71 @@ class SqlStore final : public Store {
       KG_ASSIGN_OR_RETURN(Result d, Exec(c, "DELETE FROM client_keys WHERE id = ?", {id}));
       return d.rows_affected == 1;
     });
+  }
+
+  // ---------------------------------------------------------------- admin keys and audit
+
+  StatusOr<AdminKey> CreateAdminKey(std::string_view name, std::string_view key_hash,
+                                    std::string_view hint) override {
+    if (Trim(name).empty()) return InvalidArgumentError("admin key name must not be empty");
+    return WriteTxn([&](Connection& c) -> StatusOr<AdminKey> {
+      int64_t now = clock_.NowMs();
+      KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                         "INSERT INTO admin_keys (name, key_hash, hint, created_at)"
+                                         " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+                                         {std::string(name), std::string(key_hash),
+                                          std::string(hint), now}));
+      if (r.rows.empty()) {
+        return AlreadyExistsError("an admin key named '" + std::string(name) + "' already exists");
+      }
+      AdminKey k;
+      k.id = r.rows[0].Int(0);
+      k.name = name;
+      k.key_hash = key_hash;
+      k.hint = hint;
+      k.created_at_ms = now;
+      return k;
+    });
+  }
+
+  StatusOr<std::vector<AdminKey>> ListAdminKeys() override {
+    KG_ASSIGN_OR_RETURN(Result r, Read(std::string("SELECT ") + kAdminKeyColumns +
+                                           " FROM admin_keys ORDER BY id",
+                                       {}));
+    std::vector<AdminKey> out;
+    for (const Row& row : r.rows) out.push_back(AdminKeyFromRow(row));
+    return out;
+  }
+
+  StatusOr<bool> DeleteAdminKey(std::string_view name) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<bool> {
+      KG_ASSIGN_OR_RETURN(Result r, Exec(c, "DELETE FROM admin_keys WHERE name = ?",
+                                         {std::string(name)}));
+      return r.rows_affected > 0;
+    });
+  }
+
+  StatusOr<int64_t> AddAuditRecord(const AuditRecord& a) override {
+    return WriteTxn([&](Connection& c) -> StatusOr<int64_t> {
+      int64_t at = a.created_at_ms != 0 ? a.created_at_ms : clock_.NowMs();
+      KG_ASSIGN_OR_RETURN(Result r, Exec(c,
+                                         "INSERT INTO audit_log (admin, action, target, result,"
+                                         " created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                                         {a.admin, a.action, a.target, a.result, at}));
+      if (r.rows.empty()) return InternalError("audit insert returned no id");
+      return r.rows[0].Int(0);
+    });
+  }
+
+  StatusOr<std::vector<AuditRecord>> ListAuditRecords(const HistoryFilter& filter) override {
+    Where where;
+    where.AddPaging(filter);
+    KG_ASSIGN_OR_RETURN(Result r, ReadSpan(std::string("SELECT ") + kAuditColumns +
+                                               " FROM audit_log" + where.Finish(filter),
+                                           where.params()));
+    std::vector<AuditRecord> out;
+    for (const Row& row : r.rows) out.push_back(AuditFromRow(row));
+    return out;
   }
 
  private:

@@ -13,8 +13,8 @@
 // never contain a secret whole (keys are masked, proxy passwords never repeated).
 //
 // Thread safety: pure functions.
-#ifndef KEYGATE_CLI_KEY_LIST_H_
-#define KEYGATE_CLI_KEY_LIST_H_
+#ifndef KEYGATE_OPS_KEY_LIST_H_
+#define KEYGATE_OPS_KEY_LIST_H_
 
 #include <cstdint>
 #include <optional>
@@ -25,7 +25,7 @@
 #include "common/proxy_url.h"
 #include "common/status.h"
 
-namespace keygate::cli {
+namespace keygate::ops {
 
 struct KeyListEntry {
   int line = 0;  // 1-based line number in the input
@@ -42,6 +42,6 @@ struct KeyListEntry {
 // repeated column, an empty key, a bad budget/priority/proxy, an unterminated quote.
 StatusOr<std::vector<KeyListEntry>> ParseKeyList(std::string_view text);
 
-}  // namespace keygate::cli
+}  // namespace keygate::ops
 
-#endif  // KEYGATE_CLI_KEY_LIST_H_
+#endif  // KEYGATE_OPS_KEY_LIST_H_

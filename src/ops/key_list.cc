@@ -1,10 +1,10 @@
-#include "cli/key_list.h"
+#include "ops/key_list.h"
 
 #include <array>
 
 #include "common/strings.h"
 
-namespace keygate::cli {
+namespace keygate::ops {
 
 namespace {
 
@@ -188,4 +188,4 @@ StatusOr<std::vector<KeyListEntry>> ParseKeyList(std::string_view text) {
   return out;
 }
 
-}  // namespace keygate::cli
+}  // namespace keygate::ops

@@ -1,9 +1,9 @@
-// Unit tests for the key import file parser (src/cli/key_list.h).
-#include "cli/key_list.h"
+// Unit tests for the key import file parser (src/ops/key_list.h).
+#include "ops/key_list.h"
 
 #include <gtest/gtest.h>
 
-namespace keygate::cli {
+namespace keygate::ops {
 namespace {
 
 TEST(KeyListTest, PlainListSkipsBlankLinesCommentsBomAndCr) {

@@ -1,0 +1,462 @@
+// The admin API end to end, in-process: the real server (App: HTTP workers, admin API, store
+// threads) on a SQLite store, called over loopback with a real HTTP client (libcurl). Every route
+// with its success and error cases; 401 without a key, with a wrong key and with a client key;
+// and, after every test, no response body and no log line holds a secret whole.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "config/config.h"
+#include "ops/ops.h"
+#include "server/server.h"
+#include "tests/fakes/upstream_stub.h"
+#include "tests/testing/http_client.h"
+#include "tests/testing/store_env.h"
+
+namespace keygate::testing {
+namespace {
+
+namespace json = boost::json;
+
+constexpr char kClientToken[] = "kg-admin-test-client-token-0123456789";
+constexpr char kWrongToken[] = "kga-wrong-0000000000000000000000000000000000000000";
+constexpr char kProxyPassword[] = "proxy-pass-SECRET-9876";
+const std::vector<std::string> kUpstreamSecrets = {
+    "sk-adm-ok-aaaaaaaaaaaaaaaa", "sk-adm-ok-bbbbbbbbbbbbbbbb", "sk-adm-ok-cccccccccccccccc",
+    "sk-adm-ok-dddddddddddddddd"};
+
+class AdminApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(stub_.Start());
+    location_ = std::move(StoreLocation::Create(StoreKind::kSqlite)).value();
+    store_ = std::move(OpenTestStore(location_->url())).value();
+    auto admin = ops::CreateAdminKey(*store_, *TestSecrets(), "alice");
+    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+    admin_token_ = admin->secret;
+    ASSERT_TRUE(store_->CreateClientKey("app", TestSecrets()->HashClientKey(kClientToken),
+                                        "kg-…6789").ok());
+    ::testing::internal::CaptureStderr();
+  }
+
+  void TearDown() override {
+    if (app_) app_->Shutdown();
+    app_.reset();
+    stub_.Stop();
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    std::vector<std::string> secrets = kUpstreamSecrets;
+    secrets.push_back(admin_token_);
+    secrets.push_back(kWrongToken);
+    secrets.push_back(kClientToken);
+    secrets.push_back(kProxyPassword);
+    for (const std::string& s : secrets) {
+      EXPECT_EQ(log.find(s), std::string::npos) << "the log holds a secret: " << s;
+      for (const std::string& body : bodies_) {
+        EXPECT_EQ(body.find(s), std::string::npos) << "a response holds a secret: " << body;
+      }
+    }
+  }
+
+  std::string ConfigText(const std::string& extra = "") {
+    return "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\nmax_body_bytes = 4096\n"
+           "[store]\npool_refresh_ms = 100\n"
+           "[providers.stub]\nbase_url = \"" + stub_.base_url() + "\"\n"
+           "[pools.main]\nprovider = \"stub\"\n"
+           "[[models]]\nid = \"gpt-test\"\npool = \"main\"\n" + extra;
+  }
+
+  void Start(const std::string& extra = "", const std::string& config_path = "") {
+    auto cfg = config::ParseConfig(ConfigText(extra), "test.toml");
+    ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+    std::ostringstream out;
+    server::ServeOptions options;
+    options.config_path = config_path;
+    auto app = server::App::Start(std::move(cfg).value(), options, *store_, TestSecrets(), out);
+    ASSERT_TRUE(app.ok()) << app.status().ToString();
+    app_ = std::move(app).value();
+    base_ = "http://127.0.0.1:" + std::to_string(app_->port());
+  }
+
+  HttpResponse Send(const std::string& method, const std::string& path,
+                    const std::string& body = "", const std::string& token = "",
+                    std::vector<std::pair<std::string, std::string>> headers = {}) {
+    std::string t = token.empty() ? admin_token_ : token;
+    if (t != "-") headers.emplace_back("Authorization", "Bearer " + t);
+    if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+    HttpResponse r = HttpRequest(method, base_ + path, headers, body);
+    bodies_.push_back(r.body);
+    return r;
+  }
+  HttpResponse Get(const std::string& path) { return Send("GET", path); }
+  HttpResponse Post(const std::string& path, const std::string& body) {
+    return Send("POST", path, body);
+  }
+  HttpResponse Delete(const std::string& path) { return Send("DELETE", path); }
+
+  static json::object Doc(const HttpResponse& r) {
+    boost::system::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    EXPECT_FALSE(ec) << "not JSON: " << r.body;
+    return v.is_object() ? v.as_object() : json::object{};
+  }
+
+  // Checks the one error shape and returns its message.
+  static std::string ErrorOf(const HttpResponse& r, int status) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_EQ(r.headers.count("content-type") ? r.headers.at("content-type") : "",
+              "application/json");
+    json::object doc = Doc(r);
+    const json::value* err = doc.if_contains("error");
+    if (err == nullptr || !err->is_object()) {
+      ADD_FAILURE() << "no error object: " << r.body;
+      return "";
+    }
+    EXPECT_EQ(err->at("status").as_int64(), status);
+    EXPECT_TRUE(err->at("code").is_string());
+    return std::string(err->at("message").as_string());
+  }
+
+  // Imports `secrets` through the API; returns the inserted ids.
+  std::vector<int64_t> Import(const std::vector<std::string>& secrets, const std::string& state) {
+    json::array keys;
+    for (const auto& s : secrets) keys.push_back(json::value(s));
+    HttpResponse r = Post("/admin/v1/pools/main/keys",
+                          json::serialize(json::object{{"keys", keys}, {"state", state}}));
+    EXPECT_EQ(r.status, 201) << r.body;
+    std::vector<int64_t> ids;
+    for (const auto& v : Doc(r)["inserted_ids"].as_array()) ids.push_back(v.as_int64());
+    return ids;
+  }
+
+  UpstreamStub stub_;
+  std::unique_ptr<StoreLocation> location_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<server::App> app_;
+  std::string base_;
+  std::string admin_token_;
+  std::vector<std::string> bodies_;
+};
+
+TEST_F(AdminApiTest, EveryRouteNeedsAValidAdminKey) {
+  Start();
+  const std::vector<std::pair<std::string, std::string>> routes = {
+      {"GET", "/admin/v1/pools"},     {"POST", "/admin/v1/pools"},
+      {"GET", "/admin/v1/keys"},      {"POST", "/admin/v1/keys/1/cooldown"},
+      {"DELETE", "/admin/v1/keys/1"}, {"GET", "/admin/v1/proxies"},
+      {"GET", "/admin/v1/rotations"}, {"GET", "/admin/v1/audit"},
+      {"POST", "/admin/v1/reload"},   {"GET", "/admin/v1/whoami"}};
+  for (const auto& [method, path] : routes) {
+    std::string none = ErrorOf(Send(method, path, "", "-"), 401);
+    EXPECT_NE(none.find("admin key is required"), std::string::npos) << none;
+    std::string wrong = ErrorOf(Send(method, path, "", kWrongToken), 401);
+    EXPECT_NE(wrong.find("invalid admin key kga-…"), std::string::npos) << wrong;
+    // A client key is not an admin key (its own hash subkey).
+    ErrorOf(Send(method, path, "", kClientToken), 401);
+  }
+  HttpResponse me = Get("/admin/v1/whoami");
+  ASSERT_EQ(me.status, 200) << me.body;
+  EXPECT_EQ(Doc(me)["admin"].as_string(), "alice");
+  // A deleted admin key stops working at once.
+  ASSERT_TRUE(store_->DeleteAdminKey("alice").value());
+  ErrorOf(Get("/admin/v1/whoami"), 401);
+}
+
+TEST_F(AdminApiTest, PoolsListCreateAndStatus) {
+  Start();
+  HttpResponse list = Get("/admin/v1/pools");
+  ASSERT_EQ(list.status, 200) << list.body;
+  ASSERT_EQ(Doc(list)["pools"].as_array().size(), 1u);
+
+  HttpResponse created =
+      Post("/admin/v1/pools", R"({"name":"second","provider":"stub","settings":{"a":1}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(Doc(created)["name"].as_string(), "second");
+  EXPECT_EQ(Doc(created)["settings"].at("a").as_int64(), 1);
+  EXPECT_NE(ErrorOf(Post("/admin/v1/pools", R"({"name":"second","provider":"stub"})"), 409)
+                .find("second"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(Post("/admin/v1/pools", R"({"name":"x"})"), 400).find("'provider'"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(Post("/admin/v1/pools", R"({"name":"x","provider":1})"), 400)
+                .find("must be a string"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(Post("/admin/v1/pools", "{not json"), 400).find("not valid JSON"),
+            std::string::npos);
+  ErrorOf(Post("/admin/v1/pools", "[1,2]"), 400);
+  ErrorOf(Post("/admin/v1/pools", R"({"name":"y","provider":"stub","settings":[1]})"), 400);
+
+  Import({kUpstreamSecrets[0]}, "active");
+  Import({kUpstreamSecrets[1], kUpstreamSecrets[2]}, "backup");
+  HttpResponse status = Get("/admin/v1/pools/main");
+  ASSERT_EQ(status.status, 200) << status.body;
+  json::object counts = Doc(status)["counts"].as_object();
+  EXPECT_EQ(counts["active"].as_int64(), 1);
+  EXPECT_EQ(counts["backup"].as_int64(), 2);
+  EXPECT_EQ(counts["total"].as_int64(), 3);
+  ErrorOf(Get("/admin/v1/pools/nope"), 404);
+  ErrorOf(Get("/admin/v1/nothing-here"), 404);
+  ErrorOf(Get("/admin/v2/pools"), 404);
+  ErrorOf(Send("PUT", "/admin/v1/pools"), 405);
+}
+
+TEST_F(AdminApiTest, KeysImportListAndStateChanges) {
+  Start();
+  std::vector<int64_t> active = Import({kUpstreamSecrets[0], kUpstreamSecrets[1]}, "active");
+  ASSERT_EQ(active.size(), 2u);
+  // A key file (the CLI's formats): CSV with a budget.
+  HttpResponse csv = Post("/admin/v1/pools/main/keys",
+                          json::serialize(json::object{
+                              {"text", "key,budget,label\n" + kUpstreamSecrets[2] + ",5,spare\n"},
+                              {"state", "backup"}}));
+  ASSERT_EQ(csv.status, 201) << csv.body;
+  const int64_t backup = Doc(csv)["inserted_ids"].as_array()[0].as_int64();
+
+  // Duplicates: nothing written, each named masked with the existing key's id.
+  HttpResponse dup = Post("/admin/v1/pools/main/keys",
+                          json::serialize(json::object{
+                              {"keys", json::array{json::value(kUpstreamSecrets[3]),
+                                                   json::value(kUpstreamSecrets[0])}}}));
+  EXPECT_NE(ErrorOf(dup, 409).find("1 of 2 keys are duplicates"), std::string::npos);
+  json::object dup_doc = Doc(dup)["error"].as_object();
+  EXPECT_EQ(dup_doc["duplicates"].as_array()[0].at("existing_key_id").as_int64(), active[0]);
+  EXPECT_EQ(dup_doc["duplicates"].as_array()[0].at("key").as_string(), "sk-…aaaa");
+  HttpResponse skipped = Post("/admin/v1/pools/main/keys",
+                              json::serialize(json::object{
+                                  {"keys", json::array{json::value(kUpstreamSecrets[3]),
+                                                       json::value(kUpstreamSecrets[0])}},
+                                  {"skip_duplicates", true}}));
+  ASSERT_EQ(skipped.status, 201) << skipped.body;
+  EXPECT_EQ(Doc(skipped)["inserted"].as_int64(), 1);
+  const int64_t fourth = Doc(skipped)["inserted_ids"].as_array()[0].as_int64();
+
+  ErrorOf(Post("/admin/v1/pools/main/keys", R"({"keys":["a"],"state":"retired"})"), 400);
+  ErrorOf(Post("/admin/v1/pools/main/keys", R"({"keys":["a b"]})"), 400);
+  ErrorOf(Post("/admin/v1/pools/main/keys", R"({"keys":["a\nb"]})"), 400);
+  ErrorOf(Post("/admin/v1/pools/main/keys", R"({})"), 400);
+  ErrorOf(Post("/admin/v1/pools/nope/keys", R"({"keys":["sk-zzzzzzzzzzzzzzzz"]})"), 404);
+
+  HttpResponse list = Get("/admin/v1/keys?pool=main&state=active");
+  ASSERT_EQ(list.status, 200) << list.body;
+  json::object listing = Doc(list);
+  EXPECT_EQ(listing["keys"].as_array().size(), 3u);
+  EXPECT_EQ(listing["keys"].as_array()[0].at("key").as_string(), "sk-…aaaa");
+  EXPECT_EQ(listing["counts"].at("active").as_int64(), 3);
+  ErrorOf(Get("/admin/v1/keys?state=sleeping"), 400);
+  ErrorOf(Get("/admin/v1/keys?pool=nope"), 404);
+
+  HttpResponse one = Get("/admin/v1/keys/" + std::to_string(backup));
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(Doc(one)["state"].as_string(), "backup");
+  EXPECT_EQ(Doc(one)["budget_micros"].as_int64(), 5'000'000);
+  ErrorOf(Get("/admin/v1/keys/999"), 404);
+  ErrorOf(Get("/admin/v1/keys/abc"), 400);
+
+  const std::string k0 = "/admin/v1/keys/" + std::to_string(active[0]);
+  HttpResponse cool = Post(k0 + "/cooldown", R"({"seconds":60,"reason":"test"})");
+  ASSERT_EQ(cool.status, 200) << cool.body;
+  EXPECT_EQ(Doc(cool)["state"].as_string(), "cooling");
+  ErrorOf(Post(k0 + "/cooldown", R"({"reason":"x"})"), 400);
+  ErrorOf(Post(k0 + "/cooldown", R"({"seconds":"x"})"), 400);
+  ErrorOf(Post("/admin/v1/keys/999/cooldown", R"({"seconds":5})"), 404);
+  ASSERT_EQ(Post(k0 + "/exhaust", R"({"reason":"spent"})").status, 200);
+  EXPECT_NE(ErrorOf(Post(k0 + "/exhaust", "{}"), 409).find("is exhausted"), std::string::npos);
+  EXPECT_NE(ErrorOf(Post(k0 + "/cooldown", R"({"seconds":5})"), 409).find("only active or cooling"),
+            std::string::npos);
+  ErrorOf(Post(k0 + "/restore", R"({"as":"retired"})"), 400);
+  HttpResponse restored = Post(k0 + "/restore", R"({"as":"active"})");
+  ASSERT_EQ(restored.status, 200) << restored.body;
+  EXPECT_NE(ErrorOf(Post(k0 + "/restore", "{}"), 409).find("already active"), std::string::npos);
+
+  // Manual rotation: the backup takes the key's place; a second one finds it rotated already.
+  HttpResponse rotated = Post(k0 + "/rotate", R"({"reason":"leaked"})");
+  ASSERT_EQ(rotated.status, 200) << rotated.body;
+  EXPECT_EQ(Doc(rotated)["outcome"].as_string(), "rotated");
+  EXPECT_EQ(Doc(rotated)["new_key_id"].as_int64(), backup);
+  EXPECT_NE(ErrorOf(Post(k0 + "/rotate", R"({"reason":"again"})"), 409).find("already rotated"),
+            std::string::npos);
+  HttpResponse no_backup =
+      Post("/admin/v1/keys/" + std::to_string(fourth) + "/rotate", R"({"reason":"gone"})");
+  ASSERT_EQ(no_backup.status, 200) << no_backup.body;
+  EXPECT_EQ(Doc(no_backup)["outcome"].as_string(), "no_backup");
+
+  ASSERT_EQ(Delete("/admin/v1/keys/" + std::to_string(active[1])).status, 200);
+  ErrorOf(Delete("/admin/v1/keys/" + std::to_string(active[1])), 404);
+  ErrorOf(Post("/admin/v1/keys/1/fly", "{}"), 404);
+}
+
+TEST_F(AdminApiTest, ProxiesAndBindings) {
+  Start();
+  std::vector<int64_t> ids = Import({kUpstreamSecrets[0]}, "active");
+  HttpResponse added = Post("/admin/v1/proxies",
+                            std::string(R"({"url":"http://user:)") + kProxyPassword +
+                                R"(@127.0.0.1:3128"})");
+  ASSERT_EQ(added.status, 201) << added.body;
+  json::object proxy = Doc(added);
+  EXPECT_TRUE(proxy["has_password"].as_bool());
+  const int64_t proxy_id = proxy["id"].as_int64();
+  ErrorOf(Post("/admin/v1/proxies", R"({"url":"ftp://nope"})"), 400);
+  ErrorOf(Post("/admin/v1/proxies", R"({})"), 400);
+
+  const std::string bind = json::serialize(
+      json::object{{"key_id", ids[0]}, {"proxy_id", proxy_id}, {"priority", 5}});
+  ASSERT_EQ(Post("/admin/v1/bindings", bind).status, 201);
+  ASSERT_EQ(Post("/admin/v1/bindings", bind).status, 200) << "an update, not a new binding";
+  ErrorOf(Post("/admin/v1/bindings", R"({"key_id":999,"proxy_id":1})"), 404);
+  ErrorOf(Post("/admin/v1/bindings", R"({"key_id":1})"), 400);
+  HttpResponse bindings = Get("/admin/v1/bindings?pool=main");
+  ASSERT_EQ(bindings.status, 200) << bindings.body;
+  ASSERT_EQ(Doc(bindings)["bindings"].as_array().size(), 1u);
+  EXPECT_EQ(Doc(bindings)["bindings"].as_array()[0].at("priority").as_int64(), 5);
+
+  HttpResponse proxies = Get("/admin/v1/proxies");
+  ASSERT_EQ(proxies.status, 200) << proxies.body;
+  EXPECT_EQ(Doc(proxies)["proxies"].as_array()[0].at("bound_keys").as_int64(), 1);
+
+  const std::string unbind =
+      "/admin/v1/bindings/" + std::to_string(ids[0]) + "/" + std::to_string(proxy_id);
+  ASSERT_EQ(Delete(unbind).status, 200);
+  ErrorOf(Delete(unbind), 404);
+  ASSERT_EQ(Delete("/admin/v1/proxies/" + std::to_string(proxy_id)).status, 200);
+  ErrorOf(Delete("/admin/v1/proxies/" + std::to_string(proxy_id)), 404);
+}
+
+TEST_F(AdminApiTest, HistoriesFilterAndPage) {
+  Start();
+  std::vector<int64_t> active = Import({kUpstreamSecrets[0], kUpstreamSecrets[1]}, "active");
+  Import({kUpstreamSecrets[2], kUpstreamSecrets[3]}, "backup");
+  for (int64_t id : active) {
+    ASSERT_EQ(Post("/admin/v1/keys/" + std::to_string(id) + "/rotate", R"({"reason":"r"})").status,
+              200);
+  }
+  HttpResponse first = Get("/admin/v1/rotations?pool=main&limit=1");
+  ASSERT_EQ(first.status, 200) << first.body;
+  json::object page = Doc(first);
+  ASSERT_EQ(page["rotations"].as_array().size(), 1u);
+  EXPECT_EQ(page["rotations"].as_array()[0].at("failed_key_id").as_int64(), active[1]);
+  EXPECT_EQ(page["rotations"].as_array()[0].at("actor").as_string(), "admin:alice");
+  const int64_t next = page["next_before_id"].as_int64();
+  json::object second =
+      Doc(Get("/admin/v1/rotations?pool=main&limit=1&before_id=" + std::to_string(next)));
+  ASSERT_EQ(second["rotations"].as_array().size(), 1u);
+  EXPECT_EQ(second["rotations"].as_array()[0].at("failed_key_id").as_int64(), active[0]);
+  json::object by_key = Doc(Get("/admin/v1/rotations?key_id=" + std::to_string(active[0])));
+  EXPECT_EQ(by_key["rotations"].as_array().size(), 1u);
+  ErrorOf(Get("/admin/v1/rotations?limit=0"), 400);
+  ErrorOf(Get("/admin/v1/rotations?before_id=x"), 400);
+  ErrorOf(Get("/admin/v1/rotations?pool=nope"), 404);
+
+  store::SpendRecord spend;
+  spend.key_id = active[0];
+  spend.pool_id = store_->GetPool("main")->id;
+  spend.spend_micros = 1'500'000;
+  spend.action = "none";
+  ASSERT_TRUE(store_->AddSpendRecord(spend).ok());
+  json::object spends = Doc(Get("/admin/v1/spend?pool=main"));
+  ASSERT_EQ(spends["spend"].as_array().size(), 1u);
+  EXPECT_EQ(spends["spend"].as_array()[0].at("spend_usd").as_string(), "1.50");
+
+  std::vector<store::UsageRecord> usage;
+  for (int i = 0; i < 3; ++i) {
+    store::UsageRecord u;
+    u.request_id = "req-" + std::to_string(i);
+    u.upstream_key_id = active[0];
+    u.pool_id = spend.pool_id;
+    u.model = "gpt-test";
+    u.input_tokens = 10 + i;
+    u.created_at_ms = 1000 + i;
+    usage.push_back(u);
+  }
+  ASSERT_EQ(store_->InsertUsage(usage).value(), 3);
+  json::object used = Doc(Get("/admin/v1/usage?limit=2"));
+  ASSERT_EQ(used["usage"].as_array().size(), 2u);
+  EXPECT_EQ(used["usage"].as_array()[0].at("request_id").as_string(), "req-2");
+  json::object rest =
+      Doc(Get("/admin/v1/usage?limit=2&before_id=" +
+              std::to_string(used["next_before_id"].as_int64())));
+  ASSERT_EQ(rest["usage"].as_array().size(), 1u);
+  EXPECT_TRUE(rest["next_before_id"].is_null());
+
+  // The audit log: every write, by whom, with its result; never a secret (TearDown checks).
+  ErrorOf(Post("/admin/v1/keys/999/exhaust", "{}"), 404);
+  json::object audit = Doc(Get("/admin/v1/audit?limit=10"));
+  json::array entries = audit["audit"].as_array();
+  ASSERT_GE(entries.size(), 5u);
+  EXPECT_EQ(entries[0].at("action").as_string(), "keys.exhaust");
+  EXPECT_EQ(entries[0].at("target").as_string(), "key 999");
+  EXPECT_EQ(entries[0].at("result").as_string().subview().substr(0, 5), "404: ");
+  EXPECT_EQ(entries[0].at("admin").as_string(), "alice");
+  EXPECT_EQ(entries[1].at("action").as_string(), "keys.rotate");
+  EXPECT_EQ(entries[1].at("result").as_string(), "ok");
+}
+
+TEST_F(AdminApiTest, ReloadUsesTheSameReloadAsSighup) {
+  Start();
+  EXPECT_NE(ErrorOf(Post("/admin/v1/reload", ""), 409).find("without a config file"),
+            std::string::npos);
+  app_->Shutdown();
+  app_.reset();
+
+  const std::string path = location_->dir() + "/keygate.toml";
+  { std::ofstream(path) << ConfigText(); }
+  Start("", path);
+  HttpResponse ok = Post("/admin/v1/reload", "");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_TRUE(Doc(ok)["reloaded"].as_bool());
+  { std::ofstream(path) << "[server\nbroken"; }
+  EXPECT_NE(ErrorOf(Post("/admin/v1/reload", ""), 400).find("config not reloaded"),
+            std::string::npos);
+}
+
+TEST_F(AdminApiTest, CorsIsOffByDefault) {
+  Start();
+  HttpResponse r = Send("GET", "/admin/v1/pools", "", "", {{"Origin", "https://evil.example"}});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers.count("access-control-allow-origin"), 0u);
+  ErrorOf(Send("OPTIONS", "/admin/v1/pools", "", "-", {{"Origin", "https://evil.example"}}), 403);
+}
+
+TEST_F(AdminApiTest, CorsEchoesOnlyConfiguredOrigins) {
+  Start("[admin]\ncors_origins = [\"https://ops.example.com\"]\n");
+  HttpResponse ok = Send("GET", "/admin/v1/pools", "", "", {{"Origin", "https://ops.example.com"}});
+  ASSERT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.headers["access-control-allow-origin"], "https://ops.example.com");
+  EXPECT_EQ(ok.headers.count("access-control-allow-credentials"), 0u);
+  HttpResponse preflight = Send("OPTIONS", "/admin/v1/pools", "", "-",
+                                {{"Origin", "https://ops.example.com"},
+                                 {"Access-Control-Request-Method", "POST"}});
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_NE(preflight.headers["access-control-allow-headers"].find("authorization"),
+            std::string::npos);
+  HttpResponse other = Send("GET", "/admin/v1/pools", "", "", {{"Origin", "https://evil.example"}});
+  EXPECT_EQ(other.headers.count("access-control-allow-origin"), 0u);
+}
+
+TEST_F(AdminApiTest, CorsWildcardIsRefusedByTheConfig) {
+  auto cfg = config::ParseConfig("[admin]\ncors_origins = [\"*\"]\n", "t.toml");
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(cfg.status().message().find("exact origins"), std::string::npos);
+  EXPECT_FALSE(config::ParseConfig("[admin]\ncors_origins = [\"https://a.b/path\"]\n", "t").ok());
+  EXPECT_FALSE(config::ParseConfig("[admin]\nunknown = 1\n", "t").ok());
+}
+
+TEST_F(AdminApiTest, OversizedBodyIs413InTheAdminShape) {
+  Start();
+  std::string big = R"({"text":")" + std::string(8192, 'a') + R"("})";
+  ErrorOf(Post("/admin/v1/pools/main/keys", big), 413);
+}
+
+TEST_F(AdminApiTest, StoreErrorIsAnErrorDocumentNotA401) {
+  Start();
+  // The admin keys' table vanishes behind keygate's back: the store answers with an error, the
+  // API with a 5xx error document (not a crash, not a 401 that would send the operator after
+  // their key). An unreachable store is 503 (Unavailable); a broken schema is what SQLite says.
+  ASSERT_TRUE(ExecRawSql(*location_, "DROP TABLE admin_keys").ok());
+  HttpResponse r = Get("/admin/v1/pools");
+  EXPECT_TRUE(r.status == 503 || r.status == 500) << r.status << " " << r.body;
+  EXPECT_NE(r.body.find("\"error\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace keygate::testing
