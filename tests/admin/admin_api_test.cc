@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/strings.h"
 #include "config/config.h"
 #include "ops/ops.h"
 #include "server/server.h"
@@ -126,7 +127,8 @@ class AdminApiTest : public ::testing::Test {
                           json::serialize(json::object{{"keys", keys}, {"state", state}}));
     EXPECT_EQ(r.status, 201) << r.body;
     std::vector<int64_t> ids;
-    for (const auto& v : Doc(r)["inserted_ids"].as_array()) ids.push_back(v.as_int64());
+    json::object doc = Doc(r);
+    for (const auto& v : doc["inserted_ids"].as_array()) ids.push_back(v.as_int64());
     return ids;
   }
 
@@ -355,7 +357,7 @@ TEST_F(AdminApiTest, HistoriesFilterAndPage) {
   ASSERT_TRUE(store_->AddSpendRecord(spend).ok());
   json::object spends = Doc(Get("/admin/v1/spend?pool=main"));
   ASSERT_EQ(spends["spend"].as_array().size(), 1u);
-  EXPECT_EQ(spends["spend"].as_array()[0].at("spend_usd").as_string(), "1.50");
+  EXPECT_EQ(spends["spend"].as_array()[0].at("spend_usd").as_string(), FormatMicrosAsUsd(1'500'000));
 
   std::vector<store::UsageRecord> usage;
   for (int i = 0; i < 3; ++i) {
