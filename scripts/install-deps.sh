@@ -11,7 +11,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config ccache mold
   libcurl4-openssl-dev libssl-dev libsimdjson-dev libsqlite3-dev libpq-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev sqlite3 curl)
-test_pkgs=(postgresql-15 tinyproxy microsocks nghttp2-server)
+test_pkgs=(postgresql-15 tinyproxy microsocks nghttp2-server chromium)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then

@@ -8,8 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
 # The official SDKs the integration tests run as clients (tests/integration/sdk): exactly the
-# versions of the committed lock file. The only download of the test command besides apt.
+# versions of the committed lock file. With the dashboard's below, the only downloads of the test
+# command besides apt.
 npm ci --prefix tests/integration/sdk --no-audit --no-fund --loglevel=error
+# The dashboard's browser test (tests/dashboard): playwright-core drives Debian's chromium (no
+# browser download), axe-core checks accessibility; the versions of the committed lock file.
+npm ci --prefix tests/dashboard --no-audit --no-fund --loglevel=error
 
 sanitizer=${KEYGATE_SANITIZER:-asan}
 build_dir=${KEYGATE_BUILD_DIR:-build-$sanitizer}

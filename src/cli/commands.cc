@@ -62,6 +62,9 @@ void PrintJson(Context& ctx, const json::value& v) { ctx.out << json::serialize(
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 json::value JsonOpt(std::optional<int64_t> v) { return v ? json::value(*v) : json::value(nullptr); }
+json::value JsonTime(std::optional<int64_t> ms) {
+  return ms ? json::value(FormatTimeMs(*ms)) : json::value(nullptr);
+}
 std::string CountsText(const store::StateCounts& c) {
   return std::to_string(c.total()) + (c.total() == 1 ? " key: " : " keys: ") +
          std::to_string(c.active) + " active, " + std::to_string(c.backup) + " backup, " +

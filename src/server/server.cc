@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "admin/admin.h"
+#include "admin/dashboard.h"
 #include "billing/spend_service.h"
 #include "billing/usage_writer.h"
 #include "common/log.h"
@@ -238,12 +239,18 @@ class App::Impl {
     }
   }
 
-  // /admin/ goes to the admin API (on its own store thread, so a slow admin listing never delays
+  // /dashboard serves the embedded dashboard files; /admin/ goes to the admin API (on its own
+  // store thread, so a slow admin listing never delays
   // the data path's store work); everything else to the gateway.
   http::Handler Handler() {
     http::Handler gateway = gateway_.Handler();
     return [this, gateway](http::Worker& worker, http::Request& req,
                            http::ResponseWriter& w) -> boost::asio::awaitable<void> {
+      if (admin::IsDashboardPath(req.path)) {
+        admin::Response r = admin::DashboardResponse(req);
+        co_await w.Send(r.status, r.headers, r.body);
+        co_return;
+      }
       if (admin::IsAdminPath(req.path)) {
         std::shared_ptr<const admin::AdminApi> api = std::atomic_load(&admin_);
         co_await admin::Serve(*api, admin_tasks_, req, w);

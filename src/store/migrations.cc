@@ -192,6 +192,8 @@ CREATE TABLE rate_windows (
   requests      BIGINT NOT NULL DEFAULT 0,
   tokens        BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (client_key_id, minute)
+);
+)SQL"},
     // The admin API: operators' keys (hash only) and the audit log of what they did.
     {5, "admin keys and audit log", R"SQL(
 CREATE TABLE admin_keys (

@@ -216,6 +216,8 @@ Status ValidateModels(const std::vector<std::string>& models) {
 Status ValidateLimit(const char* what, const std::optional<int64_t>& v) {
   if (v && *v < 0) return InvalidArgumentError(std::string(what) + " must not be negative");
   return OkStatus();
+}
+
 constexpr const char* kAdminKeyColumns = "id, name, key_hash, hint, created_at";
 
 AdminKey AdminKeyFromRow(const Row& r) {
