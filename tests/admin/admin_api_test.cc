@@ -32,7 +32,9 @@ class AdminApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(stub_.Start());
-    location_ = std::move(StoreLocation::Create(StoreKind::kSqlite)).value();
+    auto location = StoreLocation::Create(Kind());
+    ASSERT_TRUE(location.ok()) << location.status().ToString();
+    location_ = std::move(location).value();
     store_ = std::move(OpenTestStore(location_->url())).value();
     auto admin = ops::CreateAdminKey(*store_, *TestSecrets(), "alice");
     ASSERT_TRUE(admin.ok()) << admin.status().ToString();
@@ -59,6 +61,8 @@ class AdminApiTest : public ::testing::Test {
       }
     }
   }
+
+  virtual StoreKind Kind() const { return StoreKind::kSqlite; }
 
   std::string ConfigText(const std::string& extra = "") {
     return "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\nmax_body_bytes = 4096\n"

@@ -156,6 +156,7 @@ function poolCard(p) {
     h('h2', {}, p.name),
     h('p', { class: 'muted' }, `${p.provider} · ${c.total} keys · version ${p.version}`),
     s('svg', { viewBox: `0 0 ${width} 18`, width: '100%', height: 18, role: 'img',
+      preserveAspectRatio: 'none',
       'aria-label': `Keys of pool ${p.name} by state: ${label}` },
       c.total === 0 ? s('rect', { x: 0, y: 0, width, height: 18, style: 'fill: var(--line)' }) : bars),
     h('ul', { class: 'legend' }, STATES.map((st) =>
@@ -217,7 +218,8 @@ async function renderRotations() {
       h('div', { class: 'when' }, when(r.time), ' · ', r.pool, ' · by ', r.actor || 'unknown'),
       h('div', {}, h('strong', {}, `key ${r.failed_key_id}`), ' → ',
         r.new_key_id ? h('strong', {}, `key ${r.new_key_id}`) : h('em', {}, 'no backup left'),
-        ' ', badge(r.outcome === 'rotated' ? 'active' : 'exhausted')),
+        ' ', h('span', { class: `badge ${r.outcome === 'rotated' ? 's-active' : 's-exhausted'}` },
+          r.outcome.replace('_', ' '))),
       h('div', { class: 'muted' }, r.reason));
   });
   $('timeline').replaceChildren(...items);
@@ -289,6 +291,8 @@ function lineChart(series, labels, title) {
     series.map((sr, k) => s('g', {},
       s('polyline', { points: sr.values.map((v, i) => `${x(i)},${y(v)}`).join(' '),
         style: `fill: none; stroke: ${sr.color}; stroke-width: 2` }),
+      sr.values.map((v, i) => s('circle', { cx: x(i), cy: y(v), r: 3, style: `fill: ${sr.color}` },
+        s('title', {}, `${labels[i]}: ${sr.name} ${Math.round(v)}`))),
       s('text', { x: w - pad - 120, y: 14 + k * 14, style: `fill: ${sr.color}` }, sr.name))));
 }
 
