@@ -21,16 +21,23 @@ case "$cmd" in
     rm -rf "$dir"; mkdir -p "$dir"
     [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
     chmod 700 "$dir"
-    port=${KEYGATE_PGTEST_PORT:-}
-    if [ -z "$port" ]; then
-      port=55432
-      while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-    fi
     as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
       --no-sync --no-instructions >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
-    as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 30 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-      start >/dev/null || { cat "$dir/pg.log" >&2; exit 1; }
+    # A free port is only free until somebody takes it: another test run on this machine may pick
+    # the same one between our probe and our bind. So on a failed start, try the next free port.
+    port=${KEYGATE_PGTEST_PORT:-55432}
+    for attempt in 1 2 3 4 5; do
+      if [ -z "${KEYGATE_PGTEST_PORT:-}" ]; then
+        while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+      fi
+      if as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 30 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+        start >/dev/null; then
+        break
+      fi
+      if [ -n "${KEYGATE_PGTEST_PORT:-}" ] || [ "$attempt" = 5 ]; then cat "$dir/pg.log" >&2; exit 1; fi
+      port=$((port + 1 + RANDOM % 16))
+    done
     as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U postgres keygate_test
     echo "postgresql://postgres@127.0.0.1:$port/keygate_test" | tee "$dir/dsn"
     ;;

@@ -1,13 +1,15 @@
 // The spend checker against a real stub on loopback (LiteLLM /key/info, OpenRouter /api/v1/key)
 // and a real store (SQLite and PostgreSQL), with injected time.
+#include "billing/spend_checker.h"
+
 #include <variant>
 
-#include "billing/spend_checker.h"
 #include "billing/spend_policy.h"
 #include "billing/spend_service.h"
 #include "stats/stats.h"
 #include "tests/fakes/upstream_stub.h"
 #include "tests/store/store_test_util.h"
+#include "tests/testing/real_proxies.h"
 
 namespace keygate::testing {
 namespace {
@@ -36,7 +38,7 @@ class SpendCheckerTest : public ::testing::TestWithParam<StoreKind> {
   }
 
   // Pools: "oh" (litellm, budget default $10), "or" (openrouter), "led" (ledger, $1).
-  void Configure(const std::string& extra = "") {
+  void Configure(const std::string& extra = "", int probe_timeout_ms = 400) {
     auto cfg = config::ParseConfig(
         "[providers.oh]\nbase_url = \"" + stub_.base_url() +
             "\"\nclassifier = \"litellm\"\n"
@@ -51,7 +53,7 @@ class SpendCheckerTest : public ::testing::TestWithParam<StoreKind> {
     keys_->Configure(config_->pools);
     checker_ = std::make_unique<billing::SpendChecker>(
         *store_, *keys_, clock_,
-        billing::SpendCheckerOptions{.max_in_flight = 3, .probe_timeout_ms = 400});
+        billing::SpendCheckerOptions{.max_in_flight = 3, .probe_timeout_ms = probe_timeout_ms});
     checker_->Configure(config_);
   }
 
@@ -92,9 +94,7 @@ class SpendCheckerTest : public ::testing::TestWithParam<StoreKind> {
     return nullptr;
   }
 
-  KeyState StateOf(const std::string& secret) {
-    return store_->GetKey(ids_[secret], false)->state;
-  }
+  KeyState StateOf(const std::string& secret) { return store_->GetKey(ids_[secret], false)->state; }
 
   std::vector<store::RotationRecord> Rotations(const std::string& pool) {
     return *store_->ListRotations({.pool_id = pool_ids_[pool]});
@@ -345,6 +345,57 @@ TEST_P(SpendCheckerTest, ProbeGoesThroughTheKeysProxyAndNeverDirectWhenItIsDown)
   EXPECT_EQ(StateOf(s[0]), KeyState::kActive);
 }
 
+// Probes leave like the key's traffic: through its own egress proxy, proven from the kernel's
+// socket table (the stub's connection belongs to the real tinyproxy / microsocks process), and
+// the probe's Bearer key stays inside the tunnel (tinyproxy logs only the CONNECT).
+TEST_P(SpendCheckerTest, ProbesLeaveThroughEachKeysRealProxy) {
+  std::string error;
+  auto proxies = RealProxies::Start(location_->dir() + "/proxies", &error);
+  ASSERT_TRUE(proxies) << error;
+  auto s = MakePool("oh", {"via-http", "via-socks"}, 2);
+  bool created = false;
+  auto http = store_->AddProxy(*ParseProxyUrl(proxies->HttpUrl()), &created);
+  auto socks = store_->AddProxy(*ParseProxyUrl(proxies->SocksUrl("socks5h")), &created);
+  ASSERT_OK(http);
+  ASSERT_OK(socks);
+  ASSERT_OK(store_->Bind(ids_[s[0]], http->id, 0));
+  ASSERT_OK(store_->Bind(ids_[s[1]], socks->id, 0));
+  Configure("", /*probe_timeout_ms=*/30'000);
+  // The stub holds both answers, so the probes' connections are open while the kernel's socket
+  // table is read (the checker does not keep its connections afterwards).
+  stub_.SetSpend(s[0], {.spend_usd = 9.7, .budget_usd = 10, .hold = true});
+  stub_.SetSpend(s[1], {.spend_usd = 1.0, .budget_usd = 10, .hold = true});
+  PassReport r;
+  std::thread pass([&] { r = Pass(); });
+  bool both_held = WaitFor([&] { return stub_.held() == 2; }, std::chrono::seconds(10));
+  const ChildProcess* expected_by_key[] = {&proxies->tinyproxy(), &proxies->microsocks()};
+  if (both_held) {
+    auto requests = stub_.requests();
+    for (int i = 0; i < 2; ++i) {
+      const StubRequest* probe = nullptr;
+      for (const StubRequest& q : requests) {
+        if (q.key == s[i] && q.path == "/key/info") probe = &q;
+      }
+      EXPECT_NE(probe, nullptr) << s[i] << " was not probed";
+      if (probe == nullptr) continue;
+      auto port = static_cast<uint16_t>(std::stoi(probe->peer.substr(probe->peer.rfind(':') + 1)));
+      EXPECT_TRUE(ConnectionOwnedBy(port, expected_by_key[i]->pid()))
+          << s[i] << "'s probe did not come out of its proxy";
+    }
+  }
+  stub_.ReleaseHeld();
+  pass.join();
+  ASSERT_TRUE(both_held) << "the probes did not arrive";
+  ASSERT_EQ(r.checks.size(), 2u);
+  EXPECT_EQ(Find(r, s[0])->action, "rotated") << Find(r, s[0])->error;
+  EXPECT_EQ(Find(r, s[0])->reason, billing::kReasonProactiveThreshold);
+  EXPECT_EQ(Find(r, s[1])->action, "none") << Find(r, s[1])->error;
+  std::string log = proxies->TinyproxyLog();
+  EXPECT_NE(log.find("CONNECT 127.0.0.1:" + std::to_string(stub_.port())), std::string::npos)
+      << log;
+  EXPECT_EQ(log.find(s[0]), std::string::npos) << "the key crossed the proxy in the clear";
+}
+
 // A Prometheus sample of `registry`: the value rendered for `series`, or -1 when absent.
 int64_t Sample(const stats::Registry& registry, const std::string& series) {
   const std::string text = "\n" + registry.RenderPrometheus();
@@ -487,8 +538,8 @@ TEST_P(SpendCheckerTest, ServiceMetricsCountOutcomesAndBands) {
   EXPECT_EQ(probes("no_backup"), 1);
   EXPECT_EQ(probes("none"), 1);
   EXPECT_EQ(probes("failed"), 1);
-  EXPECT_EQ(Sample(reg, "keygate_spend_rotations_total{pool=\"oh\",reason=\"proactive_threshold\"}"),
-            1);
+  EXPECT_EQ(
+      Sample(reg, "keygate_spend_rotations_total{pool=\"oh\",reason=\"proactive_threshold\"}"), 1);
   EXPECT_EQ(Sample(reg, "keygate_spend_no_backup_total{pool=\"oh\"}"), 1);
   EXPECT_EQ(StateOf(s[1]), KeyState::kExhausted);
   // In service now: mid ($6 of $10), broken (nothing known: $0 of the pool's $10) and the

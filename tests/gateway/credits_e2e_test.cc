@@ -429,11 +429,15 @@ TEST_F(CreditsTest, AuditFiveThousandMixedRequests) {
   EXPECT_EQ(total_spent, total_cost) << "Σ settled = Σ usage records = credits spent";
   for (const auto& k : keys) {
     for (const auto& cap : k.caps) {
-      if (cap.model == "gpt-test") EXPECT_LE(cap.spent_micros, cap.cap_micros);
+      if (cap.model == "gpt-test") {
+        EXPECT_LE(cap.spent_micros, cap.cap_micros);
+      }
     }
     int64_t capped = 0;
     for (const auto& cap : k.caps) capped += cap.spent_micros;
-    if (!k.caps.empty()) EXPECT_EQ(capped, spent_by_key[k.id]) << "caps add up for " << k.name;
+    if (!k.caps.empty()) {
+      EXPECT_EQ(capped, spent_by_key[k.id]) << "caps add up for " << k.name;
+    }
   }
   EXPECT_EQ(total_records, 5000 - refused.load()) << "one record per admitted request";
   EXPECT_GT(refused.load(), 0) << "the poor payer ran out, the limited key was busy";

@@ -28,6 +28,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/child_process.h"
+#include "tests/testing/real_proxies.h"
 #include "tests/upstream/upstream_stub.h"
 #include "upstream/curl_failure.h"
 
@@ -35,7 +37,12 @@ namespace keygate::upstream {
 namespace {
 
 namespace asio = boost::asio;
+using keygate::testing::ChildProcess;
+using keygate::testing::ConnectionOwnedBy;
+using keygate::testing::FreePort;
+using keygate::testing::RealProxies;
 using keygate::testing::UpstreamStub;
+using keygate::testing::WaitForPort;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
@@ -72,30 +79,6 @@ asio::awaitable<std::string> ReadAll(Exchange& ex, size_t* max_read = nullptr) {
   co_return body;
 }
 
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-bool CanConnect(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
-}
-
 std::string Shell(const std::string& command) {
   std::string out;
   FILE* p = ::popen(command.c_str(), "r");
@@ -107,69 +90,11 @@ std::string Shell(const std::string& command) {
   return out;
 }
 
-// Whether process `pid` holds the established TCP socket whose local port is `port` (via
-// `ss -p`). Shows which process opened a connection the stub accepted. (A socket may be listed
-// with several holders: children forked by popen inherit our descriptors.)
-bool SocketHeldBy(uint16_t port, pid_t pid) {
-  std::string out = Shell("ss -Htnp state established '( sport = :" + std::to_string(port) +
-                          " )' 2>/dev/null");
-  return out.find("pid=" + std::to_string(pid) + ",") != std::string::npos;
-}
-
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// A child process killed (SIGTERM, then SIGKILL) and reaped on destruction.
-class ChildProcess {
- public:
-  ChildProcess(std::vector<std::string> argv, const std::filesystem::path& log) {
-    pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      // Die with the test, also when it crashes or is killed before its teardown runs.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      FILE* f = std::fopen(log.c_str(), "w");
-      if (f != nullptr) {
-        ::dup2(::fileno(f), 1);
-        ::dup2(::fileno(f), 2);
-      }
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-  }
-  ~ChildProcess() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      ::usleep(10'000);
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-};
-
-bool WaitForPort(uint16_t port, milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (CanConnect(port)) return true;
-    ::usleep(20'000);
-  }
-  return false;
 }
 
 class UpstreamTest : public ::testing::Test {
@@ -637,47 +562,29 @@ TEST(ClassifyCurlOutcomeTest, MessageNeverContainsTheSecret) {
 // ---------------------------------------------------------------------------------------------
 // 6. Real proxies: tinyproxy (HTTP CONNECT + Basic) and microsocks (SOCKS5 + user/password)
 
-constexpr char kProxyUser[] = "user";
-constexpr char kTinyPassword[] = "s3cr3t-Pw";  // tinyproxy's config syntax rejects "@:%"
-constexpr char kSocksPassword[] = "p@ss:w%rd";  // percent-encoded in the URL
-constexpr char kSocksPasswordEncoded[] = "p%40ss%3Aw%25rd";
+// Whether process `pid` holds the established connection whose local end is the stub's `peer`
+// port: which process opened a connection the stub accepted.
+bool SocketHeldBy(uint16_t peer, pid_t pid) { return ConnectionOwnedBy(peer, pid); }
+bool SocketNotHeldBy(uint16_t peer, pid_t pid) {
+  return !ConnectionOwnedBy(peer, pid, milliseconds(0));
+}
 
 class ProxyTest : public UpstreamTest {
  protected:
   static void SetUpTestSuite() {
     dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
                                      ("kg-upstream-" + std::to_string(::getpid())));
-    std::filesystem::create_directories(*dir_);
-    tiny_port_ = FreePort();
-    std::ofstream(*dir_ / "tinyproxy.conf")
-        << "Port " << tiny_port_ << "\nListen 127.0.0.1\nTimeout 30\n"
-        << "LogFile \"" << (*dir_ / "tinyproxy.log").string() << "\"\nLogLevel Connect\n"
-        << "MaxClients 50\nAllow 127.0.0.1\nBasicAuth " << kProxyUser << " " << kTinyPassword
-        << "\nDisableViaHeader Yes\n";
-    tiny_ = new ChildProcess({"/usr/bin/tinyproxy", "-d", "-c", (*dir_ / "tinyproxy.conf").string()},
-                             *dir_ / "tinyproxy.out");
-    socks_port_ = FreePort();
-    socks_ = new ChildProcess({"/usr/bin/microsocks", "-i", "127.0.0.1", "-p",
-                               std::to_string(socks_port_), "-u", kProxyUser, "-P", kSocksPassword},
-                              *dir_ / "microsocks.out");
-    up_ = WaitForPort(tiny_port_, milliseconds(3000)) && WaitForPort(socks_port_, milliseconds(3000));
+    proxies_ = RealProxies::Start(*dir_, &error_).release();
   }
   static void TearDownTestSuite() {
-    delete tiny_;
-    delete socks_;
+    delete proxies_;
     std::filesystem::remove_all(*dir_);
     delete dir_;
   }
-  void SetUp() override {
-    ASSERT_TRUE(up_) << "tinyproxy/microsocks did not start (scripts/install-deps.sh --test installs them)";
-  }
-  static std::string TinyUrl(const std::string& password) {
-    return "http://" + std::string(kProxyUser) + ":" + password + "@127.0.0.1:" +
-           std::to_string(tiny_port_);
-  }
+  void SetUp() override { ASSERT_TRUE(proxies_ != nullptr) << error_; }
+  static std::string TinyUrl(const std::string& password) { return proxies_->HttpUrl(password); }
   static std::string SocksUrl(const std::string& scheme, const std::string& encoded_password) {
-    return scheme + "://" + std::string(kProxyUser) + ":" + encoded_password + "@127.0.0.1:" +
-           std::to_string(socks_port_);
+    return proxies_->SocksUrl(scheme, encoded_password);
   }
 
   // Sends one request through `proxy_url`; expects success; returns the stub's peer port.
@@ -713,17 +620,12 @@ class ProxyTest : public UpstreamTest {
   }
 
   static std::filesystem::path* dir_;
-  static ChildProcess* tiny_;
-  static ChildProcess* socks_;
-  static uint16_t tiny_port_, socks_port_;
-  static bool up_;
+  static RealProxies* proxies_;
+  static std::string error_;
 };
 std::filesystem::path* ProxyTest::dir_ = nullptr;
-ChildProcess* ProxyTest::tiny_ = nullptr;
-ChildProcess* ProxyTest::socks_ = nullptr;
-uint16_t ProxyTest::tiny_port_ = 0;
-uint16_t ProxyTest::socks_port_ = 0;
-bool ProxyTest::up_ = false;
+RealProxies* ProxyTest::proxies_ = nullptr;
+std::string ProxyTest::error_;
 
 TEST_F(ProxyTest, DirectControlStubSeesTheTestProcess) {
   uint16_t peer = RoundTripVia("");
@@ -731,13 +633,13 @@ TEST_F(ProxyTest, DirectControlStubSeesTheTestProcess) {
 }
 
 TEST_F(ProxyTest, HttpConnectThroughTinyproxy) {
-  uint16_t peer = RoundTripVia(TinyUrl(kTinyPassword));
+  uint16_t peer = RoundTripVia(TinyUrl(RealProxies::kTinyPassword));
   // The connection the stub accepted belongs to tinyproxy (the curl connection, still cached,
   // keeps the tunnel open), and tinyproxy saw only a CONNECT (the request itself, with its
   // Authorization header, went through the tunnel).
-  EXPECT_TRUE(SocketHeldBy(peer, tiny_->pid()));
-  EXPECT_FALSE(SocketHeldBy(peer, ::getpid()));
-  std::string log = ReadFile(*dir_ / "tinyproxy.log");
+  EXPECT_TRUE(SocketHeldBy(peer, proxies_->tinyproxy().pid()));
+  EXPECT_TRUE(SocketNotHeldBy(peer, ::getpid()));
+  std::string log = proxies_->TinyproxyLog();
   EXPECT_NE(log.find("CONNECT 127.0.0.1:" + std::to_string(stub_.port())), std::string::npos)
       << log;
   EXPECT_EQ(log.find("sk-secret-key"), std::string::npos);
@@ -746,19 +648,19 @@ TEST_F(ProxyTest, HttpConnectThroughTinyproxy) {
 TEST_F(ProxyTest, HttpConnectCredentialsArePercentDecoded) {
   // "s3cr3t%2DPw" is "s3cr3t-Pw" only if curl decodes it (tinyproxy accepts no "@:%" to test).
   uint16_t peer = RoundTripVia(TinyUrl("s3cr3t%2DPw"));
-  EXPECT_TRUE(SocketHeldBy(peer, tiny_->pid()));
+  EXPECT_TRUE(SocketHeldBy(peer, proxies_->tinyproxy().pid()));
 }
 
 TEST_F(ProxyTest, Socks5ThroughMicrosocksWithEncodedCredentials) {
-  uint16_t peer = RoundTripVia(SocksUrl("socks5", kSocksPasswordEncoded));
-  EXPECT_TRUE(SocketHeldBy(peer, socks_->pid()));
-  EXPECT_FALSE(SocketHeldBy(peer, ::getpid()));
+  uint16_t peer = RoundTripVia(SocksUrl("socks5", RealProxies::kSocksPasswordEncoded));
+  EXPECT_TRUE(SocketHeldBy(peer, proxies_->microsocks().pid()));
+  EXPECT_TRUE(SocketNotHeldBy(peer, ::getpid()));
 }
 
 TEST_F(ProxyTest, Socks5hThroughMicrosocks) {
-  uint16_t peer = RoundTripVia(SocksUrl("socks5h", kSocksPasswordEncoded));
-  EXPECT_TRUE(SocketHeldBy(peer, socks_->pid()));
-  EXPECT_FALSE(SocketHeldBy(peer, ::getpid()));
+  uint16_t peer = RoundTripVia(SocksUrl("socks5h", RealProxies::kSocksPasswordEncoded));
+  EXPECT_TRUE(SocketHeldBy(peer, proxies_->microsocks().pid()));
+  EXPECT_TRUE(SocketNotHeldBy(peer, ::getpid()));
 }
 
 TEST_F(ProxyTest, WrongTinyproxyPasswordIsProxyFailureWith401) {
