@@ -302,7 +302,36 @@ std::vector<std::string> StreamEvents(const std::string& path, const std::string
   return ev;
 }
 
+// "/sse?events=3&size=10": the integer value of `name`, or `fallback`.
+long long QueryInt(const std::string& target, const std::string& name, long long fallback) {
+  size_t q = target.find('?');
+  if (q == std::string::npos) return fallback;
+  std::string query = "&" + target.substr(q + 1);
+  size_t at = query.find("&" + name + "=");
+  if (at == std::string::npos) return fallback;
+  return std::atoll(query.c_str() + at + name.size() + 2);
+}
+
+std::string WireEvent(long long i, long long size) {
+  std::string e = "data: " + std::to_string(i) + " ";
+  if (size > static_cast<long long>(e.size()) + 2) e.append(size - e.size() - 2, 'x');
+  e.append("\n\n");
+  return e;
+}
+
+// Reads and drops whatever the peer sends until it closes the connection (or Stop() shuts it).
+void WaitForPeerClose(int fd) {
+  char sink[512];
+  while (::recv(fd, sink, sizeof(sink), 0) > 0) {
+  }
+}
+
 }  // namespace
+
+std::string StubRequest::Header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? std::string() : it->second;
+}
 
 UpstreamStub::UpstreamStub() = default;
 
@@ -389,6 +418,83 @@ size_t UpstreamStub::CountForKey(const std::string& key) const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<size_t>(std::count_if(requests_.begin(), requests_.end(),
                                            [&](const StubRequest& r) { return r.key == key; }));
+}
+
+int UpstreamStub::connections_closed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closed_;
+}
+
+bool UpstreamStub::WaitForClosed(int n, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return closed_cv_.wait_for(lock, timeout, [&] { return closed_ >= n; });
+}
+
+UpstreamStub::Wire UpstreamStub::ServeWireRoute(int fd, const StubRequest& req) {
+  const std::string path = req.path.substr(0, req.path.find('?'));
+  auto param = [&](const char* name, long long fallback) {
+    return QueryInt(req.path, name, fallback);
+  };
+  const std::string conn = "x-stub-connection: " + std::to_string(req.connection_id) + "\r\n";
+  const std::string chunked_head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n" +
+      conn + "\r\n";
+  auto keep = [](bool ok) { return ok ? Wire::kKeepAlive : Wire::kClose; };
+  if (path == "/echo" || path == "/delay") {
+    if (path == "/delay") SleepMs(static_cast<int>(param("ms", 0)));
+    return keep(WriteAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n" + conn +
+                                 "X-Multi: a\r\nX-Multi: b\r\nContent-Length: " +
+                                 std::to_string(req.body.size()) + "\r\n\r\n" + req.body));
+  }
+  if (path == "/status") {
+    long long code = param("code", 500);
+    std::string body = R"({"error":{"message":"stub status )" + std::to_string(code) + "\"}}";
+    return keep(WriteAll(fd, "HTTP/1.1 " + std::to_string(code) + " Stub\r\n" + conn +
+                                 "Content-Type: application/json\r\nContent-Length: " +
+                                 std::to_string(body.size()) + "\r\n\r\n" + body));
+  }
+  if (path == "/sse") {
+    long long events = param("events", 10), size = param("size", 64);
+    int delay = static_cast<int>(param("delay_ms", 0));
+    if (!WriteAll(fd, chunked_head)) return Wire::kClose;
+    std::string batch;
+    for (long long i = 0; i < events; ++i) {
+      batch += WireEvent(i, size);
+      if (delay > 0 || batch.size() >= (64 << 10) || i + 1 == events) {
+        if (!WriteAll(fd, Chunk(batch))) return Wire::kClose;
+        sse_written_ += static_cast<int64_t>(batch.size());
+        batch.clear();
+        SleepMs(delay);
+      }
+    }
+    return keep(WriteAll(fd, "0\r\n\r\n"));
+  }
+  if (path == "/stall") {
+    if (WriteAll(fd, chunked_head + Chunk(std::string(param("bytes", 10), 's')))) {
+      WaitForPeerClose(fd);
+    }
+    return Wire::kClose;
+  }
+  if (path == "/reset") {
+    if (!WriteAll(fd, "HTTP/1.1 200 OK\r\n" + conn + "Content-Length: " +
+                          std::to_string(10 << 20) + "\r\n\r\n" +
+                          std::string(param("bytes", 1000), 'r'))) {
+      return Wire::kClose;
+    }
+    SleepMs(100);  // let the client read what was sent: an RST may discard unread data
+    linger lg{1, 0};  // close() now sends RST
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    return Wire::kClose;
+  }
+  if (path == "/forever") {
+    if (!WriteAll(fd, chunked_head)) return Wire::kClose;
+    for (long long i = 0; !stopping_.load(); ++i) {
+      if (!WriteAll(fd, Chunk(WireEvent(i, 64)))) break;
+      SleepMs(5);
+    }
+    return Wire::kClose;
+  }
+  return Wire::kNotWire;
 }
 
 void UpstreamStub::ClearRequests() {
@@ -510,8 +616,10 @@ void UpstreamStub::Serve(int fd, int connection_id, std::string peer) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       open_fds_.erase(std::remove(open_fds_.begin(), open_fds_.end(), fd), open_fds_.end());
+      ::close(fd);
+      ++closed_;
     }
-    ::close(fd);
+    closed_cv_.notify_all();
   };
   while (!stopping_.load()) {
     size_t header_end;
@@ -523,6 +631,7 @@ void UpstreamStub::Serve(int fd, int connection_id, std::string peer) {
     StubRequest req;
     req.connection_id = connection_id;
     req.peer = peer;
+    req.peer_port = static_cast<uint16_t>(std::stoi(peer.substr(peer.rfind(':') + 1)));
     std::string head = buf.substr(0, header_end);
     size_t line_end = head.find("\r\n");
     std::string request_line = head.substr(0, line_end);
@@ -564,6 +673,10 @@ void UpstreamStub::Serve(int fd, int connection_id, std::string peer) {
       requests_.push_back(req);
     }
 
+    if (Wire w = ServeWireRoute(fd, req); w != Wire::kNotWire) {
+      if (w == Wire::kClose) return close_fd();
+      continue;
+    }
     if (req.method == "GET" && (req.path == "/key/info" || req.path == "/api/v1/key")) {
       if (!WriteAll(fd, SpendResponse(req))) return close_fd();
       continue;

@@ -13,12 +13,25 @@
 // text, in the request's format. A script can also change the number of stream events, their pace and their size. The spend routes
 // (GET /key/info, GET /api/v1/key) answer from SetSpend().
 //
+// Wire-level routes, for tests of the HTTP client itself (query parameters are integers; every
+// answer carries "x-stub-connection: <id>", 1, 2, ... in accept order):
+//   /echo                     200, Content-Length, the request body echoed back (and X-Multi twice)
+//   /status?code=C            status C with a small JSON body
+//   /sse?events=N&size=B&delay_ms=D
+//                             200 text/event-stream, chunked; event i is "data: <i> <pad>\n\n",
+//                             about B bytes; D ms between events (0: written in 64 KiB batches)
+//   /delay?ms=D               waits D ms before the head, then as /echo
+//   /stall?bytes=N            head (chunked) and N body bytes, then silence until the client leaves
+//   /reset?bytes=N            head (Content-Length 10 MiB) and N body bytes, 100 ms later a TCP RST
+//   /forever                  chunked events every 5 ms until the client leaves
+//
 // Thread safety: one thread accepts, one thread serves each connection; the public methods are
 // safe from any thread.
 #ifndef KEYGATE_TESTS_FAKES_UPSTREAM_STUB_H_
 #define KEYGATE_TESTS_FAKES_UPSTREAM_STUB_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -59,10 +72,13 @@ struct StubSpend {
 };
 
 struct StubRequest {
-  std::string method, path, key, body;
+  std::string method, path, key, body;         // path: the request target, query included
   std::map<std::string, std::string> headers;  // lower-cased names
   int connection_id = 0;
-  std::string peer;  // "127.0.0.1:port"
+  std::string peer;        // "127.0.0.1:port"
+  uint16_t peer_port = 0;  // the TCP peer of the connection (the client, or its proxy)
+  // The value of header `lower_name`, or "".
+  std::string Header(const std::string& lower_name) const;
 };
 
 class UpstreamStub {
@@ -74,6 +90,7 @@ class UpstreamStub {
   void Stop();
   uint16_t port() const { return port_; }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string Url(const std::string& target) const { return base_url() + target; }
 
   void Script(const std::string& key, StubBehavior behavior);
   void ClearScripts();
@@ -88,6 +105,11 @@ class UpstreamStub {
   size_t CountForKey(const std::string& key) const;
   void ClearRequests();
   int connections_accepted() const { return connections_.load(); }
+  int connections_closed() const;
+  // Waits until at least `n` connections were closed by the client (or broke); false on timeout.
+  bool WaitForClosed(int n, std::chrono::milliseconds timeout) const;
+  // Body bytes of /sse answers handed to the kernel so far (all connections).
+  int64_t sse_bytes_written() const { return sse_written_.load(); }
 
   // The behaviour for a key (scripts, then the key's name).
   StubBehavior BehaviorFor(const std::string& key) const;
@@ -96,11 +118,16 @@ class UpstreamStub {
   void AcceptLoop();
   void Serve(int fd, int connection_id, std::string peer);
   std::string SpendResponse(const StubRequest& req) const;  // the whole HTTP response
+  enum class Wire { kNotWire, kKeepAlive, kClose };
+  Wire ServeWireRoute(int fd, const StubRequest& req);
 
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> connections_{0};
+  std::atomic<int64_t> sse_written_{0};
+  mutable std::condition_variable closed_cv_;
+  int closed_ = 0;                               // GUARDED_BY(mu_)
   std::thread acceptor_;
   mutable std::mutex mu_;
   std::map<std::string, StubBehavior> scripts_;  // GUARDED_BY(mu_)

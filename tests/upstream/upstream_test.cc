@@ -28,9 +28,9 @@
 #include <string>
 #include <vector>
 
+#include "tests/fakes/upstream_stub.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/real_proxies.h"
-#include "tests/upstream/upstream_stub.h"
 #include "upstream/curl_failure.h"
 
 namespace keygate::upstream {
@@ -99,6 +99,7 @@ std::string ReadFile(const std::filesystem::path& path) {
 
 class UpstreamTest : public ::testing::Test {
  protected:
+  UpstreamTest() { EXPECT_TRUE(stub_.Start()) << "the stub cannot listen"; }
   void TearDown() override {
     client_.reset();
     io_.restart();
@@ -147,7 +148,7 @@ TEST_F(UpstreamTest, PostRoundTripHeadersAndBodyIntact) {
   auto reqs = stub_.requests();
   ASSERT_EQ(reqs.size(), 1u);
   EXPECT_EQ(reqs[0].method, "POST");
-  EXPECT_EQ(reqs[0].target, "/echo");
+  EXPECT_EQ(reqs[0].path, "/echo");
   EXPECT_EQ(reqs[0].body, r.body);
   EXPECT_EQ(reqs[0].Header("content-type"), "application/json");
   EXPECT_EQ(reqs[0].Header("authorization"), "Bearer sk-test");
