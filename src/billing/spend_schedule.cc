@@ -20,11 +20,17 @@ bool SpendSchedule::Due(const SpendIntervals& intervals, const keypool::KeyView&
                         int64_t now_ms) const {
   auto it = last_.find(key.id);
   if (it == last_.end()) return true;
-  const int64_t used = key.health->last_used_ms.load(std::memory_order_relaxed);
+  int64_t used = key.health->last_used_ms.load(std::memory_order_relaxed);
+  if (auto u = used_.find(key.id); u != used_.end()) used = std::max(used, u->second);
   const bool busy =
       (used > 0 && now_ms - used <= intervals.idle_after_ms) || it->second.spend_moved;
   const int64_t interval = busy ? intervals.active_ms : intervals.idle_ms;
   return now_ms - it->second.checked_ms >= static_cast<int64_t>(interval * it->second.stretch);
+}
+
+void SpendSchedule::SawUse(int64_t key_id, int64_t used_ms) {
+  int64_t& newest = used_[key_id];
+  newest = std::max(newest, used_ms);
 }
 
 void SpendSchedule::Checked(const SpendIntervals& intervals, int64_t key_id, int64_t now_ms,

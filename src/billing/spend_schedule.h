@@ -2,9 +2,9 @@
 // often (spend moves only when a key carries traffic), idle keys rarely.
 //
 //   interval = interval_active when the key is busy, else interval_idle; busy = it carried a
-//              request of this instance in the last idle_after_ms (KeyHealth::last_used_ms, set
-//              by the data plane), or its spend moved between its last two readings (traffic
-//              served by other instances, which this one cannot see);
+//              request in the last idle_after_ms — of this instance (KeyHealth::last_used_ms, set
+//              by the data plane) or of any instance (the store's usage records, read by the
+//              service each pass: SawUse) — or its spend moved between its last two readings;
 //   a key is due when it was never checked by this schedule, or its last check is older than
 //   its interval x a stretch drawn at that check from [1 - jitter, 1 + jitter] (so keys checked
 //   together drift apart instead of probing in bursts).
@@ -47,8 +47,13 @@ class SpendSchedule {
   // as it was). Draws the stretch of its next interval.
   void Checked(const SpendIntervals& intervals, int64_t key_id, int64_t now_ms,
                std::optional<int64_t> spend_micros = std::nullopt);
+  // Some instance used `key_id` at `used_ms` (from the store's usage records).
+  void SawUse(int64_t key_id, int64_t used_ms);
   // Forgets every key (a checker that lost the lease starts afresh when it regains it).
-  void Clear() { last_.clear(); }
+  void Clear() {
+    last_.clear();
+    used_.clear();
+  }
 
  private:
   struct Last {
@@ -58,6 +63,7 @@ class SpendSchedule {
     bool spend_moved = false;             // it differed from the one before
   };
   std::unordered_map<int64_t, Last> last_;
+  std::unordered_map<int64_t, int64_t> used_;  // key id -> newest use seen in the store
   std::mt19937_64 rng_;
 };
 

@@ -125,10 +125,14 @@ void SpendService::PassStep() {
   const bool lead = Leading(now) && cfg->spend_checker.enabled;
   if (!lead) {
     // A new term starts with every key due: another leader checked them meanwhile.
-    if (was_leading_) schedule_.Clear();
+    if (was_leading_) {
+      schedule_.Clear();
+      usage_cursor_ = 0;  // the next term reads the last idle_after_ms of usage afresh
+    }
     was_leading_ = false;
   } else {
     was_leading_ = true;
+    ReadKeysUsed(*cfg, now);
     PassOptions pass;
     pass.due = [&](const config::PoolConfig& pool, const keypool::KeyView& key) {
       return schedule_.Due(IntervalsFor(cfg->spend_checker, pool), key, now);
@@ -152,6 +156,16 @@ void SpendService::PassStep() {
     bands_at_ms_ = now;
     RefreshBands(*cfg);
   }
+}
+
+// Every instance's traffic, from the usage records written since the last pass: keys another
+// instance uses are checked as often as the ones this instance uses.
+void SpendService::ReadKeysUsed(const config::Config& cfg, int64_t now) {
+  StatusOr<store::KeysUsed> used =
+      store_.KeysUsedAfter(usage_cursor_, now - cfg.spend_checker.idle_after_ms);
+  if (!used.ok()) return;  // the store is down: the pass that follows says so
+  usage_cursor_ = used->max_record_id;
+  for (const store::KeyUse& u : used->keys) schedule_.SawUse(u.key_id, u.last_used_ms);
 }
 
 void SpendService::RegisterMetrics() {

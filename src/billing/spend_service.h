@@ -71,6 +71,7 @@ class SpendService {
   void PassStep();
   void RecordMetrics(const PassReport& report);
   void RefreshBands(const config::Config& cfg);
+  void ReadKeysUsed(const config::Config& cfg, int64_t now);
   void RegisterMetrics();
 
   store::Store& store_;
@@ -84,6 +85,7 @@ class SpendService {
   std::atomic<bool> leading_{false};
   std::atomic<int64_t> leading_until_ms_{0};  // the held lease's expiry as this instance saw it
   SpendSchedule schedule_;                     // pass thread only
+  int64_t usage_cursor_ = 0;                   // pass thread only: KeysUsedAfter's cursor
   bool was_leading_ = false;                   // pass thread only
   int64_t bands_at_ms_ = 0;                    // pass thread only
 

@@ -289,6 +289,16 @@ struct UsageSummary {
   int64_t cost_micros = 0;
 };
 
+// Store::KeysUsedAfter: which upstream keys carried requests recorded by any instance.
+struct KeyUse {
+  int64_t key_id = 0;
+  int64_t last_used_ms = 0;  // the newest record's created_at
+};
+struct KeysUsed {
+  std::vector<KeyUse> keys;
+  int64_t max_record_id = 0;  // the cursor for the next call (the `after_record_id` given if none)
+};
+
 struct PoolVersion {
   int64_t pool_id = 0;
   int64_t version = 0;
@@ -379,6 +389,12 @@ class Store {
   // The sum of cost_micros of the usage records of upstream key `key_id` created at or after
   // `since_ms` (0 when there are none). keygate's own ledger of what a key has spent.
   virtual StatusOr<int64_t> SumUsageCostMicros(int64_t key_id, int64_t since_ms) = 0;
+  // The upstream keys of the usage records with an id above `after_record_id` created at or after
+  // `since_ms` — the traffic of every instance on the store, read incrementally by the spend
+  // checker's leader (its schedule). On PostgreSQL a record whose id was drawn before another's
+  // but committed after the cursor passed it is not seen: this is a scheduling hint, never a
+  // ledger.
+  virtual StatusOr<KeysUsed> KeysUsedAfter(int64_t after_record_id, int64_t since_ms) = 0;
 
   // ---- credits
   // Reserves `amount_micros` for a request of client key `client_key_id` in one transaction that

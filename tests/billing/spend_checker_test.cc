@@ -519,6 +519,41 @@ TEST_P(SpendCheckerTest, UsedKeysAreCheckedOftenIdleKeysRarely) {
   EXPECT_EQ(stub_.CountForKey(s[1]), 2u);
 }
 
+// A key only another instance uses (its usage records reach the store, its KeyHealth here stays
+// untouched) is checked at the short interval too.
+TEST_P(SpendCheckerTest, KeysOtherInstancesUseAreCheckedOften) {
+  auto s = MakePool("oh", {"elsewhere", "idle"}, 0);
+  Configure(
+      "[spend_checker]\njitter = 0\ninterval_active_ms = 10000\ninterval_idle_ms = 3600000\n"
+      "idle_after_ms = 300000\n");
+  stub_.SetSpend(s[0], {.spend_usd = 1, .budget_usd = 10});
+  stub_.SetSpend(s[1], {.spend_usd = 1, .budget_usd = 10});
+  stats::Registry reg;
+  billing::SpendService svc(*store_, *keys_, clock_, reg, config_, "leader");
+  auto step = [&](int64_t advance_ms) {
+    clock_.AdvanceMs(advance_ms);
+    svc.LeaseStepForTest();
+    svc.PassStepForTest();
+  };
+  step(0);
+  ASSERT_EQ(stub_.CountForKey(s[0]), 1u) << "every key once at the start";
+  int n = 0;
+  auto other_instance_uses = [&](const std::string& secret) {
+    store::UsageRecord u;
+    u.request_id = "other-" + std::to_string(n++);
+    u.model = "m";
+    u.upstream_key_id = ids_[secret];
+    u.created_at_ms = clock_.NowMs();
+    ASSERT_OK(store_->InsertUsage({u}));
+  };
+  for (int i = 0; i < 6; ++i) {
+    other_instance_uses(s[0]);
+    step(10'000);
+  }
+  EXPECT_EQ(stub_.CountForKey(s[0]), 7u) << "used by another instance: every 10 s";
+  EXPECT_EQ(stub_.CountForKey(s[1]), 1u) << "idle everywhere: hourly";
+}
+
 // Outcomes, rotations, the no-backup alert and the spend bands in the service's metrics.
 TEST_P(SpendCheckerTest, ServiceMetricsCountOutcomesAndBands) {
   auto s = MakePool("oh", {"near", "over", "mid", "broken"}, 1);

@@ -50,6 +50,18 @@ TEST(SpendScheduleTest, RecentKeysAtTheShortIntervalIdleOnesAtTheLong) {
 
 // Traffic this instance cannot see (another instance's): the key's spend moved between two
 // readings, so it is busy until a reading shows it still.
+TEST(SpendScheduleTest, UseSeenInTheStoreMakesAKeyBusyLikeLocalUse) {
+  SpendSchedule schedule(1);
+  keypool::KeyView elsewhere = Key(1), idle = Key(2);
+  for (const auto* k : {&elsewhere, &idle}) schedule.Checked(Exact(), k->id, kT0);
+  schedule.SawUse(elsewhere.id, kT0 + 2'000);  // another instance's usage record
+  schedule.SawUse(elsewhere.id, kT0 + 1'000);  // an older one read later changes nothing
+  EXPECT_TRUE(schedule.Due(Exact(), elsewhere, kT0 + 10'000)) << "busy on another instance";
+  EXPECT_FALSE(schedule.Due(Exact(), idle, kT0 + 10'000));
+  EXPECT_FALSE(schedule.Due(Exact(), elsewhere, kT0 + 2'000 + 300'001))
+      << "idle again once idle_after has passed since that use";
+}
+
 TEST(SpendScheduleTest, SpendThatMovesMakesAKeyBusy) {
   SpendSchedule schedule(1);
   keypool::KeyView k = Key(1);

@@ -122,6 +122,53 @@ TEST_P(StoreLeaseTest, SumUsageCostSinceActivation) {
   EXPECT_EQ(*store_->SumUsageCostMicros(k2, 0), 9999);
 }
 
+// The spend checker's leader reads every instance's traffic incrementally: keys with records
+// after the cursor and not older than `since`, each with its newest record's time.
+TEST_P(StoreLeaseTest, KeysUsedAfterReadsNewRecordsOnce) {
+  int64_t pool = MakePool("p", 3, 0);
+  auto keys = store_->ListKeys({.pool_id = pool});
+  ASSERT_OK(keys);
+  int64_t k1 = keys->at(0).id, k2 = keys->at(1).id;
+  int next = 0;
+  auto insert = [&](std::vector<std::pair<std::optional<int64_t>, int64_t>> uses) {
+    std::vector<store::UsageRecord> batch;
+    for (auto [key, at] : uses) {
+      store::UsageRecord u;
+      u.request_id = "u" + std::to_string(next++);
+      u.model = "m";
+      u.upstream_key_id = key;
+      u.created_at_ms = at;
+      batch.push_back(u);
+    }
+    ASSERT_OK(store_->InsertUsage(batch));
+  };
+  auto none = store_->KeysUsedAfter(0, 0);
+  ASSERT_OK(none);
+  EXPECT_TRUE(none->keys.empty());
+  EXPECT_EQ(none->max_record_id, 0) << "no records: the cursor stays";
+
+  insert({{k1, 1000}, {k1, 5000}, {k2, 500}, {std::nullopt, 6000}});
+  auto first = store_->KeysUsedAfter(0, 800);
+  ASSERT_OK(first);
+  ASSERT_EQ(first->keys.size(), 1u) << "k2's only record is older than since";
+  EXPECT_EQ(first->keys[0].key_id, k1);
+  EXPECT_EQ(first->keys[0].last_used_ms, 5000);
+  EXPECT_GT(first->max_record_id, 0);
+
+  auto again = store_->KeysUsedAfter(first->max_record_id, 800);
+  ASSERT_OK(again);
+  EXPECT_TRUE(again->keys.empty()) << "nothing new after the cursor";
+  EXPECT_EQ(again->max_record_id, first->max_record_id);
+
+  insert({{k2, 7000}});
+  auto later = store_->KeysUsedAfter(first->max_record_id, 800);
+  ASSERT_OK(later);
+  ASSERT_EQ(later->keys.size(), 1u);
+  EXPECT_EQ(later->keys[0].key_id, k2);
+  EXPECT_EQ(later->keys[0].last_used_ms, 7000);
+  EXPECT_GT(later->max_record_id, first->max_record_id);
+}
+
 KG_INSTANTIATE_STORE_TEST(StoreLeaseTest);
 
 }  // namespace

@@ -905,6 +905,20 @@ class SqlStore final : public Store {
     return r.rows.empty() ? int64_t{0} : r.rows[0].Int(0);
   }
 
+  StatusOr<KeysUsed> KeysUsedAfter(int64_t after_record_id, int64_t since_ms) override {
+    KG_ASSIGN_OR_RETURN(Result r,
+                        Read("SELECT upstream_key_id, MAX(created_at), MAX(id) FROM usage_records"
+                             " WHERE id > ? AND created_at >= ? GROUP BY upstream_key_id",
+                             {after_record_id, since_ms}));
+    KeysUsed used;
+    used.max_record_id = after_record_id;
+    for (const Row& row : r.rows) {
+      used.max_record_id = std::max(used.max_record_id, row.Int(2));
+      if (row.OptInt(0)) used.keys.push_back({.key_id = row.Int(0), .last_used_ms = row.Int(1)});
+    }
+    return used;
+  }
+
   // ---------------------------------------------------------------- credits
 
   StatusOr<ReserveOutcome> ReserveCredits(const ReserveRequest& q) override {
