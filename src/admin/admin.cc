@@ -174,6 +174,114 @@ StatusOr<ops::HistoryQuery> HistoryParams(const std::map<std::string, std::strin
   return h;
 }
 
+// ---- client-key settings from a JSON body, as the operator would type them (ops::ClientSettings):
+// one parser, one set of rules (USD strings to integer micro-USD) for the CLI and the API.
+// A field that is absent is "not given"; null clears the setting.
+
+// An amount: "<name>_usd" as a decimal string (a JSON number is refused: binary floats are not
+// exact), or "<name>_micros" as a whole number. Returns "" when neither is given.
+StatusOr<std::string> UsdFields(const json::object& o, const std::string& name,
+                                const char* null_means) {
+  const json::value* usd = o.if_contains(name + "_usd");
+  const json::value* micros = o.if_contains(name + "_micros");
+  if (usd != nullptr && micros != nullptr) {
+    return InvalidArgumentError("give '" + name + "_usd' or '" + name + "_micros', not both");
+  }
+  if (usd != nullptr) {
+    if (usd->is_null() && null_means != nullptr) return std::string(null_means);
+    if (!usd->is_string()) {
+      return InvalidArgumentError("field '" + name +
+                                  "_usd' must be a string of dollars like \"12.50\" (or use '" +
+                                  name + "_micros')");
+    }
+    if (usd->as_string().empty())
+      return InvalidArgumentError("field '" + name + "_usd' must not be empty");
+    return std::string(usd->as_string());
+  }
+  if (micros != nullptr) {
+    if (micros->is_null() && null_means != nullptr) return std::string(null_means);
+    auto n = IntField(o, (name + "_micros").c_str());
+    if (!n.ok()) return n.status();
+    if (!*n) return InvalidArgumentError("field '" + name + "_micros' must be a whole number");
+    return FormatMicrosAsUsd(**n);  // exact: six decimals round-trip to the same micros
+  }
+  return std::string();
+}
+
+// A limit: a whole number, or null for none.
+StatusOr<std::string> LimitField(const json::object& o, const char* name) {
+  const json::value* v = o.if_contains(name);
+  if (v == nullptr) return std::string();
+  if (v->is_null()) return std::string("none");
+  auto n = IntField(o, name);
+  if (!n.ok()) return n.status();
+  return std::to_string(**n);
+}
+
+// Fills the limit fields of `s` (models, rpm, tpm, concurrency, expires_at, caps).
+Status LimitSettings(const json::object& o, ops::ClientSettings& s) {
+  if (const json::value* v = o.if_contains("models")) {
+    if (v->is_null()) {
+      s.models = "*";
+    } else if (!v->is_array()) {
+      return InvalidArgumentError(
+          "field 'models' must be an array of model ids (empty or null: every model)");
+    } else {
+      std::string list;
+      for (const json::value& m : v->as_array()) {
+        if (!m.is_string() || m.as_string().empty() ||
+            m.as_string().subview().find(',') != std::string_view::npos) {
+          return InvalidArgumentError("field 'models' must hold model ids (strings)");
+        }
+        list += (list.empty() ? "" : ",") + std::string(m.as_string());
+      }
+      s.models = list.empty() ? "*" : list;
+    }
+  }
+  KG_ASSIGN_OR_RETURN(s.rpm, LimitField(o, "rpm"));
+  KG_ASSIGN_OR_RETURN(s.tpm, LimitField(o, "tpm"));
+  KG_ASSIGN_OR_RETURN(s.concurrency, LimitField(o, "concurrency"));
+  if (const json::value* v = o.if_contains("expires_at")) {
+    if (v->is_null()) {
+      s.expires = "never";
+    } else if (!v->is_string() || v->as_string().empty()) {
+      return InvalidArgumentError("field 'expires_at' must be a UTC date or time, or null (never)");
+    } else {
+      s.expires = v->as_string();
+    }
+  }
+  if (const json::value* v = o.if_contains("caps")) {
+    if (!v->is_array())
+      return InvalidArgumentError("field 'caps' must be an array of {\"model\", \"cap_usd\"}");
+    for (const json::value& c : v->as_array()) {
+      if (!c.is_object())
+        return InvalidArgumentError("each cap must be an object {\"model\", \"cap_usd\"}");
+      auto model = StringField(c.as_object(), "model", true);
+      if (!model.ok()) return model.status();
+      if (model->empty() || model->find('=') != std::string::npos) {
+        return InvalidArgumentError("a cap's 'model' must be a model id or \"*\"");
+      }
+      KG_ASSIGN_OR_RETURN(std::string amount, UsdFields(c.as_object(), "cap", "none"));
+      if (amount.empty()) {
+        return InvalidArgumentError("the cap of " + *model +
+                                    " needs 'cap_usd' or 'cap_micros' (null removes it)");
+      }
+      s.caps.push_back(*model + "=" + amount);
+    }
+  }
+  return OkStatus();
+}
+
+// The fields a body may hold, so a misspelt one is an error rather than silently ignored.
+Status OnlyFields(const json::object& o, std::initializer_list<std::string_view> allowed) {
+  for (const auto& [name, value] : o) {
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      return InvalidArgumentError("unknown field '" + std::string(name.substr(0, 40)) + "'");
+    }
+  }
+  return OkStatus();
+}
+
 // The outcome of one routed handler, with what the audit log records for writes.
 struct Outcome {
   Response response;
@@ -218,6 +326,9 @@ class Router {
     if (top == "rotations" && s_.size() == 1 && m == "GET") return History(ops::RotationHistory);
     if (top == "spend" && s_.size() == 1 && m == "GET") return History(ops::SpendHistory);
     if (top == "usage" && s_.size() == 1 && m == "GET") return History(ops::UsageHistory);
+    if (top == "usage" && s_.size() == 2 && s_[1] == "report" && m == "GET") return UsageReport();
+    if (top == "spend" && s_.size() == 2 && s_[1] == "stats" && m == "GET") return SpendStats();
+    if (top == "client-keys") return ClientKeys(m);
     if (top == "audit" && s_.size() == 1 && m == "GET") return History(ops::AuditHistory);
     if (top == "reload" && s_.size() == 1 && m == "POST") return Reload();
     return Unknown();
@@ -264,7 +375,15 @@ class Router {
     if (s_.size() == 2 && m == "GET") {
       auto status = ops::PoolStatus(*d_.store, s_[1]);
       if (!status.ok()) return {Error(status.status())};
-      return {Json(200, ops::PoolJson(*status))};
+      json::object doc = ops::PoolJson(*status);
+      // Keys by budget band, as /spend/stats?pool= has them.
+      if (d_.config) {
+        auto spend = ops::SpendStats(*d_.store, *d_.config, s_[1]);
+        if (!spend.ok()) return {Error(spend.status())};
+        const json::array& pools = spend->at("pools").as_array();
+        if (!pools.empty()) doc["bands"] = pools[0].at("bands");
+      }
+      return {Json(200, doc)};
     }
     if (s_.size() == 3 && s_[2] == "keys" && m == "POST") return Import(s_[1]);
     return Unknown();
@@ -489,6 +608,187 @@ class Router {
       return o;
     }
     return Unknown();
+  }
+
+  // ---- client keys and sub-keys
+  Outcome ClientKeys(const std::string& m) {
+    if (s_.size() == 1 && m == "GET") return ListClients(std::nullopt);
+    if (s_.size() == 1 && m == "POST") return CreateClient(0);
+    auto id = IdParam(s_[1], "client key id");
+    if (!id.ok()) return {Error(id.status())};
+    // /client-keys/{parent}/sub-keys[/{id}[/…]]
+    if (s_.size() >= 3 && s_[2] == "sub-keys") {
+      if (s_.size() == 3 && m == "GET") {
+        auto parent = d_.store->GetClientKey(*id);
+        if (!parent.ok()) return {Error(parent.status())};
+        return ListClients(*id);
+      }
+      if (s_.size() == 3 && m == "POST") return CreateClient(*id);
+      if (s_.size() < 4) return Unknown();
+      auto sub = IdParam(s_[3], "sub-key id");
+      if (!sub.ok()) return {Error(sub.status())};
+      auto key = d_.store->GetClientKey(*sub);
+      if (!key.ok()) return {Error(key.status())};
+      if (key->parent_id != *id) {
+        return {Error(NotFoundError("client key " + std::to_string(*sub) +
+                                    " is not a sub-key of client key " + std::to_string(*id)))};
+      }
+      return OneClient(m, *sub, 4);
+    }
+    return OneClient(m, *id, 2);
+  }
+
+  Outcome ListClients(std::optional<int64_t> parent) {
+    auto keys = d_.store->ListClientKeys();
+    if (!keys.ok()) return {Error(keys.status())};
+    json::array arr;
+    for (const store::ClientKey& k : *keys) {
+      if (parent && k.parent_id != *parent) continue;
+      arr.push_back(ops::ClientJson(k));
+    }
+    return {Json(200, json::object{{parent ? "sub_keys" : "client_keys", std::move(arr)}})};
+  }
+
+  // The new key's document with its secret: the one response that ever holds it.
+  static Response WithSecret(int status, const ops::NewClientSecret& created) {
+    json::object doc = ops::ClientJson(created.key);
+    doc["key"] = created.secret;
+    return Json(status, doc);
+  }
+
+  static std::string ClientTarget(const store::ClientKey& k) {
+    return "client key " + std::to_string(k.id) + " (" + k.name + ")";
+  }
+
+  Outcome CreateClient(int64_t parent) {
+    Outcome o{.action = parent ? "client_keys.create_sub_key" : "client_keys.create",
+              .target = parent ? "sub-key of client key " + std::to_string(parent) : "client key"};
+    Status fields =
+        parent ? OnlyFields(c_.body,
+                            {"name", "models", "rpm", "tpm", "concurrency", "expires_at", "caps"})
+               : OnlyFields(c_.body, {"name", "credits_usd", "credits_micros", "models", "rpm",
+                                      "tpm", "concurrency", "expires_at", "caps"});
+    if (!fields.ok()) return Fail(o, fields);
+    auto name = StringField(c_.body, "name", true);
+    if (!name.ok()) return Fail(o, name.status());
+    o.target += " " + *name;
+    ops::ClientSettings s;
+    s.parent = parent;
+    auto credits = UsdFields(c_.body, "credits", "unlimited");
+    if (!credits.ok()) return Fail(o, credits.status());
+    s.credits = *credits;
+    Status limits = LimitSettings(c_.body, s);
+    if (!limits.ok()) return Fail(o, limits);
+    auto created = ops::CreateClientKey(*d_.store, *d_.secrets, *name, s, "");
+    if (!created.ok()) return Fail(o, created.status());
+    o.target = ClientTarget(created->key);
+    o.response = WithSecret(201, *created);
+    return o;
+  }
+
+  // /client-keys/{id}… with the verb at segment `at`.
+  Outcome OneClient(const std::string& m, int64_t id, size_t at) {
+    const std::string target = "client key " + std::to_string(id);
+    if (s_.size() == at && m == "GET") {
+      auto key = d_.store->GetClientKey(id);
+      if (!key.ok()) return {Error(key.status())};
+      json::object doc = ops::ClientJson(*key);
+      // Its usage all time (the same sums as /usage/report).
+      auto usage = ops::UsageReport(*d_.store, {.group = {}, .client_key_id = id});
+      if (!usage.ok()) return {Error(usage.status())};
+      doc["usage"] = usage->at("total");
+      return {Json(200, doc)};
+    }
+    if (s_.size() == at && m == "DELETE") {
+      Outcome o{.action = "client_keys.delete", .target = target};
+      Status st = ops::DeleteClientKey(*d_.store, id);
+      if (!st.ok()) return Fail(o, st);
+      o.response = Json(200, json::object{{"client_key_id", id}, {"deleted", true}});
+      return o;
+    }
+    if (s_.size() != at + 1 || m != "POST") return Unknown();
+    const std::string& verb = s_[at];
+    Outcome o{.action = "client_keys." + verb, .target = target};
+    ops::ClientSettings s;
+    if (verb == "credits") {
+      Status fields = OnlyFields(c_.body, {"add_usd", "add_micros", "set_usd", "set_micros"});
+      if (!fields.ok()) return Fail(o, fields);
+      auto add = UsdFields(c_.body, "add", nullptr);
+      auto set = UsdFields(c_.body, "set", "unlimited");
+      if (!add.ok()) return Fail(o, add.status());
+      if (!set.ok()) return Fail(o, set.status());
+      if (add->empty() == set->empty()) {
+        return Fail(o, InvalidArgumentError("give one of 'add_usd' / 'add_micros' (a top-up; "
+                                            "negative takes back) or 'set_usd' / 'set_micros' "
+                                            "(the new balance; null: unlimited)"));
+      }
+      s.add_credits = *add;
+      s.credits = *set;
+    } else if (verb == "limits") {
+      Status fields =
+          OnlyFields(c_.body, {"models", "rpm", "tpm", "concurrency", "expires_at", "caps"});
+      if (!fields.ok()) return Fail(o, fields);
+      Status limits = LimitSettings(c_.body, s);
+      if (!limits.ok()) return Fail(o, limits);
+    } else if (verb == "enable" || verb == "disable") {
+      auto key = d_.store->UpdateClientKey(id, {.enabled = verb == "enable"});
+      if (!key.ok()) return Fail(o, key.status());
+      o.target = ClientTarget(*key);
+      o.response = Json(200, ops::ClientJson(*key));
+      return o;
+    } else if (verb == "roll") {
+      auto rolled = ops::RollClientKey(*d_.store, *d_.secrets, id);
+      if (!rolled.ok()) return Fail(o, rolled.status());
+      o.target = ClientTarget(rolled->key);
+      o.response = WithSecret(200, *rolled);
+      return o;
+    } else {
+      return Unknown();
+    }
+    auto key = ops::UpdateClientKey(*d_.store, id, s, "");
+    if (!key.ok()) return Fail(o, key.status());
+    o.target = ClientTarget(*key);
+    o.response = Json(200, ops::ClientJson(*key));
+    return o;
+  }
+
+  // ---- reports
+  Outcome UsageReport() {
+    ops::UsageReportQuery q;
+    if (auto it = c_.query.find("group"); it != c_.query.end()) {
+      auto group = ops::ParseUsageGroup(it->second);
+      if (!group.ok()) return {Error(group.status())};
+      q.group = std::move(group).value();
+    }
+    if (auto it = c_.query.find("client_key_id"); it != c_.query.end()) {
+      auto id = IdParam(it->second, "client_key_id");
+      if (!id.ok()) return {Error(id.status())};
+      q.client_key_id = *id;
+    }
+    if (auto it = c_.query.find("model"); it != c_.query.end() && !it->second.empty()) {
+      q.model = it->second;
+    }
+    if (auto it = c_.query.find("from"); it != c_.query.end() && !it->second.empty()) {
+      auto t = ParseTimeMs(it->second);
+      if (!t)
+        return {Error(400, "from must be a UTC date or time like 2026-11-01, not '" +
+                               it->second.substr(0, 40) + "'")};
+      q.from_ms = *t;
+    }
+    if (auto it = c_.query.find("to"); it != c_.query.end() && !it->second.empty()) {
+      auto t = ops::ParseUsageUntil(it->second);
+      if (!t)
+        return {Error(400, "to must be a UTC date or time like 2026-11-30, not '" +
+                               it->second.substr(0, 40) + "'")};
+      q.to_ms = *t;
+    }
+    return Read(ops::UsageReport(*d_.store, q));
+  }
+
+  Outcome SpendStats() {
+    if (!d_.config) return {Error(FailedPreconditionError("this server has no config"))};
+    const std::string pool = c_.query.count("pool") ? c_.query.at("pool") : "";
+    return Read(ops::SpendStats(*d_.store, *d_.config, pool));
   }
 
   Outcome Reload() {

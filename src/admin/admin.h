@@ -23,6 +23,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "common/task_pool.h"
+#include "config/config.h"
 #include "http/server.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
@@ -55,6 +57,8 @@ struct Deps {
   store::Store* store = nullptr;
   const SecretBox* secrets = nullptr;
   const Clock* clock = nullptr;
+  // The running config (pool budgets for spend against budget); may be null in tests.
+  std::shared_ptr<const config::Config> config;
   // Reloads the config file, as SIGHUP does. Returns the error when it was not reloaded.
   std::function<Status()> reload;
 };

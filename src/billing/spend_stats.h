@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,11 +22,24 @@
 
 namespace keygate::billing {
 
+// One in-service key's last known spend against the budget it is judged by.
+struct KeySpend {
+  int64_t key_id = 0;
+  std::string masked;  // never the secret
+  std::string label;
+  store::KeyState state = store::KeyState::kActive;
+  int64_t spend_micros = 0;
+  std::optional<int64_t> budget_micros;  // the key's own, else the pool's; nullopt = unknown
+  bool pool_budget = false;              // budget_micros came from the pool's config
+  SpendBand band = SpendBand::kUnknown;
+};
+
 struct PoolSpendStats {
   std::string pool;
   int64_t keys = 0;  // in service: active + cooling
   std::array<int64_t, std::size(kAllSpendBands)> by_band{};  // indexed like kAllSpendBands
   int64_t spend_micros = 0;  // the sum of their last known spend
+  std::vector<KeySpend> key_spend;  // the same keys one by one, by id
   int64_t Count(SpendBand band) const { return by_band[static_cast<size_t>(band)]; }
 };
 

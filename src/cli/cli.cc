@@ -303,6 +303,8 @@ int Main(int argc, char** argv) {
   c->add_option("--key", usage.key_id, "only this client key id")->check(kPositive);
   c->add_option("--model", usage.model, "only this model (catalog id)");
   c->add_option("--since", usage.since, "from this UTC date or time (2026-11-01)");
+  c->add_option("--until", usage.until,
+                "before this UTC time, or up to the end of this UTC date (2026-11-30)");
 
   // ---- admin keys and the audit log
   CLI::App* admin_key = app.add_subcommand("admin-key", "manage admin API keys");

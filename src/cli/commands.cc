@@ -62,9 +62,6 @@ void PrintJson(Context& ctx, const json::value& v) { ctx.out << json::serialize(
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 json::value JsonOpt(std::optional<int64_t> v) { return v ? json::value(*v) : json::value(nullptr); }
-json::value JsonTime(std::optional<int64_t> ms) {
-  return ms ? json::value(FormatTimeMs(*ms)) : json::value(nullptr);
-}
 std::string CountsText(const store::StateCounts& c) {
   return std::to_string(c.total()) + (c.total() == 1 ? " key: " : " keys: ") +
          std::to_string(c.active) + " active, " + std::to_string(c.backup) + " backup, " +
@@ -491,8 +488,12 @@ int SpendCheck(Context& ctx, const SpendCheckOptions& o) {
 
 int SpendStats(Context& ctx, const SpendCheckOptions& o) {
   if (o.config == nullptr) return ReportError(ctx.err, InternalError("no config"));
-  auto stats = billing::ComputeSpendStats(ctx.store, *o.config, o.pool);
+  auto stats = ops::SpendStats(ctx.store, *o.config, o.pool);
   if (!stats.ok()) return ReportError(ctx.err, stats.status());
+  if (ctx.json) {
+    PrintJson(ctx, *stats);
+    return kExitOk;
+  }
   std::vector<std::string> head = {"POOL", "KEYS", "SPEND"};
   for (billing::SpendBand b : billing::kAllSpendBands) {
     std::string name(billing::SpendBandName(b));
@@ -500,26 +501,16 @@ int SpendStats(Context& ctx, const SpendCheckOptions& o) {
     head.push_back(name);
   }
   Table table(head);
-  json::array arr;
-  for (const billing::PoolSpendStats& s : *stats) {
-    std::vector<std::string> row = {s.pool, std::to_string(s.keys),
-                                    "$" + FormatMicrosAsUsd(s.spend_micros)};
-    json::object bands;
+  for (const json::value& v : stats->at("pools").as_array()) {
+    const json::object& p = v.as_object();
+    std::vector<std::string> row = {Cell(p, "pool"), Cell(p, "keys"), "$" + Cell(p, "spend_usd")};
+    const json::object& bands = p.at("bands").as_object();
     for (billing::SpendBand b : billing::kAllSpendBands) {
-      row.push_back(std::to_string(s.Count(b)));
-      bands[billing::SpendBandName(b)] = s.Count(b);
+      row.push_back(Cell(bands, std::string(billing::SpendBandName(b)).c_str()));
     }
     table.Add(row);
-    arr.push_back(json::object{{"pool", s.pool},
-                               {"keys", s.keys},
-                               {"spend_usd", FormatMicrosAsUsd(s.spend_micros)},
-                               {"bands", std::move(bands)}});
   }
-  if (ctx.json) {
-    PrintJson(ctx, json::object{{"pools", std::move(arr)}});
-  } else {
-    table.Print(ctx.out);
-  }
+  table.Print(ctx.out);
   return kExitOk;
 }
 
@@ -534,121 +525,13 @@ int ReportClientError(Context& ctx, const Status& status) {
   return status.code() == StatusCode::kFailedPrecondition ? kExitConflict : code;
 }
 
-StatusOr<std::optional<int64_t>> ParseLimit(const char* flag, const std::string& v) {
-  if (v == "none") return std::optional<int64_t>();
-  auto n = ParseInt64(v);
-  if (!n || *n < 0) {
-    return InvalidArgumentError(std::string("--") + flag +
-                                " must be a whole number >= 0 or 'none', not '" + v + "'");
-  }
-  return std::optional<int64_t>(*n);
-}
-
-StatusOr<int64_t> ParseUsd(const char* flag, const std::string& v) {
-  auto micros = ParseUsdToMicros(v);
-  if (!micros) {
-    return InvalidArgumentError(std::string("--") + flag + " must be an amount in USD, not '" +
-                                v + "'");
-  }
-  return *micros;
-}
-
-// ClientSettings (as typed) -> a store update. Create uses it too, so both parse alike.
-StatusOr<store::ClientKeyUpdate> ToUpdate(const ClientSettings& s) {
-  store::ClientKeyUpdate u;
-  if (!s.credits.empty()) {
-    if (s.credits == "unlimited") {
-      u.credits_micros = std::optional<int64_t>();
-    } else {
-      KG_ASSIGN_OR_RETURN(int64_t c, ParseUsd("credits", s.credits));
-      u.credits_micros = std::optional<int64_t>(c);
-    }
-  }
-  if (!s.add_credits.empty()) {
-    KG_ASSIGN_OR_RETURN(int64_t c, ParseUsd("add-credits", s.add_credits));
-    u.add_credits_micros = c;
-  }
-  if (!s.models.empty()) {
-    std::vector<std::string> models;
-    if (s.models != "*") {
-      for (std::string_view m : Split(s.models, ',')) {
-        if (!Trim(m).empty()) models.emplace_back(Trim(m));
-      }
-    }
-    u.allowed_models = std::move(models);
-  }
-  if (!s.rpm.empty()) {
-    KG_ASSIGN_OR_RETURN(u.rpm_limit, ParseLimit("rpm", s.rpm));
-  }
-  if (!s.tpm.empty()) {
-    KG_ASSIGN_OR_RETURN(u.tpm_limit, ParseLimit("tpm", s.tpm));
-  }
-  if (!s.concurrency.empty()) {
-    KG_ASSIGN_OR_RETURN(u.concurrency_limit, ParseLimit("concurrency", s.concurrency));
-  }
-  if (!s.expires.empty()) {
-    if (s.expires == "never") {
-      u.expires_at_ms = std::optional<int64_t>();
-    } else {
-      auto t = ParseTimeMs(s.expires);
-      if (!t) {
-        return InvalidArgumentError("--expires must be a UTC date or time like 2026-12-31 or "
-                                    "2026-12-31T12:00:00Z, or 'never', not '" + s.expires + "'");
-      }
-      u.expires_at_ms = std::optional<int64_t>(*t);
-    }
-  }
-  for (const std::string& cap : s.caps) {
-    size_t eq = cap.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return InvalidArgumentError("--cap must be MODEL=USD or MODEL=none, not '" + cap + "'");
-    }
-    store::ModelCap c{.model = cap.substr(0, eq)};
-    std::string amount = cap.substr(eq + 1);
-    if (amount == "none") {
-      c.cap_micros = -1;
-    } else {
-      KG_ASSIGN_OR_RETURN(c.cap_micros, ParseUsd("cap", amount));
-      if (c.cap_micros < 0) return InvalidArgumentError("--cap must not be negative");
-    }
-    u.caps.push_back(std::move(c));
-  }
-  return u;
-}
-
 std::string LimitText(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "-"; }
-
-json::object ClientJson(const store::ClientKey& c) {
-  json::array models, caps;
-  for (const std::string& m : c.allowed_models) models.push_back(json::value(m));
-  for (const store::ModelCap& cap : c.caps) {
-    caps.push_back(json::object{{"model", cap.model},
-                                {"cap_usd", FormatMicrosAsUsd(cap.cap_micros)},
-                                {"spent_usd", FormatMicrosAsUsd(cap.spent_micros)}});
-  }
-  return json::object{
-      {"id", c.id},
-      {"name", c.name},
-      {"hint", c.hint},
-      {"enabled", c.enabled},
-      {"parent_id", JsonOpt(c.parent_id)},
-      {"credits_usd", c.credits_micros ? json::value(FormatMicrosAsUsd(*c.credits_micros))
-                                       : json::value(nullptr)},
-      {"credits_micros", JsonOpt(c.credits_micros)},
-      {"models", std::move(models)},
-      {"rpm", JsonOpt(c.rpm_limit)},
-      {"tpm", JsonOpt(c.tpm_limit)},
-      {"concurrency", JsonOpt(c.concurrency_limit)},
-      {"expires_at", JsonTime(c.expires_at_ms)},
-      {"caps", std::move(caps)},
-      {"created_at", FormatTimeMs(c.created_at_ms)}};
-}
 
 // Prints a freshly made secret once (create, roll).
 void PrintNewSecret(Context& ctx, const store::ClientKey& k, const std::string& token,
                     std::string_view verb) {
   if (ctx.json) {
-    json::object o = ClientJson(k);
+    json::object o = ops::ClientJson(k);
     o["key"] = token;
     PrintJson(ctx, o);
   } else {
@@ -661,34 +544,10 @@ void PrintNewSecret(Context& ctx, const store::ClientKey& k, const std::string& 
 }  // namespace
 
 int ClientsCreate(Context& ctx, const std::string& name, const ClientSettings& settings) {
-  if (Trim(name).empty()) {
-    return ReportError(ctx.err, InvalidArgumentError("the client name must not be empty"));
-  }
-  if (!settings.add_credits.empty()) {
-    return ReportError(ctx.err, InvalidArgumentError("--add-credits is for update; use --credits"));
-  }
-  auto u = ToUpdate(settings);
-  if (!u.ok()) return ReportError(ctx.err, u.status());
-  store::NewClientKey nk;
-  nk.name = name;
-  if (settings.parent > 0) nk.parent_id = settings.parent;
-  if (u->credits_micros) nk.credits_micros = *u->credits_micros;
-  if (u->allowed_models) nk.allowed_models = *u->allowed_models;
-  if (u->rpm_limit) nk.rpm_limit = *u->rpm_limit;
-  if (u->tpm_limit) nk.tpm_limit = *u->tpm_limit;
-  if (u->concurrency_limit) nk.concurrency_limit = *u->concurrency_limit;
-  if (u->expires_at_ms) nk.expires_at_ms = *u->expires_at_ms;
-  for (const store::ModelCap& c : u->caps) {
-    if (c.cap_micros < 0) return ReportError(ctx.err, InvalidArgumentError("--cap MODEL=none is for update"));
-    nk.caps.push_back(c);
-  }
-  const std::string token = RandomToken("kg-");
-  nk.hint = MaskSecret(token);
-  nk.key_hash = ctx.secrets.HashClientKey(token);
-  auto client = ctx.store.CreateClientKey(nk);
-  if (!client.ok()) return ReportClientError(ctx, client.status());
+  auto created = ops::CreateClientKey(ctx.store, ctx.secrets, name, settings, "--");
+  if (!created.ok()) return ReportClientError(ctx, created.status());
   // The one place a secret is printed whole: the client key exists nowhere else in plaintext.
-  PrintNewSecret(ctx, *client, token, "created");
+  PrintNewSecret(ctx, created->key, created->secret, "created");
   return kExitOk;
 }
 
@@ -699,7 +558,7 @@ int ClientsList(Context& ctx) {
   Table table({"ID", "NAME", "KEY", "ENABLED", "PARENT", "CREDITS", "MODELS", "RPM", "TPM",
                "CONC", "EXPIRES", "CAPS"});
   for (const store::ClientKey& c : *clients) {
-    arr.push_back(ClientJson(c));
+    arr.push_back(ops::ClientJson(c));
     std::string models, caps;
     for (const std::string& m : c.allowed_models) models += (models.empty() ? "" : ",") + m;
     for (const store::ModelCap& cap : c.caps) {
@@ -726,15 +585,10 @@ int ClientsList(Context& ctx) {
 }
 
 int ClientsUpdate(Context& ctx, int64_t id, const ClientSettings& settings) {
-  if (settings.parent > 0) {
-    return ReportError(ctx.err, InvalidArgumentError("a key's parent cannot change"));
-  }
-  auto u = ToUpdate(settings);
-  if (!u.ok()) return ReportError(ctx.err, u.status());
-  auto k = ctx.store.UpdateClientKey(id, *u);
+  auto k = ops::UpdateClientKey(ctx.store, id, settings, "--");
   if (!k.ok()) return ReportClientError(ctx, k.status());
   if (ctx.json) {
-    PrintJson(ctx, ClientJson(*k));
+    PrintJson(ctx, ops::ClientJson(*k));
   } else {
     ctx.out << "client key " << id << " (" << k->name << ") updated";
     if (k->credits_micros) ctx.out << "; balance $" << FormatMicrosAsUsd(*k->credits_micros);
@@ -747,7 +601,7 @@ int ClientsEnable(Context& ctx, int64_t id, bool enabled) {
   auto k = ctx.store.UpdateClientKey(id, {.enabled = enabled});
   if (!k.ok()) return ReportClientError(ctx, k.status());
   if (ctx.json) {
-    PrintJson(ctx, ClientJson(*k));
+    PrintJson(ctx, ops::ClientJson(*k));
   } else {
     ctx.out << "client key " << id << " (" << k->name << ") " << (enabled ? "enabled" : "disabled")
             << '\n';
@@ -756,26 +610,15 @@ int ClientsEnable(Context& ctx, int64_t id, bool enabled) {
 }
 
 int ClientsRoll(Context& ctx, int64_t id) {
-  const std::string token = RandomToken("kg-");
-  auto rolled = ctx.store.RollClientKey(id, ctx.secrets.HashClientKey(token), MaskSecret(token));
+  auto rolled = ops::RollClientKey(ctx.store, ctx.secrets, id);
   if (!rolled.ok()) return ReportClientError(ctx, rolled.status());
-  if (!*rolled) {
-    return ReportError(ctx.err, NotFoundError("client key " + std::to_string(id) +
-                                              " does not exist"));
-  }
-  auto k = ctx.store.GetClientKey(id);
-  if (!k.ok()) return ReportError(ctx.err, k.status());
-  PrintNewSecret(ctx, *k, token, "rolled");
+  PrintNewSecret(ctx, rolled->key, rolled->secret, "rolled");
   return kExitOk;
 }
 
 int ClientsDelete(Context& ctx, int64_t id) {
-  auto deleted = ctx.store.DeleteClientKey(id);
-  if (!deleted.ok()) return ReportClientError(ctx, deleted.status());
-  if (!*deleted) {
-    return ReportError(ctx.err, NotFoundError("client key " + std::to_string(id) +
-                                              " does not exist"));
-  }
+  Status deleted = ops::DeleteClientKey(ctx.store, id);
+  if (!deleted.ok()) return ReportClientError(ctx, deleted);
   if (ctx.json) {
     PrintJson(ctx, json::object{{"deleted", id}});
   } else {
@@ -787,7 +630,7 @@ int ClientsDelete(Context& ctx, int64_t id) {
 // ---------------------------------------------------------------- usage reports
 
 int UsageReport(Context& ctx, const UsageOptions& o) {
-  store::UsageQuery q;
+  ops::UsageReportQuery q;
   if (o.key_id > 0) q.client_key_id = o.key_id;
   if (!o.model.empty()) q.model = o.model;
   if (!o.since.empty()) {
@@ -797,65 +640,41 @@ int UsageReport(Context& ctx, const UsageOptions& o) {
                                                        "2026-11-01 or 2026-11-01T12:00:00Z, not '" +
                                                        o.since + "'"));
     }
-    q.since_ms = *t;
+    q.from_ms = *t;
   }
-  auto rows = ctx.store.SummarizeUsage(q);
-  if (!rows.ok()) return ReportError(ctx.err, rows.status());
-  auto keys = ctx.store.ListClientKeys();
-  if (!keys.ok()) return ReportError(ctx.err, keys.status());
-  std::map<int64_t, std::string> names;
-  for (const store::ClientKey& k : *keys) names[k.id] = k.name;
-  auto key_name = [&](const std::optional<int64_t>& id) -> std::string {
-    if (!id) return "-";
-    auto it = names.find(*id);
-    return it != names.end() ? it->second : "(deleted " + std::to_string(*id) + ")";
-  };
-  json::array arr;
+  if (!o.until.empty()) {
+    auto t = ops::ParseUsageUntil(o.until);
+    if (!t) {
+      return ReportError(ctx.err, InvalidArgumentError("--until must be a UTC date or time like "
+                                                       "2026-11-30 or 2026-11-30T12:00:00Z, not '" +
+                                                       o.until + "'"));
+    }
+    q.to_ms = *t;
+  }
+  auto report = ops::UsageReport(ctx.store, q);
+  if (!report.ok()) return ReportError(ctx.err, report.status());
+  if (ctx.json) {
+    PrintJson(ctx, json::object{{"usage", report->at("usage")}, {"total", report->at("total")}});
+    return kExitOk;
+  }
+  const json::array& rows = report->at("usage").as_array();
+  if (rows.empty()) {
+    ctx.out << "no usage\n";
+    return kExitOk;
+  }
   Table table({"DAY", "KEY", "NAME", "MODEL", "REQUESTS", "INPUT", "OUTPUT", "CACHE_READ",
                "CACHE_WRITE", "COST_USD"});
-  store::UsageSummary total;
-  for (const store::UsageSummary& u : *rows) {
-    const std::string day = FormatTimeMs(u.day * 86'400'000).substr(0, 10);
-    arr.push_back(json::object{{"day", day},
-                               {"client_key_id", JsonOpt(u.client_key_id)},
-                               {"name", key_name(u.client_key_id)},
-                               {"model", u.model},
-                               {"requests", u.requests},
-                               {"input_tokens", u.input_tokens},
-                               {"output_tokens", u.output_tokens},
-                               {"cache_read_tokens", u.cache_read_tokens},
-                               {"cache_write_tokens", u.cache_write_tokens},
-                               {"cost_micros", u.cost_micros},
-                               {"cost_usd", FormatMicrosAsUsd(u.cost_micros)}});
-    table.Add({day, u.client_key_id ? std::to_string(*u.client_key_id) : "-",
-               key_name(u.client_key_id), u.model, std::to_string(u.requests),
-               std::to_string(u.input_tokens), std::to_string(u.output_tokens),
-               std::to_string(u.cache_read_tokens), std::to_string(u.cache_write_tokens),
-               FormatMicrosAsUsd(u.cost_micros)});
-    total.requests += u.requests;
-    total.input_tokens += u.input_tokens;
-    total.output_tokens += u.output_tokens;
-    total.cache_read_tokens += u.cache_read_tokens;
-    total.cache_write_tokens += u.cache_write_tokens;
-    total.cost_micros += u.cost_micros;
+  for (const json::value& v : rows) {
+    const json::object& r = v.as_object();
+    table.Add({Cell(r, "day"), Cell(r, "client_key_id"), Cell(r, "name"), Cell(r, "model"),
+               Cell(r, "requests"), Cell(r, "input_tokens"), Cell(r, "output_tokens"),
+               Cell(r, "cache_read_tokens"), Cell(r, "cache_write_tokens"), Cell(r, "cost_usd")});
   }
-  if (ctx.json) {
-    PrintJson(ctx, json::object{{"usage", std::move(arr)},
-                                {"total", json::object{{"requests", total.requests},
-                                                       {"input_tokens", total.input_tokens},
-                                                       {"output_tokens", total.output_tokens},
-                                                       {"cost_micros", total.cost_micros},
-                                                       {"cost_usd", FormatMicrosAsUsd(
-                                                                        total.cost_micros)}}}});
-  } else if (rows->empty()) {
-    ctx.out << "no usage\n";
-  } else {
-    table.Add({"total", "", "", "", std::to_string(total.requests),
-               std::to_string(total.input_tokens), std::to_string(total.output_tokens),
-               std::to_string(total.cache_read_tokens), std::to_string(total.cache_write_tokens),
-               FormatMicrosAsUsd(total.cost_micros)});
-    table.Print(ctx.out);
-  }
+  const json::object& t = report->at("total").as_object();
+  table.Add({"total", "", "", "", Cell(t, "requests"), Cell(t, "input_tokens"),
+             Cell(t, "output_tokens"), Cell(t, "cache_read_tokens"), Cell(t, "cache_write_tokens"),
+             Cell(t, "cost_usd")});
+  table.Print(ctx.out);
   return kExitOk;
 }
 

@@ -18,6 +18,7 @@
 
 #include "common/status.h"
 #include "config/config.h"
+#include "ops/client_settings.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -123,17 +124,8 @@ int SpendCheck(Context& ctx, const SpendCheckOptions& options);
 int SpendStats(Context& ctx, const SpendCheckOptions& options);
 
 // ---- client keys
-// Settings of `clients create` and `clients update`, as typed ("" = not given). Amounts in USD;
-// "unlimited" / "none" / "never" / "*" clear a setting (update).
-struct ClientSettings {
-  std::string credits;      // balance in USD, or "unlimited"
-  std::string add_credits;  // update: USD to add (negative takes back)
-  std::string models;       // "gpt-4o,claude-sonnet", or "*" for every model
-  std::string rpm, tpm, concurrency;  // whole numbers, or "none"
-  std::string expires;      // "2026-12-31" or "2026-12-31T12:00:00Z", or "never"
-  int64_t parent = 0;       // create: make a sub-key of this key
-  std::vector<std::string> caps;  // "MODEL=USD" (MODEL may be "*"), or "MODEL=none" (update)
-};
+// Settings of `clients create` and `clients update`, as typed: ops/client_settings.h.
+using ClientSettings = ops::ClientSettings;
 // Prints the new client key once; stores only its hash and a masked hint.
 int ClientsCreate(Context& ctx, const std::string& name, const ClientSettings& settings = {});
 int ClientsList(Context& ctx);
@@ -148,6 +140,7 @@ struct UsageOptions {
   int64_t key_id = 0;   // 0 = every client key
   std::string model;    // "" = every model
   std::string since;    // "" = all time; else a UTC date or time (ParseTimeMs)
+  std::string until;    // "" = up to now; a date includes that day (ops::ParseUsageUntil)
 };
 // Requests, tokens and cost by UTC day, client key and model, with a total line.
 int UsageReport(Context& ctx, const UsageOptions& options);

@@ -21,6 +21,8 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "config/config.h"
+#include "ops/client_settings.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -151,6 +153,68 @@ struct NewAdminKey {
 };
 StatusOr<NewAdminKey> CreateAdminKey(store::Store& store, const SecretBox& secrets,
                                      const std::string& name);
+
+// ---- client keys (docs/cli.md "Client keys", docs/admin-api.md)
+// ClientSettings (ops/client_settings.h): the settings as typed.
+// The store update the settings describe. InvalidArgument naming the setting as `prefix` +
+// its name ("--credits" for the CLI, "credits" for the API).
+StatusOr<store::ClientKeyUpdate> ParseClientSettings(const ClientSettings& settings,
+                                                     std::string_view prefix);
+// {"id","name","hint","enabled","parent_id","credits_usd","credits_micros","models","rpm","tpm",
+//  "concurrency","expires_at","caps":[{"model","cap_usd","cap_micros","spent_usd",
+//  "spent_micros"}],"created_at"}: the hint only, never the secret.
+json::object ClientJson(const store::ClientKey& key);
+
+struct NewClientSecret {
+  store::ClientKey key;
+  std::string secret;  // shown once by the caller; only its hash is stored
+};
+// Creates a client key (a sub-key when settings.parent > 0): InvalidArgument for an empty name
+// or bad settings (add_credits, "MODEL=none"); NotFound for an unknown parent;
+// FailedPrecondition for credits on a sub-key or a parent that is itself a sub-key.
+StatusOr<NewClientSecret> CreateClientKey(store::Store& store, const SecretBox& secrets,
+                                          const std::string& name, const ClientSettings& settings,
+                                          std::string_view prefix);
+// Changes what `settings` gives (the parent cannot change). NotFound; FailedPrecondition for
+// credits on an unlimited key or a sub-key.
+StatusOr<store::ClientKey> UpdateClientKey(store::Store& store, int64_t id,
+                                           const ClientSettings& settings, std::string_view prefix);
+// Gives the key a new secret; the old one stops working. NotFound.
+StatusOr<NewClientSecret> RollClientKey(store::Store& store, const SecretBox& secrets, int64_t id);
+// NotFound; FailedPrecondition while it has sub-keys. Its usage records stay.
+Status DeleteClientKey(store::Store& store, int64_t id);
+
+// ---- usage report
+// Usage records summed over the chosen dimensions, filtered. The numbers of `keygate usage`.
+struct UsageReportQuery {
+  // Any of "day", "client_key", "model", in any order (output rows are ordered by day, client
+  // key, model); empty = one total only.
+  std::vector<std::string> group = {"day", "client_key", "model"};
+  std::optional<int64_t> client_key_id;
+  std::optional<std::string> model;
+  std::optional<int64_t> from_ms;  // created at or after
+  std::optional<int64_t> to_ms;    // created before
+};
+// Parses "day,client_key,model" (InvalidArgument names an unknown dimension).
+StatusOr<std::vector<std::string>> ParseUsageGroup(std::string_view text);
+// A `to` bound as typed: a bare date ("2026-11-30") includes that whole UTC day (the bound is
+// the next midnight); a time is exclusive. nullopt when it does not parse.
+std::optional<int64_t> ParseUsageUntil(std::string_view text);
+// {"group":[…],"usage":[{"day"?,"client_key_id"?,"name"?,"model"?,"requests","input_tokens",
+//  "output_tokens","cache_read_tokens","cache_write_tokens","cost_micros","cost_usd"}],
+//  "total":{same sums}}. A deleted client key is named "(deleted ID)", usage without one has
+// client_key_id null and name "-".
+StatusOr<json::object> UsageReport(store::Store& store, const UsageReportQuery& query);
+
+// ---- spend against budget
+// Per pool (all, or `pool`; NotFound for an unknown one): in-service keys by spend band of
+// their budget (billing/spend_stats.h) and per key its last known spend, the budget it is
+// judged against (its own, else the pool's) and its band:
+// {"pools":[{"pool","keys","spend_usd","spend_micros","bands":{"lt50":n,…},
+//   "key_spend":[{"key_id","key","label","state","spend_usd","spend_micros","budget_usd",
+//   "budget_micros","budget_source","band","percent","checked_at"}]}]}.
+StatusOr<json::object> SpendStats(store::Store& store, const config::Config& config,
+                                  const std::string& pool);
 
 }  // namespace keygate::ops
 

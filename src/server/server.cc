@@ -275,6 +275,7 @@ class App::Impl {
         admin::Deps{.store = &store_,
                     .secrets = secrets_.get(),
                     .clock = &RealClock::Get(),
+                    .config = cfg_,
                     .reload = [this] { return ReloadFile("admin API"); }},
         admin::Options{.cors_origins = cfg_->admin.cors_origins});
     std::atomic_store(&admin_, std::move(api));

@@ -279,6 +279,7 @@ struct UsageQuery {
   std::optional<int64_t> client_key_id;
   std::optional<std::string> model;
   std::optional<int64_t> since_ms;  // records created at or after
+  std::optional<int64_t> until_ms;  // records created before
 };
 struct UsageSummary {
   std::optional<int64_t> client_key_id;

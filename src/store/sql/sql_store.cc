@@ -874,6 +874,7 @@ class SqlStore final : public Store {
     if (q.client_key_id) where.Add("client_key_id = ?", {*q.client_key_id});
     if (q.model) where.Add("model = ?", {*q.model});
     if (q.since_ms) where.Add("created_at >= ?", {*q.since_ms});
+    if (q.until_ms) where.Add("created_at < ?", {*q.until_ms});
     KG_ASSIGN_OR_RETURN(
         Result r,
         ReadSpan("SELECT created_at / 86400000 AS day, client_key_id, model, COUNT(*),"
