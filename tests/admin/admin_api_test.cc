@@ -8,11 +8,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/commands.h"
 #include "common/strings.h"
 #include "config/config.h"
 #include "ops/ops.h"
 #include "server/server.h"
 #include "tests/fakes/upstream_stub.h"
+#include "tests/store/store_test_util.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/store_env.h"
 
@@ -60,6 +62,13 @@ class AdminApiTest : public ::testing::Test {
         EXPECT_EQ(body.find(s), std::string::npos) << "a response holds a secret: " << body;
       }
     }
+    // A client key made through the API is in exactly one response, the one that made it.
+    for (const std::string& s : one_time_) {
+      EXPECT_EQ(log.find(s), std::string::npos) << "the log holds a client key: " << s;
+      int seen = 0;
+      for (const std::string& body : bodies_) seen += body.find(s) != std::string::npos;
+      EXPECT_EQ(seen, 1) << "a client key was shown " << seen << " times: " << s;
+    }
   }
 
   virtual StoreKind Kind() const { return StoreKind::kSqlite; }
@@ -67,9 +76,13 @@ class AdminApiTest : public ::testing::Test {
   std::string ConfigText(const std::string& extra = "") {
     return "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\nmax_body_bytes = 4096\n"
            "[store]\npool_refresh_ms = 100\n"
-           "[providers.stub]\nbase_url = \"" + stub_.base_url() + "\"\n"
+           "[providers.stub]\nbase_url = \"" +
+           stub_.base_url() +
+           "\"\n"
            "[pools.main]\nprovider = \"stub\"\n"
-           "[[models]]\nid = \"gpt-test\"\npool = \"main\"\n" + extra;
+           "[[models]]\nid = \"gpt-test\"\npool = \"main\"\nprice = { input = 2, output = 10 }\n"
+           "[[models]]\nid = \"gpt-other\"\npool = \"main\"\nprice = { input = 1, output = 4 }\n" +
+           extra;
   }
 
   void Start(const std::string& extra = "", const std::string& config_path = "") {
@@ -143,16 +156,36 @@ class AdminApiTest : public ::testing::Test {
   std::string base_;
   std::string admin_token_;
   std::vector<std::string> bodies_;
+  std::vector<std::string> one_time_;  // client keys the API handed out (once)
 };
 
 TEST_F(AdminApiTest, EveryRouteNeedsAValidAdminKey) {
   Start();
   const std::vector<std::pair<std::string, std::string>> routes = {
-      {"GET", "/admin/v1/pools"},     {"POST", "/admin/v1/pools"},
-      {"GET", "/admin/v1/keys"},      {"POST", "/admin/v1/keys/1/cooldown"},
-      {"DELETE", "/admin/v1/keys/1"}, {"GET", "/admin/v1/proxies"},
-      {"GET", "/admin/v1/rotations"}, {"GET", "/admin/v1/audit"},
-      {"POST", "/admin/v1/reload"},   {"GET", "/admin/v1/whoami"}};
+      {"GET", "/admin/v1/pools"},
+      {"POST", "/admin/v1/pools"},
+      {"GET", "/admin/v1/keys"},
+      {"POST", "/admin/v1/keys/1/cooldown"},
+      {"DELETE", "/admin/v1/keys/1"},
+      {"GET", "/admin/v1/proxies"},
+      {"GET", "/admin/v1/rotations"},
+      {"GET", "/admin/v1/audit"},
+      {"POST", "/admin/v1/reload"},
+      {"GET", "/admin/v1/whoami"},
+      {"GET", "/admin/v1/client-keys"},
+      {"POST", "/admin/v1/client-keys"},
+      {"GET", "/admin/v1/client-keys/1"},
+      {"DELETE", "/admin/v1/client-keys/1"},
+      {"POST", "/admin/v1/client-keys/1/credits"},
+      {"POST", "/admin/v1/client-keys/1/limits"},
+      {"POST", "/admin/v1/client-keys/1/disable"},
+      {"POST", "/admin/v1/client-keys/1/enable"},
+      {"POST", "/admin/v1/client-keys/1/roll"},
+      {"GET", "/admin/v1/client-keys/1/sub-keys"},
+      {"POST", "/admin/v1/client-keys/1/sub-keys"},
+      {"DELETE", "/admin/v1/client-keys/1/sub-keys/2"},
+      {"GET", "/admin/v1/usage/report"},
+      {"GET", "/admin/v1/spend/stats"}};
   for (const auto& [method, path] : routes) {
     std::string none = ErrorOf(Send(method, path, "", "-"), 401);
     EXPECT_NE(none.find("admin key is required"), std::string::npos) << none;
@@ -463,6 +496,382 @@ TEST_F(AdminApiTest, StoreErrorIsAnErrorDocumentNotA401) {
   EXPECT_TRUE(r.status == 503 || r.status == 500) << r.status << " " << r.body;
   EXPECT_NE(r.body.find("\"error\""), std::string::npos);
 }
+
+// ---- client keys, usage reports, spend against budget
+
+// Runs on SQLite and on the throw-away PostgreSQL (…/postgres).
+class AdminApiStoreTest : public AdminApiTest, public ::testing::WithParamInterface<StoreKind> {
+ protected:
+  StoreKind Kind() const override { return GetParam(); }
+
+  // Creates a client key through the API: 201 with the secret, noted as shown once.
+  json::object CreateClient(const std::string& body,
+                            const std::string& path = "/admin/v1/client-keys") {
+    HttpResponse r = Post(path, body);
+    EXPECT_EQ(r.status, 201) << r.body;
+    json::object doc = Doc(r);
+    if (const json::value* key = doc.if_contains("key"); key && key->is_string()) {
+      one_time_.emplace_back(key->as_string());
+    }
+    return doc;
+  }
+
+  // The audit entry of `action` on `target`, newest first; null when there is none.
+  json::object AuditEntry(const std::string& action, const std::string& target) {
+    json::object audit = Doc(Get("/admin/v1/audit?limit=200"));
+    for (const json::value& v : audit["audit"].as_array()) {
+      if (v.at("action").as_string() == action && v.at("target").as_string() == target) {
+        return v.as_object();
+      }
+    }
+    return {};
+  }
+};
+
+TEST_P(AdminApiStoreTest, ClientKeysSecretOnceCreditsLimitsSubKeysAndLifecycle) {
+  Start();
+  json::object acme = CreateClient(
+      R"({"name":"acme","credits_usd":"25.5","models":["gpt-test"],"rpm":60,"concurrency":4,)"
+      R"("expires_at":"2030-01-01"})");
+  ASSERT_TRUE(acme.contains("key"));
+  const std::string secret(acme["key"].as_string());
+  EXPECT_EQ(secret.rfind("kg-", 0), 0u);
+  EXPECT_EQ(acme["hint"].as_string(), MaskSecret(secret));
+  EXPECT_EQ(acme["credits_micros"].as_int64(), 25'500'000);
+  EXPECT_EQ(acme["credits_usd"].as_string(), "25.5");
+  EXPECT_EQ(acme["rpm"].as_int64(), 60);
+  EXPECT_TRUE(acme["tpm"].is_null());
+  EXPECT_EQ(acme["concurrency"].as_int64(), 4);
+  EXPECT_EQ(acme["models"].as_array().size(), 1u);
+  EXPECT_EQ(acme["expires_at"].as_string().subview().substr(0, 10), "2030-01-01");
+  const int64_t id = acme["id"].as_int64();
+  const std::string k = "/admin/v1/client-keys/" + std::to_string(id);
+  // Only its hash is stored.
+  EXPECT_EQ(store_->GetClientKey(id)->key_hash, TestSecrets()->HashClientKey(secret));
+
+  // Listed and read by hint, never with the secret (TearDown: it is in one response only).
+  json::array rows = Doc(Get("/admin/v1/client-keys"))["client_keys"].as_array();
+  ASSERT_EQ(rows.size(), 2u);  // "app" (SetUp) and acme
+  EXPECT_EQ(rows[1].at("hint"), acme["hint"]);
+  EXPECT_FALSE(rows[1].as_object().contains("key"));
+  json::object one = Doc(Get(k));
+  EXPECT_EQ(one["name"].as_string(), "acme");
+  EXPECT_EQ(one["usage"].at("requests").as_int64(), 0);
+  ErrorOf(Get("/admin/v1/client-keys/999"), 404);
+  ErrorOf(Get("/admin/v1/client-keys/x"), 400);
+
+  // Bad input: one error shape, a message that names the field.
+  const std::string create = "/admin/v1/client-keys";
+  EXPECT_NE(ErrorOf(Post(create, "{}"), 400).find("'name'"), std::string::npos);
+  EXPECT_NE(
+      ErrorOf(Post(create, R"({"name":"x","credits_usd":12.5})"), 400).find("string of dollars"),
+      std::string::npos);
+  EXPECT_NE(ErrorOf(Post(create, R"({"name":"x","credits_usd":"lots"})"), 400)
+                .find("credits must be an amount in USD"),
+            std::string::npos);
+  ErrorOf(Post(create, R"({"name":"x","credits_usd":"1","credits_micros":1})"), 400);
+  ErrorOf(Post(create, R"({"name":"x","rpm":"many"})"), 400);
+  ErrorOf(Post(create, R"({"name":"x","expires_at":"soon"})"), 400);
+  ErrorOf(Post(create, R"({"name":"x","models":"gpt-test"})"), 400);
+  EXPECT_NE(
+      ErrorOf(Post(create, R"({"name":"x","colour":"red"})"), 400).find("unknown field 'colour'"),
+      std::string::npos);
+  ErrorOf(Post(create, R"({"name":"x","caps":[{"model":"gpt-test","cap_usd":null}]})"), 400);
+  ErrorOf(Post(create, R"({"name":"  "})"), 400);
+
+  // Credits: top up, take back, set, unlimited; integer micro-USD throughout.
+  HttpResponse topped = Post(k + "/credits", R"({"add_usd":"4.5"})");
+  ASSERT_EQ(topped.status, 200) << topped.body;
+  EXPECT_EQ(Doc(topped)["credits_micros"].as_int64(), 30'000'000);
+  EXPECT_EQ(Doc(Post(k + "/credits", R"({"add_micros":-1})"))["credits_micros"].as_int64(),
+            29'999'999);
+  EXPECT_EQ(Doc(Post(k + "/credits", R"({"set_micros":1000000})"))["credits_usd"].as_string(), "1");
+  EXPECT_EQ(Doc(Post(k + "/credits", R"({"set_usd":"0.000001"})"))["credits_micros"].as_int64(), 1);
+  ErrorOf(Post(k + "/credits", R"({"add_usd":"1","set_usd":"2"})"), 400);
+  ErrorOf(Post(k + "/credits", "{}"), 400);
+  ErrorOf(Post(k + "/credits", R"({"add_usd":1})"), 400);
+  EXPECT_TRUE(Doc(Post(k + "/credits", R"({"set_usd":null})"))["credits_micros"].is_null());
+  ErrorOf(Post(k + "/credits", R"({"add_usd":"1"})"), 409);  // unlimited: nothing to add to
+  ErrorOf(Post("/admin/v1/client-keys/999/credits", R"({"add_usd":"1"})"), 404);
+
+  // Limits: given fields change, the others stay; null clears.
+  HttpResponse limited =
+      Post(k + "/limits", R"({"rpm":null,"tpm":1000,"models":null,"expires_at":null})");
+  ASSERT_EQ(limited.status, 200) << limited.body;
+  json::object lim = Doc(limited);
+  EXPECT_TRUE(lim["rpm"].is_null());
+  EXPECT_EQ(lim["tpm"].as_int64(), 1000);
+  EXPECT_EQ(lim["concurrency"].as_int64(), 4);
+  EXPECT_TRUE(lim["models"].as_array().empty());
+  EXPECT_TRUE(lim["expires_at"].is_null());
+  ErrorOf(Post(k + "/limits", R"({"credits_usd":"1"})"), 400);
+  ErrorOf(Post(k + "/limits", R"({"concurrency":-1})"), 400);
+
+  // Sub-keys spend the parent's credits under their own per-model caps.
+  json::object sub = CreateClient(
+      R"({"name":"friend","caps":[{"model":"gpt-test","cap_usd":"2"},{"model":"*","cap_micros":500000}]})",
+      k + "/sub-keys");
+  EXPECT_EQ(sub["parent_id"].as_int64(), id);
+  ASSERT_EQ(sub["caps"].as_array().size(), 2u);
+  const int64_t sub_id = sub["id"].as_int64();
+  const std::string sk = k + "/sub-keys/" + std::to_string(sub_id);
+  ErrorOf(Post(k + "/sub-keys", R"({"name":"y","credits_usd":"1"})"), 400);
+  ErrorOf(Post("/admin/v1/client-keys/999/sub-keys", R"({"name":"y"})"), 404);
+  ErrorOf(Get("/admin/v1/client-keys/999/sub-keys"), 404);
+  json::array subs = Doc(Get(k + "/sub-keys"))["sub_keys"].as_array();
+  ASSERT_EQ(subs.size(), 1u);
+  EXPECT_EQ(subs[0].at("name").as_string(), "friend");
+  EXPECT_EQ(Doc(Get(sk))["name"].as_string(), "friend");
+  json::object capped = Doc(Post(sk + "/limits", R"({"caps":[{"model":"*","cap_usd":null}]})"));
+  ASSERT_EQ(capped["caps"].as_array().size(), 1u);
+  EXPECT_EQ(capped["caps"].as_array()[0].at("cap_micros").as_int64(), 2'000'000);
+  ErrorOf(Post(sk + "/credits", R"({"add_usd":"1"})"), 409);
+  ErrorOf(Get("/admin/v1/client-keys/1/sub-keys/" + std::to_string(sub_id)), 404);
+  EXPECT_NE(ErrorOf(Delete(k), 409).find("sub-key"), std::string::npos);
+
+  // Disable, enable, roll (a new secret, once).
+  EXPECT_FALSE(Doc(Post(k + "/disable", ""))["enabled"].as_bool());
+  EXPECT_FALSE(store_->GetClientKey(id)->enabled);
+  EXPECT_TRUE(Doc(Post(k + "/enable", ""))["enabled"].as_bool());
+  HttpResponse rolled = Post(k + "/roll", "");
+  ASSERT_EQ(rolled.status, 200) << rolled.body;
+  const std::string fresh(Doc(rolled)["key"].as_string());
+  one_time_.push_back(fresh);
+  EXPECT_NE(fresh, secret);
+  EXPECT_EQ(Doc(rolled)["hint"].as_string(), MaskSecret(fresh));
+  EXPECT_EQ(store_->GetClientKey(id)->key_hash, TestSecrets()->HashClientKey(fresh));
+  ErrorOf(Post("/admin/v1/client-keys/999/roll", ""), 404);
+  ErrorOf(Post(k + "/fly", "{}"), 404);
+
+  ASSERT_EQ(Delete(sk).status, 200);
+  ErrorOf(Get(sk), 404);
+  ASSERT_EQ(Delete(k).status, 200);
+  ErrorOf(Delete(k), 404);
+
+  // Audited by id and name, never with the secret (TearDown).
+  const std::string named = "client key " + std::to_string(id) + " (acme)";
+  for (const char* action : {"client_keys.create", "client_keys.credits", "client_keys.limits",
+                             "client_keys.disable", "client_keys.roll"}) {
+    json::object entry = AuditEntry(action, named);
+    ASSERT_FALSE(entry.empty()) << action;
+    EXPECT_EQ(entry["result"].as_string(), "ok");
+    EXPECT_EQ(entry["admin"].as_string(), "alice");
+  }
+  EXPECT_FALSE(
+      AuditEntry("client_keys.create_sub_key", "client key " + std::to_string(sub_id) + " (friend)")
+          .empty());
+  EXPECT_EQ(AuditEntry("client_keys.delete", "client key " + std::to_string(id))["result"]
+                .as_string()
+                .subview()
+                .substr(0, 4),
+            "404:");  // the newest: deleting it again
+}
+
+TEST_P(AdminApiStoreTest, UsageReportIsAggregatedServerSideAndMatchesTheCli) {
+  Start();
+  Import({kUpstreamSecrets[0]}, "active");
+  json::object a = CreateClient(R"({"name":"team-a","credits_usd":"10"})");
+  json::object b = CreateClient(R"({"name":"team-b"})");
+  const int64_t a_id = a["id"].as_int64(), b_id = b["id"].as_int64();
+  app_->RefreshNowForTest();
+  // Real requests through the gateway; the stub reports 11 prompt and 7 completion tokens, so
+  // gpt-test ($2 / $10 per MTok) costs 22 + 70 = 92 µUSD and gpt-other ($1 / $4) 11 + 28 = 39.
+  auto chat = [&](const json::string& key, const std::string& model) {
+    return HttpPost(base_ + "/v1/chat/completions", std::string(key),
+                    R"({"model":")" + model + R"(","messages":[{"role":"user","content":"hi"}]})")
+        .status;
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(chat(a["key"].as_string(), "gpt-test"), 200);
+  ASSERT_EQ(chat(a["key"].as_string(), "gpt-other"), 200);
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(chat(b["key"].as_string(), "gpt-test"), 200);
+  // Shutdown flushes the usage queue; a new instance on the same store reads it.
+  app_->Shutdown();
+  app_.reset();
+  Start();
+
+  HttpResponse full = Get("/admin/v1/usage/report");
+  ASSERT_EQ(full.status, 200) << full.body;
+  json::object report = Doc(full);
+  const json::array& rows = report["usage"].as_array();
+  ASSERT_EQ(rows.size(), 3u) << full.body;
+  EXPECT_EQ(rows[0].at("client_key_id").as_int64(), a_id);
+  EXPECT_EQ(rows[0].at("model").as_string(), "gpt-other");
+  EXPECT_EQ(rows[0].at("cost_micros").as_int64(), 39);
+  EXPECT_EQ(rows[1].at("name").as_string(), "team-a");
+  EXPECT_EQ(rows[1].at("requests").as_int64(), 3);
+  EXPECT_EQ(rows[1].at("input_tokens").as_int64(), 33);
+  EXPECT_EQ(rows[1].at("output_tokens").as_int64(), 21);
+  EXPECT_EQ(rows[1].at("cost_micros").as_int64(), 276);
+  EXPECT_EQ(rows[2].at("client_key_id").as_int64(), b_id);
+  EXPECT_EQ(report["total"].at("requests").as_int64(), 6);
+  EXPECT_EQ(report["total"].at("cost_micros").as_int64(), 499);
+  EXPECT_EQ(report["total"].at("cost_usd").as_string(), "0.000499");
+
+  // The same numbers as `keygate usage --json` (the CLI calls the same operation).
+  std::istringstream in;
+  std::ostringstream out, err;
+  cli::Context ctx{*store_, *TestSecrets(), in, out, err, /*json=*/true};
+  ASSERT_EQ(cli::UsageReport(ctx, {}), 0) << err.str();
+  json::object from_cli = json::parse(out.str()).as_object();
+  EXPECT_EQ(from_cli["usage"], report["usage"]);
+  EXPECT_EQ(from_cli["total"], report["total"]);
+
+  // Coarser groups are folded on the server.
+  json::array by_key = Doc(Get("/admin/v1/usage/report?group=client_key"))["usage"].as_array();
+  ASSERT_EQ(by_key.size(), 2u);
+  EXPECT_EQ(by_key[0].at("requests").as_int64(), 4);
+  EXPECT_EQ(by_key[0].at("cost_micros").as_int64(), 315);
+  EXPECT_FALSE(by_key[0].as_object().contains("model"));
+  EXPECT_FALSE(by_key[0].as_object().contains("day"));
+  json::array by_model = Doc(Get("/admin/v1/usage/report?group=model"))["usage"].as_array();
+  ASSERT_EQ(by_model.size(), 2u);
+  EXPECT_EQ(by_model[1].at("model").as_string(), "gpt-test");
+  EXPECT_EQ(by_model[1].at("requests").as_int64(), 5);
+  EXPECT_EQ(by_model[1].at("cost_micros").as_int64(), 460);
+  json::object only_b =
+      Doc(Get("/admin/v1/usage/report?group=day,model&client_key_id=" + std::to_string(b_id)));
+  ASSERT_EQ(only_b["usage"].as_array().size(), 1u);
+  EXPECT_EQ(only_b["total"].at("cost_micros").as_int64(), 184);
+  EXPECT_EQ(Doc(Get("/admin/v1/usage/report?model=gpt-other"))["total"].at("requests").as_int64(),
+            1);
+  EXPECT_EQ(Doc(Get("/admin/v1/usage/report?group="))["usage"].as_array().size(), 1u);
+
+  // Time bounds: `to` as a date includes that day.
+  const std::string day(rows[0].at("day").as_string());
+  const int64_t today_ms = *ParseTimeMs(day);
+  const std::string tomorrow = FormatTimeMs(today_ms + 86'400'000).substr(0, 10);
+  const std::string yesterday = FormatTimeMs(today_ms - 86'400'000).substr(0, 10);
+  EXPECT_EQ(Doc(Get("/admin/v1/usage/report?from=" + day + "&to=" + day))["total"]
+                .at("requests")
+                .as_int64(),
+            6);
+  EXPECT_EQ(Doc(Get("/admin/v1/usage/report?from=" + tomorrow))["usage"].as_array().size(), 0u);
+  EXPECT_EQ(Doc(Get("/admin/v1/usage/report?to=" + yesterday))["total"].at("requests").as_int64(),
+            0);
+  ErrorOf(Get("/admin/v1/usage/report?from=" + tomorrow + "&to=" + yesterday), 400);
+  EXPECT_NE(ErrorOf(Get("/admin/v1/usage/report?group=colour"), 400).find("colour"),
+            std::string::npos);
+  ErrorOf(Get("/admin/v1/usage/report?from=soon"), 400);
+  ErrorOf(Get("/admin/v1/usage/report?client_key_id=0"), 400);
+
+  // A key's own totals; its credits paid exactly what its usage cost.
+  json::object team_a = Doc(Get("/admin/v1/client-keys/" + std::to_string(a_id)));
+  EXPECT_EQ(team_a["usage"].at("requests").as_int64(), 4);
+  EXPECT_EQ(team_a["usage"].at("cost_micros").as_int64(), 315);
+  EXPECT_EQ(team_a["credits_micros"].as_int64(), 10'000'000 - 315);
+}
+
+TEST_F(AdminApiTest, SpendAgainstBudgetPerKeyAndKeysByBandPerPool) {
+  const std::string extra = "[pools.second]\nprovider = \"stub\"\nbudget = 10\n";
+  Start(extra);
+  HttpResponse csv = Post(
+      "/admin/v1/pools/main/keys",
+      json::serialize(json::object{
+          {"text", "key,budget\n" + kUpstreamSecrets[0] + ",10\n" + kUpstreamSecrets[1] + ",10\n" +
+                       kUpstreamSecrets[2] + ",10\n" + kUpstreamSecrets[3] + ",\n"}}));
+  ASSERT_EQ(csv.status, 201) << csv.body;
+  std::vector<int64_t> ids;
+  const json::object inserted = Doc(csv);
+  for (const auto& v : inserted.at("inserted_ids").as_array()) ids.push_back(v.as_int64());
+  ASSERT_EQ(ids.size(), 4u);
+  HttpResponse second =
+      Post("/admin/v1/pools/second/keys", R"({"keys":["sk-second-pool-key-eeeeeeee"]})");
+  ASSERT_EQ(second.status, 201) << second.body;
+  const int64_t second_id = Doc(second)["inserted_ids"].as_array()[0].as_int64();
+  // The last known spend, as the spend checker stores it.
+  ASSERT_TRUE(store_->UpdateSpend(ids[0], 1'000'000, std::nullopt).ok());     // 10 %
+  ASSERT_TRUE(store_->UpdateSpend(ids[1], 6'000'000, std::nullopt).ok());     // 60 %
+  ASSERT_TRUE(store_->UpdateSpend(ids[2], 9'600'000, std::nullopt).ok());     // 96 %
+  ASSERT_TRUE(store_->UpdateSpend(second_id, 9'000'000, std::nullopt).ok());  // 90 % of the pool's
+  store::SpendRecord record{.key_id = ids[2],
+                            .pool_id = store_->GetPool("main")->id,
+                            .spend_micros = 9'600'000,
+                            .budget_micros = 10'000'000,
+                            .action = "none"};
+  ASSERT_TRUE(store_->AddSpendRecord(record).ok());
+
+  HttpResponse all = Get("/admin/v1/spend/stats");
+  ASSERT_EQ(all.status, 200) << all.body;
+  json::object doc = Doc(all);
+  const json::array& pools = doc["pools"].as_array();
+  ASSERT_EQ(pools.size(), 2u);
+  const json::object& main = pools[0].as_object();
+  EXPECT_EQ(main.at("pool").as_string(), "main");
+  EXPECT_EQ(main.at("keys").as_int64(), 4);
+  EXPECT_EQ(main.at("spend_micros").as_int64(), 16'600'000);
+  const json::object& bands = main.at("bands").as_object();
+  EXPECT_EQ(bands.at("lt50").as_int64(), 1);
+  EXPECT_EQ(bands.at("50-85").as_int64(), 1);
+  EXPECT_EQ(bands.at("85-95").as_int64(), 0);
+  EXPECT_EQ(bands.at("ge95").as_int64(), 1);
+  EXPECT_EQ(bands.at("unknown").as_int64(), 1);
+  const json::array& keys = main.at("key_spend").as_array();
+  ASSERT_EQ(keys.size(), 4u);
+  const json::object& hot = keys[2].as_object();
+  EXPECT_EQ(hot.at("key_id").as_int64(), ids[2]);
+  EXPECT_EQ(hot.at("key").as_string(), "sk-…cccc");
+  EXPECT_EQ(hot.at("band").as_string(), "ge95");
+  EXPECT_EQ(hot.at("spend_usd").as_string(), "9.6");
+  EXPECT_EQ(hot.at("budget_usd").as_string(), "10");
+  EXPECT_EQ(hot.at("budget_source").as_string(), "key");
+  EXPECT_DOUBLE_EQ(hot.at("percent").as_double(), 96.0);
+  EXPECT_TRUE(hot.at("checked_at").is_string());
+  EXPECT_TRUE(keys[0].at("checked_at").is_null());
+  EXPECT_EQ(keys[3].at("band").as_string(), "unknown");
+  EXPECT_EQ(keys[3].at("budget_source").as_string(), "none");
+  EXPECT_TRUE(keys[3].at("percent").is_null());
+
+  json::object only = Doc(Get("/admin/v1/spend/stats?pool=second"));
+  ASSERT_EQ(only["pools"].as_array().size(), 1u);
+  const json::object& pk = only["pools"].as_array()[0].at("key_spend").as_array()[0].as_object();
+  EXPECT_EQ(pk.at("budget_source").as_string(), "pool");
+  EXPECT_EQ(pk.at("band").as_string(), "85-95");
+  ErrorOf(Get("/admin/v1/spend/stats?pool=nope"), 404);
+
+  // Pool status carries the same bands.
+  json::object status = Doc(Get("/admin/v1/pools/main"));
+  EXPECT_EQ(status["bands"], main.at("bands"));
+
+  // The same document as `keygate spend stats --json`.
+  auto cfg = config::ParseConfig(ConfigText(extra), "test.toml");
+  ASSERT_TRUE(cfg.ok());
+  std::istringstream in;
+  std::ostringstream out, err;
+  cli::Context ctx{*store_, *TestSecrets(), in, out, err, /*json=*/true};
+  ASSERT_EQ(cli::SpendStats(ctx, {.config = &*cfg}), 0) << err.str();
+  EXPECT_EQ(json::parse(out.str()), json::value(doc));
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, AdminApiStoreTest,
+                         ::testing::Values(StoreKind::kSqlite, StoreKind::kPostgres),
+                         StoreParamName);
+
+// The store goes away under a running server: the admin API answers 503 in its error shape (not
+// a 401 that would send the operator after their key, not a crash), and answers again when the
+// store is back, with no restart.
+class AdminApiStoreDownTest : public AdminApiStoreTest {};
+
+TEST_P(AdminApiStoreDownTest, Answers503InItsErrorShapeAndRecovers) {
+  Start();
+  ASSERT_EQ(Get("/admin/v1/client-keys").status, 200);
+  ASSERT_TRUE(SetPostgresAccepting(*location_, false).ok());
+  for (const char* path :
+       {"/admin/v1/client-keys", "/admin/v1/usage/report", "/admin/v1/pools", "/admin/v1/whoami"}) {
+    HttpResponse r = Get(path);
+    std::string message = ErrorOf(r, 503);
+    EXPECT_EQ(Doc(r)["error"].at("code").as_string(), "store_unavailable") << path;
+    EXPECT_NE(message.find("PostgreSQL"), std::string::npos) << message;
+  }
+  ErrorOf(Post("/admin/v1/client-keys", R"({"name":"while-down"})"), 503);
+  ASSERT_TRUE(SetPostgresAccepting(*location_, true).ok());
+  HttpResponse back = Get("/admin/v1/client-keys");
+  ASSERT_EQ(back.status, 200) << back.body;
+  EXPECT_EQ(Doc(back)["client_keys"].as_array().size(), 1u);  // nothing was written while down
+  CreateClient(R"({"name":"after"})");
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, AdminApiStoreDownTest, ::testing::Values(StoreKind::kPostgres),
+                         StoreParamName);
 
 }  // namespace
 }  // namespace keygate::testing

@@ -16,6 +16,7 @@ namespace keygate::testing {
 
 namespace {
 
+// Runs `sql` (commands or queries) on a connection of its own to `dsn`.
 Status PgAdmin(const std::string& dsn, const std::string& sql) {
   PGconn* conn = PQconnectdb(dsn.c_str());
   if (PQstatus(conn) != CONNECTION_OK) {
@@ -24,7 +25,8 @@ Status PgAdmin(const std::string& dsn, const std::string& sql) {
     return UnavailableError("test PostgreSQL: " + msg);
   }
   PGresult* res = PQexec(conn, sql.c_str());
-  Status s = PQresultStatus(res) == PGRES_COMMAND_OK
+  const ExecStatusType st = PQresultStatus(res);
+  Status s = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK
                  ? OkStatus()
                  : InternalError(std::string("test PostgreSQL: ") + PQresultErrorMessage(res));
   PQclear(res);
@@ -98,6 +100,19 @@ Status ExecRawSql(const StoreLocation& location, const std::string& sql) {
   sqlite3_free(err);
   sqlite3_close(db);
   return s;
+}
+
+Status SetPostgresAccepting(const StoreLocation& location, bool accepting) {
+  if (location.kind() != StoreKind::kPostgres) {
+    return FailedPreconditionError("SetPostgresAccepting needs a PostgreSQL location");
+  }
+  const std::string& db = location.db_name_;
+  KG_RETURN_IF_ERROR(PgAdmin(location.admin_dsn_, "ALTER DATABASE " + db + " ALLOW_CONNECTIONS " +
+                                                      (accepting ? "true" : "false")));
+  if (accepting) return OkStatus();
+  return PgAdmin(location.admin_dsn_,
+                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db +
+                     "' AND pid <> pg_backend_pid()");
 }
 
 MasterKey TestMasterKey() { return *ParseMasterKeyHex(TestMasterKeyHex()); }

@@ -41,11 +41,17 @@ class StoreLocation {
   std::string dir_;
   std::string admin_dsn_;  // PostgreSQL: the server's maintenance database
   std::string db_name_;
+  friend Status SetPostgresAccepting(const StoreLocation& location, bool accepting);
 };
 
 // Runs `sql` on the location's database through a raw connection of its own (not the Store's):
 // for tests that tamper with a store behind keygate's back.
 Status ExecRawSql(const StoreLocation& location, const std::string& sql);
+
+// PostgreSQL only: makes the location's database refuse new connections and cuts the open ones
+// (accepting = false), as when its server is down for everyone using it, or lets connections in
+// again. Other databases of the shared test server are untouched. FailedPrecondition on SQLite.
+Status SetPostgresAccepting(const StoreLocation& location, bool accepting);
 
 MasterKey TestMasterKey();
 std::string TestMasterKeyHex();
