@@ -224,6 +224,12 @@ TEST_P(StoreCreditsTest, UsageIsSummarizedByKeyModelAndDay) {
   EXPECT_EQ(store_->SummarizeUsage({.client_key_id = 1})->size(), 2u);
   EXPECT_EQ(store_->SummarizeUsage({.model = "b"})->size(), 1u);
   EXPECT_EQ(store_->SummarizeUsage({.since_ms = d1})->size(), 2u);
+  // `until_ms` is exclusive: the record at d1 is out, the one a millisecond before is in.
+  auto before = store_->SummarizeUsage({.until_ms = d1});
+  ASSERT_OK(before);
+  ASSERT_EQ(before->size(), 2u);
+  EXPECT_EQ(before->at(0).requests, 2);
+  EXPECT_EQ(store_->SummarizeUsage({.since_ms = d0 + 6, .until_ms = d1 + 1})->size(), 2u);
 }
 
 KG_INSTANTIATE_STORE_TEST(StoreCreditsTest);
