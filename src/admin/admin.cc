@@ -913,6 +913,7 @@ Response AdminApi::Handle(const http::Request& req) const {
       Log(LogLevel::kWarn, "admin: audit record not written: " + written.status().ToString());
     }
     Log(LogLevel::kInfo, "admin: " + a.admin + " " + a.action + " " + a.target + ": " + a.result);
+    if (out.response.status < 400 && d_.changed) d_.changed();
   }
   return with_cors(std::move(out.response));
 }

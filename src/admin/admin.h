@@ -61,6 +61,10 @@ struct Deps {
   std::shared_ptr<const config::Config> config;
   // Reloads the config file, as SIGHUP does. Returns the error when it was not reloaded.
   std::function<Status()> reload;
+  // Called after every change that succeeded, so this instance refreshes its pool views and
+  // client keys at once (a new client key works on the next request); other instances see the
+  // change at their next refresh. May be empty.
+  std::function<void()> changed;
 };
 
 struct Options {

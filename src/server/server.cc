@@ -276,7 +276,8 @@ class App::Impl {
                     .secrets = secrets_.get(),
                     .clock = &RealClock::Get(),
                     .config = cfg_,
-                    .reload = [this] { return ReloadFile("admin API"); }},
+                    .reload = [this] { return ReloadFile("admin API"); },
+                    .changed = [this] { control_.Poke(); }},
         admin::Options{.cors_origins = cfg_->admin.cors_origins});
     std::atomic_store(&admin_, std::move(api));
   }
