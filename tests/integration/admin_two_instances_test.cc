@@ -1,8 +1,8 @@
 // Changes made through the admin API of one instance reach another instance on the same
 // PostgreSQL store, with no restart, within store.pool_refresh_ms (left at its default, 500 ms):
 // a key imported through instance A serves clients of instance B; a key exhausted through A stops
-// being used by B. Two real `keygate serve` processes, the upstream stub binary, the real CLI for
-// the admin key.
+// being used by B; a client key made through A is accepted by B, and refused once disabled. Two
+// real `keygate serve` processes, the upstream stub binary, the real CLI for the admin key.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -91,14 +91,47 @@ TEST(AdminTwoInstancesTest, ApiChangesReachTheOtherInstance_postgres) {
   std::printf("[ measured ] exhaust on A -> dropped by B after %lld ms\n",
               static_cast<long long>(gone_ms));
 
-  // Both writes are in the audit log, by the admin key's name, and no log holds a secret.
+  // Client keys: one made through A works on B within a refresh; disabled through A, B refuses it.
+  ASSERT_EQ(HttpPost(a.base_url() + "/admin/v1/keys/" + id[1].str() + "/restore", admin,
+                     R"({"as":"active"})")
+                .status,
+            200);
+  ASSERT_GE(MillisUntil([&] { return chat_on_b() == 200; }), 0) << b.Log();
+  HttpResponse made =
+      HttpPost(a.base_url() + "/admin/v1/client-keys", admin, R"({"name":"made-on-a"})");
+  ASSERT_EQ(made.status, 201) << made.body;
+  std::smatch secret, client_id;
+  ASSERT_TRUE(std::regex_search(made.body, secret, std::regex("\"key\":\"(kg-[0-9a-f]{64})\"")));
+  ASSERT_TRUE(std::regex_search(made.body, client_id, std::regex("\"id\":([0-9]+)")));
+  const std::string fresh = secret[1].str();
+  auto chat_on_b_as = [&](const std::string& key) {
+    return HttpPost(b.base_url() + "/v1/chat/completions", key,
+                    R"({"model":"gpt-sdk","messages":[{"role":"user","content":"hi"}]})")
+        .status;
+  };
+  const int64_t client_ms = MillisUntil([&] { return chat_on_b_as(fresh) == 200; });
+  ASSERT_GE(client_ms, 0) << "instance B never accepted the client key made on A\n" << b.Log();
+  ASSERT_EQ(
+      HttpPost(a.base_url() + "/admin/v1/client-keys/" + client_id[1].str() + "/disable", admin, "")
+          .status,
+      200);
+  const int64_t disabled_ms = MillisUntil([&] { return chat_on_b_as(fresh) == 401; });
+  ASSERT_GE(disabled_ms, 0) << "instance B kept accepting the disabled client key\n" << b.Log();
+  std::printf(
+      "[ measured ] client key made on A -> accepted by B after %lld ms; disabled on A "
+      "-> refused by B after %lld ms\n",
+      static_cast<long long>(client_ms), static_cast<long long>(disabled_ms));
+
+  // Every write is in the audit log, by the admin key's name, and no log holds a secret.
   RunResult audit = MustCli(url, {"audit", "list"});
   EXPECT_NE(audit.out.find("keys.import"), std::string::npos) << audit.out;
   EXPECT_NE(audit.out.find("keys.exhaust"), std::string::npos) << audit.out;
+  EXPECT_NE(audit.out.find("client_keys.create"), std::string::npos) << audit.out;
   EXPECT_NE(audit.out.find("ops"), std::string::npos) << audit.out;
   for (const std::string& log : {a.Log(), b.Log()}) {
     EXPECT_EQ(log.find(admin), std::string::npos);
     EXPECT_EQ(log.find(kKey), std::string::npos);
+    EXPECT_EQ(log.find(fresh), std::string::npos);
   }
 }
 
