@@ -614,6 +614,7 @@ class Router {
   Outcome ClientKeys(const std::string& m) {
     if (s_.size() == 1 && m == "GET") return ListClients(std::nullopt);
     if (s_.size() == 1 && m == "POST") return CreateClient(0);
+    if (s_.size() < 2) return Unknown();
     auto id = IdParam(s_[1], "client key id");
     if (!id.ok()) return {Error(id.status())};
     // /client-keys/{parent}/sub-keys[/{id}[/…]]

@@ -642,6 +642,10 @@ TEST_P(AdminApiStoreTest, ClientKeysSecretOnceCreditsLimitsSubKeysAndLifecycle) 
   EXPECT_EQ(store_->GetClientKey(id)->key_hash, TestSecrets()->HashClientKey(fresh));
   ErrorOf(Post("/admin/v1/client-keys/999/roll", ""), 404);
   ErrorOf(Post(k + "/fly", "{}"), 404);
+  ErrorOf(Delete("/admin/v1/client-keys"), 404);
+  ErrorOf(Send("DELETE", "/admin/v1/client-keys/"), 404);
+  ErrorOf(Get("/admin/v1/usage/report/x"), 404);
+  ErrorOf(Post("/admin/v1/spend/stats", "{}"), 404);
 
   ASSERT_EQ(Delete(sk).status, 200);
   ErrorOf(Get(sk), 404);
