@@ -846,6 +846,26 @@ TEST_F(AdminApiTest, SpendAgainstBudgetPerKeyAndKeysByBandPerPool) {
   EXPECT_EQ(json::parse(out.str()), json::value(doc));
 }
 
+TEST_F(AdminApiTest, EveryShapeOfTheNewRoutesIsAnAnswerNotACrash) {
+  Start();
+  // Every prefix and over-long variant of the client-key, sub-key and report routes, with every
+  // method: each answers in the error shape or succeeds; none reads past the path (ASan).
+  const std::vector<std::string> paths = {
+      "/client-keys", "/client-keys/1", "/client-keys/1/x", "/client-keys/1/sub-keys",
+      "/client-keys/1/sub-keys/x", "/client-keys/1/sub-keys/2", "/client-keys/1/sub-keys/2/roll",
+      "/client-keys/1/sub-keys/2/roll/x", "/client-keys/1/credits/x", "/client-keys/0",
+      "/client-keys/-1", "/usage/report", "/usage/report/x", "/spend/stats", "/spend/stats/x",
+      "/usage/x", "/spend/x"};
+  for (const std::string& path : paths) {
+    for (const char* method : {"GET", "POST", "DELETE"}) {
+      HttpResponse r = Send(method, "/admin/v1" + path, "");
+      ASSERT_NE(r.status, 0) << method << " " << path << ": " << r.error;
+      if (r.status >= 400) ErrorOf(r, r.status);
+    }
+  }
+  ASSERT_EQ(Get("/admin/v1/whoami").status, 200) << "still serving";
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, AdminApiStoreTest,
                          ::testing::Values(StoreKind::kSqlite, StoreKind::kPostgres),
                          StoreParamName);
