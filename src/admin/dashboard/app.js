@@ -130,9 +130,10 @@ function signOut(message = '') {
 // ---------------------------------------------------------------- views
 
 async function renderOverview() {
-  const { pools } = await api('/pools');
+  const [{ pools }, spend] = await Promise.all([api('/pools'), api('/spend/stats')]);
+  const bands = new Map(spend.pools.map((p) => [p.pool, p.bands]));
   const box = $('pools');
-  box.replaceChildren(...pools.map(poolCard));
+  box.replaceChildren(...pools.map((p) => poolCard(p, bands.get(p.name))));
   if (pools.length === 0) box.replaceChildren(h('p', { class: 'empty' }, 'No pools yet.'));
   const [cooling, exhausted] = await Promise.all([
     api('/keys?state=cooling'), api('/keys?state=exhausted')]);
@@ -144,7 +145,7 @@ async function renderOverview() {
     [['ID'], ['Pool'], ['State'], ['Key'], ['Cooldown'], ['Reason']], rows));
 }
 
-function poolCard(p) {
+function poolCard(p, bands) {
   const c = p.counts;
   const total = Math.max(c.total, 1);
   const width = 300;
@@ -165,7 +166,13 @@ function poolCard(p) {
       'aria-label': `Keys of pool ${p.name} by state: ${label}` },
       c.total === 0 ? s('rect', { x: 0, y: 0, width, height: 18, style: 'fill: var(--line)' }) : bars),
     h('ul', { class: 'legend' }, STATES.map((st) =>
-      h('li', { style: `--c: var(--${st})` }, `${st} ${c[st]}`))));
+      h('li', { style: `--c: var(--${st})` }, `${st} ${c[st]}`))),
+    bands ? h('div', { class: 'bands' },
+      h('p', { class: 'muted' }, 'Keys in service by budget used'),
+      countsBar(bands, BANDS, (b) => `var(--band-${b})`, `Keys of pool ${p.name} by budget band: ` +
+        BANDS.map((b) => `${bands[b]} ${BAND_LABEL[b]}`).join(', ')),
+      h('ul', { class: 'legend' }, BANDS.filter((b) => bands[b] > 0).map((b) =>
+        h('li', { style: `--c: var(--band-${b})` }, `${BAND_LABEL[b]} ${bands[b]}`)))) : null);
 }
 
 async function fillPoolSelects() {
