@@ -100,6 +100,33 @@ class SpendCheckerTest : public ::testing::TestWithParam<StoreKind> {
     return *store_->ListRotations({.pool_id = pool_ids_[pool]});
   }
 
+  // Two keys of pool "oh" (spend $1 of $10), a schedule without jitter (active 10 s, idle 1 h,
+  // idle after 5 min) and a spend service alone on the store; step(ms) advances the clock and
+  // runs one lease tick and one pass.
+  struct ScheduleRig {
+    std::vector<std::string> secrets;
+    stats::Registry registry;
+    std::unique_ptr<billing::SpendService> service;
+  };
+  std::unique_ptr<ScheduleRig> MakeScheduleRig(const std::vector<std::string>& names) {
+    auto rig = std::make_unique<ScheduleRig>();
+    rig->secrets = MakePool("oh", names, 0);
+    Configure(
+        "[spend_checker]\njitter = 0\ninterval_active_ms = 10000\ninterval_idle_ms = 3600000\n"
+        "idle_after_ms = 300000\n");
+    for (const std::string& secret : rig->secrets) {
+      stub_.SetSpend(secret, {.spend_usd = 1, .budget_usd = 10});
+    }
+    rig->service = std::make_unique<billing::SpendService>(*store_, *keys_, clock_, rig->registry,
+                                                           config_, "instance");
+    return rig;
+  }
+  void Step(ScheduleRig& rig, int64_t advance_ms) {
+    clock_.AdvanceMs(advance_ms);
+    rig.service->LeaseStepForTest();
+    rig.service->PassStepForTest();
+  }
+
   UpstreamStub stub_;
   ManualClock clock_;
   std::unique_ptr<StoreLocation> location_;
@@ -484,19 +511,9 @@ TEST_P(SpendCheckerTest, DisablingTheCheckerOnReloadReleasesTheLease) {
 // The schedule through the service: a key the gateway uses is checked every interval_active, an
 // idle one only at interval_idle.
 TEST_P(SpendCheckerTest, UsedKeysAreCheckedOftenIdleKeysRarely) {
-  auto s = MakePool("oh", {"busy", "idle"}, 0);
-  Configure(
-      "[spend_checker]\njitter = 0\ninterval_active_ms = 10000\ninterval_idle_ms = 3600000\n"
-      "idle_after_ms = 300000\n");
-  stub_.SetSpend(s[0], {.spend_usd = 1, .budget_usd = 10});
-  stub_.SetSpend(s[1], {.spend_usd = 1, .budget_usd = 10});
-  stats::Registry reg;
-  billing::SpendService svc(*store_, *keys_, clock_, reg, config_, "instance");
-  auto step = [&](int64_t advance_ms) {
-    clock_.AdvanceMs(advance_ms);
-    svc.LeaseStepForTest();
-    svc.PassStepForTest();
-  };
+  auto rig = MakeScheduleRig({"busy", "idle"});
+  const std::vector<std::string>& s = rig->secrets;
+  auto step = [&](int64_t advance_ms) { Step(*rig, advance_ms); };
   step(0);
   EXPECT_EQ(stub_.CountForKey(s[0]), 1u) << "every key once at the start";
   EXPECT_EQ(stub_.CountForKey(s[1]), 1u);
@@ -522,19 +539,9 @@ TEST_P(SpendCheckerTest, UsedKeysAreCheckedOftenIdleKeysRarely) {
 // A key only another instance uses (its usage records reach the store, its KeyHealth here stays
 // untouched) is checked at the short interval too.
 TEST_P(SpendCheckerTest, KeysOtherInstancesUseAreCheckedOften) {
-  auto s = MakePool("oh", {"elsewhere", "idle"}, 0);
-  Configure(
-      "[spend_checker]\njitter = 0\ninterval_active_ms = 10000\ninterval_idle_ms = 3600000\n"
-      "idle_after_ms = 300000\n");
-  stub_.SetSpend(s[0], {.spend_usd = 1, .budget_usd = 10});
-  stub_.SetSpend(s[1], {.spend_usd = 1, .budget_usd = 10});
-  stats::Registry reg;
-  billing::SpendService svc(*store_, *keys_, clock_, reg, config_, "leader");
-  auto step = [&](int64_t advance_ms) {
-    clock_.AdvanceMs(advance_ms);
-    svc.LeaseStepForTest();
-    svc.PassStepForTest();
-  };
+  auto rig = MakeScheduleRig({"elsewhere", "idle"});
+  const std::vector<std::string>& s = rig->secrets;
+  auto step = [&](int64_t advance_ms) { Step(*rig, advance_ms); };
   step(0);
   ASSERT_EQ(stub_.CountForKey(s[0]), 1u) << "every key once at the start";
   int n = 0;
