@@ -66,6 +66,8 @@ enum class Mode {
   kMessagesToChat,       // /v1/messages -> an openai-chat upstream (and back)
   kChatToResponses,      // /v1/chat/completions -> an openai-responses upstream (and back)
   kMessagesToResponses,  // /v1/messages -> an openai-responses upstream, through chat (and back)
+  kResponsesToChat,      // /v1/responses -> an openai-chat upstream (and back)
+  kResponsesToAnthropic,  // /v1/responses -> an anthropic-messages upstream, through chat
   kUnsupported,
 };
 
@@ -88,7 +90,12 @@ Mode ModeFor(std::string_view path, config::Format upstream, bool stream) {
     return Mode::kUnsupported;
   }
   if (path == "/v1/responses") {
-    return upstream != Format::kAnthropicMessages ? Mode::kPassThrough : Mode::kUnsupported;
+    switch (upstream) {
+      case Format::kAnthropicMessages: return Mode::kResponsesToAnthropic;
+      case Format::kOpenAIChat: return Mode::kResponsesToChat;
+      case Format::kOpenAIResponses: return Mode::kPassThrough;
+    }
+    return Mode::kUnsupported;
   }
   return upstream == Format::kOpenAIChat || upstream == Format::kOpenAIResponses
              ? Mode::kPassThrough
@@ -109,14 +116,22 @@ StatusOr<std::string> TranslateRequest(Mode mode, std::string_view body,
       KG_ASSIGN_OR_RETURN(std::string chat, translate::AnthropicToOpenAIChatRequest(body, options));
       return translate::OpenAIChatToResponsesRequest(chat, options);
     }
+    case Mode::kResponsesToChat:
+      return translate::ResponsesToOpenAIChatRequest(body, options);
+    case Mode::kResponsesToAnthropic: {
+      KG_ASSIGN_OR_RETURN(std::string chat, translate::ResponsesToOpenAIChatRequest(body, options));
+      return translate::OpenAIChatToAnthropicRequest(chat, options);
+    }
     default:
       return InternalError("no request translation for this mode");
   }
 }
 std::string_view UpstreamPath(Mode mode, std::string_view client_path) {
   switch (mode) {
-    case Mode::kChatToAnthropic: return "/v1/messages";
-    case Mode::kMessagesToChat: return "/v1/chat/completions";
+    case Mode::kChatToAnthropic:
+    case Mode::kResponsesToAnthropic: return "/v1/messages";
+    case Mode::kMessagesToChat:
+    case Mode::kResponsesToChat: return "/v1/chat/completions";
     case Mode::kChatToResponses:
     case Mode::kMessagesToResponses: return "/v1/responses";
     default: return client_path;
@@ -137,14 +152,19 @@ StatusOr<std::string> TranslateResponse(Mode mode, std::string_view body,
       KG_ASSIGN_OR_RETURN(std::string chat, translate::ResponsesToOpenAIChatResponse(body, options));
       return translate::OpenAIChatToAnthropicResponse(chat, options);
     }
+    case Mode::kResponsesToChat:
+      return translate::OpenAIChatToResponsesResponse(body, options);
+    case Mode::kResponsesToAnthropic: {
+      KG_ASSIGN_OR_RETURN(std::string chat, translate::AnthropicToOpenAIChatResponse(body, options));
+      return translate::OpenAIChatToResponsesResponse(chat, options);
+    }
     default:
       return InternalError("no response translation for this mode");
   }
 }
 
 // Turns upstream SSE bytes into what the client receives, reading usage on the way: the
-// pass-through filter, or a stream translator (Anthropic -> OpenAI chunks, OpenAI chunks ->
-// Anthropic events).
+// pass-through filter, or a stream translator (one per translated Mode).
 class StreamOut {
  public:
   StreamOut(Mode mode, config::Format format, bool drop_usage_chunk, std::string_view client_model,
@@ -163,6 +183,14 @@ class StreamOut {
     } else if (mode == Mode::kMessagesToResponses) {
       stream_.emplace<translate::ResponsesToAnthropicStream>(
           translate::ResponsesToAnthropicStream::Options{.client_model = client_model});
+    } else if (mode == Mode::kResponsesToChat) {
+      stream_.emplace<translate::OpenAIToResponsesStream>(
+          translate::OpenAIToResponsesStream::Options{.client_model = client_model,
+                                                      .created = created});
+    } else if (mode == Mode::kResponsesToAnthropic) {
+      stream_.emplace<translate::AnthropicToResponsesStream>(
+          translate::AnthropicToResponsesStream::Options{.client_model = client_model,
+                                                         .created = created});
     } else {
       stream_.emplace<provider::SseUsageFilter>(format, drop_usage_chunk);
     }
@@ -199,7 +227,8 @@ class StreamOut {
 
   std::variant<provider::SseUsageFilter, translate::AnthropicToOpenAIStream,
                translate::OpenAIToAnthropicStream, translate::ResponsesToOpenAIStream,
-               translate::ResponsesToAnthropicStream>
+               translate::ResponsesToAnthropicStream, translate::OpenAIToResponsesStream,
+               translate::AnthropicToResponsesStream>
       stream_{std::in_place_index<0>, config::Format::kOpenAIChat, false};
 };
 

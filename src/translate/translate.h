@@ -1,7 +1,8 @@
 // Format translation between client and upstream API formats, pure code (no I/O), each way
 // request, whole response and SSE stream (incremental):
 //   OpenAI Chat Completions  <-> Anthropic Messages
-//   OpenAI Chat Completions  <-> OpenAI Responses (upstreams only; Anthropic clients via chat)
+//   OpenAI Chat Completions  <-> OpenAI Responses (both ways: Responses upstreams, and Responses
+//                                clients of chat or Anthropic upstreams; Anthropic via chat)
 // The mapping tables, and what is refused and why, are in docs/translation.md.
 //
 // Contracts shared by every function here:
@@ -24,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -347,6 +349,117 @@ class ResponsesToAnthropicStream {
  private:
   ResponsesToOpenAIStream first_;
   OpenAIToAnthropicStream second_;
+  std::string middle_;  // chat chunks between the two, one Feed() at a time
+};
+
+// ---- OpenAI Responses clients (POST /v1/responses) on openai-chat and anthropic-messages
+// upstreams. Chat is the pivot again: a Responses request becomes a chat request
+// (ResponsesToOpenAIChatRequest), and for an Anthropic model then an Anthropic one
+// (OpenAIChatToAnthropicRequest); the answer comes back through chat (AnthropicToOpenAIChatResponse,
+// then OpenAIChatToResponsesResponse; streams: AnthropicToResponsesStream =
+// AnthropicToOpenAIStream into OpenAIToResponsesStream). keygate stores no responses.
+
+// Translates a Responses request into a Chat Completions request: instructions -> a system
+// message; input (a string, or items: messages with input_text / output_text / input_image parts,
+// function_call -> an assistant message's tool_calls (call ids kept), function_call_output -> tool
+// messages, reasoning items dropped) -> messages; flat function tools -> nested ones; tool_choice;
+// max_output_tokens -> max_completion_tokens; text.format -> response_format; reasoning.effort ->
+// reasoning_effort; stream adds stream_options.include_usage. InvalidArgument naming the field
+// for what needs server-side state or has no chat counterpart (previous_response_id, store: true,
+// background, built-in tools, item_reference, input_file, …; see docs/translation.md).
+StatusOr<std::string> ResponsesToOpenAIChatRequest(std::string_view body,
+                                                   const TranslateOptions& options);
+
+// Translates a successful chat.completion body (its first choice) into a Responses `response`
+// object: reasoning_content -> a reasoning item (summary text), content / refusal -> a message
+// item (output_text / refusal parts), tool_calls -> function_call items (call_id = the tool-call
+// id); finish_reason length / content_filter -> status "incomplete" with incomplete_details, else
+// "completed"; usage renamed (prompt/completion_tokens -> input/output_tokens, cached and reasoning
+// details kept). Ids: "resp_" + the upstream id; items "msg_…", "rs_…", "fc_" + call id. Internal
+// when the body is not a chat.completion.
+StatusOr<std::string> OpenAIChatToResponsesResponse(std::string_view body,
+                                                    const ResponseOptions& options);
+
+// Translates a chat.completion.chunk SSE stream into Responses SSE events, event by event (each
+// upstream event is translated when its blank line arrives; the output is identical however the
+// input is split). Output: response.created and response.in_progress at the first chunk; output
+// items in order of appearance, each with output_item.added, its parts / deltas and .done events,
+// then output_item.done: delta.reasoning_content (or .reasoning) -> a reasoning item
+// (reasoning_summary_part / _text events), delta.content -> a message item's output_text part,
+// delta.refusal -> its refusal part, each tool_calls[] index -> a function_call item
+// (function_call_arguments.delta / .done). A reasoning or message item closes when another item
+// starts; function_call items stay open until the end (fragments of parallel calls may
+// interleave). At "[DONE]" (or the end after a finish_reason): open items close in output_index
+// order, then response.completed, or response.incomplete for finish_reason length /
+// content_filter, with the whole response and usage. Every event has "type" and
+// "sequence_number" (0, 1, …) and an SSE "event:" line. An upstream {"error": …} chunk, an
+// oversized event, or an end with neither [DONE] nor a finish_reason gives response.failed
+// (status "failed", error.message says why) and ends the translation.
+//
+// Memory: the pending input is bounded by max_event_bytes plus one Feed(); the translated output
+// text is kept (the .done events and response.completed repeat it, as the protocol requires).
+//
+// Thread safety: one object per stream; not thread-safe.
+class OpenAIToResponsesStream {
+ public:
+  static constexpr size_t kDefaultMaxEventBytes = provider::SseSplitter::kDefaultMaxEventBytes;
+
+  struct Options {
+    std::string_view client_model;  // copied
+    int64_t created = 0;            // Unix seconds, when the chunks carry no "created"
+    size_t max_event_bytes = kDefaultMaxEventBytes;
+  };
+
+  explicit OpenAIToResponsesStream(const Options& options);
+  ~OpenAIToResponsesStream();
+  OpenAIToResponsesStream(OpenAIToResponsesStream&&) noexcept;
+  OpenAIToResponsesStream& operator=(OpenAIToResponsesStream&&) noexcept;
+
+  void Feed(std::string_view bytes, std::string& out);
+  void Finish(std::string& out);
+  // Usage from the usage chunk, normalized as provider::Usage (present=false without one).
+  const provider::Usage& usage() const;
+  bool done() const;  // response.completed or response.incomplete was written
+  const Status& status() const;
+
+ private:
+  struct State;  // the items and counters (responses_out.cc)
+  std::unique_ptr<State> s_;
+};
+
+// An Anthropic SSE stream to Responses events: AnthropicToOpenAIStream (with the usage chunk) into
+// OpenAIToResponsesStream, chunk by chunk; the same contract as each. usage() is the Anthropic
+// one (cache writes kept).
+// Thread safety: one object per stream; not thread-safe.
+class AnthropicToResponsesStream {
+ public:
+  struct Options {
+    std::string_view client_model;  // copied
+    int64_t created = 0;
+    size_t max_event_bytes = AnthropicToOpenAIStream::kDefaultMaxEventBytes;
+  };
+  explicit AnthropicToResponsesStream(const Options& options)
+      : first_({.client_model = options.client_model, .created = options.created,
+                .include_usage = true, .max_event_bytes = options.max_event_bytes}),
+        second_({.client_model = options.client_model, .created = options.created,
+                 .max_event_bytes = options.max_event_bytes}) {}
+  void Feed(std::string_view bytes, std::string& out) {
+    middle_.clear();
+    first_.Feed(bytes, middle_);
+    second_.Feed(middle_, out);
+  }
+  void Finish(std::string& out) {
+    middle_.clear();
+    first_.Finish(middle_);
+    second_.Feed(middle_, out);
+    second_.Finish(out);
+  }
+  const provider::Usage& usage() const { return first_.usage(); }
+  bool done() const { return second_.done(); }
+
+ private:
+  AnthropicToOpenAIStream first_;
+  OpenAIToResponsesStream second_;
   std::string middle_;  // chat chunks between the two, one Feed() at a time
 };
 
