@@ -1,22 +1,23 @@
 // libFuzzer target for the stream code: provider::SseSplitter (through SseUsageFilter) and the
-// stream translators (Anthropic, OpenAI chat and OpenAI Responses streams). Properties checked on
-// every input, beyond "no crash, no leak, no UB" (ASan/UBSan) and bounded memory (-rss_limit_mb; a small max_event_bytes is chosen by the input):
+// stream translators (Anthropic, OpenAI chat and OpenAI Responses streams, each way). Properties
+// checked on every input, beyond "no crash, no leak, no UB" (ASan/UBSan) and bounded memory
+// (-rss_limit_mb; a small max_event_bytes is chosen by the input):
 //   - the output is identical whether the input is fed whole or cut at input-chosen points;
 //   - the usage filter without dropping passes every byte through unchanged;
 //   - translated output is whole SSE events (ends with a blank line) whose data is JSON.
 //
 // Input layout: byte 0 picks the target (bits 0-1: Anthropic->OpenAI, OpenAI->Anthropic, the usage
-// filter, Responses->OpenAI or (bit 2) Responses->Anthropic) and options (bit 2 include_usage;
-// bits 3-4 the filter's format; bit 5 drop), bytes 1-2 the event size cap, bytes 3-6
+// filter, Responses->OpenAI or (bit 2) Responses->Anthropic; with bit 4 set, OpenAI->Responses or
+// (bit 2) Anthropic->Responses) and options (bit 2 include_usage; bits 3-4 the filter's format;
+// bit 5 drop), bytes 1-2 the event size cap, bytes 3-6
 // the cut points (as strides), the rest is the upstream stream. Build and run: docs/translation.md.
+#include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "provider/provider.h"
 #include "translate/translate.h"
@@ -83,8 +84,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   switch (mode & 3) {
     case 0: {  // Anthropic SSE -> OpenAI chunks
       auto make = [&] {
-        return AnthropicToOpenAIStream({.client_model = "m", .created = 1,
-                                        .include_usage = (mode & 4) != 0, .max_event_bytes = cap});
+        return AnthropicToOpenAIStream({.client_model = "m",
+                                        .created = 1,
+                                        .include_usage = (mode & 4) != 0,
+                                        .max_event_bytes = cap});
       };
       std::string whole = Run(make, input, {});
       Check(Run(make, input, cuts) == whole);
@@ -92,24 +95,46 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case 1: {  // OpenAI chunks -> Anthropic SSE
-      auto make = [&] { return OpenAIToAnthropicStream({.client_model = "m", .max_event_bytes = cap}); };
+      auto make = [&] {
+        return OpenAIToAnthropicStream({.client_model = "m", .max_event_bytes = cap});
+      };
       std::string whole = Run(make, input, {});
       Check(Run(make, input, cuts) == whole);
       CheckEvents(whole);
       break;
     }
-    case 3: {  // OpenAI Responses SSE -> chat chunks, or on through chat to Anthropic events
+    case 3: {  // OpenAI Responses SSE -> chat chunks, or on through chat to Anthropic events;
+               // with bit 4: chat chunks (or Anthropic SSE, bit 2) -> Responses events
       std::string whole;
-      if (mode & 4) {
+      if (mode & 16) {
+        if (mode & 4) {
+          auto make = [&] {
+            return keygate::translate::AnthropicToResponsesStream(
+                {.client_model = "m", .created = 1, .max_event_bytes = cap});
+          };
+          whole = Run(make, input, {});
+          Check(Run(make, input, cuts) == whole);
+        } else {
+          auto make = [&] {
+            return keygate::translate::OpenAIToResponsesStream(
+                {.client_model = "m", .created = 1, .max_event_bytes = cap});
+          };
+          whole = Run(make, input, {});
+          Check(Run(make, input, cuts) == whole);
+        }
+      } else if (mode & 4) {
         auto make = [&] {
-          return keygate::translate::ResponsesToAnthropicStream({.client_model = "m", .max_event_bytes = cap});
+          return keygate::translate::ResponsesToAnthropicStream(
+              {.client_model = "m", .max_event_bytes = cap});
         };
         whole = Run(make, input, {});
         Check(Run(make, input, cuts) == whole);
       } else {
         auto make = [&] {
-          return keygate::translate::ResponsesToOpenAIStream(
-              {.client_model = "m", .created = 1, .include_usage = (mode & 8) != 0, .max_event_bytes = cap});
+          return keygate::translate::ResponsesToOpenAIStream({.client_model = "m",
+                                                              .created = 1,
+                                                              .include_usage = (mode & 8) != 0,
+                                                              .max_event_bytes = cap});
         };
         whole = Run(make, input, {});
         Check(Run(make, input, cuts) == whole);

@@ -29,8 +29,8 @@ Status Unsupported(std::string_view field, std::string_view why) {
 
 // Responses fields copied to chat under the same name.
 constexpr std::string_view kSameName[] = {
-    "temperature", "top_p", "parallel_tool_calls", "user", "safety_identifier", "metadata",
-    "service_tier", "prompt_cache_key"};
+    "temperature",       "top_p",    "parallel_tool_calls", "user",
+    "safety_identifier", "metadata", "service_tier",        "prompt_cache_key"};
 
 struct RefusedRow {
   std::string_view name, why;
@@ -67,7 +67,8 @@ StatusOr<json::value> Image(const std::string& path, Element part) {
   std::optional<std::string_view> url = StringMember(part, "image_url");
   if (!url) return InvalidArgumentError(Quote(path + ".image_url") + " must be a string");
   json::object image{{"url", *url}};
-  if (std::optional<std::string_view> detail = StringMember(part, "detail")) image["detail"] = *detail;
+  if (std::optional<std::string_view> detail = StringMember(part, "detail"))
+    image["detail"] = *detail;
   return json::value(json::object{{"type", "image_url"}, {"image_url", std::move(image)}});
 }
 
@@ -102,8 +103,9 @@ StatusOr<json::value> Content(const std::string& path, Element content, bool ass
       KG_ASSIGN_OR_RETURN(json::value image, Image(ppath, part));
       out.push_back(std::move(image));
     } else {
-      return Unsupported(ppath + ".type", "only input_text, output_text and input_image (by URL or "
-                                          "data URL) parts are translated");
+      return Unsupported(ppath + ".type",
+                         "only input_text, output_text and input_image (by URL or "
+                         "data URL) parts are translated");
     }
   }
   if (assistant) return json::value(json::string(text));
@@ -169,11 +171,12 @@ Status Input(Element input, json::array& messages) {
       if (!call_id || !name) {
         return InvalidArgumentError(Quote(path) + " must have a string call_id and name");
       }
-      json::object call{{"id", *call_id},
-                        {"type", "function"},
-                        {"function", json::object{{"name", *name},
-                                                  {"arguments", StringMember(item, "arguments")
-                                                                    .value_or("{}")}}}};
+      json::object call{
+          {"id", *call_id},
+          {"type", "function"},
+          {"function",
+           json::object{{"name", *name},
+                        {"arguments", StringMember(item, "arguments").value_or("{}")}}}};
       // Chat puts an assistant turn's calls on its one message: join the message (or the calls)
       // right before, as the Responses API lists them as separate items.
       json::object* last = messages.empty() ? nullptr : messages.back().if_object();
@@ -193,7 +196,8 @@ Status Input(Element input, json::array& messages) {
         return InvalidArgumentError(Quote(path) + " must have a string call_id and an output");
       }
       KG_ASSIGN_OR_RETURN(std::string text, ToolOutput(path + ".output", *output));
-      messages.push_back(json::object{{"role", "tool"}, {"tool_call_id", *call_id}, {"content", text}});
+      messages.push_back(
+          json::object{{"role", "tool"}, {"tool_call_id", *call_id}, {"content", text}});
     } else if (type == "reasoning") {
       // An earlier answer's reasoning echoed back: chat has no input place for it (as Anthropic
       // thinking going to chat), and the model does not need it to go on.
@@ -212,7 +216,8 @@ Status Input(Element input, json::array& messages) {
 
 StatusOr<json::value> Tools(Element value) {
   simdjson::dom::array tools;
-  if (value.get_array().get(tools) != simdjson::SUCCESS) return WrongType("tools", "an array", value);
+  if (value.get_array().get(tools) != simdjson::SUCCESS)
+    return WrongType("tools", "an array", value);
   json::array list;
   size_t i = 0;
   for (Element tool : tools) {
@@ -242,7 +247,8 @@ StatusOr<json::value> ToolChoice(Element value) {
   if (StringMember(value, "type") != "function" || !name) {
     return Unsupported("tool_choice", "only a mode (auto, none, required) or a named function");
   }
-  return json::value(json::object{{"type", "function"}, {"function", json::object{{"name", *name}}}});
+  return json::value(
+      json::object{{"type", "function"}, {"function", json::object{{"name", *name}}}});
 }
 
 Status Text(Element value, json::object& out) {
@@ -322,7 +328,7 @@ StatusOr<std::string> ResponsesToChat(Element root, const TranslateOptions& opti
   std::optional<std::string_view> instructions;
   bool stream = false;
   simdjson::dom::object fields = root.get_object().value_unsafe();  // named: a temporary's
-  for (auto [key, value] : fields) {                                  // value would dangle
+  for (auto [key, value] : fields) {                                // value would dangle
     if (IsNull(value)) continue;
     if (key == "model") {
       std::string_view model;
@@ -341,7 +347,8 @@ StatusOr<std::string> ResponsesToChat(Element root, const TranslateOptions& opti
     } else if (key == "max_output_tokens") {
       out["max_completion_tokens"] = ToBoost(value);
     } else if (key == "stream") {
-      if (value.get_bool().get(stream) != simdjson::SUCCESS) return WrongType("stream", "a boolean", value);
+      if (value.get_bool().get(stream) != simdjson::SUCCESS)
+        return WrongType("stream", "a boolean", value);
       out["stream"] = stream;
     } else if (key == "stream_options") {
       // Responses' stream_options asks for obfuscation padding only; keygate adds none.
@@ -381,9 +388,8 @@ StatusOr<std::string> ResponsesToChat(Element root, const TranslateOptions& opti
 
 StatusOr<std::string> ResponsesToOpenAIChatRequest(std::string_view body,
                                                    const TranslateOptions& options) {
-  return internal::ParseAndTranslate(body, internal::BodyKind::kRequest, [&](Element root) {
-    return ResponsesToChat(root, options);
-  });
+  return internal::ParseAndTranslate(body, internal::BodyKind::kRequest,
+                                     [&](Element root) { return ResponsesToChat(root, options); });
 }
 
 }  // namespace keygate::translate

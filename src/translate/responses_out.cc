@@ -60,7 +60,8 @@ Counts ReadCounts(Element u) {
   c.present = true;
   c.input = Count(u, chat_names ? "prompt_tokens" : "input_tokens");
   c.output = Count(u, chat_names ? "completion_tokens" : "output_tokens");
-  if (std::optional<Element> d = Member(u, chat_names ? "prompt_tokens_details" : "input_tokens_details")) {
+  if (std::optional<Element> d =
+          Member(u, chat_names ? "prompt_tokens_details" : "input_tokens_details")) {
     c.cached = Count(*d, "cached_tokens");
   }
   if (std::optional<Element> d =
@@ -81,7 +82,9 @@ json::value UsageJson(const Counts& c) {
 
 json::object PartJson(const Item::Part& p) {
   if (p.refusal) return json::object{{"type", "refusal"}, {"refusal", p.text}};
-  return json::object{{"type", "output_text"}, {"text", p.text}, {"annotations", json::array()},
+  return json::object{{"type", "output_text"},
+                      {"text", p.text},
+                      {"annotations", json::array()},
                       {"logprobs", json::array()}};
 }
 
@@ -103,17 +106,17 @@ json::object ItemJson(const Item& item, std::string_view status, bool added = fa
       if (!added) {
         for (const Item::Part& p : item.parts) content.push_back(PartJson(p));
       }
-      return json::object{{"id", item.id},       {"type", "message"},
-                          {"status", status},    {"role", "assistant"},
+      return json::object{{"id", item.id},
+                          {"type", "message"},
+                          {"status", status},
+                          {"role", "assistant"},
                           {"content", std::move(content)}};
     }
     case Item::Kind::kFunctionCall:
-      return json::object{{"id", item.id},
-                          {"type", "function_call"},
-                          {"status", status},
-                          {"arguments", added ? std::string() : item.text},
-                          {"call_id", item.call_id},
-                          {"name", item.name}};
+      return json::object{
+          {"id", item.id},           {"type", "function_call"},
+          {"status", status},        {"arguments", added ? std::string() : item.text},
+          {"call_id", item.call_id}, {"name", item.name}};
   }
   return {};
 }
@@ -123,7 +126,9 @@ json::object ItemJson(const Item& item, std::string_view status, bool added = fa
 std::string ItemId(Item::Kind kind, std::string_view upstream_id, size_t output_index,
                    std::string_view call_id) {
   if (kind == Item::Kind::kFunctionCall && !call_id.empty()) return "fc_" + std::string(call_id);
-  std::string id = kind == Item::Kind::kReasoning ? "rs_" : kind == Item::Kind::kMessage ? "msg_" : "fc_";
+  std::string id = kind == Item::Kind::kReasoning ? "rs_"
+                   : kind == Item::Kind::kMessage ? "msg_"
+                                                  : "fc_";
   id.append(upstream_id);
   id.push_back('_');
   id.append(std::to_string(output_index));
@@ -198,13 +203,15 @@ StatusOr<std::string> ChatToResponse(Element root, const ResponseOptions& option
   std::string text;
   if (std::optional<std::string_view> s = StringMember(*message, "content")) {
     text = *s;
-  } else if (std::optional<Element> parts = Member(*message, "content"); parts && parts->is_array()) {
-    for (Element p : parts->get_array().value_unsafe()) text.append(StringMember(p, "text").value_or(""));
+  } else if (std::optional<Element> parts = Member(*message, "content");
+             parts && parts->is_array()) {
+    for (Element p : parts->get_array().value_unsafe())
+      text.append(StringMember(p, "text").value_or(""));
   }
   std::string_view refusal = StringMember(*message, "refusal").value_or("");
   simdjson::dom::array calls;
-  const bool has_calls = message->at_key("tool_calls").get_array().get(calls) == simdjson::SUCCESS &&
-                         calls.size() > 0;
+  const bool has_calls =
+      message->at_key("tool_calls").get_array().get(calls) == simdjson::SUCCESS && calls.size() > 0;
   if (!text.empty() || !refusal.empty() || !has_calls) {
     Item& m = add(Item::Kind::kMessage);
     if (!text.empty() || refusal.empty()) m.parts.push_back({false, text});
@@ -223,20 +230,21 @@ StatusOr<std::string> ChatToResponse(Element root, const ResponseOptions& option
     }
   }
   int64_t created = options.created;
-  if (root.at_key("created").get_int64().get(created) != simdjson::SUCCESS) created = options.created;
+  if (root.at_key("created").get_int64().get(created) != simdjson::SUCCESS)
+    created = options.created;
   Counts usage;
   if (std::optional<Element> u = Member(root, "usage"); u && u->is_object()) usage = ReadCounts(*u);
   const Ending ending = EndingFor(StringMember(choice, "finish_reason").value_or("stop"));
-  return internal::Serialize(ResponseJson(id, created, options.client_model, ending, items, usage, ""));
+  return internal::Serialize(
+      ResponseJson(id, created, options.client_model, ending, items, usage, ""));
 }
 
 }  // namespace
 
 StatusOr<std::string> OpenAIChatToResponsesResponse(std::string_view body,
                                                     const ResponseOptions& options) {
-  return internal::ParseAndTranslate(body, internal::BodyKind::kResponse, [&](Element root) {
-    return ChatToResponse(root, options);
-  });
+  return internal::ParseAndTranslate(body, internal::BodyKind::kResponse,
+                                     [&](Element root) { return ChatToResponse(root, options); });
 }
 
 // ---------------------------------------------------------------- stream
@@ -245,7 +253,9 @@ struct OpenAIToResponsesStream::State {
   enum class Phase { kRunning, kDone, kFailed };
 
   explicit State(const Options& o)
-      : client_model(o.client_model), created(o.created), max_event_bytes(o.max_event_bytes),
+      : client_model(o.client_model),
+        created(o.created),
+        max_event_bytes(o.max_event_bytes),
         splitter(o.max_event_bytes) {}
 
   std::string client_model;
@@ -258,9 +268,9 @@ struct OpenAIToResponsesStream::State {
   bool started = false;
   std::string upstream_id;
   int64_t sequence = 0;
-  std::vector<Item> items;        // every item, in output_index order
-  int open = -1;                  // the open reasoning or message item, if any
-  std::map<int64_t, int> tools;   // chat tool_calls index -> open function_call item
+  std::vector<Item> items;       // every item, in output_index order
+  int open = -1;                 // the open reasoning or message item, if any
+  std::map<int64_t, int> tools;  // chat tool_calls index -> open function_call item
   std::string finish_reason;
   Counts counts;
   provider::Usage usage;
@@ -333,7 +343,8 @@ struct OpenAIToResponsesStream::State {
     AppendJsonString(text_member, part.text);
     Event(part.refusal ? "response.refusal.done" : "response.output_text.done",
           m + text_member + (part.refusal ? "" : R"(,"logprobs":[])"), out);
-    Event("response.content_part.done", m + R"(,"part":)" + internal::Serialize(PartJson(part)), out);
+    Event("response.content_part.done", m + R"(,"part":)" + internal::Serialize(PartJson(part)),
+          out);
   }
 
   // Closes item `index` (its parts, then output_item.done).
@@ -376,7 +387,8 @@ struct OpenAIToResponsesStream::State {
       open = Add(Item::Kind::kReasoning, "");
       ItemAdded(open, out);
       Event("response.reasoning_summary_part.added",
-            Where(open) + R"(,"summary_index":0,"part":)" + internal::Serialize(SummaryPart("")), out);
+            Where(open) + R"(,"summary_index":0,"part":)" + internal::Serialize(SummaryPart("")),
+            out);
     }
     items[open].text.append(text);
     std::string m = Where(open) + R"(,"summary_index":0,"delta":)";
@@ -471,7 +483,8 @@ struct OpenAIToResponsesStream::State {
       return;
     }
     int64_t chunk_created = 0;
-    if (root.at_key("created").get_int64().get(chunk_created) != simdjson::SUCCESS) chunk_created = 0;
+    if (root.at_key("created").get_int64().get(chunk_created) != simdjson::SUCCESS)
+      chunk_created = 0;
     Start(StringMember(root, "id").value_or(""), chunk_created, out);
 
     if (std::optional<Element> u = Member(root, "usage"); u && u->is_object()) {
@@ -503,7 +516,8 @@ struct OpenAIToResponsesStream::State {
           for (Element call : calls) {
             if (!call.is_object()) continue;
             int64_t tool_index = 0;
-            if (call.at_key("index").get_int64().get(tool_index) != simdjson::SUCCESS) tool_index = 0;
+            if (call.at_key("index").get_int64().get(tool_index) != simdjson::SUCCESS)
+              tool_index = 0;
             std::string_view name, arguments;
             if (std::optional<Element> fn = Member(call, "function"); fn && fn->is_object()) {
               name = StringMember(*fn, "name").value_or("");
