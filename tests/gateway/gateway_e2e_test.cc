@@ -514,6 +514,119 @@ TEST_F(GatewayTest, ChatAndMessagesClientsReachAResponsesModel) {
   EXPECT_EQ(billed, 5) << "every answered request billed from the Responses usage";
 }
 
+// A Responses client (/v1/responses) reaches an openai-chat model and an anthropic-messages model:
+// whole and streamed, a function call and its second turn, refusals naming the field, upstream
+// errors in OpenAI's shape; usage is billed from the upstream's usage.
+TEST_F(GatewayTest, ResponsesClientReachesChatAndAnthropicModels) {
+  Keys("main", {"sk-main-ok-respcli-xxxxxx"});
+  Keys("claude", {"sk-ant-ok-respcli-xxxxxxx"});
+  StartGateway();
+  auto post = [&](const std::string& body) {
+    return HttpPost(base_ + "/v1/responses", kClientToken, body);
+  };
+  const std::string tools =
+      R"("tools":[{"type":"function","name":"get_weather","parameters":{"type":"object"}}])";
+  int answered = 0;
+  for (const std::string model : {"gpt-test", "claude-test"}) {
+    SCOPED_TRACE(model);
+    const bool anthropic = model == "claude-test";
+    const std::string call_id = anthropic ? "toolu_stub" : "call_stub";
+    const size_t before = stub_.request_count();
+
+    HttpResponse whole =
+        post(R"({"model":")" + model +
+             R"(","instructions":"Be brief.","input":"Hi","max_output_tokens":64})");
+    ASSERT_EQ(whole.status, 200) << whole.body;
+    boost::json::value r = boost::json::parse(whole.body);
+    EXPECT_EQ(r.at("object"), "response");
+    EXPECT_EQ(r.at("status"), "completed");
+    EXPECT_EQ(r.at("model"), model.c_str());
+    EXPECT_EQ(r.at("output").at(0).at("type"), "message");
+    EXPECT_EQ(r.at("output").at(0).at("content").at(0).at("text"), "Hello from the stub");
+    EXPECT_EQ(r.at("usage").at("input_tokens"), 11);
+    EXPECT_EQ(r.at("usage").at("output_tokens"), 7);
+
+    HttpResponse call = post(R"({"model":")" + model +
+                             R"(","input":[{"role":"user","content":"Weather?"}],)" + tools + "}");
+    ASSERT_EQ(call.status, 200) << call.body;
+    boost::json::value c = boost::json::parse(call.body);
+    const boost::json::value& fc = c.at("output").at(0);
+    EXPECT_EQ(fc.at("type"), "function_call") << call.body;
+    EXPECT_EQ(fc.at("call_id"), call_id.c_str());
+    EXPECT_EQ(fc.at("name"), "get_weather");
+    EXPECT_EQ(boost::json::parse(fc.at("arguments").as_string()),
+              boost::json::parse(R"({"city":"Paris"})"));
+
+    // The second turn: the call echoed back as an item, then its output.
+    HttpResponse second =
+        post(R"({"model":")" + model + R"(","input":[{"role":"user","content":"Weather?"},)" +
+             boost::json::serialize(fc) + R"(,{"type":"function_call_output","call_id":")" +
+             call_id + R"(","output":"18 C"}],)" + tools + "}");
+    ASSERT_EQ(second.status, 200) << second.body;
+    EXPECT_NE(second.body.find(R"("text":"Hello from the stub")"), std::string::npos)
+        << second.body;
+
+    HttpResponse stream =
+        post(R"({"model":")" + model + R"(","stream":true,"input":"Weather?",)" + tools + "}");
+    ASSERT_EQ(stream.status, 200) << stream.body;
+    EXPECT_EQ(stream.body.rfind("event: response.created\n", 0), 0u) << stream.body;
+    EXPECT_NE(stream.body.find(R"("type":"response.function_call_arguments.delta")"),
+              std::string::npos)
+        << stream.body;
+    EXPECT_NE(stream.body.find("event: response.completed"), std::string::npos) << stream.body;
+    EXPECT_NE(stream.body.find(R"("usage":{"input_tokens":11)"), std::string::npos) << stream.body;
+    EXPECT_EQ(stream.body.find("chat.completion.chunk"), std::string::npos) << "no chunks leak";
+    EXPECT_EQ(stream.body.find("message_start"), std::string::npos) << "no Anthropic events leak";
+    EXPECT_EQ(stream.body.find("[DONE]"), std::string::npos);
+
+    HttpResponse text_stream = post(R"({"model":")" + model + R"(","stream":true,"input":"Hi"})");
+    ASSERT_EQ(text_stream.status, 200) << text_stream.body;
+    EXPECT_NE(text_stream.body.find(R"("type":"response.output_text.delta")"), std::string::npos);
+    EXPECT_NE(text_stream.body.find(R"("text":"tok0 tok1 tok2 ")"), std::string::npos)
+        << text_stream.body;
+    answered += 5;
+
+    HttpResponse refused =
+        post(R"({"model":")" + model + R"(","input":"x","previous_response_id":"resp_1"})");
+    EXPECT_EQ(refused.status, 400);
+    boost::json::value e = boost::json::parse(refused.body);
+    EXPECT_EQ(e.at("error").at("type"), "invalid_request_error") << refused.body;
+    EXPECT_NE(refused.body.find("'previous_response_id'"), std::string::npos) << refused.body;
+    HttpResponse builtin =
+        post(R"({"model":")" + model + R"(","input":"x","tools":[{"type":"web_search"}]})");
+    EXPECT_EQ(builtin.status, 400);
+    EXPECT_NE(builtin.body.find("'tools[0].type'"), std::string::npos) << builtin.body;
+
+    auto seen = stub_.requests();
+    ASSERT_EQ(seen.size(), before + 5) << "refused requests never reach the upstream";
+    for (size_t i = before; i < seen.size(); ++i) {
+      EXPECT_EQ(seen[i].path, anthropic ? "/v1/messages" : "/v1/chat/completions");
+    }
+    if (anthropic) {
+      EXPECT_NE(seen[before].body.find(R"("system":"Be brief.")"), std::string::npos)
+          << seen[before].body;
+      EXPECT_NE(seen[before].body.find(R"("max_tokens":64)"), std::string::npos)
+          << seen[before].body;
+      EXPECT_NE(seen[before + 2].body.find(R"("tool_use_id":"toolu_stub")"), std::string::npos)
+          << seen[before + 2].body;
+    } else {
+      EXPECT_NE(seen[before].body.find(R"("model":"gpt-upstream")"), std::string::npos)
+          << seen[before].body;
+      EXPECT_NE(seen[before].body.find(R"("max_completion_tokens":64)"), std::string::npos);
+      EXPECT_NE(seen[before + 2].body.find(R"("tool_call_id":"call_stub")"), std::string::npos)
+          << seen[before + 2].body;
+      EXPECT_NE(seen[before + 3].body.find(R"("include_usage":true)"), std::string::npos)
+          << seen[before + 3].body;
+    }
+  }
+
+  app_->Shutdown();
+  auto usage = store_->ListUsage({});
+  int billed = 0;
+  for (const auto& u : *usage) billed += u.input_tokens == 11 && u.output_tokens == 7;
+  EXPECT_EQ(billed, answered) << "every answered request billed from the upstream's usage";
+}
+
 // reasoning_effort reaches an Anthropic model as the thinking budget the catalog sets for it, and
 // a thinking budget reaches an OpenAI model as the smallest effort of that model's table covering it.
 TEST_F(GatewayTest, ReasoningUsesThePerModelThinkingBudgets) {
@@ -580,6 +693,34 @@ TEST_F(GatewayTest, TranslatedErrorsAnswerInTheClientsShape) {
                          R"("message":"This model's maximum context length is 128000 tokens."}})"))
       << anthropic.body;
   EXPECT_EQ(stub_.request_count(), 2u) << "a client error is never retried";
+}
+
+// An upstream's client error reaches a Responses client in OpenAI's shape, from either format.
+TEST_F(GatewayTest, ResponsesClientGetsUpstreamErrorsInOpenAIShape) {
+  Keys("claude", {"sk-ant-ok-resperr-xxxxxxx"});
+  Keys("main", {"sk-main-ok-resperr-xxxxxx"});
+  StubBehavior bad;
+  bad.status = 400;
+  bad.error_message = "prompt is too long: 250000 tokens > 200000 maximum";
+  stub_.Script("sk-ant-ok-resperr-xxxxxxx", bad);
+  bad.error_type = "context_length_exceeded";
+  bad.error_message = "This model's maximum context length is 128000 tokens.";
+  stub_.Script("sk-main-ok-resperr-xxxxxx", bad);
+  StartGateway();
+  HttpResponse anthropic =
+      HttpPost(base_ + "/v1/responses", kClientToken, R"({"model":"claude-test","input":"Hi"})");
+  EXPECT_EQ(anthropic.status, 400);
+  EXPECT_TRUE(JsonBodyEq(
+      anthropic.body,
+      R"({"error":{"message":"prompt is too long: 250000 tokens > 200000 maximum",)"
+      R"("type":"invalid_request_error","param":null,"code":"invalid_request_error"}})"));
+  HttpResponse chat =
+      HttpPost(base_ + "/v1/responses", kClientToken, R"({"model":"gpt-test","input":"Hi"})");
+  EXPECT_EQ(chat.status, 400);
+  EXPECT_TRUE(JsonBodyEq(
+      chat.body,
+      R"({"error":{"message":"This model's maximum context length is 128000 tokens.",)"
+      R"("type":"invalid_request_error","param":null,"code":"context_length_exceeded"}})"));
 }
 
 TEST_F(GatewayTest, NoKeysIs503) {
