@@ -49,7 +49,8 @@ TEST(SdkTest, OfficialOpenAIAndAnthropicSdks) {
   // Each SDK call has its own 20 s timeout (sdk/common.mjs); each test file at most 60 s.
   RunResult r = RunBinary(NODE_BIN,
                           {"--test", "--test-reporter=spec", "--test-timeout=60000",
-                           "openai.test.mjs", "anthropic.test.mjs", "translate.test.mjs"},
+                           "openai.test.mjs", "anthropic.test.mjs", "translate.test.mjs",
+                           "responses.test.mjs"},
                           node);
   EXPECT_EQ(r.exit_code, 0) << "node --test failed:\n"
                             << r.out << r.err << "\nkeygate log:\n"
@@ -63,16 +64,24 @@ TEST(SdkTest, OfficialOpenAIAndAnthropicSdks) {
   auto usage = store->ListUsage({.limit = 1000});
   ASSERT_TRUE(usage.ok()) << usage.status().ToString();
   // One record per SDK call that reached an upstream: 7 OpenAI (chat, alias, 3 streams,
-  // 2 embeddings), 3 Anthropic (create, 2 streams) and 13 translated (translate.test.mjs: 4 with
+  // 2 embeddings), 3 Anthropic (create, 2 streams), 13 translated (translate.test.mjs: 4 with
   // the openai SDK and 4 with the Anthropic SDK across chat and Anthropic formats, 2 structured
-  // outputs, 3 against the Responses model); models lists, bad keys and unknown models never
-  // reach a pool.
-  EXPECT_EQ(usage->size(), 23u);
+  // outputs, 3 against the Responses model) and 12 Responses calls (responses.test.mjs: 6 on each
+  // of the chat and Anthropic models); models lists, bad keys and unknown models never reach a
+  // pool. One Responses request is refused (400, no upstream call: no tokens).
+  EXPECT_EQ(usage->size(), 36u);
+  int refused = 0;
   for (const auto& u : *usage) {
+    if (u.status == 400) {
+      ++refused;
+      EXPECT_EQ(u.input_tokens, 0) << u.model << ": a refused request reached no upstream";
+      continue;
+    }
     EXPECT_EQ(u.status, 200) << u.model;
     EXPECT_EQ(u.input_tokens, 11) << u.model << ": usage read from every response and stream";
     EXPECT_EQ(u.output_tokens, u.model == "embed-sdk" ? 0 : 7) << u.model;
   }
+  EXPECT_EQ(refused, 1);
 }
 
 }  // namespace
