@@ -70,4 +70,27 @@ std::optional<json::value> ParseBoost(std::string_view text) {
 
 std::string Serialize(const json::value& v) { return json::serialize(v); }
 
+ChatUsage ReadChatUsage(Element u) {
+  auto count = [](Element e, std::string_view key) -> int64_t {
+    int64_t v = 0;
+    if (e.at_key(key).get_int64().get(v) != simdjson::SUCCESS) return 0;
+    return v < 0 ? 0 : v;
+  };
+  const bool chat_names = u.at_key("prompt_tokens").error() == simdjson::SUCCESS ||
+                          u.at_key("completion_tokens").error() == simdjson::SUCCESS;
+  ChatUsage c;
+  c.usage.present = true;
+  c.usage.input_tokens = count(u, chat_names ? "prompt_tokens" : "input_tokens");
+  c.usage.output_tokens = count(u, chat_names ? "completion_tokens" : "output_tokens");
+  if (std::optional<Element> d =
+          Member(u, chat_names ? "prompt_tokens_details" : "input_tokens_details")) {
+    c.usage.cache_read_tokens = count(*d, "cached_tokens");
+  }
+  if (std::optional<Element> d =
+          Member(u, chat_names ? "completion_tokens_details" : "output_tokens_details")) {
+    c.reasoning_tokens = count(*d, "reasoning_tokens");
+  }
+  return c;
+}
+
 }  // namespace keygate::translate::internal

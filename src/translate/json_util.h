@@ -16,6 +16,7 @@
 
 #include "common/status.h"
 #include "provider/dom.h"
+#include "provider/provider.h"
 
 namespace keygate::translate::internal {
 
@@ -88,6 +89,15 @@ StatusOr<std::string> ParseAndTranslate(std::string_view body, BodyKind kind,
 
 // `e` serialized as compact JSON.
 std::string Minify(Element e);
+
+// The counts of an OpenAI usage object (chat's prompt_/completion_tokens, or the input_/
+// output_tokens that some compatible servers write) normalized as provider::Usage, plus the
+// reasoning tokens of its output details. Missing or negative counts read as 0.
+struct ChatUsage {
+  provider::Usage usage;  // present = true
+  int64_t reasoning_tokens = 0;
+};
+ChatUsage ReadChatUsage(Element u);
 
 // Parses `text` (JSON) with Boost.JSON; nullopt when it is not valid JSON. Never throws
 // (except std::bad_alloc).

@@ -1,6 +1,7 @@
 // OpenAI chat.completion.chunk SSE -> Anthropic Messages SSE, one event at a time.
 //
-// Events come from provider::SseSplitter (the splitter every stream reader uses). Anthropic
+// Events come from provider::SseSplitter (the splitter every stream reader uses), and each chunk
+// is read by internal::ReadChatChunk (shared with the chat -> Responses translator). Anthropic
 // content blocks are written as they open: a text or thinking block stays open while deltas of
 // its kind follow and closes when another block starts; a tool_use block stays open until the
 // message ends, so argument fragments of a call can arrive after other calls began (each goes to
@@ -10,22 +11,14 @@
 #include <vector>
 
 #include "provider/json_text.h"
-#include "translate/json_util.h"
+#include "translate/chat_chunks.h"
 #include "translate/sse_events.h"
 #include "translate/translate.h"
 
 namespace keygate::translate {
 namespace {
 
-using internal::Element;
-using internal::StringMember;
 using provider::internal::AppendJsonString;
-
-int64_t Count(Element e, std::string_view key) {
-  int64_t v = 0;
-  if (e.at_key(key).get_int64().get(v) != simdjson::SUCCESS) return 0;
-  return std::max<int64_t>(v, 0);
-}
 
 void AppendEvent(std::string_view name, std::string_view data, std::string& out) {
   out.append("event: ");
@@ -180,80 +173,32 @@ void OpenAIToAnthropicStream::OnData(std::string_view data, std::string& out) {
     End(out);
     return;
   }
-  provider::internal::DomParser parser(data.size());
-  Element root;
-  // Not a JSON object (a keep-alive, a stray line): nothing to translate.
-  if (parser.Parse(data, root) != simdjson::SUCCESS || !root.is_object()) return;
-
-  Element err;
-  if (root.at_key("error").get(err) == simdjson::SUCCESS && !internal::IsNull(err)) {
-    std::string message = "upstream stream error";
-    if (err.is_object()) {
-      message = std::string(StringMember(err, "message").value_or(message));
-    } else if (err.is_string()) {
-      message = std::string(err.get_string().value_unsafe());
+  // The chunk's parts, in order, onto this stream's blocks (a local class: it may call the
+  // private members).
+  struct Handler final : internal::ChatChunkHandler {
+    OpenAIToAnthropicStream& s;
+    std::string& out;
+    Handler(OpenAIToAnthropicStream& stream, std::string& o) : s(stream), out(o) {}
+    void OnError(std::string_view message) override {
+      s.Fail(UnavailableError(std::string(message)), out);
     }
-    Fail(UnavailableError(message), out);
-    return;
-  }
-
-  Start(StringMember(root, "id").value_or(""), out);
-
-  Element u;
-  if (root.at_key("usage").get(u) == simdjson::SUCCESS && u.is_object()) {
-    // Chat completions say prompt_/completion_tokens; some compatible servers input_/output_.
-    const bool chat_names = u.at_key("prompt_tokens").error() == simdjson::SUCCESS ||
-                            u.at_key("completion_tokens").error() == simdjson::SUCCESS;
-    usage_.present = true;
-    usage_.input_tokens = Count(u, chat_names ? "prompt_tokens" : "input_tokens");
-    usage_.output_tokens = Count(u, chat_names ? "completion_tokens" : "output_tokens");
-    Element details;
-    usage_.cache_read_tokens =
-        u.at_key(chat_names ? "prompt_tokens_details" : "input_tokens_details").get(details) ==
-                    simdjson::SUCCESS &&
-                details.is_object()
-            ? Count(details, "cached_tokens")
-            : 0;
-    usage_.cache_write_tokens = 0;
-  }
-
-  simdjson::dom::array choices;
-  if (root.at_key("choices").get_array().get(choices) != simdjson::SUCCESS) return;
-  for (Element choice : choices) {
-    int64_t index = 0;
-    if (choice.at_key("index").get_int64().get(index) == simdjson::SUCCESS && index != 0) {
-      continue;  // only the first choice has a place in an Anthropic message
+    void OnChunk(std::string_view id, int64_t) override { s.Start(id, out); }
+    void OnUsage(const provider::Usage& usage, int64_t) override { s.usage_ = usage; }
+    void OnReasoning(std::string_view text) override {
+      s.TextDelta(BlockKind::kThinking, text, out);
     }
-    Element delta;
-    if (choice.at_key("delta").get(delta) == simdjson::SUCCESS && delta.is_object()) {
-      // Reasoning first: a chunk carrying both belongs to the thinking that precedes the text.
-      std::optional<std::string_view> reasoning = StringMember(delta, "reasoning_content");
-      if (!reasoning) reasoning = StringMember(delta, "reasoning");
-      if (reasoning && !reasoning->empty()) TextDelta(BlockKind::kThinking, *reasoning, out);
-      std::optional<std::string_view> text = StringMember(delta, "content");
-      if (!text) text = StringMember(delta, "refusal");
-      if (text && !text->empty()) TextDelta(BlockKind::kText, *text, out);
-      simdjson::dom::array calls;
-      if (delta.at_key("tool_calls").get_array().get(calls) == simdjson::SUCCESS) {
-        for (Element call : calls) {
-          if (!call.is_object()) continue;
-          int64_t tool_index = 0;
-          if (call.at_key("index").get_int64().get(tool_index) != simdjson::SUCCESS) tool_index = 0;
-          Element fn;
-          std::string_view name, arguments;
-          if (call.at_key("function").get(fn) == simdjson::SUCCESS && fn.is_object()) {
-            name = StringMember(fn, "name").value_or("");
-            arguments = StringMember(fn, "arguments").value_or("");
-          }
-          ToolCallDelta(tool_index, StringMember(call, "id").value_or(""), name, arguments, out);
-        }
-      }
+    // A refusal is what the assistant said: text, as Anthropic has no refusal block.
+    void OnContent(std::string_view text) override { s.TextDelta(BlockKind::kText, text, out); }
+    void OnRefusal(std::string_view text) override { s.TextDelta(BlockKind::kText, text, out); }
+    void OnToolCall(int64_t index, std::string_view id, std::string_view name,
+                    std::string_view arguments) override {
+      s.ToolCallDelta(index, id, name, arguments, out);
     }
-    std::string_view finish;
-    if (choice.at_key("finish_reason").get_string().get(finish) == simdjson::SUCCESS) {
-      stop_reason_ = StopReasonFromOpenAI(finish);
+    void OnFinish(std::string_view reason) override {
+      s.stop_reason_ = StopReasonFromOpenAI(reason);
     }
-  }
+  } handler(*this, out);
+  internal::ReadChatChunk(data, handler);
 }
 
 }  // namespace keygate::translate

@@ -20,16 +20,12 @@ namespace keygate::translate {
 namespace {
 
 namespace json = boost::json;
+using internal::ChatUsage;
 using internal::Element;
 using internal::Member;
+using internal::ReadChatUsage;
 using internal::StringMember;
 using provider::internal::AppendJsonString;
-
-int64_t Count(Element e, std::string_view key) {
-  int64_t v = 0;
-  if (e.at_key(key).get_int64().get(v) != simdjson::SUCCESS) return 0;
-  return std::max<int64_t>(v, 0);
-}
 
 // One output item of a response, as it is being built.
 struct Item {
@@ -45,39 +41,16 @@ struct Item {
   std::string call_id, name;
 };
 
-// Token counts as the Responses usage object reports them.
-struct Counts {
-  bool present = false;
-  int64_t input = 0, cached = 0, output = 0, reasoning = 0;
-};
-
-// Reads a chat usage object (prompt_/completion_tokens, or input_/output_tokens as some
-// compatible servers write).
-Counts ReadCounts(Element u) {
-  Counts c;
-  const bool chat_names = u.at_key("prompt_tokens").error() == simdjson::SUCCESS ||
-                          u.at_key("completion_tokens").error() == simdjson::SUCCESS;
-  c.present = true;
-  c.input = Count(u, chat_names ? "prompt_tokens" : "input_tokens");
-  c.output = Count(u, chat_names ? "completion_tokens" : "output_tokens");
-  if (std::optional<Element> d =
-          Member(u, chat_names ? "prompt_tokens_details" : "input_tokens_details")) {
-    c.cached = Count(*d, "cached_tokens");
-  }
-  if (std::optional<Element> d =
-          Member(u, chat_names ? "completion_tokens_details" : "output_tokens_details")) {
-    c.reasoning = Count(*d, "reasoning_tokens");
-  }
-  return c;
-}
-
-json::value UsageJson(const Counts& c) {
-  if (!c.present) return nullptr;
-  return json::object{{"input_tokens", c.input},
-                      {"input_tokens_details", json::object{{"cached_tokens", c.cached}}},
-                      {"output_tokens", c.output},
-                      {"output_tokens_details", json::object{{"reasoning_tokens", c.reasoning}}},
-                      {"total_tokens", c.input + c.output}};
+// The Responses usage object (null when the upstream reported none).
+json::value UsageJson(const ChatUsage& c) {
+  const provider::Usage& u = c.usage;
+  if (!u.present) return nullptr;
+  return json::object{
+      {"input_tokens", u.input_tokens},
+      {"input_tokens_details", json::object{{"cached_tokens", u.cache_read_tokens}}},
+      {"output_tokens", u.output_tokens},
+      {"output_tokens_details", json::object{{"reasoning_tokens", c.reasoning_tokens}}},
+      {"total_tokens", u.input_tokens + u.output_tokens}};
 }
 
 json::object PartJson(const Item::Part& p) {
@@ -149,8 +122,8 @@ Ending EndingFor(std::string_view finish_reason) {
 // The `response` object. In an incomplete response the last item (the one cut short) is
 // "incomplete"; the other finished items are "completed".
 json::object ResponseJson(std::string_view upstream_id, int64_t created, std::string_view model,
-                          const Ending& ending, const std::vector<Item>& items, const Counts& usage,
-                          std::string_view error_message) {
+                          const Ending& ending, const std::vector<Item>& items,
+                          const ChatUsage& usage, std::string_view error_message) {
   json::array output;
   for (size_t i = 0; i < items.size(); ++i) {
     std::string_view status = "completed";
@@ -232,8 +205,9 @@ StatusOr<std::string> ChatToResponse(Element root, const ResponseOptions& option
   int64_t created = options.created;
   if (root.at_key("created").get_int64().get(created) != simdjson::SUCCESS)
     created = options.created;
-  Counts usage;
-  if (std::optional<Element> u = Member(root, "usage"); u && u->is_object()) usage = ReadCounts(*u);
+  ChatUsage usage;
+  if (std::optional<Element> u = Member(root, "usage"); u && u->is_object())
+    usage = ReadChatUsage(*u);
   const Ending ending = EndingFor(StringMember(choice, "finish_reason").value_or("stop"));
   return internal::Serialize(
       ResponseJson(id, created, options.client_model, ending, items, usage, ""));
@@ -272,8 +246,7 @@ struct OpenAIToResponsesStream::State {
   int open = -1;                 // the open reasoning or message item, if any
   std::map<int64_t, int> tools;  // chat tool_calls index -> open function_call item
   std::string finish_reason;
-  Counts counts;
-  provider::Usage usage;
+  ChatUsage usage;  // from the usage chunk
 
   // One SSE event: "event: <type>" and data {"type":…,"sequence_number":…,<members>}.
   void Event(std::string_view type, std::string_view members, std::string& out) {
@@ -299,7 +272,7 @@ struct OpenAIToResponsesStream::State {
   }
   std::string Response(const Ending& ending, std::string_view error = "") const {
     return R"("response":)" + internal::Serialize(ResponseJson(upstream_id, created, client_model,
-                                                               ending, items, counts, error));
+                                                               ending, items, usage, error));
   }
 
   void Start(std::string_view id, int64_t chunk_created, std::string& out) {
@@ -467,71 +440,27 @@ struct OpenAIToResponsesStream::State {
       End(out);
       return;
     }
-    provider::internal::DomParser parser(data.size());
-    Element root;
-    // Not a JSON object (a keep-alive, a stray line): nothing to translate.
-    if (parser.Parse(data, root) != simdjson::SUCCESS || !root.is_object()) return;
-    Element err;
-    if (root.at_key("error").get(err) == simdjson::SUCCESS && !internal::IsNull(err)) {
-      std::string message = "upstream stream error";
-      if (err.is_object()) {
-        message = std::string(StringMember(err, "message").value_or(message));
-      } else if (err.is_string()) {
-        message = std::string(err.get_string().value_unsafe());
+    struct Handler final : internal::ChatChunkHandler {
+      State& s;
+      std::string& out;
+      Handler(State& state, std::string& o) : s(state), out(o) {}
+      void OnError(std::string_view message) override {
+        s.Fail(UnavailableError(std::string(message)), out);
       }
-      Fail(UnavailableError(message), out);
-      return;
-    }
-    int64_t chunk_created = 0;
-    if (root.at_key("created").get_int64().get(chunk_created) != simdjson::SUCCESS)
-      chunk_created = 0;
-    Start(StringMember(root, "id").value_or(""), chunk_created, out);
-
-    if (std::optional<Element> u = Member(root, "usage"); u && u->is_object()) {
-      counts = ReadCounts(*u);
-      usage.present = true;
-      usage.input_tokens = counts.input;
-      usage.output_tokens = counts.output;
-      usage.cache_read_tokens = counts.cached;
-      usage.cache_write_tokens = 0;
-    }
-    simdjson::dom::array choices;
-    if (root.at_key("choices").get_array().get(choices) != simdjson::SUCCESS) return;
-    for (Element choice : choices) {
-      int64_t index = 0;
-      if (choice.at_key("index").get_int64().get(index) == simdjson::SUCCESS && index != 0) {
-        continue;  // a response has one answer: choice 0
+      void OnChunk(std::string_view id, int64_t created) override { s.Start(id, created, out); }
+      void OnUsage(const provider::Usage& usage, int64_t reasoning_tokens) override {
+        s.usage = {usage, reasoning_tokens};
       }
-      if (std::optional<Element> delta = Member(choice, "delta"); delta && delta->is_object()) {
-        // Reasoning first: a chunk carrying both belongs to the thinking that precedes the text.
-        std::optional<std::string_view> r = StringMember(*delta, "reasoning_content");
-        if (!r) r = StringMember(*delta, "reasoning");
-        if (r && !r->empty()) Reasoning(*r, out);
-        std::optional<std::string_view> text = StringMember(*delta, "content");
-        if (text && !text->empty()) Text(false, *text, out);
-        std::optional<std::string_view> refusal = StringMember(*delta, "refusal");
-        if (refusal && !refusal->empty()) Text(true, *refusal, out);
-        simdjson::dom::array calls;
-        if (delta->at_key("tool_calls").get_array().get(calls) == simdjson::SUCCESS) {
-          for (Element call : calls) {
-            if (!call.is_object()) continue;
-            int64_t tool_index = 0;
-            if (call.at_key("index").get_int64().get(tool_index) != simdjson::SUCCESS)
-              tool_index = 0;
-            std::string_view name, arguments;
-            if (std::optional<Element> fn = Member(call, "function"); fn && fn->is_object()) {
-              name = StringMember(*fn, "name").value_or("");
-              arguments = StringMember(*fn, "arguments").value_or("");
-            }
-            Tool(tool_index, StringMember(call, "id").value_or(""), name, arguments, out);
-          }
-        }
+      void OnReasoning(std::string_view text) override { s.Reasoning(text, out); }
+      void OnContent(std::string_view text) override { s.Text(false, text, out); }
+      void OnRefusal(std::string_view text) override { s.Text(true, text, out); }
+      void OnToolCall(int64_t index, std::string_view id, std::string_view name,
+                      std::string_view arguments) override {
+        s.Tool(index, id, name, arguments, out);
       }
-      std::string_view finish;
-      if (choice.at_key("finish_reason").get_string().get(finish) == simdjson::SUCCESS) {
-        finish_reason = finish;
-      }
-    }
+      void OnFinish(std::string_view reason) override { s.finish_reason = reason; }
+    } handler(*this, out);
+    internal::ReadChatChunk(data, handler);
   }
 };
 
@@ -570,7 +499,7 @@ void OpenAIToResponsesStream::Finish(std::string& out) {
   s.splitter = provider::SseSplitter(0);
 }
 
-const provider::Usage& OpenAIToResponsesStream::usage() const { return s_->usage; }
+const provider::Usage& OpenAIToResponsesStream::usage() const { return s_->usage.usage; }
 bool OpenAIToResponsesStream::done() const { return s_->phase == State::Phase::kDone; }
 const Status& OpenAIToResponsesStream::status() const { return s_->status; }
 

@@ -136,18 +136,8 @@ TEST(OpenAIStream, ToolStreamGolden) {
 }
 
 TEST(OpenAIStream, UsageMatchesTheProviderFilter) {
-  const std::string input = Join(kToolStream);
-  provider::SseUsageFilter filter(config::Format::kOpenAIChat, false);
-  std::string ignored;
-  filter.Feed(input, ignored);
-  filter.Finish(ignored);
-  OpenAIToAnthropicStream stream(Opts());
-  std::string out;
-  stream.Feed(input, out);
-  stream.Finish(out);
-  EXPECT_EQ(stream.usage().input_tokens, filter.usage().input_tokens);
-  EXPECT_EQ(stream.usage().output_tokens, filter.usage().output_tokens);
-  EXPECT_EQ(stream.usage().cache_read_tokens, filter.usage().cache_read_tokens);
+  testing::ExpectUsageMatchesTheFilter<OpenAIToAnthropicStream>(
+      Join(kToolStream), config::Format::kOpenAIChat, Opts());
 }
 
 TEST(OpenAIStream, CrlfStreamGivesTheSameOutput) {

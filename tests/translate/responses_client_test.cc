@@ -395,18 +395,8 @@ TEST(ResponsesClientStream, ToolStreamGolden) {
 }
 
 TEST(ResponsesClientStream, UsageMatchesTheProviderFilter) {
-  const std::string input = Join(kToolStream);
-  provider::SseUsageFilter filter(config::Format::kOpenAIChat, false);
-  std::string ignored;
-  filter.Feed(input, ignored);
-  filter.Finish(ignored);
-  OpenAIToResponsesStream stream(Opts());
-  std::string out;
-  stream.Feed(input, out);
-  stream.Finish(out);
-  EXPECT_EQ(stream.usage().input_tokens, filter.usage().input_tokens);
-  EXPECT_EQ(stream.usage().output_tokens, filter.usage().output_tokens);
-  EXPECT_EQ(stream.usage().cache_read_tokens, filter.usage().cache_read_tokens);
+  testing::ExpectUsageMatchesTheFilter<OpenAIToResponsesStream>(
+      Join(kToolStream), config::Format::kOpenAIChat, Opts());
 }
 
 TEST(ResponsesClientStream, RefusalAfterTextIsASecondPart) {

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "provider/provider.h"
+
 namespace keygate::translate::testing {
 
 // `input` fed to a new Stream in pieces cut at `cuts` (ascending offsets), then Finish().
@@ -75,6 +77,26 @@ void ExpectChunkingInvariant(std::string_view input, const typename Stream::Opti
     ASSERT_EQ(TranslateCut<Stream>(input, RandomCuts(rng, input.size(), 64), options), whole)
         << "random round " << round;
   }
+}
+
+// The translator's usage() for `input` equals what provider::SseUsageFilter reads from the same
+// upstream bytes (the reader billing uses on pass-through streams).
+template <typename Stream>
+void ExpectUsageMatchesTheFilter(std::string_view input, config::Format format,
+                                 const typename Stream::Options& options) {
+  provider::SseUsageFilter filter(format, false);
+  std::string ignored;
+  filter.Feed(input, ignored);
+  filter.Finish(ignored);
+  Stream stream(options);
+  std::string out;
+  stream.Feed(input, out);
+  stream.Finish(out);
+  EXPECT_TRUE(stream.usage().present);
+  EXPECT_EQ(stream.usage().input_tokens, filter.usage().input_tokens);
+  EXPECT_EQ(stream.usage().output_tokens, filter.usage().output_tokens);
+  EXPECT_EQ(stream.usage().cache_read_tokens, filter.usage().cache_read_tokens);
+  EXPECT_EQ(stream.usage().cache_write_tokens, filter.usage().cache_write_tokens);
 }
 
 }  // namespace keygate::translate::testing
