@@ -4,6 +4,7 @@
 // references) is refused, as are OpenAI's built-in tools. Tables: docs/translation.md.
 #include <algorithm>
 #include <boost/json.hpp>
+#include <set>
 #include <string>
 
 #include "translate/json_util.h"
@@ -327,8 +328,13 @@ StatusOr<std::string> ResponsesToChat(Element root, const TranslateOptions& opti
   json::array messages;
   std::optional<std::string_view> instructions;
   bool stream = false;
+  std::set<std::string_view> seen;
   simdjson::dom::object fields = root.get_object().value_unsafe();  // named: a temporary's
   for (auto [key, value] : fields) {                                // value would dangle
+    // Parsers disagree on which of two equal keys wins: refuse rather than guess.
+    if (!seen.insert(key).second) {
+      return InvalidArgumentError("duplicate key " + Quote(key) + " in request body");
+    }
     if (IsNull(value)) continue;
     if (key == "model") {
       std::string_view model;

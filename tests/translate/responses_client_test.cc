@@ -127,6 +127,7 @@ TEST(ResponsesClientRequest, RefusesWhatCannotMapNamingTheField) {
           {R"({"model":"m","input":"x","prompt":{"id":"p"}})", "'prompt'"},
           {R"({"model":"m","input":"x","max_tool_calls":2})", "'max_tool_calls'"},
           {R"({"model":"m","input":"x","bogus":1})", "'bogus'"},
+          {R"({"model":"m","input":"x","input":"y"})", "duplicate key 'input'"},
           {R"({"model":"m","input":"x","tools":[{"type":"web_search"}]})", "'tools[0].type'"},
           {R"({"model":"m","input":"x","tools":[{"type":"function","name":"f"},{"type":"file_search"}]})",
            "'tools[1].type'"},
