@@ -66,10 +66,10 @@ TEST(SdkTest, OfficialOpenAIAndAnthropicSdks) {
   // One record per SDK call that reached an upstream: 7 OpenAI (chat, alias, 3 streams,
   // 2 embeddings), 3 Anthropic (create, 2 streams), 13 translated (translate.test.mjs: 4 with
   // the openai SDK and 4 with the Anthropic SDK across chat and Anthropic formats, 2 structured
-  // outputs, 3 against the Responses model) and 12 Responses calls (responses.test.mjs: 6 on each
-  // of the chat and Anthropic models); models lists, bad keys and unknown models never reach a
+  // outputs, 3 against the Responses model) and 13 Responses calls (responses.test.mjs: 6 on each
+  // of the chat and Anthropic models, 1 structured output); models lists, bad keys and unknown models never reach a
   // pool. One Responses request is refused (400, no upstream call: no tokens).
-  EXPECT_EQ(usage->size(), 36u);
+  EXPECT_EQ(usage->size(), 37u);
   int refused = 0;
   for (const auto& u : *usage) {
     if (u.status == 400) {

@@ -111,6 +111,21 @@ for (const { model, callId } of MODELS) {
   });
 }
 
+test(`responses.create on ${ANTHROPIC_MODEL}: text.format json_schema comes back as JSON output_text`, async () => {
+  const r = await openai.responses.create({
+    model: ANTHROPIC_MODEL, input: "Where?",
+    text: {
+      format: {
+        type: "json_schema", name: "weather",
+        schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+      },
+    },
+  });
+  assert.equal(r.status, "completed");
+  assert.equal(r.output.filter((item) => item.type === "function_call").length, 0);
+  assert.deepEqual(JSON.parse(r.output_text), WEATHER);
+});
+
 test("responses.create: previous_response_id is refused, naming the field", async () => {
   await assert.rejects(
     openai.responses.create({ model: ANTHROPIC_MODEL, input: "Hi", previous_response_id: "resp_1" }),
