@@ -1,10 +1,11 @@
 // Chat Completions answers -> OpenAI Responses answers, for Responses clients of chat (and,
 // through chat, Anthropic) upstreams: the whole `response` object, and the SSE event stream.
-// Both build the same output items (one Output model below), so a streamed answer's
+// Both build the same output items (the Item model below), so a streamed answer's
 // response.completed carries exactly what the non-streaming translation returns.
 //
-// The stream reads chunks from provider::SseSplitter (the splitter every stream reader uses) and
-// writes each event as text: deltas are small, and building a DOM per delta would cost more than
+// The stream takes events from provider::SseSplitter (the splitter every stream reader uses),
+// reads each chunk with internal::ReadChatChunk (shared with OpenAIToAnthropicStream) and writes
+// each event as text: deltas are small, and building a DOM per delta would cost more than
 // the translation. Items and the response object are built with Boost.JSON (a few per stream).
 #include <algorithm>
 #include <boost/json.hpp>
