@@ -70,6 +70,7 @@ Status UsageWriter::WriteBatch(std::unique_lock<std::mutex>& lock) {
   // Only now remove them: a failed write leaves the batch at the front for the next attempt.
   queue_.erase(queue_.begin(), queue_.begin() + n);
   written_.fetch_add(static_cast<int64_t>(n));
+  batches_.fetch_add(1);
   return OkStatus();
 }
 

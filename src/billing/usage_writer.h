@@ -56,6 +56,8 @@ class UsageWriter {
 
   int64_t depth() const;
   int64_t written() const { return written_.load(); }
+  // Store transactions that wrote records: written() / batches() is the mean batch size.
+  int64_t batches() const { return batches_.load(); }
   int64_t dropped() const { return dropped_.load(); }
   int64_t write_errors() const { return write_errors_.load(); }
 
@@ -74,7 +76,7 @@ class UsageWriter {
   int64_t stop_deadline_ms_ = 0;          // GUARDED_BY(mu_), steady clock
   std::thread thread_;
 
-  std::atomic<int64_t> written_{0}, dropped_{0}, write_errors_{0};
+  std::atomic<int64_t> written_{0}, batches_{0}, dropped_{0}, write_errors_{0};
 };
 
 }  // namespace keygate::billing

@@ -262,11 +262,18 @@ std::string ErrorJson(ClientFormat f, int status, std::string_view message,
   return provider::OpenAIErrorJson(message, OpenAIType(status), code);
 }
 
-std::string NewRequestId() {
+// "kg-" + 12 hex digits of the wall-clock millisecond + 12 random hex digits. The time comes
+// first so that ids grow: usage_records' unique index on request_id then takes every insert at
+// its right edge, as for an auto-increment key. With random ids each row of a 256-row batch
+// dirtied its own index page, and SQLite wrote each to the WAL (bench/: ~1 page per record).
+// Unique across instances: 48 random bits within one millisecond.
+std::string NewRequestId(int64_t now_ms) {
   thread_local std::mt19937_64 rng(std::random_device{}());
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
-  return std::string("kg-") + buf;
+  char buf[28];
+  std::snprintf(buf, sizeof(buf), "kg-%012llx%012llx",
+                static_cast<unsigned long long>(now_ms) & 0xffffffffffffULL,
+                static_cast<unsigned long long>(rng()) & 0xffffffffffffULL);
+  return std::string(buf, 27);
 }
 
 int64_t SteadyMicros() {
@@ -575,7 +582,7 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
   }
 
   const config::Config& cfg = catalog->config();
-  const std::string request_id = NewRequestId();
+  const std::string request_id = NewRequestId(d_.clock->NowMs());
   if (who->metered) {
     bool admitted = co_await Reserve(w, cf, *who, *route, *info, cfg, request_id);
     if (!admitted) co_return;

@@ -204,6 +204,7 @@ class App::Impl {
     admin_tasks_.Stop();
     int64_t unwritten = usage_.Stop(cfg_->server.drain_timeout_ms);
     Log(LogLevel::kInfo, "stopped; usage records written: " + std::to_string(usage_.written()) +
+                             " in " + std::to_string(usage_.batches()) + " batches" +
                              (unwritten > 0 ? ", NOT written: " + std::to_string(unwritten) : ""));
   }
 
@@ -289,11 +290,14 @@ class App::Impl {
                                      "Usage records waiting to be written.", {});
     auto& written = registry_.AddGauge("keygate_usage_written_total",
                                        "Usage records written to the store.", {});
+    auto& batches = registry_.AddGauge("keygate_usage_batches_total",
+                                       "Store transactions that wrote usage records.", {});
     auto& keys = registry_.AddGauge("keygate_keys", "Upstream keys by pool and state.",
                                     {"pool", "state"});
-    registry_.AddCollector([this, &dropped, &depth, &written, &keys] {
+    registry_.AddCollector([this, &dropped, &depth, &written, &batches, &keys] {
       depth.With({}).Set(usage_.depth());
       written.With({}).Set(usage_.written());
+      batches.With({}).Set(usage_.batches());
       dropped.With({}).Set(usage_.dropped());
       auto snap = keys_.Snapshot();
       for (const auto& [name, view] : snap->pools) {

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# keygate's cost per request, for before/after comparisons of one change (not the side-by-side
+# report: that is bench/run.sh). Load-independent figures, so they hold on a busy machine:
+#
+#   CPU µs/request   keygate's utime+stime (/proc/PID/stat) over a wrk run, divided by requests
+#   instructions/req with --callgrind: keygate under valgrind --tool=callgrind, counters zeroed
+#                    after start-up, dumped after the load: all threads' instructions / requests
+#
+#   bench/cpu_per_request.sh [--build DIR] [--keygate BIN] [--mode json|sse] [--conns 64] [--duration 5]
+#                            [--repeats 3] [--callgrind] [--perf FILE] [--syscalls] [--keys 1000]
+#
+# Same set-up as bench/run.sh's keygate target: bench/fast_stub.c upstream, SQLite store,
+# client-key auth, a pool of --keys keys, usage recording on, workers = 1; keygate on core 0,
+# wrk and the stub on core 1. The usage writer's batches are reported from its drain at the end
+# (how many records the store got). --perf FILE: perf record -e cpu-clock -g during the first run.
+# --syscalls: system calls per request by name (perf stat on the syscalls tracepoints, first run).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$root/build-bench mode=json conns=64 duration=5 repeats=3 callgrind=0 perf_out="" syscalls=0 keys=1000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) build=$2; shift ;;
+    --keygate) kg_bin=$2; shift ;;
+    --mode) mode=$2; shift ;;
+    --conns) conns=$2; shift ;;
+    --duration) duration=$2; shift ;;
+    --repeats) repeats=$2; shift ;;
+    --callgrind) callgrind=1 ;;
+    --perf) perf_out=$2; shift ;;
+    --syscalls) syscalls=1 ;;
+    --keys) keys=$2; shift ;;
+    *) echo "cpu_per_request.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+kg=${kg_bin:-$build/src/keygate}
+for b in "$kg" "$build/bench/fast_stub"; do
+  [ -x "$b" ] || { echo "cpu_per_request.sh: build $b first (ninja -C $build keygate fast_stub)" >&2; exit 2; }
+done
+
+tmp=$(mktemp -d /tmp/kg_cpu.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'echo "cpu_per_request.sh: failed at line $LINENO; keygate log:" >&2; tail -5 "$tmp/keygate.log" >&2' ERR
+free_port() {
+  local p
+  while :; do
+    p=$(( 20000 + RANDOM % 20000 ))
+    ss -ltnH "sport = :$p" | grep -q . || { echo "$p"; return; }
+  done
+}
+wait_port() {
+  for _ in $(seq 1 600); do
+    ss -ltnH "sport = :$1" | grep -q . && return 0
+    sleep 0.1
+  done
+  echo "cpu_per_request.sh: nothing listens on port $1" >&2; return 1
+}
+
+stub_port=$(free_port)
+taskset -c 1 "$build/bench/fast_stub" --port "$stub_port" 2>"$tmp/stub.log" &
+pids+=($!)
+wait_port "$stub_port"
+body='"messages":[{"role":"user","content":"Say hello in one short sentence, please."}]'
+if [ "$mode" = sse ]; then
+  printf '{"model":"bench",%s,"stream":true,"stream_options":{"include_usage":true}}' "$body" >"$tmp/body"
+else
+  printf '{"model":"bench",%s}' "$body" >"$tmp/body"
+fi
+
+export KEYGATE_MASTER_KEY
+KEYGATE_MASTER_KEY=$(printf 'ab%.0s' $(seq 32))
+db=$tmp/keygate.db
+cat >"$tmp/keygate.toml" <<EOF
+[server]
+workers = 1
+[providers.stub]
+base_url = "http://127.0.0.1:$stub_port"
+[pools.bench]
+provider = "stub"
+[[models]]
+id = "bench"
+pool = "bench"
+upstream = "bench-upstream"
+price = { input = 1, output = 2 }
+EOF
+"$kg" --store "$db" pool create bench --provider stub >/dev/null
+seq 1 "$keys" | awk '{ printf "sk-bench-pool-key-%06d-abcdefghijklmnop\n", $1 }' |
+  "$kg" --store "$db" keys import --pool bench >/dev/null
+client_key=$("$kg" --store "$db" clients create bench | grep -o 'kg-[0-9a-f]*')
+kg_port=$(free_port)
+wrapper=()
+if [ "$callgrind" = 1 ]; then
+  wrapper=(valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out.%p" --dump-line=no)
+fi
+taskset -c 0 "${wrapper[@]}" "$kg" --store "$db" serve --config "$tmp/keygate.toml" \
+  --listen "127.0.0.1:$kg_port" 2>"$tmp/keygate.log" &
+kpid=$!; pids+=("$kpid")
+wait_port "$kg_port"
+
+ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$kpid/stat"; }
+load() {  # one wrk run; prints its requests
+  BENCH_BODY_FILE="$tmp/body" BENCH_HEADERS="Authorization: Bearer $client_key" \
+    taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" --timeout 30s -s "$root/bench/post.lua" \
+    "http://127.0.0.1:$kg_port/v1/chat/completions" | grep '^WRK' >"$tmp/wrk.txt"
+  sed -E 's/.* requests=([0-9]+) .*/\1/' "$tmp/wrk.txt"
+}
+# Warm-up (connections, caches, the allocator's steady state); not counted.
+load >/dev/null
+hz=$(getconf CLK_TCK)
+if [ "$callgrind" = 1 ]; then
+  callgrind_control -z "$kpid" >/dev/null
+  n=$(load)
+  callgrind_control -d "$kpid" >/dev/null
+  sleep 1
+  f=$(ls -t "$tmp"/callgrind.out.* | head -1)
+  ir=$(awk '/^summary:|^totals:/ { print $2; exit }' "$f")
+  echo "CALLGRIND mode=$mode conns=$conns requests=$n instructions=$ir per_request=$(( ir / n ))"
+  [ -n "$perf_out" ] && cp "$f" "$perf_out"
+else
+  for r in $(seq 1 "$repeats"); do
+    if [ "$r" = 1 ] && [ -n "$perf_out" ]; then
+      perf record -e cpu-clock -F 4000 -g -o "$perf_out" -p "$kpid" 2>/dev/null &
+      perf_pid=$!
+    elif [ "$r" = 1 ] && [ "$syscalls" = 1 ]; then
+      perf stat -e 'syscalls:sys_enter_*' -x, -o "$tmp/syscalls.txt" -p "$kpid" 2>/dev/null &
+      perf_pid=$!
+    fi
+    t0=$(ticks)
+    n=$(load)
+    t1=$(ticks)
+    if [ "$r" = 1 ] && { [ -n "$perf_out" ] || [ "$syscalls" = 1 ]; }; then
+      kill -INT "$perf_pid"; wait "$perf_pid" || true
+    fi
+    if [ "$r" = 1 ] && [ "$syscalls" = 1 ]; then
+      awk -F, -v n="$n" '$1 ~ /^[0-9]+$/ && $1 / n >= 0.05 {
+        sub(/syscalls:sys_enter_/, "", $3); t += $1 / n; printf "SYSCALL %-16s %6.2f per request\n", $3, $1 / n }
+        END { printf "SYSCALL %-16s %6.2f per request\n", "total", t }' "$tmp/syscalls.txt" | sort -k3 -rn
+    fi
+    awk -v n="$n" -v t=$(( t1 - t0 )) -v hz="$hz" -v mode="$mode" -v c="$conns" -v line="$(cat "$tmp/wrk.txt")" \
+      'BEGIN { printf "CPU mode=%s conns=%s requests=%d req_s=%.0f cpu_us_per_request=%.1f  (%s)\n", mode, c, n, n / '"$duration"', t * 1e6 / hz / n, line }'
+  done
+fi
+kill -TERM "$kpid"
+wait "$kpid" 2>/dev/null || true
+batches=$(sed -nE 's/.*written: ([0-9]+) in ([0-9]+) batches.*/\1 \2/p' "$tmp/keygate.log")
+[ -n "$batches" ] && echo "$batches" |
+  awk '$2 > 0 { printf "USAGE_BATCH %d records in %d store transactions: %.1f per transaction\n", $1, $2, $1 / $2 }'
+command -v sqlite3 >/dev/null &&
+  echo "USAGE records=$(sqlite3 "$db" 'SELECT count(*) FROM usage_records')"
