@@ -122,6 +122,9 @@ StatusOr<std::shared_ptr<const PoolView>> KeyPool::LoadPool(const store::Pool& p
     }
     view->keys.push_back(std::move(kv));
   }
+  view->cumulative_weight.reserve(view->keys.size());
+  int64_t total = 0;
+  for (const KeyView& k : view->keys) view->cumulative_weight.push_back(total += k.weight);
   auto& cursor = cursors_[pool.id];
   if (!cursor) cursor = std::make_shared<std::atomic<uint64_t>>(0);
   view->cursor = cursor;
@@ -171,9 +174,23 @@ Pick KeyPool::Choose(const PoolView& pool, std::span<const int64_t> exclude) con
       return {};
     }
     case config::Strategy::kWeighted: {
-      // Weighted random over the usable keys (one pass, reservoir style: no allocation).
-      int64_t total = 0;
+      // Rejection sampling: draw from every key by weight (binary search in the prefix sums) and
+      // retry when the drawn key is not usable. Conditioned on acceptance this is exactly the
+      // weighted draw over the usable keys. After kDraws rejections (most of the pool's weight
+      // unusable), one exact pass over the usable keys (reservoir style); mixing the two keeps
+      // the distribution exact, since both give weight / usable weight.
+      constexpr int kDraws = 8;
       auto& rng = ThreadRng();
+      const std::vector<int64_t>& cum = pool.cumulative_weight;
+      if (cum.size() == n && cum.back() > 0) {
+        std::uniform_int_distribution<int64_t> draw(0, cum.back() - 1);
+        for (int i = 0; i < kDraws; ++i) {
+          const size_t at = std::upper_bound(cum.begin(), cum.end(), draw(rng)) - cum.begin();
+          const Route* route = nullptr;
+          if (usable(pool.keys[at], &route)) return {&pool.keys[at], route};
+        }
+      }
+      int64_t total = 0;
       for (const KeyView& k : pool.keys) {
         const Route* route = nullptr;
         if (!usable(k, &route)) continue;

@@ -76,6 +76,9 @@ struct PoolView {
   config::Strategy strategy = config::Strategy::kRoundRobin;
   bool allow_direct = false;
   std::vector<KeyView> keys;  // keys in state active or cooling
+  // Weighted strategy: cumulative_weight[i] = weight of keys[0..i] (prefix sums), so a pick is a
+  // binary search: O(log keys).
+  std::vector<int64_t> cumulative_weight;
   store::StateCounts counts;  // all states, for metrics and /readyz
   std::shared_ptr<std::atomic<uint64_t>> cursor;  // round-robin position, survives refreshes
 };

@@ -81,6 +81,40 @@ TEST_F(KeyPoolTest, WeightedFollowsPriority) {
   EXPECT_GT(hits[1], 200);
 }
 
+// The weighted pick draws by binary search over all keys and rejects unusable ones, with an
+// exact pass when most of the weight is unusable: either way only usable keys, still by weight.
+TEST_F(KeyPoolTest, WeightedSkipsUnusableKeysAndKeepsTheWeights) {
+  AddKeys(1, 0, 1);
+  AddKeys(1, 0, 9);
+  AddKeys(1, 0, 90);
+  auto kp = MakePool(config::Strategy::kWeighted);
+  auto snap = kp->Snapshot();
+  const PoolView& pool = *snap->Find("p");
+  ASSERT_EQ(pool.cumulative_weight, (std::vector<int64_t>{1, 10, 100}));
+  const KeyView* heavy = nullptr;
+  for (const KeyView& k : pool.keys) {
+    if (k.weight == 90) heavy = &k;
+  }
+  ASSERT_NE(heavy, nullptr);
+  kp->ReportCooldown(*heavy, 10'000);  // 90 % of the weight is unusable: draws are often rejected
+  std::map<int64_t, int> hits;
+  for (int i = 0; i < 5000; ++i) hits[kp->Choose(pool, {}).key->weight]++;
+  EXPECT_EQ(hits.count(90), 0u);
+  EXPECT_GT(hits[9], hits[1] * 5);
+  EXPECT_GT(hits[1], 200);
+
+  // Only the lightest key usable (99 % of the weight not): the exact pass finds it every time.
+  std::vector<int64_t> exclude;
+  for (const KeyView& k : pool.keys) {
+    if (k.weight == 9) exclude.push_back(k.id);
+  }
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(kp->Choose(pool, exclude).key->weight, 1);
+  for (const KeyView& k : pool.keys) {
+    if (k.weight == 1) exclude.push_back(k.id);
+  }
+  EXPECT_EQ(kp->Choose(pool, exclude).key, nullptr);
+}
+
 TEST_F(KeyPoolTest, LeastInFlightPrefersIdleKeys) {
   AddKeys(2, 0);
   auto kp = MakePool(config::Strategy::kLeastInFlight);
