@@ -10,15 +10,16 @@
 // inside a curl callback. Callbacks record state and wake readers through a timer cancel, whose
 // completion Asio always posts: a reader's coroutine never resumes inside a curl callback.
 #include <curl/curl.h>
-#include <poll.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -96,6 +97,12 @@ bool IsDroppedHeader(std::string_view lower) {
 // A socket curl asked us to watch. Shared with the pending wait handlers, which may run after
 // curl said CURL_POLL_REMOVE (and even after the fd number was reused by a new socket): they
 // check `removed` before anything else.
+//
+// Sockets curl opens through our OPENSOCKETFUNCTION are `owned`: registered with the reactor once
+// when opened and dropped when curl closes them (CLOSESOCKETFUNCTION), so a connection reused
+// from curl's cache keeps its registration. Registering per transfer cost an epoll_ctl ADD, a
+// DEL and Asio's FIONBIO ioctl per request (bench/cpu_per_request.sh --syscalls). curl's
+// CURL_POLL_REMOVE then only clears `want`.
 struct Socket {
   Socket(asio::io_context& io, curl_socket_t fd) : descriptor(io), fd(fd) {}
   asio::posix::stream_descriptor descriptor;
@@ -103,6 +110,7 @@ struct Socket {
   int want = 0;  // CURL_POLL_IN / CURL_POLL_OUT bits
   bool pending[2] = {false, false};
   bool removed = false;
+  bool owned = false;  // opened by OnOpenSocket: lives until OnCloseSocket
 };
 
 class CurlClient;
@@ -220,6 +228,9 @@ class CurlClient final : public Client {
   // Acquire returns null when curl cannot make one; Release takes a handle no multi holds.
   CURL* AcquireEasy();
   void ReleaseEasy(CURL* easy);
+  // The easy handles' CURLOPT_OPENSOCKETFUNCTION / CURLOPT_CLOSESOCKETFUNCTION (see Socket).
+  static curl_socket_t OnOpenSocket(void* user, curlsocktype purpose, curl_sockaddr* address);
+  static int OnCloseSocket(void* user, curl_socket_t fd);
   void Attached(Transfer* t) { attached_.insert(t); }
   void Detached(Transfer* t) { attached_.erase(t); }
 
@@ -281,7 +292,9 @@ CurlClient::~CurlClient() {
   if (multi_ != nullptr) curl_multi_cleanup(multi_);  // may still report CURL_POLL_REMOVE
   for (auto& [fd, s] : sockets_) {
     s->removed = true;
-    s->descriptor.release();  // curl owns (and has closed) the fd; never close it ourselves
+    // curl owns the fd (an owned one it closed through OnCloseSocket, which already dropped
+    // it from sockets_): never close it here.
+    s->descriptor.release();
   }
   sockets_.clear();
 }
@@ -310,16 +323,52 @@ void CurlClient::ReleaseEasy(CURL* easy) {
   idle_easy_.push_back(easy);
 }
 
+curl_socket_t CurlClient::OnOpenSocket(void* user, curlsocktype purpose, curl_sockaddr* address) {
+  auto* self = static_cast<CurlClient*>(user);
+  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+  curl_socket_t fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd == CURL_SOCKET_BAD) return CURL_SOCKET_BAD;
+  auto it = self->sockets_.find(fd);
+  if (it != self->sockets_.end()) self->Forget(it);  // a stale entry under a reused number
+  auto s = std::make_shared<Socket>(self->io_, fd);
+  error_code ec;
+  s->descriptor.assign(fd, ec);
+  if (ec) {
+    ::close(fd);
+    return CURL_SOCKET_BAD;  // curl fails the connect
+  }
+  s->owned = true;
+  self->sockets_.emplace(fd, std::move(s));
+  return fd;
+}
+
+int CurlClient::OnCloseSocket(void* user, curl_socket_t fd) {
+  auto* self = static_cast<CurlClient*>(user);
+  auto it = self->sockets_.find(fd);
+  if (it != self->sockets_.end()) self->Forget(it);
+  return ::close(fd);
+}
+
 int CurlClient::OnSocket(CURL* /*easy*/, curl_socket_t fd, int what, void* user, void* socketp) {
   auto* self = static_cast<CurlClient*>(user);
   auto it = self->sockets_.find(fd);
   if (what == CURL_POLL_REMOVE) {
-    if (it != self->sockets_.end()) self->Forget(it);
+    if (it == self->sockets_.end()) return 0;
+    if (it->second->owned) {
+      // The connection goes back to curl's cache (or is about to be closed, which
+      // OnCloseSocket sees): stay registered. A wait still pending finds `want` empty.
+      it->second->want = 0;
+    } else {
+      self->Forget(it);
+    }
     return 0;
   }
   std::shared_ptr<Socket> s;
-  if (it != self->sockets_.end() && it->second.get() == socketp) {
+  if (it != self->sockets_.end() &&
+      (it->second.get() == socketp || (it->second->owned && socketp == nullptr))) {
+    // Ours since OnOpenSocket: curl forgets its socketp at each CURL_POLL_REMOVE.
     s = it->second;
+    if (socketp == nullptr) curl_multi_assign(self->multi_, fd, s.get());
   } else {
     // A new socket. An entry under the same fd that curl does not know (socketp differs) is
     // stale: the number was reused after a close we were not told about. Drop it before
@@ -350,17 +399,13 @@ void CurlClient::ArmWait(const std::shared_ptr<Socket>& s, int dir) {
   const int bit = dir == kRead ? CURL_POLL_IN : CURL_POLL_OUT;
   if (s->removed || (s->want & bit) == 0 || s->pending[dir]) return;
   s->pending[dir] = true;
-  // curl's contract is level-triggered readiness, but Asio's epoll reactor is edge-triggered: a
+  // curl's contract is level-triggered readiness, and Asio's epoll reactor is edge-triggered: a
   // socket that is already readable/writable when we start waiting (curl stopped before EAGAIN)
-  // may never produce another edge. So ask the kernel first and only wait when the socket is not
-  // ready now. (curl 7.88 usually drains the socket itself, and the suite also passes without
-  // this check; it costs one poll() per wait and closes the lost-wakeup window for good.)
-  pollfd p{s->fd, static_cast<short>(dir == kRead ? POLLIN : POLLOUT), 0};
+  // produces no new edge. Asio covers it: a wait (never speculative) on a descriptor with no
+  // queued wait re-arms it with EPOLL_CTL_MOD, and the kernel re-checks readiness on MOD and
+  // reports a socket that is ready now. (A poll() here before each wait used to close the same
+  // window; it was one system call per wait: bench/cpu_per_request.sh --syscalls.)
   std::weak_ptr<CurlClient*> owner = self_;
-  if (::poll(&p, 1, 0) > 0) {
-    asio::post(io_, [owner, s, dir] { OnReady(owner, s, dir, {}); });
-    return;
-  }
   s->descriptor.async_wait(
       dir == kRead ? asio::posix::descriptor_base::wait_read
                    : asio::posix::descriptor_base::wait_write,
@@ -537,6 +582,12 @@ Failure Transfer::SetUp() {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, this);
   curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &Transfer::OnPrereq);
   curl_easy_setopt(e, CURLOPT_PREREQDATA, this);
+  // The connection keeps these (and the Client pointer) for its whole life in the multi's cache;
+  // the Client outlives its multi, and ~CurlClient closes the cache before it goes.
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &CurlClient::OnOpenSocket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, client_);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &CurlClient::OnCloseSocket);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, client_);
   // The proxy's "HTTP/1.1 200 Connection established" must never reach OnHeader as if it were
   // the upstream's head (OnHeader also ignores everything before PREREQFUNCTION).
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
