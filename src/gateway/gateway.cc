@@ -873,22 +873,23 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
                 {"x-keygate-request-id", request_id}};
       StreamOut filter(mode, route.format, add_usage, info.model, created_s, info.include_usage);
       *first_byte_us = SteadyMicros();
-      bool client_ok = co_await w.StartStream(head.status, h);
+      // Body bytes that came with the head (often the whole stream, from a fast upstream) go out
+      // in the same write as the response head, and the last piece with the end of the body:
+      // a short stream costs one write to the client instead of three.
+      const bool hold = ex->BodyReady();
+      bool client_ok = co_await w.StartStream(head.status, h, hold);
       a.delivered = true;
       std::string in, out;
       while (client_ok) {
         in.clear();
         bool more = co_await ex->ReadBody(in);
         if (!more) break;
-        out.clear();
         filter.Feed(in, out);
-        if (!out.empty()) client_ok = co_await w.WriteChunk(out);
-      }
-      if (client_ok) {
+        if (ex->BodyComplete()) break;           // `out` goes with EndStream below
+        client_ok = co_await w.WriteChunk(out);  // an empty `out` still sends a held head
         out.clear();
-        filter.Finish(out);
-        if (!out.empty()) client_ok = co_await w.WriteChunk(out);
       }
+      if (client_ok) filter.Finish(out);
       a.usage = filter.usage();
       a.streamed_chars = filter.output_chars();
       a.streamed_events = filter.events();
@@ -901,10 +902,14 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
         // chunked body so the client sees a clean end rather than a hung connection.
         a.error = std::string("upstream stream broke: ") + ex->failure().message;
         a.status = 502;
-        co_await w.EndStream();
+        co_await w.EndStream(out);
         d_.keys->ReportFailure(key);
       } else {
-        co_await w.EndStream();
+        client_ok = co_await w.EndStream(out);
+        if (!client_ok) {
+          a.status = 499;
+          a.error = "client disconnected mid-stream";
+        }
         d_.keys->ReportSuccess(key);
       }
       co_return a;

@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -154,6 +155,53 @@ class Server::WorkerImpl final : public Worker {
 
 namespace {
 
+// The response head, serialized by hand: "HTTP/1.1 <status> <reason>\r\n", the caller's fields,
+// then the framing fields the writer owns. Beast's serializer cost ~40k instructions per small
+// response (its composed write operation and buffer views; bench/cpu_per_request.sh --callgrind);
+// a head in one string and a gathered asio::async_write do the same in one sendmsg.
+enum class Framing {
+  kLength,   // Content-Length: the body follows whole
+  kChunked,  // Transfer-Encoding: chunked
+  kNone,     // a status that never has a body (1xx, 204, 304)
+};
+void AppendHead(std::string& out, int status, const Headers& headers, bool keep_alive,
+                Framing framing, size_t content_length) {
+  out.append("HTTP/1.1 ");
+  out.append(std::to_string(status));
+  out.push_back(' ');
+  beast::string_view reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+  out.append(reason.data(), reason.size());
+  out.append("\r\n");
+  for (const auto& [name, value] : headers) {
+    // Framing is ours; a CR or LF would split the head (header injection): never sent.
+    if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
+        beast::iequals(name, "connection") || name.find_first_of("\r\n:") != std::string::npos ||
+        value.find_first_of("\r\n") != std::string::npos) {
+      continue;
+    }
+    out.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (framing == Framing::kLength) {
+    out.append("Content-Length: ").append(std::to_string(content_length)).append("\r\n");
+  } else if (framing == Framing::kChunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+  if (!keep_alive) out.append("Connection: close\r\n");
+  out.append("\r\n");
+}
+
+// A status whose response never has a body (RFC 9110 6.4.1).
+bool Bodyless(int status) { return status < 200 || status == 204 || status == 304; }
+
+// "<size in hex>\r\n": the line before a chunk's data.
+std::string_view ChunkSizeLine(size_t n, char (&buf)[24]) {
+  int len = std::snprintf(buf, sizeof(buf), "%zx\r\n", n);
+  return {buf, static_cast<size_t>(len)};
+}
+
+constexpr std::string_view kCrLf = "\r\n";
+constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
 class WriterImpl final : public ResponseWriter {
  public:
   // `draining` (may be null) is read when the response starts: a drain that began while the
@@ -167,57 +215,65 @@ class WriterImpl final : public ResponseWriter {
 
   asio::awaitable<bool> Send(int status, const Headers& headers, std::string_view body) override {
     if (gone_ || started_) co_return false;
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
-    for (const auto& [k, v] : headers) res.set(k, v);
     if (draining_ != nullptr && draining_->load()) keep_alive_ = false;
-    res.keep_alive(keep_alive_);
-    res.body().assign(body.data(), body.size());
-    res.prepare_payload();
+    Framing framing = Framing::kLength;
+    if (Bodyless(status)) {
+      framing = Framing::kNone;
+      body = {};
+    }
+    head_.clear();
+    AppendHead(head_, status, headers, keep_alive_, framing, body.size());
     started_ = true;
-    stream_.expires_after(write_timeout_);
-    auto [ec, n] = co_await bhttp::async_write(stream_, res, kUseTuple);
-    stream_.expires_never();
-    if (ec) gone_ = true;
-    co_return !gone_;
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body)};
+    co_return co_await Write(buffers);
   }
 
-  asio::awaitable<bool> StartStream(int status, const Headers& headers) override {
+  asio::awaitable<bool> StartStream(int status, const Headers& headers, bool hold) override {
     if (gone_ || started_) co_return false;
-    bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(status), 11};
-    for (const auto& [k, v] : headers) res.set(k, v);
     if (draining_ != nullptr && draining_->load()) keep_alive_ = false;
-    res.keep_alive(keep_alive_);
-    res.chunked(true);
-    bhttp::response_serializer<bhttp::empty_body> sr{res};
+    head_.clear();
+    AppendHead(head_, status, headers, keep_alive_, Framing::kChunked, 0);
     started_ = true;
     streaming_ = true;
-    stream_.expires_after(write_timeout_);
-    auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, kUseTuple);
-    stream_.expires_never();
-    if (ec) gone_ = true;
-    co_return !gone_;
+    if (hold) {
+      held_ = true;
+      co_return true;
+    }
+    const std::array<asio::const_buffer, 1> buffers{asio::buffer(head_)};
+    co_return co_await Write(buffers);
   }
 
   asio::awaitable<bool> WriteChunk(std::string_view data) override {
-    if (gone_ || !streaming_) co_return false;
-    if (data.empty()) co_return true;  // an empty chunk would end the body
-    stream_.expires_after(write_timeout_);
-    auto [ec, n] = co_await asio::async_write(
-        stream_, bhttp::make_chunk(asio::const_buffer(data.data(), data.size())), kUseTuple);
-    stream_.expires_never();
-    if (ec) gone_ = true;
-    co_return !gone_;
+    if (gone_ || !streaming_ || ended_) co_return false;
+    if (data.empty() && !held_) co_return true;  // an empty chunk would end the body
+    std::array<asio::const_buffer, 4> buffers{HeldHead()};
+    if (!data.empty()) {
+      buffers[1] = asio::buffer(ChunkSizeLine(data.size(), size_line_));
+      buffers[2] = asio::buffer(data);
+      buffers[3] = asio::buffer(kCrLf);
+    }
+    co_return co_await Write(buffers);
   }
 
-  asio::awaitable<bool> EndStream() override {
-    if (gone_ || !streaming_) co_return false;
-    stream_.expires_after(write_timeout_);
-    auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), kUseTuple);
-    stream_.expires_never();
-    streaming_ = false;
+  asio::awaitable<bool> EndStream(std::string_view last) override {
+    if (gone_ || !streaming_ || ended_) co_return false;
+    std::array<asio::const_buffer, 5> buffers{HeldHead()};
+    if (!last.empty()) {
+      buffers[1] = asio::buffer(ChunkSizeLine(last.size(), size_line_));
+      buffers[2] = asio::buffer(last);
+      buffers[3] = asio::buffer(kCrLf);
+    }
+    buffers[4] = asio::buffer(kLastChunk);
     ended_ = true;
-    if (ec) gone_ = true;
-    co_return !gone_;
+    co_return co_await Write(buffers);
+  }
+
+  // A head the handler held and never wrote (it returned without writing): sent now, so the
+  // client sees the response start; the body never ended, so the connection then closes.
+  asio::awaitable<void> FlushHeld() {
+    if (!held_ || gone_) co_return;
+    const std::array<asio::const_buffer, 1> buffers{HeldHead()};
+    co_await Write(buffers);
   }
 
   bool started() const override { return started_; }
@@ -225,11 +281,29 @@ class WriterImpl final : public ResponseWriter {
   bool reusable() const { return keep_alive_ && !gone_ && (!streaming_ || ended_); }
 
  private:
+  // The held head (once: the next write carries it), or an empty buffer.
+  asio::const_buffer HeldHead() {
+    if (!held_) return {};
+    held_ = false;
+    return asio::buffer(head_);
+  }
+
+  template <typename Buffers>
+  asio::awaitable<bool> Write(const Buffers& buffers) {
+    stream_.expires_after(write_timeout_);
+    auto [ec, n] = co_await asio::async_write(stream_, buffers, kUseTuple);
+    stream_.expires_never();
+    if (ec) gone_ = true;
+    co_return !gone_;
+  }
+
   beast::tcp_stream& stream_;
   bool keep_alive_;
   std::chrono::milliseconds write_timeout_;
   const std::atomic<bool>* draining_;
-  bool started_ = false, streaming_ = false, ended_ = false, gone_ = false;
+  std::string head_;    // the serialized head; lives until its write completed
+  char size_line_[24];  // a chunk's size line, for the write in progress
+  bool started_ = false, streaming_ = false, ended_ = false, gone_ = false, held_ = false;
 };
 
 }  // namespace
@@ -345,6 +419,7 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
       Headers headers{{"content-type", ctype}};
       co_await writer.Send(500, headers, body);
     }
+    co_await writer.FlushHeld();
     if (!writer.reusable()) break;
   }
   boost::system::error_code ec;

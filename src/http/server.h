@@ -43,15 +43,25 @@ struct Request {
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;
-  // Sends a complete response. Returns false when the client is gone.
+  // Sends a complete response (head and body in one write). Returns false when the client is
+  // gone. The writer owns the framing: Content-Length, Transfer-Encoding and Connection in
+  // `headers` are ignored.
   virtual boost::asio::awaitable<bool> Send(int status, const Headers& headers,
                                             std::string_view body) = 0;
   // Starts a chunked response; then WriteChunk* and EndStream. Each returns false when the client
   // is gone (the handler should then stop and release upstream resources).
-  virtual boost::asio::awaitable<bool> StartStream(int status, const Headers& headers) = 0;
+  // With `hold`, the head is not written now but goes out with the next WriteChunk or EndStream,
+  // in the same write: for a caller that has body bytes at hand already (one system call, and
+  // one TCP segment to the client, instead of two). Such a caller must write next without
+  // waiting for anything else.
+  virtual boost::asio::awaitable<bool> StartStream(int status, const Headers& headers,
+                                                   bool hold = false) = 0;
+  // Writes `data` as one chunk. An empty `data` writes nothing but a held head.
   virtual boost::asio::awaitable<bool> WriteChunk(std::string_view data) = 0;
-  virtual boost::asio::awaitable<bool> EndStream() = 0;
-  // True once any response byte has been handed to the socket.
+  // Ends the body: `last` as a chunk (unless empty), then the terminating chunk; with a held
+  // head, all in one write.
+  virtual boost::asio::awaitable<bool> EndStream(std::string_view last = {}) = 0;
+  // True once a response has begun (Send or StartStream was called).
   virtual bool started() const = 0;
 };
 

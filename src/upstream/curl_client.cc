@@ -145,6 +145,10 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
 
   const ResponseHead& head() const { return head_; }
   const Failure& failure() const { return failure_; }
+  bool body_ready() const { return !buffer_.empty() || done_; }
+  bool body_complete() const {
+    return done_ && buffer_.empty() && failure_.kind == ErrorKind::kNone;
+  }
 
  private:
   enum class Phase { kConnecting, kWaitingHead, kBody, kDone };
@@ -206,6 +210,8 @@ class ExchangeImpl final : public Exchange {
   asio::awaitable<bool> ReadBody(std::string& out) override {
     return Transfer::ReadBody(t_, out);
   }
+  bool BodyReady() const override { return t_->body_ready(); }
+  bool BodyComplete() const override { return t_->body_complete(); }
   const Failure& failure() const override { return t_->failure(); }
   void Cancel() override { t_->Cancel("cancelled"); }
 

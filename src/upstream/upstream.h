@@ -90,6 +90,12 @@ class Exchange {
   // If the awaiting coroutine is cancelled (per-operation cancellation), the exchange is
   // cancelled and this returns false.
   virtual boost::asio::awaitable<bool> ReadBody(std::string& out) = 0;
+  // True when ReadBody would complete without waiting: body bytes are buffered, or the transfer
+  // is over (ended or failed).
+  virtual bool BodyReady() const = 0;
+  // True when the whole body arrived and all of it was read: the next ReadBody returns false with
+  // failure().kind == kNone.
+  virtual bool BodyComplete() const = 0;
   virtual const Failure& failure() const = 0;
   // Aborts the transfer; pending and later reads complete with kCancelled (unless another
   // failure came first). Idempotent.

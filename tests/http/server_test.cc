@@ -67,6 +67,25 @@ class ServerTest : public ::testing::Test {
         co_await w.EndStream();
         co_return;
       }
+      if (req.path == "/held") {  // a stream whose head waits for its (only) body bytes
+        Headers sse{{"content-type", "text/event-stream"}};
+        co_await w.StartStream(200, sse, /*hold=*/true);
+        co_await w.EndStream("data: all\n\n");
+        co_return;
+      }
+      if (req.path == "/held-abandoned") {  // holds the head, then writes nothing
+        Headers sse{{"content-type", "text/event-stream"}};
+        co_await w.StartStream(200, sse, /*hold=*/true);
+        co_return;
+      }
+      if (req.path == "/no-content") {
+        Headers h{{"x-ok", "1"},
+                  {"x-injected", "a\r\nx-evil: 1"},
+                  {"content-length", "99"},
+                  {"connection", "close"}};
+        co_await w.Send(204, h, "never sent");
+        co_return;
+      }
       if (req.path == "/slow") {
         asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(300));
         co_await t.async_wait(asio::use_awaitable);
@@ -211,6 +230,36 @@ TEST_F(ServerTest, StreamsChunkedEvents) {
   EXPECT_NE(r.find("Transfer-Encoding: chunked"), std::string::npos) << r;
   EXPECT_NE(r.find("data: 0\n\n"), std::string::npos);
   EXPECT_NE(r.find("data: 2\n\n"), std::string::npos);
+}
+
+TEST_F(ServerTest, HeldStreamHeadGoesOutWithTheBodyAndTheConnectionStaysUsable) {
+  StartServer();
+  RawClient c(server_->port());
+  c.Send("GET /held HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(c.ReadUntil("0\r\n\r\n"),
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            "Transfer-Encoding: chunked\r\n\r\nb\r\ndata: all\n\n\r\n0\r\n\r\n");
+  c.Send("GET /held HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_NE(c.ReadUntil("0\r\n\r\n").find("data: all"), std::string::npos);
+}
+
+TEST_F(ServerTest, HeldHeadOfAHandlerThatWritesNothingIsSentAndTheConnectionCloses) {
+  StartServer();
+  RawClient c(server_->port());
+  c.Send("GET /held-abandoned HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string r = c.ReadUntil();  // until the server closes
+  EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+  EXPECT_EQ(r.find("HTTP/1.1 500"), std::string::npos) << r;
+}
+
+TEST_F(ServerTest, NoContentHasNoBodyAndTheWriterOwnsFramingAndLineBreaks) {
+  StartServer();
+  RawClient c(server_->port());
+  c.Send("GET /no-content HTTP/1.1\r\nHost: h\r\n\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string r = c.ReadUntil("GET /x 0");
+  EXPECT_EQ(r.rfind("HTTP/1.1 204 No Content\r\nx-ok: 1\r\n\r\nHTTP/1.1 200 OK\r\n", 0), 0u) << r;
+  EXPECT_EQ(r.find("never sent"), std::string::npos);
+  EXPECT_EQ(r.find("evil"), std::string::npos);
 }
 
 TEST_F(ServerTest, DrainFinishesInFlightRequestsAndRefusesNewOnes) {
