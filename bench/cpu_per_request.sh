@@ -47,20 +47,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'echo "cpu_per_request.sh: failed at line $LINENO; keygate log:" >&2; tail -5 "$tmp/keygate.log" >&2' ERR
-free_port() {
-  local p
-  while :; do
-    p=$(( 20000 + RANDOM % 20000 ))
-    ss -ltnH "sport = :$p" | grep -q . || { echo "$p"; return; }
-  done
-}
-wait_port() {
-  for _ in $(seq 1 600); do
-    ss -ltnH "sport = :$1" | grep -q . && return 0
-    sleep 0.1
-  done
-  echo "cpu_per_request.sh: nothing listens on port $1" >&2; return 1
-}
+. "$root/bench/lib.sh"  # free_port, wait_port, cpu_ticks, keygate_setup
 
 stub_port=$(free_port)
 taskset -c 1 "$build/bench/fast_stub" --port "$stub_port" 2>"$tmp/stub.log" &
@@ -73,26 +60,8 @@ else
   printf '{"model":"bench",%s}' "$body" >"$tmp/body"
 fi
 
-export KEYGATE_MASTER_KEY
-KEYGATE_MASTER_KEY=$(printf 'ab%.0s' $(seq 32))
 db=$tmp/keygate.db
-cat >"$tmp/keygate.toml" <<EOF
-[server]
-workers = 1
-[providers.stub]
-base_url = "http://127.0.0.1:$stub_port"
-[pools.bench]
-provider = "stub"
-[[models]]
-id = "bench"
-pool = "bench"
-upstream = "bench-upstream"
-price = { input = 1, output = 2 }
-EOF
-"$kg" --store "$db" pool create bench --provider stub >/dev/null
-seq 1 "$keys" | awk '{ printf "sk-bench-pool-key-%06d-abcdefghijklmnop\n", $1 }' |
-  "$kg" --store "$db" keys import --pool bench >/dev/null
-client_key=$("$kg" --store "$db" clients create bench | grep -o 'kg-[0-9a-f]*')
+client_key=$(keygate_setup "$kg" "$tmp" "$stub_port" "$keys")
 kg_port=$(free_port)
 wrapper=()
 if [ "$callgrind" = 1 ]; then
@@ -103,7 +72,7 @@ taskset -c 0 "${wrapper[@]}" "$kg" --store "$db" serve --config "$tmp/keygate.to
 kpid=$!; pids+=("$kpid")
 wait_port "$kg_port"
 
-ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$kpid/stat"; }
+ticks() { cpu_ticks "$kpid"; }
 load() {  # one wrk run; prints its requests
   BENCH_BODY_FILE="$tmp/body" BENCH_HEADERS="Authorization: Bearer $client_key" \
     taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" --timeout 30s -s "$root/bench/post.lua" \

@@ -78,27 +78,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {  # a port nothing listens on
-  local p
-  while :; do
-    p=$(( 20000 + RANDOM % 20000 ))
-    ss -ltnH "sport = :$p" | grep -q . || { echo "$p"; return; }
-  done
-}
-wait_port() {
-  for _ in $(seq 1 300); do
-    ss -ltnH "sport = :$1" | grep -q . && return 0
-    sleep 0.1
-  done
-  echo "bench/run.sh: nothing listens on port $1" >&2; return 1
-}
-cpu_ticks() {  # utime+stime of the given pids, in clock ticks
-  local t=0 p
-  for p in "$@"; do
-    t=$(( t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat") ))
-  done
-  echo "$t"
-}
+. "$root/bench/lib.sh"  # free_port, wait_port, cpu_ticks, keygate_setup
 hwm_kib() {  # sum of VmHWM (peak RSS) of the given pids
   local t=0 p
   for p in "$@"; do t=$(( t + $(awk '/^VmHWM/ { print $2 }' "/proc/$p/status") )); done
@@ -165,30 +145,8 @@ EOF
 
 start_keygate() {
   local p; p=$(free_port)
-  KEYGATE_MASTER_KEY=$(printf 'ab%.0s' $(seq 32))  # the bench's store is throw-away
-  export KEYGATE_MASTER_KEY
   local db=$tmp/keygate.db
-  cat >"$tmp/keygate.toml" <<EOF
-[server]
-workers = 1
-[providers.stub]
-base_url = "http://127.0.0.1:$stub_port"
-[pools.bench]
-provider = "stub"
-[[models]]
-id = "bench"
-pool = "bench"
-upstream = "bench-upstream"
-price = { input = 1, output = 2 }
-[[models]]
-id = "bench-slow"
-pool = "bench"
-price = { input = 1, output = 2 }
-EOF
-  "$kg" --store "$db" pool create bench --provider stub >/dev/null
-  seq 1 1000 | awk '{ printf "sk-bench-pool-key-%06d-abcdefghijklmnop\n", $1 }' |
-    "$kg" --store "$db" keys import --pool bench >/dev/null
-  local client_key; client_key=$("$kg" --store "$db" clients create bench | grep -o 'kg-[0-9a-f]*')
+  local client_key; client_key=$(keygate_setup "$kg" "$tmp" "$stub_port" 1000)
   LD_PRELOAD=$keygate_preload taskset -c 0 "$kg" --store "$db" serve --config "$tmp/keygate.toml" \
     --listen "127.0.0.1:$p" 2>"$tmp/keygate.log" &
   local kpid=$!; pids+=("$kpid")
