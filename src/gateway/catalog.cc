@@ -1,5 +1,7 @@
 #include "gateway/catalog.h"
 
+#include <atomic>
+
 namespace keygate::gateway {
 
 namespace {
@@ -41,6 +43,9 @@ ModelRoute BaseRoute(const config::Config& c, const std::string& pool_name) {
 }  // namespace
 
 Catalog::Catalog(std::shared_ptr<const config::Config> config) : config_(std::move(config)) {
+  static std::atomic<uint64_t> generations{0};
+  generation_ = ++generations;
+  for (const auto& [name, pool] : config_->pools) patterns_ += pool.model_patterns.size();
   for (const config::ModelConfig& m : config_->models) {
     ModelRoute r = BaseRoute(*config_, m.pool);
     r.id = m.id;
@@ -51,6 +56,7 @@ Catalog::Catalog(std::shared_ptr<const config::Config> config) : config_(std::mo
                                              m.price.cache_read, m.multiplier);
     r.max_tokens = m.max_tokens;
     r.thinking = m.thinking;
+    r.metrics_model = m.id;
     r.index = routes_.size();
     auto shared = std::make_shared<const ModelRoute>(std::move(r));
     routes_.push_back(shared);
@@ -65,15 +71,18 @@ Catalog::Catalog(std::shared_ptr<const config::Config> config) : config_(std::mo
 
 std::shared_ptr<const ModelRoute> Catalog::Resolve(std::string_view model) const {
   if (auto it = by_name_.find(model); it != by_name_.end()) return it->second;
+  size_t slot = routes_.size();
   for (const auto& [name, pool] : config_->pools) {
     for (const std::string& pattern : pool.model_patterns) {
+      const size_t index = slot++;
       if (!GlobMatch(pattern, model)) continue;
       ModelRoute r = BaseRoute(*config_, name);
       r.id = std::string(model);
       r.upstream = {{std::string(model), 1}};
       r.total_weight = 1;
       r.from_pattern = true;
-      r.index = routes_.size();  // all pattern routes share one metrics slot
+      r.metrics_model = pattern;
+      r.index = index;
       return std::make_shared<const ModelRoute>(std::move(r));
     }
   }

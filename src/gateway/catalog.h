@@ -32,7 +32,10 @@ struct ModelRoute {
   int64_t max_tokens = 4096;
   config::ThinkingBudgets thinking;  // reasoning_effort <-> thinking budget, for translation
   bool from_pattern = false;  // resolved through a pool's model pattern, not the catalog
-  size_t index = 0;           // dense index, for per-model metric handles
+  // The model label of its metrics: the catalog id, or for a pattern route the pattern itself (a
+  // client's made-up model names must not create metric series without bound).
+  std::string metrics_model;
+  size_t index = 0;  // dense, < Catalog::metric_slots(): one per catalog model and per pattern
 };
 
 class Catalog {
@@ -56,6 +59,10 @@ class Catalog {
   };
   const std::vector<Listed>& listed() const { return listed_; }
   size_t size() const { return routes_.size(); }
+  // How many distinct ModelRoute::index values this catalog hands out.
+  size_t metric_slots() const { return routes_.size() + patterns_; }
+  // Unique per Catalog object of this process: per-worker caches keyed by index check it.
+  uint64_t generation() const { return generation_; }
   const config::Config& config() const { return *config_; }
 
  private:
@@ -63,6 +70,8 @@ class Catalog {
   std::map<std::string, std::shared_ptr<const ModelRoute>, std::less<>> by_name_;
   std::vector<std::shared_ptr<const ModelRoute>> routes_;
   std::vector<Listed> listed_;
+  size_t patterns_ = 0;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace keygate::gateway

@@ -394,6 +394,7 @@ class Gateway::Impl {
   void SizeFor(int workers, const config::Config& c) {
     clients_.resize(workers);
     live_.resize(workers);
+    metrics_.resize(workers);
     client_options_.ca_file = c.upstream.ca_file;
   }
 
@@ -443,9 +444,43 @@ class Gateway::Impl {
     }
   }
 
-  void Record(const ClientIdentity& who, const ModelRoute& route, const provider::RequestInfo& info,
+  void Record(http::Worker& worker, const Catalog& catalog, const ClientIdentity& who,
+              const ModelRoute& route, const provider::RequestInfo& info,
               const std::string& request_id, int64_t pool_id, const Attempted& a,
               int64_t start_us, int64_t first_byte_us);
+
+  // A worker's metric children of one route, resolved on first use: a request then costs no
+  // label lookup and no lock shared with other workers.
+  struct RouteMetrics {
+    stats::Histogram* latency = nullptr;
+    stats::Histogram* ttfb = nullptr;
+    std::vector<std::pair<int, stats::Counter*>> requests;  // by status, few
+  };
+  struct WorkerMetrics {
+    uint64_t catalog_generation = 0;  // the catalog whose ModelRoute::index `routes` follows
+    std::vector<RouteMetrics> routes;
+  };
+  RouteMetrics& MetricsOf(http::Worker& worker, const Catalog& catalog, const ModelRoute& route) {
+    WorkerMetrics& m = metrics_[worker.index()];
+    if (m.catalog_generation != catalog.generation()) {
+      m.catalog_generation = catalog.generation();
+      m.routes.assign(catalog.metric_slots(), RouteMetrics{});
+    }
+    RouteMetrics& r = m.routes.at(route.index);
+    if (r.latency == nullptr) {
+      r.latency = &latency_->With({route.pool, route.metrics_model});
+      r.ttfb = &ttfb_->With({route.pool, route.metrics_model});
+    }
+    return r;
+  }
+  stats::Counter& RequestsOf(RouteMetrics& r, const ModelRoute& route, int status) {
+    for (const auto& [s, counter] : r.requests) {
+      if (s == status) return *counter;
+    }
+    stats::Counter* c = &requests_->With({route.pool, route.metrics_model, std::to_string(status)});
+    r.requests.emplace_back(status, c);
+    return *c;
+  }
 
   // Reserves the request's estimated cost for a metered key (on a store thread; the loop never
   // blocks). Answers the client and returns false when the request must not go on.
@@ -464,15 +499,12 @@ class Gateway::Impl {
     return u;
   }
 
-  void Count(const std::string& pool, const std::string& model, int status) {
-    requests_->With({pool, model, std::to_string(status)}).Inc();
-  }
-
   Gateway& owner_;
   GatewayDeps d_;
   upstream::ClientOptions client_options_;
   std::vector<std::unique_ptr<upstream::Client>> clients_;           // per worker
   std::vector<std::unordered_set<upstream::Exchange*>> live_;        // per worker, its thread only
+  std::vector<WorkerMetrics> metrics_;                               // per worker, its thread only
   stats::Family<stats::Counter>* requests_;
   stats::Family<stats::Histogram>* latency_;
   stats::Family<stats::Histogram>* ttfb_;
@@ -592,7 +624,8 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
                                request_id);
   auto pools = d_.keys->Snapshot();
   const keypool::PoolView* pv = pools->Find(route->pool);
-  Record(*who, *route, *info, request_id, pv ? pv->id : 0, a, start_us, first_byte_us);
+  Record(worker, *catalog, *who, *route, *info, request_id, pv ? pv->id : 0, a, start_us,
+         first_byte_us);
 }
 
 asio::awaitable<bool> Gateway::Impl::Reserve(http::ResponseWriter& w, ClientFormat cf,
@@ -1056,14 +1089,15 @@ void Gateway::Impl::RequestRotation(const keypool::PoolView& pool, const keypool
   });
 }
 
-void Gateway::Impl::Record(const ClientIdentity& who, const ModelRoute& route,
-                           const provider::RequestInfo& info, const std::string& request_id,
-                           int64_t pool_id, const Attempted& a, int64_t start_us,
-                           int64_t first_byte_us) {
+void Gateway::Impl::Record(http::Worker& worker, const Catalog& catalog, const ClientIdentity& who,
+                           const ModelRoute& route, const provider::RequestInfo& info,
+                           const std::string& request_id, int64_t pool_id, const Attempted& a,
+                           int64_t start_us, int64_t first_byte_us) {
   int64_t now_us = SteadyMicros();
-  Count(route.pool, route.id, a.status);
-  latency_->With({route.pool, route.id}).ObserveMicros(now_us - start_us);
-  if (first_byte_us > 0) ttfb_->With({route.pool, route.id}).ObserveMicros(first_byte_us - start_us);
+  RouteMetrics& metrics = MetricsOf(worker, catalog, route);
+  RequestsOf(metrics, route, a.status).Inc();
+  metrics.latency->ObserveMicros(now_us - start_us);
+  if (first_byte_us > 0) metrics.ttfb->ObserveMicros(first_byte_us - start_us);
   store::UsageRecord u;
   u.request_id = request_id;
   u.client_key_id = who.id;

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "server/server.h"
 #include "tests/fakes/upstream_stub.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/store_env.h"
 
@@ -199,6 +200,36 @@ TEST_F(GatewayTest, ModelsHealthAndMetrics) {
   EXPECT_NE(metrics.body.find(counted), std::string::npos) << metrics.body;
   EXPECT_NE(metrics.body.find("keygate_time_to_first_byte_seconds_count"), std::string::npos);
   EXPECT_NE(metrics.body.find("keygate_keys{pool=\"main\",state=\"active\"} 1"), std::string::npos);
+}
+
+// Models served through a pool's pattern are counted under the pattern: clients' made-up model
+// names must not create metric series without bound. Their usage records keep the name asked.
+TEST_F(GatewayTest, PatternModelsShareOneMetricSeries) {
+  Keys("pat", {"sk-pat-ok-000000000000"});
+  StartGateway("[pools.pat]\nprovider = \"stub\"\nmodels = [\"free-*\"]\n");
+  for (const char* model : {"free-a", "free-b", "free-c"}) {
+    ASSERT_EQ(Chat(std::string(R"({"model":")") + model + R"(","messages":[]})").status, 200);
+  }
+  const std::string counted = "keygate_requests_total{pool=\"pat\",model=\"free-*\",status=\"200\"} 3";
+  HttpResponse metrics;
+  bool seen = WaitFor(
+      [&] {
+        metrics = HttpRequest("GET", base_ + "/metrics", {}, "");
+        return metrics.body.find(counted) != std::string::npos;
+      },
+      std::chrono::seconds(5));
+  EXPECT_TRUE(seen) << metrics.body;
+  EXPECT_EQ(metrics.body.find("model=\"free-a\""), std::string::npos) << metrics.body;
+  std::set<std::string> models;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto usage = store_->ListUsage({});
+        models.clear();
+        for (const auto& r : *usage) models.insert(r.model);
+        return models.size() == 3;
+      },
+      std::chrono::seconds(5)));
+  EXPECT_EQ(models, (std::set<std::string>{"free-a", "free-b", "free-c"}));
 }
 
 TEST_F(GatewayTest, AnthropicMessagesPassThrough) {
