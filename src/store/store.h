@@ -17,7 +17,9 @@
 #ifndef KEYGATE_STORE_STORE_H_
 #define KEYGATE_STORE_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -290,6 +292,53 @@ struct UsageSummary {
   int64_t cost_micros = 0;
 };
 
+// Store::TrafficSeries: usage records bucketed by time, for the traffic report (ops) and the
+// dashboard. Buckets are [from_ms + i * bucket_ms, from_ms + (i + 1) * bucket_ms), the last one
+// cut at to_ms.
+inline constexpr int64_t kMinTrafficBucketMs = 10'000;      // 10 s
+inline constexpr int64_t kMaxTrafficBucketMs = 86'400'000;  // 1 day
+inline constexpr int64_t kMaxTrafficBuckets = 1'500;
+// The fixed histogram of latency and time to first byte, like Prometheus buckets: bound i counts
+// the records whose value is below kTrafficBoundsMs[i] (ms); the last bucket is open above.
+inline constexpr int64_t kTrafficBoundsMs[] = {
+    10,     25,     50,     100,     200,     300,     500,    750,    1'000,
+    1'500,  2'000,  3'000,  5'000,   7'500,   10'000,  15'000, 20'000, 30'000,
+    45'000, 60'000, 90'000, 120'000, 180'000, 300'000, 600'000};
+inline constexpr size_t kTrafficBounds = std::size(kTrafficBoundsMs);
+
+struct TrafficQuery {
+  int64_t from_ms = 0;  // records created at or after
+  int64_t to_ms = 0;    // records created before
+  int64_t bucket_ms = 60'000;
+  std::optional<int64_t> pool_id, client_key_id, upstream_key_id;
+  std::optional<std::string> model;
+};
+
+// Counts of values (whole milliseconds) in the fixed buckets of kTrafficBoundsMs.
+struct LatencyHistogram {
+  int64_t count = 0;  // values counted
+  int64_t sum_ms = 0;
+  int64_t max_ms = 0;
+  int64_t below[kTrafficBounds] = {};  // below[i]: values < kTrafficBoundsMs[i] (cumulative)
+  void Add(const LatencyHistogram& other);
+  double AverageMs() const;  // 0 when empty
+  // The q-quantile (0 < q <= 1) of the counted values, interpolated linearly within the bucket
+  // that holds the nearest-rank value and capped at max_ms: it lies in the same bucket as the
+  // exact value, so it is off by less than that bucket's width. 0 when empty.
+  double Percentile(double q) const;
+};
+
+struct TrafficBucket {
+  int64_t start_ms = 0;
+  int64_t requests = 0;
+  int64_t errors_4xx = 0, errors_5xx = 0;
+  int64_t no_answer = 0;  // status 0: no answer reached the client (cut, or never sent)
+  int64_t input_tokens = 0, output_tokens = 0, cost_micros = 0;
+  LatencyHistogram latency;              // every record
+  LatencyHistogram ttfb;                 // records with a first byte (ttfb_ms > 0)
+  void Add(const TrafficBucket& other);  // sums (start_ms unchanged)
+};
+
 // Store::KeysUsedAfter: which upstream keys carried requests recorded by any instance.
 struct KeyUse {
   int64_t key_id = 0;
@@ -387,6 +436,12 @@ class Store {
   virtual StatusOr<std::vector<UsageRecord>> ListUsage(const HistoryFilter& filter) = 0;
   // Sums by (day, client key, model), in that order (records without a client key last).
   virtual StatusOr<std::vector<UsageSummary>> SummarizeUsage(const UsageQuery& query) = 0;
+  // The buckets of `query` that hold records, in time order (a bucket without records is not
+  // returned). One statement over the created_at range; every figure is exact (sums over the
+  // records) except the percentiles, which come from the fixed histogram. InvalidArgument when
+  // to_ms <= from_ms, bucket_ms is outside [kMinTrafficBucketMs, kMaxTrafficBucketMs], or the
+  // range holds more than kMaxTrafficBuckets buckets.
+  virtual StatusOr<std::vector<TrafficBucket>> TrafficSeries(const TrafficQuery& query) = 0;
   // The sum of cost_micros of the usage records of upstream key `key_id` created at or after
   // `since_ms` (0 when there are none). keygate's own ledger of what a key has spent.
   virtual StatusOr<int64_t> SumUsageCostMicros(int64_t key_id, int64_t since_ms) = 0;

@@ -899,6 +899,72 @@ class SqlStore final : public Store {
     return out;
   }
 
+  StatusOr<std::vector<TrafficBucket>> TrafficSeries(const TrafficQuery& q) override {
+    if (q.to_ms <= q.from_ms) return InvalidArgumentError("the end must be after the start");
+    if (q.bucket_ms < kMinTrafficBucketMs || q.bucket_ms > kMaxTrafficBucketMs) {
+      return InvalidArgumentError("the bucket must be from 10 s to 1 day, not " +
+                                  std::to_string(q.bucket_ms) + " ms");
+    }
+    const int64_t span = q.to_ms - q.from_ms;
+    const int64_t buckets = span / q.bucket_ms + (span % q.bucket_ms != 0 ? 1 : 0);
+    if (buckets > kMaxTrafficBuckets) {
+      return InvalidArgumentError("the range holds " + std::to_string(buckets) +
+                                  " buckets, more than " + std::to_string(kMaxTrafficBuckets) +
+                                  ": use a larger bucket or a shorter range");
+    }
+    Where where;
+    where.Add("created_at >= ?", {q.from_ms});
+    where.Add("created_at < ?", {q.to_ms});
+    if (q.pool_id) where.Add("pool_id = ?", {*q.pool_id});
+    if (q.client_key_id) where.Add("client_key_id = ?", {*q.client_key_id});
+    if (q.upstream_key_id) where.Add("upstream_key_id = ?", {*q.upstream_key_id});
+    if (q.model) where.Add("model = ?", {*q.model});
+    // The bucket index, with the (validated) integers inlined: the same expression must appear
+    // in SELECT and GROUP BY, and PostgreSQL would see two parameters as two expressions.
+    const std::string index =
+        "(created_at - " + std::to_string(q.from_ms) + ") / " + std::to_string(q.bucket_ms);
+    std::string sql = "SELECT " + index +
+                      ", COUNT(*),"
+                      " SUM(CASE WHEN status >= 400 AND status < 500 THEN 1 ELSE 0 END),"
+                      " SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END),"
+                      " SUM(CASE WHEN status = 0 THEN 1 ELSE 0 END),"
+                      " SUM(input_tokens), SUM(output_tokens), SUM(cost_micros),"
+                      " SUM(latency_ms), MAX(latency_ms),"
+                      " SUM(CASE WHEN ttfb_ms > 0 THEN 1 ELSE 0 END), SUM(ttfb_ms), MAX(ttfb_ms)";
+    // The histograms: cumulative counts below each fixed bound (Prometheus' `le`, exclusive).
+    for (const char* column : {"latency_ms", "ttfb_ms"}) {
+      const std::string floor = std::string(column) == "ttfb_ms" ? "ttfb_ms > 0 AND " : "";
+      for (int64_t bound : kTrafficBoundsMs) {
+        sql += ", SUM(CASE WHEN " + floor + column + " < " + std::to_string(bound) +
+               " THEN 1 ELSE 0 END)";
+      }
+    }
+    sql += " FROM usage_records" + where.sql() + " GROUP BY " + index + " ORDER BY 1";
+    KG_ASSIGN_OR_RETURN(Result r, ReadSpan(sql, where.params()));
+    std::vector<TrafficBucket> out;
+    out.reserve(r.rows.size());
+    for (const Row& row : r.rows) {
+      TrafficBucket b;
+      b.start_ms = q.from_ms + row.Int(0) * q.bucket_ms;
+      b.requests = row.Int(1);
+      b.errors_4xx = row.Int(2);
+      b.errors_5xx = row.Int(3);
+      b.no_answer = row.Int(4);
+      b.input_tokens = row.Int(5);
+      b.output_tokens = row.Int(6);
+      b.cost_micros = row.Int(7);
+      b.latency = {.count = b.requests, .sum_ms = row.Int(8), .max_ms = row.Int(9)};
+      b.ttfb = {.count = row.Int(10), .sum_ms = row.Int(11), .max_ms = row.Int(12)};
+      constexpr size_t kFirst = 13;
+      for (size_t i = 0; i < kTrafficBounds; ++i) {
+        b.latency.below[i] = row.Int(kFirst + i);
+        b.ttfb.below[i] = row.Int(kFirst + kTrafficBounds + i);
+      }
+      out.push_back(b);
+    }
+    return out;
+  }
+
   StatusOr<int64_t> SumUsageCostMicros(int64_t key_id, int64_t since_ms) override {
     KG_ASSIGN_OR_RETURN(Result r, Read("SELECT COALESCE(SUM(cost_micros), 0) FROM usage_records"
                                        " WHERE upstream_key_id = ? AND created_at >= ?",
