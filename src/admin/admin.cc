@@ -328,6 +328,7 @@ class Router {
     if (top == "usage" && s_.size() == 1 && m == "GET") return History(ops::UsageHistory);
     if (top == "usage" && s_.size() == 2 && s_[1] == "report" && m == "GET") return UsageReport();
     if (top == "spend" && s_.size() == 2 && s_[1] == "stats" && m == "GET") return SpendStats();
+    if (top == "traffic" && s_.size() == 1 && m == "GET") return Traffic();
     if (top == "client-keys") return ClientKeys(m);
     if (top == "audit" && s_.size() == 1 && m == "GET") return History(ops::AuditHistory);
     if (top == "reload" && s_.size() == 1 && m == "POST") return Reload();
@@ -790,6 +791,24 @@ class Router {
     if (!d_.config) return {Error(FailedPreconditionError("this server has no config"))};
     const std::string pool = c_.query.count("pool") ? c_.query.at("pool") : "";
     return Read(ops::SpendStats(*d_.store, *d_.config, pool));
+  }
+
+  Outcome Traffic() {
+    auto param = [&](const char* name) {
+      auto it = c_.query.find(name);
+      return it == c_.query.end() ? std::string() : it->second;
+    };
+    ops::TrafficParams p{.since = param("since"),
+                         .from = param("from"),
+                         .to = param("to"),
+                         .bucket = param("bucket"),
+                         .pool = param("pool"),
+                         .client_key_id = param("client_key_id"),
+                         .upstream_key_id = param("upstream_key_id"),
+                         .model = param("model")};
+    auto q = ops::ParseTrafficParams(p, d_.clock->NowMs(), "");
+    if (!q.ok()) return {Error(q.status())};
+    return Read(ops::TrafficReport(*d_.store, *q));
   }
 
   Outcome Reload() {

@@ -306,6 +306,21 @@ int Main(int argc, char** argv) {
   c->add_option("--until", usage.until,
                 "before this UTC time, or up to the end of this UTC date (2026-11-30)");
 
+  // ---- traffic over time
+  ops::TrafficParams traffic;
+  c = leaf(&app, "traffic",
+           "requests, errors, latency and time to first byte per time bucket (every instance)",
+           false, [&](Context& ctx) { return Traffic(ctx, traffic); });
+  c->add_option("--since", traffic.since, "this long back from now (15m, 6h, 1d; default 1h)");
+  c->add_option("--from", traffic.from, "from this UTC date or time instead of --since");
+  c->add_option("--to", traffic.to, "before this UTC date or time (default now)");
+  c->add_option("--bucket", traffic.bucket, "bucket size, 10s to 1d (default 1m)");
+  c->add_option("--pool", traffic.pool, "only this pool");
+  c->add_option("--key", traffic.client_key_id, "only this client key id")->check(kPositive);
+  c->add_option("--upstream-key", traffic.upstream_key_id, "only this upstream key id")
+      ->check(kPositive);
+  c->add_option("--model", traffic.model, "only this model (catalog id)");
+
   // ---- admin keys and the audit log
   CLI::App* admin_key = app.add_subcommand("admin-key", "manage admin API keys");
   admin_key->require_subcommand(1);

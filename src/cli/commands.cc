@@ -678,6 +678,36 @@ int UsageReport(Context& ctx, const UsageOptions& o) {
   return kExitOk;
 }
 
+// ---------------------------------------------------------------- traffic
+
+int Traffic(Context& ctx, const ops::TrafficParams& params) {
+  auto query = ops::ParseTrafficParams(params, RealClock::Get().NowMs(), "--");
+  if (!query.ok()) return ReportError(ctx.err, query.status());
+  auto report = ops::TrafficReport(ctx.store, *query);
+  if (!report.ok()) return ReportError(ctx.err, report.status());
+  if (ctx.json) {
+    PrintJson(ctx, *report);
+    return kExitOk;
+  }
+  Table table({"START", "REQUESTS", "4XX", "5XX", "NO_ANSWER", "P50_MS", "P95_MS", "P99_MS",
+               "TTFB_P50", "TTFB_P95", "INPUT", "OUTPUT", "COST_USD"});
+  auto add = [&](std::string start, const json::object& b) {
+    const json::object& e = b.at("errors").as_object();
+    const json::object& l = b.at("latency_ms").as_object();
+    const json::object& t = b.at("ttfb_ms").as_object();
+    table.Add({std::move(start), Cell(b, "requests"), Cell(e, "4xx"), Cell(e, "5xx"),
+               Cell(e, "no_answer"), Cell(l, "p50"), Cell(l, "p95"), Cell(l, "p99"), Cell(t, "p50"),
+               Cell(t, "p95"), Cell(b, "input_tokens"), Cell(b, "output_tokens"),
+               Cell(b, "cost_usd")});
+  };
+  for (const json::value& v : report->at("buckets").as_array()) {
+    add(Cell(v.as_object(), "start"), v.as_object());
+  }
+  add("total", report->at("total").as_object());
+  table.Print(ctx.out);
+  return kExitOk;
+}
+
 // ---------------------------------------------------------------- admin keys and audit
 
 int AdminKeyCreate(Context& ctx, const std::string& name) {

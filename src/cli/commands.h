@@ -19,6 +19,7 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "ops/client_settings.h"
+#include "ops/traffic_params.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -144,6 +145,11 @@ struct UsageOptions {
 };
 // Requests, tokens and cost by UTC day, client key and model, with a total line.
 int UsageReport(Context& ctx, const UsageOptions& options);
+
+// Requests, errors, tokens, cost, latency and time to first byte per time bucket, for every
+// instance on the store (ops::TrafficReport): the options as typed (ops::TrafficParams, names
+// with "--"), a window back from now by default.
+int Traffic(Context& ctx, const ops::TrafficParams& params);
 
 // ---- admin keys (docs/admin-api.md) and the audit log
 // Prints the new admin key once; stores only its hash and a masked hint.

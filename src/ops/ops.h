@@ -23,6 +23,7 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "ops/client_settings.h"
+#include "ops/traffic_params.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -205,6 +206,34 @@ std::optional<int64_t> ParseUsageUntil(std::string_view text);
 //  "total":{same sums}}. A deleted client key is named "(deleted ID)", usage without one has
 // client_key_id null and name "-".
 StatusOr<json::object> UsageReport(store::Store& store, const UsageReportQuery& query);
+
+// ---- traffic over time (docs/admin-api.md "Traffic")
+// TrafficParams (ops/traffic_params.h): the window and filters as typed.
+struct TrafficReportQuery {
+  int64_t from_ms = 0;  // aligned down to a multiple of bucket_ms by TrafficReport
+  int64_t to_ms = 0;
+  int64_t bucket_ms = 60'000;
+  std::string pool;  // "" = every pool
+  std::optional<int64_t> client_key_id, upstream_key_id;
+  std::optional<std::string> model;
+};
+// "90s", "15m", "6h", "1d", "500ms": whole milliseconds; nullopt when it does not parse or is
+// not positive.
+std::optional<int64_t> ParseDurationMs(std::string_view text);
+// InvalidArgument naming the parameter as `prefix` + its name ("--since", "since").
+StatusOr<TrafficReportQuery> ParseTrafficParams(const TrafficParams& params, int64_t now_ms,
+                                                std::string_view prefix);
+// Usage records of every instance on the store, by time bucket (Store::TrafficSeries), with
+// every bucket of the window present (zeros where there was no traffic), `from` aligned down to
+// a multiple of the bucket (UTC) so that successive reports share their buckets:
+// {"from","from_ms","to","to_ms","bucket_ms","pool","client_key_id","upstream_key_id","model",
+//  "buckets":[{"start","start_ms",<figures>}],"total":{<figures>}} where <figures> are
+// "requests","errors":{"total","4xx","5xx","no_answer"},"input_tokens","output_tokens",
+// "cost_micros","cost_usd","latency_ms":{"avg","max","p50","p95","p99"},
+// "ttfb_ms":{"count","avg","max","p50","p95","p99"} (whole milliseconds, rounded; percentiles
+// estimated from the fixed histogram, store/store.h LatencyHistogram::Percentile).
+// NotFound for an unknown pool; InvalidArgument as Store::TrafficSeries.
+StatusOr<json::object> TrafficReport(store::Store& store, const TrafficReportQuery& query);
 
 // ---- spend against budget
 // Per pool (all, or `pool`; NotFound for an unknown one): in-service keys by spend band of

@@ -185,7 +185,8 @@ TEST_F(AdminApiTest, EveryRouteNeedsAValidAdminKey) {
       {"POST", "/admin/v1/client-keys/1/sub-keys"},
       {"DELETE", "/admin/v1/client-keys/1/sub-keys/2"},
       {"GET", "/admin/v1/usage/report"},
-      {"GET", "/admin/v1/spend/stats"}};
+      {"GET", "/admin/v1/spend/stats"},
+      {"GET", "/admin/v1/traffic"}};
   for (const auto& [method, path] : routes) {
     std::string none = ErrorOf(Send(method, path, "", "-"), 401);
     EXPECT_NE(none.find("admin key is required"), std::string::npos) << none;
@@ -765,6 +766,100 @@ TEST_P(AdminApiStoreTest, UsageReportIsAggregatedServerSideAndMatchesTheCli) {
   EXPECT_EQ(team_a["credits_micros"].as_int64(), 10'000'000 - 315);
 }
 
+TEST_P(AdminApiStoreTest, TrafficIsBucketedServerSideAndMatchesTheCli) {
+  Start();
+  Import({kUpstreamSecrets[0]}, "active");
+  json::object a = CreateClient(R"({"name":"team-a"})");
+  json::object b = CreateClient(R"({"name":"team-b"})");
+  const int64_t a_id = a["id"].as_int64();
+  app_->RefreshNowForTest();
+  // Real requests through the gateway, counted from the store whichever instance served them.
+  auto chat = [&](const json::string& key) {
+    return HttpPost(base_ + "/v1/chat/completions", std::string(key),
+                    R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}]})")
+        .status;
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(chat(a["key"].as_string()), 200);
+  ASSERT_EQ(chat(b["key"].as_string()), 200);
+  app_->Shutdown();  // flushes the usage queue
+  app_.reset();
+  Start();
+
+  HttpResponse recent = Get("/admin/v1/traffic?since=1h&bucket=1m");
+  ASSERT_EQ(recent.status, 200) << recent.body;
+  json::object doc = Doc(recent);
+  EXPECT_EQ(doc["bucket_ms"].as_int64(), 60'000);
+  EXPECT_EQ(doc["from_ms"].as_int64() % 60'000, 0) << "buckets start on the minute";
+  const size_t buckets = doc["buckets"].as_array().size();
+  EXPECT_TRUE(buckets == 60u || buckets == 61u) << buckets;  // every bucket, empty ones too
+  EXPECT_EQ(doc["total"].at("requests").as_int64(), 4);
+  EXPECT_EQ(doc["total"].at("errors").at("total").as_int64(), 0);
+  EXPECT_EQ(doc["total"].at("input_tokens").as_int64(), 44);
+  EXPECT_EQ(doc["total"].at("cost_micros").as_int64(), 368);
+  EXPECT_EQ(Doc(Get("/admin/v1/traffic?since=1h&client_key_id=" + std::to_string(a_id)))["total"]
+                .at("requests")
+                .as_int64(),
+            3);
+  EXPECT_EQ(Doc(Get("/admin/v1/traffic?since=1h&pool=main"))["total"].at("requests").as_int64(), 4);
+  EXPECT_EQ(
+      Doc(Get("/admin/v1/traffic?since=1h&model=gpt-other"))["total"].at("requests").as_int64(), 0);
+
+  // Known records at a fixed time: errors by class, latency percentiles, the bucket edges.
+  const int64_t t0 = *ParseTimeMs("2026-01-05T10:00:00Z");
+  std::vector<store::UsageRecord> known;
+  const int64_t statuses[] = {200, 200, 429, 500, 0, 200};
+  for (int i = 0; i < 6; ++i) {
+    known.push_back({.request_id = "known-" + std::to_string(i),
+                     .model = "gpt-test",
+                     .latency_ms = 100 * (i + 1),
+                     .ttfb_ms = i == 4 ? 0 : 10 * (i + 1),
+                     .status = statuses[i],
+                     .created_at_ms = i < 5 ? t0 + i * 1'000 : t0 + 60'000});
+  }
+  ASSERT_EQ(*store_->InsertUsage(known), 6);
+  const std::string window = "from=2026-01-05T10:00:00Z&to=2026-01-05T10:02:00Z&bucket=1m";
+  HttpResponse fixed = Get("/admin/v1/traffic?" + window);
+  ASSERT_EQ(fixed.status, 200) << fixed.body;
+  json::object f = Doc(fixed);
+  const json::array& fb = f["buckets"].as_array();
+  ASSERT_EQ(fb.size(), 2u) << fixed.body;
+  EXPECT_EQ(fb[0].at("start").as_string(), "2026-01-05T10:00:00.000Z");
+  EXPECT_EQ(fb[0].at("requests").as_int64(), 5);
+  EXPECT_EQ(fb[0].at("errors").at("4xx").as_int64(), 1);
+  EXPECT_EQ(fb[0].at("errors").at("5xx").as_int64(), 1);
+  EXPECT_EQ(fb[0].at("errors").at("no_answer").as_int64(), 1);
+  EXPECT_EQ(fb[0].at("errors").at("total").as_int64(), 3);
+  EXPECT_EQ(fb[0].at("latency_ms").at("max").as_int64(), 500);
+  EXPECT_EQ(fb[0].at("latency_ms").at("avg").as_int64(), 300);
+  EXPECT_EQ(fb[0].at("ttfb_ms").at("count").as_int64(), 4) << "no first byte: not counted";
+  EXPECT_EQ(fb[1].at("requests").as_int64(), 1) << "a record on the edge opens the next bucket";
+  EXPECT_EQ(f["total"].at("requests").as_int64(), 6);
+  EXPECT_EQ(f["total"].at("latency_ms").at("max").as_int64(), 600);
+
+  // The same document as `keygate traffic --json` (the CLI calls the same operation).
+  std::istringstream in;
+  std::ostringstream out, err;
+  cli::Context ctx{*store_, *TestSecrets(), in, out, err, /*json=*/true};
+  ASSERT_EQ(
+      cli::Traffic(ctx,
+                   {.from = "2026-01-05T10:00:00Z", .to = "2026-01-05T10:02:00Z", .bucket = "1m"}),
+      0)
+      << err.str();
+  EXPECT_EQ(json::parse(out.str()), json::value(f));
+
+  // Parameters: one error shape, naming what was wrong.
+  EXPECT_NE(ErrorOf(Get("/admin/v1/traffic?since=1d&bucket=10s"), 400).find("more than 1500"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(Get("/admin/v1/traffic?bucket=5s"), 400).find("10 s to 1 day"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(Get("/admin/v1/traffic?bucket=often"), 400).find("bucket"), std::string::npos);
+  ErrorOf(Get("/admin/v1/traffic?since=1h&from=2026-01-05"), 400);
+  ErrorOf(Get("/admin/v1/traffic?since=soon"), 400);
+  ErrorOf(Get("/admin/v1/traffic?from=2026-01-05T10:00:00Z&to=2026-01-05T09:00:00Z"), 400);
+  ErrorOf(Get("/admin/v1/traffic?client_key_id=0"), 400);
+  ErrorOf(Get("/admin/v1/traffic?pool=nope"), 404);
+}
+
 TEST_F(AdminApiTest, SpendAgainstBudgetPerKeyAndKeysByBandPerPool) {
   const std::string extra = "[pools.second]\nprovider = \"stub\"\nbudget = 10\n";
   Start(extra);
@@ -850,12 +945,25 @@ TEST_F(AdminApiTest, EveryShapeOfTheNewRoutesIsAnAnswerNotACrash) {
   Start();
   // Every prefix and over-long variant of the client-key, sub-key and report routes, with every
   // method: each answers in the error shape or succeeds; none reads past the path (ASan).
-  const std::vector<std::string> paths = {
-      "/client-keys", "/client-keys/1", "/client-keys/1/x", "/client-keys/1/sub-keys",
-      "/client-keys/1/sub-keys/x", "/client-keys/1/sub-keys/2", "/client-keys/1/sub-keys/2/roll",
-      "/client-keys/1/sub-keys/2/roll/x", "/client-keys/1/credits/x", "/client-keys/0",
-      "/client-keys/-1", "/usage/report", "/usage/report/x", "/spend/stats", "/spend/stats/x",
-      "/usage/x", "/spend/x"};
+  const std::vector<std::string> paths = {"/client-keys",
+                                          "/client-keys/1",
+                                          "/client-keys/1/x",
+                                          "/client-keys/1/sub-keys",
+                                          "/client-keys/1/sub-keys/x",
+                                          "/client-keys/1/sub-keys/2",
+                                          "/client-keys/1/sub-keys/2/roll",
+                                          "/client-keys/1/sub-keys/2/roll/x",
+                                          "/client-keys/1/credits/x",
+                                          "/client-keys/0",
+                                          "/client-keys/-1",
+                                          "/usage/report",
+                                          "/usage/report/x",
+                                          "/spend/stats",
+                                          "/spend/stats/x",
+                                          "/usage/x",
+                                          "/spend/x",
+                                          "/traffic",
+                                          "/traffic/x"};
   for (const std::string& path : paths) {
     for (const char* method : {"GET", "POST", "DELETE"}) {
       HttpResponse r = Send(method, "/admin/v1" + path, "");

@@ -60,5 +60,43 @@ TEST(UsageReportParamsTest, GroupsAndBounds) {
   EXPECT_FALSE(ParseUsageUntil("tomorrow").has_value());
 }
 
+TEST(TrafficParamsTest, DurationsWindowsAndErrorsNamedAsGiven) {
+  EXPECT_EQ(ParseDurationMs("90s"), 90'000);
+  EXPECT_EQ(ParseDurationMs("15m"), 900'000);
+  EXPECT_EQ(ParseDurationMs("6h"), 21'600'000);
+  EXPECT_EQ(ParseDurationMs("1d"), 86'400'000);
+  EXPECT_EQ(ParseDurationMs("500ms"), 500);
+  for (const char* bad : {"", "0s", "-1m", "1", "m", "1w", "1.5h"}) {
+    EXPECT_FALSE(ParseDurationMs(bad).has_value()) << bad;
+  }
+  const int64_t now = *ParseTimeMs("2026-11-28T12:34:56Z");
+  auto def = ParseTrafficParams({}, now, "");
+  ASSERT_TRUE(def.ok());
+  EXPECT_EQ(def->to_ms, now);
+  EXPECT_EQ(def->from_ms, now - 3'600'000) << "the last hour";
+  EXPECT_EQ(def->bucket_ms, 60'000);
+  auto q = ParseTrafficParams(
+      {.since = "15m", .bucket = "10s", .pool = "main", .client_key_id = "7", .model = "gpt"}, now,
+      "");
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_EQ(q->from_ms, now - 900'000);
+  EXPECT_EQ(q->bucket_ms, 10'000);
+  EXPECT_EQ(q->pool, "main");
+  EXPECT_EQ(q->client_key_id, 7);
+  EXPECT_EQ(q->model, "gpt");
+  auto fixed = ParseTrafficParams({.from = "2026-11-01", .to = "2026-11-02"}, now, "");
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_EQ(fixed->to_ms - fixed->from_ms, 86'400'000);
+  EXPECT_EQ(ParseTrafficParams({.bucket = "often"}, now, "--")
+                .status()
+                .message()
+                .rfind("--bucket must be", 0),
+            0u);
+  EXPECT_EQ(ParseTrafficParams({.since = "1h", .from = "2026-11-01"}, now, "").status().message(),
+            "give since or from, not both");
+  EXPECT_FALSE(ParseTrafficParams({.to = "later"}, now, "").ok());
+  EXPECT_FALSE(ParseTrafficParams({.upstream_key_id = "x"}, now, "").ok());
+}
+
 }  // namespace
 }  // namespace keygate::ops
