@@ -194,6 +194,21 @@ test('dashboard: sign in, import a backup, see a rotation, accessible pages', as
   await shot('05-usage-report');
   await checkA11y('usage report');
 
+  // ... and in the Traffic page, bucketed by the server over the whole store: the key's one
+  // request in the last 15 minutes, and every request sent so far in the unfiltered view.
+  await show('traffic');
+  await page.selectOption('#traffic-window', '15m');
+  await page.locator('#traffic-client option', { hasText: 'browser-client' }).waitFor({ state: 'attached' });
+  await page.selectOption('#traffic-client', String(clientId));
+  const trafficCell = page.locator('#traffic-total td').first();
+  await trafficCell.filter({ hasText: /^1$/ }).waitFor();
+  await page.locator('#chart-requests svg polyline').first().waitFor();
+  await checkA11y('traffic, one client key');
+  await shot('05b-traffic');
+  await page.selectOption('#traffic-client', '');
+  assert.ok(await eventually(async () => Number((await trafficCell.innerText()).trim()) >= 2),
+    'the unfiltered view counts the earlier request too');
+
   // Manage it: top up, roll (a new secret, once; the old one stops), a sub-key with a cap.
   await show('clients');
   await page.click(`#clients-table button[data-action=manage][data-id="${clientId}"]`);

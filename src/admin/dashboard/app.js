@@ -365,27 +365,6 @@ async function renderSpend() {
   box.replaceChildren(...parts);
 }
 
-// Up to `pages` pages of the newest usage records.
-async function recentUsage(pages = 3) {
-  let out = [];
-  let before = null;
-  for (let i = 0; i < pages; i++) {
-    const q = new URLSearchParams({ limit: '1000' });
-    if (before) q.set('before_id', before);
-    const page = await api('/usage?' + q);
-    out = out.concat(page.usage);
-    before = page.next_before_id;
-    if (!before) break;
-  }
-  return out;
-}
-
-function median(xs) {
-  if (xs.length === 0) return 0;
-  const v = [...xs].sort((a, b) => a - b);
-  return v[Math.floor(v.length / 2)];
-}
-
 function lineChart(series, labels, title) {
   const w = 560, hgt = 200, pad = 32;
   const max = Math.max(1, ...series.flatMap((sr) => sr.values));
@@ -406,27 +385,60 @@ function lineChart(series, labels, title) {
       s('text', { x: w - pad - 120, y: 14 + k * 14, style: `fill: ${sr.color}` }, sr.name))));
 }
 
+// The window choices of the Traffic page and their bucket sizes (60 to 96 points each).
+const TRAFFIC_BUCKET = { '15m': '10s', '1h': '1m', '6h': '5m', '24h': '15m' };
+
+// Fills a filter <select> with `items` ({value, label}), keeping its choice when still there.
+function fillSelect(sel, first, items) {
+  const keep = sel.value;
+  sel.replaceChildren(h('option', { value: '' }, first),
+    ...items.map((i) => h('option', { value: i.value }, i.label)));
+  if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+}
+
+// Requests, errors, latency and TTFB per time bucket, computed by the server over the usage
+// records of every instance (/traffic, the numbers of `keygate traffic`).
 async function renderTraffic() {
-  const usage = await recentUsage();
+  const [{ pools }, { client_keys: keys }] = await Promise.all([api('/pools'), api('/client-keys')]);
+  fillSelect($('traffic-pool'), 'all pools', pools.map((p) => ({ value: p.name, label: p.name })));
+  fillSelect($('traffic-client'), 'all client keys',
+    keys.map((k) => ({ value: String(k.id), label: `${k.name} (${k.id})` })));
+  const since = $('traffic-window').value;
+  const q = new URLSearchParams({ since, bucket: TRAFFIC_BUCKET[since] });
+  if ($('traffic-pool').value) q.set('pool', $('traffic-pool').value);
+  if ($('traffic-client').value) q.set('client_key_id', $('traffic-client').value);
+  const t = await api('/traffic?' + q);
+  const b = t.buckets;
+  const bucketText = TRAFFIC_BUCKET[since];
   $('traffic-note').textContent =
-    `From the newest ${usage.length} usage records, by minute.`;
-  const buckets = new Map();
-  for (const u of usage) {
-    const m = Math.floor(u.time_ms / 60000);
-    if (!buckets.has(m)) buckets.set(m, []);
-    buckets.get(m).push(u);
-  }
-  const minutes = [...buckets.keys()].sort((a, b) => a - b).slice(-60);
-  const labels = minutes.map((m) => new Date(m * 60000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
-  const by = (f) => minutes.map((m) => f(buckets.get(m)));
+    `Every instance, from the store: ${b.length} buckets of ${bucketText} since ` +
+    `${new Date(t.from_ms).toLocaleString()}. Percentiles are estimated from fixed histogram ` +
+    'buckets (within one bucket of the exact value).';
+  const e = t.total.errors;
+  $('traffic-total').replaceChildren(table(
+    [['Requests', 'num'], ['Errors', 'num'], ['4xx', 'num'], ['5xx', 'num'], ['No answer', 'num'],
+      ['Latency p50', 'num'], ['p95', 'num'], ['p99', 'num'], ['TTFB p50', 'num'], ['TTFB p95', 'num'],
+      ['Cost', 'num']],
+    [[String(t.total.requests), String(e.total), String(e['4xx']), String(e['5xx']),
+      String(e.no_answer), `${t.total.latency_ms.p50} ms`, `${t.total.latency_ms.p95} ms`,
+      `${t.total.latency_ms.p99} ms`, `${t.total.ttfb_ms.p50} ms`, `${t.total.ttfb_ms.p95} ms`,
+      usd(t.total.cost_micros)]]));
+  const labels = b.map((x) => new Date(x.start_ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+  const by = (f) => b.map(f);
   $('chart-requests').replaceChildren(lineChart([
-    { name: 'requests', color: 'var(--backup)', values: by((b) => b.length) },
-    { name: 'errors', color: 'var(--exhausted)', values: by((b) => b.filter((u) => u.status >= 400).length) },
-  ], labels, 'Requests and errors per minute'));
+    { name: 'requests', color: 'var(--backup)', values: by((x) => x.requests) },
+    { name: 'errors', color: 'var(--exhausted)', values: by((x) => x.errors.total) },
+    { name: '5xx + no answer', color: 'var(--cooling)', values: by((x) => x.errors['5xx'] + x.errors.no_answer) },
+  ], labels, `Requests and errors per ${bucketText}`));
   $('chart-latency').replaceChildren(lineChart([
-    { name: 'latency p50', color: 'var(--cooling)', values: by((b) => median(b.map((u) => u.latency_ms))) },
-    { name: 'TTFB p50', color: 'var(--active)', values: by((b) => median(b.map((u) => u.ttfb_ms))) },
-  ], labels, 'Latency and time to first byte per minute'));
+    { name: 'p50', color: 'var(--active)', values: by((x) => x.latency_ms.p50) },
+    { name: 'p95', color: 'var(--cooling)', values: by((x) => x.latency_ms.p95) },
+    { name: 'p99', color: 'var(--exhausted)', values: by((x) => x.latency_ms.p99) },
+  ], labels, `Latency p50, p95 and p99 per ${bucketText}, milliseconds`));
+  $('chart-ttfb').replaceChildren(lineChart([
+    { name: 'p50', color: 'var(--active)', values: by((x) => x.ttfb_ms.p50) },
+    { name: 'p95', color: 'var(--cooling)', values: by((x) => x.ttfb_ms.p95) },
+  ], labels, `Time to first byte p50 and p95 per ${bucketText}, milliseconds`));
 }
 
 const PALETTE = [
@@ -957,6 +969,9 @@ $('sign-out').addEventListener('click', () => signOut());
 $('import-form').addEventListener('submit', importKeys);
 $('keys-pool').addEventListener('change', renderKeys);
 $('keys-state').addEventListener('change', renderKeys);
+for (const id of ['traffic-window', 'traffic-pool', 'traffic-client']) {
+  $(id).addEventListener('change', renderTraffic);
+}
 $('client-form').addEventListener('submit', createClient);
 $('clients-table').addEventListener('click', onClientsClick);
 $('client-detail').addEventListener('click', onClientsClick);
