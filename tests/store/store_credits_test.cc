@@ -1,6 +1,7 @@
 // Conformance tests of credit reservations and settlement (Store::ReserveCredits, InsertUsage
 // with settle, ReleaseExpiredReservations), on SQLite and a real PostgreSQL.
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "tests/store/store_test_util.h"
@@ -122,6 +123,89 @@ TEST_P(StoreCreditsTest, ExpiredReservationsAreReleasedAndLateSettlementStillBil
   // A request that finished after its reservation was released is still billed, once.
   EXPECT_EQ(*store_->InsertUsage({Usage("slow", k, 120)}), 1);
   EXPECT_EQ(Balance(k), 880);
+}
+
+// The writer's batches mix records that settle nothing (written several per statement) with
+// billed ones (written one by one, each settling its request). Each record is stored once, each
+// new billed one settles exactly once, and records already stored (a batch re-written after an
+// unknown outcome) change nothing.
+TEST_P(StoreCreditsTest, MixedBatchStoresEachRecordOnceAndSettlesNewBilledOnes) {
+  int64_t k = Key("k", 100'000);
+  auto plain = [&](const std::string& rid) {
+    UsageRecord u = Usage(rid, k, 7);
+    u.settle = false;
+    return u;
+  };
+  // Already stored: 10 plain records and one billed (its 500 reserved, 300 spent).
+  std::vector<UsageRecord> first;
+  for (int i = 0; i < 10; ++i) first.push_back(plain("old-" + std::to_string(i)));
+  ASSERT_EQ(store_->ReserveCredits(Req("old-billed", k, 500))->verdict, ReserveVerdict::kReserved);
+  first.push_back(Usage("old-billed", k, 300));
+  ASSERT_EQ(*store_->InsertUsage(first), 11);
+  ASSERT_EQ(Balance(k), 99'700);
+
+  // 150 new plain records (more than two statements' worth), the 10 old ones again, a plain
+  // record twice, and billed ones between them: 3 new (reserved) and the old one again.
+  std::vector<UsageRecord> batch;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(store_->ReserveCredits(Req("billed-" + std::to_string(i), k, 1'000))->verdict,
+              ReserveVerdict::kReserved);
+  }
+  ASSERT_EQ(Balance(k), 96'700);
+  for (int i = 0; i < 150; ++i) {
+    batch.push_back(plain("new-" + std::to_string(i)));
+    if (i % 15 == 0) batch.push_back(plain("old-" + std::to_string(i / 15)));
+    if (i == 70) batch.push_back(plain("new-3"));
+    if (i == 20 || i == 100 || i == 149) {
+      batch.push_back(Usage("billed-" + std::to_string(i == 20 ? 0 : i == 100 ? 1 : 2), k, 100));
+    }
+    if (i == 64) batch.push_back(Usage("old-billed", k, 300));
+  }
+  UsageRecord detailed = plain("detailed");  // every column, to check the multi-row parameters
+  detailed.upstream_key_id = 41;
+  detailed.pool_id = 42;
+  detailed.model = "gpt-x";
+  detailed.input_tokens = 1;
+  detailed.output_tokens = 2;
+  detailed.cache_read_tokens = 3;
+  detailed.cache_write_tokens = 4;
+  detailed.cost_micros = 5;
+  detailed.latency_ms = 6;
+  detailed.ttfb_ms = 7;
+  detailed.status = 429;
+  detailed.attempts = 2;
+  detailed.created_at_ms = 1'234'567;
+  batch.insert(batch.begin() + 40, detailed);
+
+  EXPECT_EQ(*store_->InsertUsage(batch), 150 + 3 + 1) << "new plain, new billed, detailed";
+  EXPECT_EQ(Balance(k), 100'000 - 300 - 3 * 100) << "each new billed record settled once";
+  EXPECT_EQ(*store_->CountReservations(), 0);
+  EXPECT_EQ(*store_->InsertUsage(batch), 0) << "the whole batch again stores nothing";
+  EXPECT_EQ(Balance(k), 99'400) << "and settles nothing";
+
+  auto stored = store_->ListUsage({.limit = 1'000});
+  ASSERT_OK(stored);
+  std::map<std::string, int> seen;
+  for (const UsageRecord& u : *stored) ++seen[u.request_id];
+  EXPECT_EQ(seen.size(), 11u + 154u);
+  for (const auto& [rid, n] : seen) EXPECT_EQ(n, 1) << rid;
+  for (const UsageRecord& u : *stored) {
+    if (u.request_id != "detailed") continue;
+    EXPECT_EQ(u.client_key_id, k);
+    EXPECT_EQ(u.upstream_key_id, 41);
+    EXPECT_EQ(u.pool_id, 42);
+    EXPECT_EQ(u.model, "gpt-x");
+    EXPECT_EQ(u.input_tokens, 1);
+    EXPECT_EQ(u.output_tokens, 2);
+    EXPECT_EQ(u.cache_read_tokens, 3);
+    EXPECT_EQ(u.cache_write_tokens, 4);
+    EXPECT_EQ(u.cost_micros, 5);
+    EXPECT_EQ(u.latency_ms, 6);
+    EXPECT_EQ(u.ttfb_ms, 7);
+    EXPECT_EQ(u.status, 429);
+    EXPECT_EQ(u.attempts, 2);
+    EXPECT_EQ(u.created_at_ms, 1'234'567);
+  }
 }
 
 // Threads (each with its own Store, i.e. its own connections, as instances would) race to
