@@ -177,6 +177,10 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   asio::io_context& io_;
   Request request_;
   CURL* easy_ = nullptr;
+  // The parsed URL easy_ has as CURLOPT_CURLU (null when it has CURLOPT_URL). Held here because
+  // the Client's cache may drop it first; ~Transfer resets or cleans up easy_ in its body, so
+  // easy_ never outlives it.
+  std::shared_ptr<CURLU> url_;
   curl_slist* header_list_ = nullptr;
   bool attached_ = false;
   bool via_proxy_ = false;
@@ -234,6 +238,11 @@ class CurlClient final : public Client {
   // Acquire returns null when curl cannot make one; Release takes a handle no multi holds.
   CURL* AcquireEasy();
   void ReleaseEasy(CURL* easy);
+  // The parsed form of `url`, for CURLOPT_CURLU: curl otherwise parses the URL string again for
+  // every transfer. Null when curl's parser rejects it (the caller sets CURLOPT_URL, so the
+  // transfer fails as it always did). Cached per distinct URL, up to kMaxCachedUrls; a handle
+  // dropped from the cache lives on in the Transfers that hold it.
+  std::shared_ptr<CURLU> ParsedUrl(const std::string& url);
   // The easy handles' CURLOPT_OPENSOCKETFUNCTION / CURLOPT_CLOSESOCKETFUNCTION (see Socket).
   static curl_socket_t OnOpenSocket(void* user, curlsocktype purpose, curl_sockaddr* address);
   static int OnCloseSocket(void* user, curl_socket_t fd);
@@ -267,6 +276,10 @@ class CurlClient final : public Client {
   // receive buffer: the cap bounds what a burst of streams leaves behind).
   static constexpr size_t kMaxIdleEasy = 128;
   std::vector<CURL*> idle_easy_;
+  // Upstream URLs are few (a pool's base URL and a handful of paths): when the cache is full it
+  // is emptied and refilled, which only costs a parse per URL.
+  static constexpr size_t kMaxCachedUrls = 64;
+  std::unordered_map<std::string, std::shared_ptr<CURLU>> urls_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -316,6 +329,21 @@ CURL* CurlClient::AcquireEasy() {
   CURL* easy = idle_easy_.back();
   idle_easy_.pop_back();
   return easy;
+}
+
+std::shared_ptr<CURLU> CurlClient::ParsedUrl(const std::string& url) {
+  if (auto it = urls_.find(url); it != urls_.end()) return it->second;
+  std::shared_ptr<CURLU> parsed(curl_url(), &curl_url_cleanup);
+  if (parsed == nullptr) return nullptr;
+  // The flags curl itself parses CURLOPT_URL with (lib/url.c, parseurlandfillconn, 7.88), so a
+  // URL means the same either way.
+  if (curl_url_set(parsed.get(), CURLUPART_URL, url.c_str(),
+                   CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+    return nullptr;
+  }
+  if (urls_.size() >= kMaxCachedUrls) urls_.clear();
+  urls_.emplace(url, parsed);
+  return parsed;
 }
 
 void CurlClient::ReleaseEasy(CURL* easy) {
@@ -561,7 +589,14 @@ Failure Transfer::SetUp() {
   curl_easy_setopt(e, CURLOPT_PRIVATE, this);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf_);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  if (curl_easy_setopt(e, CURLOPT_URL, r.url.c_str()) != CURLE_OK) return bad_request("invalid URL");
+  // CURLOPT_CURLU, when set, is what curl uses (it takes a copy per transfer); curl_easy_reset
+  // in ReleaseEasy clears it again.
+  url_ = client_->ParsedUrl(r.url);
+  if (url_ != nullptr) {
+    if (curl_easy_setopt(e, CURLOPT_CURLU, url_.get()) != CURLE_OK) return bad_request("invalid URL");
+  } else if (curl_easy_setopt(e, CURLOPT_URL, r.url.c_str()) != CURLE_OK) {
+    return bad_request("invalid URL");
+  }
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   // h2 through ALPN on https, HTTP/1.1 on http. PIPEWAIT (https only): a second request to the

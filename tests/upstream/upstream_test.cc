@@ -194,6 +194,46 @@ TEST_F(UpstreamTest, SequentialRequestsReuseOneConnection) {
   std::printf("latency of a request on a reused connection: %.3f ms\n", second_ms);
 }
 
+// The client keeps curl's parsed form of each URL (CURLOPT_CURLU) in a cache of 64: more
+// distinct URLs than that, all in flight at once (so handles leave the cache while transfers
+// still use them), each reach their own target; and a URL curl cannot parse fails as before.
+TEST_F(UpstreamTest, ManyDistinctUrlsEachReachTheirTarget) {
+  constexpr int kUrls = 150;
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    for (int round = 0; round < 2; ++round) {  // the second round finds some in the cache
+      std::vector<std::unique_ptr<Exchange>> exchanges;
+      for (int i = 0; i < kUrls; ++i) {
+        Request r = Get(stub_.Url("/echo?n=" + std::to_string(i)));
+        r.method = "POST";
+        r.body = std::to_string(i);
+        exchanges.push_back(client_->Start(r));
+      }
+      for (int i = 0; i < kUrls; ++i) {
+        EXPECT_TRUE(co_await exchanges[i]->ReadHead()) << exchanges[i]->failure().message;
+        EXPECT_EQ(co_await ReadAll(*exchanges[i]), std::to_string(i));
+      }
+    }
+  });
+  auto reqs = stub_.requests();
+  ASSERT_EQ(reqs.size(), 2u * kUrls);
+  for (const auto& req : reqs) EXPECT_EQ(req.path, "/echo?n=" + req.body);
+}
+
+TEST_F(UpstreamTest, MalformedUrlFailsCleanly) {
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    for (const char* url : {"http://[::1/echo", "http://127.0.0.1:99999/echo", "not a url"}) {
+      auto ex = client_->Start(Get(url));
+      EXPECT_FALSE(co_await ex->ReadHead()) << url;
+      EXPECT_EQ(ex->failure().kind, ErrorKind::kOther) << url;
+      // What curl said before the cache existed, when it parsed CURLOPT_URL itself.
+      EXPECT_EQ(ex->failure().message, "URL using bad/illegal format or missing URL (curl 3)")
+          << url;
+    }
+    EXPECT_EQ(client_->in_flight(), 0u);
+  });
+  EXPECT_EQ(stub_.requests().size(), 0u);
+}
+
 TEST_F(UpstreamTest, NonSuccessStatusIsAResponseNotAFailure) {
   RunCoroutine(io_, [&]() -> asio::awaitable<void> {
     auto ex = client_->Start(Get(stub_.Url("/status?code=401")));
