@@ -94,25 +94,31 @@ StatusOr<Result> Exec(Connection& conn, std::string_view sql, std::initializer_l
 // Usage records per INSERT statement (15 parameters each: 960, below both databases' limits).
 constexpr size_t kUsageRowsPerInsert = 64;
 
-// "INSERT INTO usage_records ... VALUES (...), ... ON CONFLICT (request_id) DO NOTHING" with `rows`
-// rows, 1 <= rows <= kUsageRowsPerInsert; the text is built once per size and process. Both
-// drivers cache their prepared form by this text, so at most kUsageRowsPerInsert statements.
-const std::string& UsageInsertSql(size_t rows) {
-  static const std::vector<std::string> sql = [] {
+// The statement that inserts `rows` usage records (1 <= rows <= kUsageRowsPerInsert), skipping
+// those whose request_id is stored; the text is built once per dialect and size. Both drivers
+// cache their prepared form by this text, so at most kUsageRowsPerInsert statements each.
+// SQLite gets INSERT OR IGNORE, not ON CONFLICT (request_id) DO NOTHING: with the latter any
+// other constraint may abort the statement halfway, so a multi-row statement keeps a statement
+// journal to undo its earlier rows, and past 64 KiB SQLite spills that to a temporary file
+// (measured: more pwrite64 calls to /var/tmp/etilqs_* than to the WAL). OR IGNORE cannot abort;
+// the other constraints (NOT NULL) never fail for the values bound here.
+const std::string& UsageInsertSql(Dialect dialect, size_t rows) {
+  static const auto make = [](bool pg) {
     std::vector<std::string> out(kUsageRowsPerInsert + 1);
     std::string values;
     for (size_t n = 1; n <= kUsageRowsPerInsert; ++n) {
       values += n == 1 ? " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                        : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-      out[n] =
-          "INSERT INTO usage_records (request_id, client_key_id, upstream_key_id, pool_id,"
-          " model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
-          " cost_micros, latency_ms, ttfb_ms, status, attempts, created_at) VALUES" +
-          values + " ON CONFLICT (request_id) DO NOTHING";
+      out[n] = std::string(pg ? "INSERT" : "INSERT OR IGNORE") +
+               " INTO usage_records (request_id, client_key_id, upstream_key_id, pool_id,"
+               " model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
+               " cost_micros, latency_ms, ttfb_ms, status, attempts, created_at) VALUES" +
+               values + (pg ? " ON CONFLICT (request_id) DO NOTHING" : "");
     }
     return out;
-  }();
-  return sql[rows];
+  };
+  static const std::vector<std::string> sqlite = make(false), postgres = make(true);
+  return (dialect == Dialect::kPostgres ? postgres : sqlite)[rows];
 }
 
 constexpr const char* kKeyColumns =
@@ -869,7 +875,7 @@ class SqlStore final : public Store {
       size_t run = 0;  // records in `params`
       auto flush = [&]() -> Status {
         if (run == 0) return OkStatus();
-        KG_ASSIGN_OR_RETURN(Result r, c.Exec(UsageInsertSql(run), params));
+        KG_ASSIGN_OR_RETURN(Result r, c.Exec(UsageInsertSql(dialect_, run), params));
         inserted += r.rows_affected;
         params.clear();
         run = 0;
@@ -879,7 +885,7 @@ class SqlStore final : public Store {
         if (u.settle) {
           KG_RETURN_IF_ERROR(flush());
           AppendUsageParams(u, params);
-          KG_ASSIGN_OR_RETURN(Result r, c.Exec(UsageInsertSql(1), params));
+          KG_ASSIGN_OR_RETURN(Result r, c.Exec(UsageInsertSql(dialect_, 1), params));
           params.clear();
           inserted += r.rows_affected;
           if (r.rows_affected == 1) KG_RETURN_IF_ERROR(Settle(c, u));
