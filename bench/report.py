@@ -121,9 +121,11 @@ def main(path):
     for l in other:
         print(l)
     for t, s in streams.items():
-        print("STREAMS %s: %d streams, %d got their first event, RSS %.1f -> %.1f MB: %.2f KiB per stream" % (
+        print("STREAMS %s: %d streams, %d got their first event, RSS %.1f -> %.1f MB: %.2f KiB per stream%s" % (
             t, s["streams"], s["with_first_event"], s["rss_before_kib"] / 1024,
-            s["rss_open_kib"] / 1024, s["per_stream_kib"]))
+            s["rss_open_kib"] / 1024, s["per_stream_kib"],
+            " (INVALID: %d streams had ended when the RSS was read)" % s["ended"]
+            if s.get("ended", 0) else ""))
     if micro:
         print()
         print("Micro-benchmarks (Google Benchmark, Release, core 0; wall and CPU time per operation)")
@@ -167,7 +169,8 @@ def main(path):
     s = streams.get("keygate")
     if s:
         verdict("<= 20 KiB RSS per concurrent stream (%d streams)" % s["streams"],
-                s["with_first_event"] == s["streams"] and s["per_stream_kib"] <= 20,
+                s["with_first_event"] == s["streams"] and s.get("ended", 0) == 0 and
+                s["per_stream_kib"] <= 20,
                 "%.2f KiB, %d/%d open" % (s["per_stream_kib"], s["with_first_event"], s["streams"]))
     for m in micro:
         if m["name"].startswith("KeyPick/round_robin"):
