@@ -297,11 +297,53 @@ provider::Transport TransportOf(upstream::ErrorKind k) {
 // Keeps a key's in-flight count right however the attempt ends.
 class InFlight {
  public:
+  InFlight() = default;
   explicit InFlight(const keypool::KeyView& k) : health_(k.health) { health_->in_flight++; }
-  ~InFlight() { health_->in_flight--; }
+  InFlight(InFlight&& o) noexcept : health_(std::move(o.health_)) {}
+  InFlight& operator=(InFlight&& o) noexcept {
+    Release();
+    health_ = std::move(o.health_);
+    return *this;
+  }
+  ~InFlight() { Release(); }
 
  private:
+  void Release() {
+    if (health_) health_->in_flight--;
+    health_.reset();
+  }
   std::shared_ptr<keypool::KeyHealth> health_;
+};
+
+// An upstream exchange listed in its worker's live set (which OnWorkerAbort cancels) for as
+// long as it exists.
+class LiveExchange {
+ public:
+  LiveExchange() = default;
+  LiveExchange(std::unique_ptr<upstream::Exchange> ex,
+               std::unordered_set<upstream::Exchange*>& live)
+      : ex_(std::move(ex)), live_(&live) {
+    live_->insert(ex_.get());
+  }
+  LiveExchange(LiveExchange&& o) noexcept : ex_(std::move(o.ex_)), live_(o.live_) {}
+  LiveExchange& operator=(LiveExchange&& o) noexcept {
+    Unlist();
+    ex_ = std::move(o.ex_);
+    live_ = o.live_;
+    return *this;
+  }
+  ~LiveExchange() { Unlist(); }
+
+  explicit operator bool() const { return ex_ != nullptr; }
+  upstream::Exchange* operator->() const { return ex_.get(); }
+
+ private:
+  void Unlist() {
+    if (ex_) live_->erase(ex_.get());
+    ex_.reset();
+  }
+  std::unique_ptr<upstream::Exchange> ex_;
+  std::unordered_set<upstream::Exchange*>* live_ = nullptr;
 };
 
 // Runs `fn` (a blocking store call) on a store thread and resumes the awaiting coroutine on its
@@ -421,12 +463,31 @@ class Gateway::Impl {
   asio::awaitable<void> Local(http::Request& req, http::ResponseWriter& w);
   asio::awaitable<void> Models(http::ResponseWriter& w, const Catalog& catalog);
 
-  // Runs the attempts loop for one routed request and answers the client.
+  // A 2xx event stream that Proxy accepted and Relay forwards. Relay runs after Proxy returned:
+  // a stream may stay open for hours, and Proxy's coroutine frame (g++ gives every local of
+  // every branch of the attempts loop a slot of its own) is ~4 KiB.
+  struct Accepted {
+    LiveExchange ex;
+    std::shared_ptr<const keypool::PoolSet> pools;  // keeps *key valid
+    const keypool::KeyView* key = nullptr;
+    InFlight in_flight;
+    Mode mode = Mode::kPassThrough;
+    bool add_usage = false;
+    int64_t created_s = 0;
+  };
+
+  // Runs the attempts loop for one routed request and answers the client, except for a 2xx
+  // event stream: that one it leaves in `*accepted` (with a.status set) for Relay.
   asio::awaitable<Attempted> Proxy(http::Worker& worker, http::Request& req,
                                    http::ResponseWriter& w, ClientFormat cf,
                                    const ModelRoute& route, const provider::RequestInfo& info,
                                    const config::Config& cfg, int64_t start_us,
-                                   int64_t* first_byte_us, const std::string& request_id);
+                                   int64_t* first_byte_us, const std::string& request_id,
+                                   Accepted* accepted);
+  // Forwards the accepted stream `s` to the client and records in `a` what it delivered.
+  asio::awaitable<void> Relay(http::ResponseWriter& w, Accepted& s, const ModelRoute& route,
+                              const provider::RequestInfo& info, const std::string& request_id,
+                              int64_t* first_byte_us, Attempted& a);
 
   // Applies a classifier verdict to the key (and proxy); never blocks.
   void Apply(const keypool::PoolView& pool, const keypool::Pick& pick,
@@ -620,8 +681,13 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
     if (!admitted) co_return;
   }
   int64_t first_byte_us = 0;
+  Accepted accepted;
   Attempted a = co_await Proxy(worker, req, w, cf, *route, *info, cfg, start_us, &first_byte_us,
-                               request_id);
+                               request_id, &accepted);
+  if (accepted.ex) {
+    co_await Relay(w, accepted, *route, *info, request_id, &first_byte_us, a);
+    accepted = Accepted{};  // the exchange ends (and the key's in-flight count) before Record
+  }
   auto pools = d_.keys->Snapshot();
   const keypool::PoolView* pv = pools->Find(route->pool);
   Record(worker, *catalog, *who, *route, *info, request_id, pv ? pv->id : 0, a, start_us,
@@ -693,7 +759,8 @@ asio::awaitable<bool> Gateway::Impl::Reserve(http::ResponseWriter& w, ClientForm
 asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     http::Worker& worker, http::Request& req, http::ResponseWriter& w, ClientFormat cf,
     const ModelRoute& route, const provider::RequestInfo& info, const config::Config& cfg,
-    int64_t start_us, int64_t* first_byte_us, const std::string& request_id) {
+    int64_t start_us, int64_t* first_byte_us, const std::string& request_id,
+    Accepted* accepted) {
   Attempted a;
   std::shared_ptr<const keypool::PoolSet> pools = d_.keys->Snapshot();
   const keypool::PoolView* pool = pools->Find(route.pool);  // valid while `pools` is held
@@ -802,14 +869,7 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
 
     InFlight in_flight(key);
     d_.keys->ReportUse(key);
-    std::unique_ptr<upstream::Exchange> ex = client->Start(std::move(ureq));
-    auto& live = live_[worker.index()];
-    live.insert(ex.get());
-    struct Unlist {
-      std::unordered_set<upstream::Exchange*>& set;
-      upstream::Exchange* e;
-      ~Unlist() { set.erase(e); }
-    } unlist{live, ex.get()};
+    LiveExchange ex(client->Start(std::move(ureq)), live_[worker.index()]);
 
     bool got_head = co_await ex->ReadHead();
     if (!got_head) {
@@ -901,50 +961,17 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     std::string_view ctype = head.Header("content-type");
     a.status = head.status;
     if (ctype.starts_with("text/event-stream")) {
-      Headers h{{"content-type", std::string(ctype)},
-                {"cache-control", "no-cache"},
-                {"x-keygate-request-id", request_id}};
-      StreamOut filter(mode, route.format, add_usage, info.model, created_s, info.include_usage);
-      *first_byte_us = SteadyMicros();
-      // Body bytes that came with the head (often the whole stream, from a fast upstream) go out
-      // in the same write as the response head, and the last piece with the end of the body:
-      // a short stream costs one write to the client instead of three.
-      const bool hold = ex->BodyReady();
-      bool client_ok = co_await w.StartStream(head.status, h, hold);
-      a.delivered = true;
-      std::string in, out;
-      while (client_ok) {
-        in.clear();
-        bool more = co_await ex->ReadBody(in);
-        if (!more) break;
-        filter.Feed(in, out);
-        if (ex->BodyComplete()) break;           // `out` goes with EndStream below
-        client_ok = co_await w.WriteChunk(out);  // an empty `out` still sends a held head
-        out.clear();
-      }
-      if (client_ok) filter.Finish(out);
-      a.usage = filter.usage();
-      a.streamed_chars = filter.output_chars();
-      a.streamed_events = filter.events();
-      if (!client_ok) {
-        ex->Cancel();  // the client left: stop the upstream work it was paying for
-        a.status = 499;
-        a.error = "client disconnected mid-stream";
-      } else if (ex->failure().kind != upstream::ErrorKind::kNone) {
-        // The upstream broke mid-stream. Bytes already reached the client: no retry; end the
-        // chunked body so the client sees a clean end rather than a hung connection.
-        a.error = std::string("upstream stream broke: ") + ex->failure().message;
-        a.status = 502;
-        co_await w.EndStream(out);
-        d_.keys->ReportFailure(key);
-      } else {
-        client_ok = co_await w.EndStream(out);
-        if (!client_ok) {
-          a.status = 499;
-          a.error = "client disconnected mid-stream";
-        }
-        d_.keys->ReportSuccess(key);
-      }
+      // No attempt follows a stream's start: the request bodies (the client's and the one built
+      // for the upstream) are not needed again, and the stream may stay open for hours.
+      std::string().swap(upstream_body);
+      std::string().swap(req.body);
+      accepted->ex = std::move(ex);
+      accepted->pools = pools;
+      accepted->key = &key;
+      accepted->in_flight = std::move(in_flight);
+      accepted->mode = mode;
+      accepted->add_usage = add_usage;
+      accepted->created_s = created_s;
       co_return a;
     }
 
@@ -1011,6 +1038,59 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
                    "upstream_error");
   }
   co_return a;
+}
+
+asio::awaitable<void> Gateway::Impl::Relay(http::ResponseWriter& w, Accepted& s,
+                                           const ModelRoute& route,
+                                           const provider::RequestInfo& info,
+                                           const std::string& request_id, int64_t* first_byte_us,
+                                           Attempted& a) {
+  const upstream::ResponseHead& head = s.ex->head();
+  Headers h{{"content-type", std::string(head.Header("content-type"))},
+            {"cache-control", "no-cache"},
+            {"x-keygate-request-id", request_id}};
+  StreamOut filter(s.mode, route.format, s.add_usage, info.model, s.created_s,
+                   info.include_usage);
+  *first_byte_us = SteadyMicros();
+  // Body bytes that came with the head (often the whole stream, from a fast upstream) go out
+  // in the same write as the response head, and the last piece with the end of the body:
+  // a short stream costs one write to the client instead of three.
+  const bool hold = s.ex->BodyReady();
+  bool client_ok = co_await w.StartStream(head.status, h, hold);
+  a.delivered = true;
+  std::string in, out;
+  while (client_ok) {
+    in.clear();
+    bool more = co_await s.ex->ReadBody(in);
+    if (!more) break;
+    filter.Feed(in, out);
+    if (s.ex->BodyComplete()) break;         // `out` goes with EndStream below
+    client_ok = co_await w.WriteChunk(out);  // an empty `out` still sends a held head
+    out.clear();
+  }
+  if (client_ok) filter.Finish(out);
+  a.usage = filter.usage();
+  a.streamed_chars = filter.output_chars();
+  a.streamed_events = filter.events();
+  if (!client_ok) {
+    s.ex->Cancel();  // the client left: stop the upstream work it was paying for
+    a.status = 499;
+    a.error = "client disconnected mid-stream";
+  } else if (s.ex->failure().kind != upstream::ErrorKind::kNone) {
+    // The upstream broke mid-stream. Bytes already reached the client: no retry; end the
+    // chunked body so the client sees a clean end rather than a hung connection.
+    a.error = std::string("upstream stream broke: ") + s.ex->failure().message;
+    a.status = 502;
+    co_await w.EndStream(out);
+    d_.keys->ReportFailure(*s.key);
+  } else {
+    client_ok = co_await w.EndStream(out);
+    if (!client_ok) {
+      a.status = 499;
+      a.error = "client disconnected mid-stream";
+    }
+    d_.keys->ReportSuccess(*s.key);
+  }
 }
 
 void Gateway::Impl::Apply(const keypool::PoolView& pool, const keypool::Pick& pick,

@@ -394,17 +394,25 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
       break;
     }
 
-    auto msg = parser.release();
     Request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::move(target);
-    req.path = std::move(path);
-    req.remote = remote;
-    for (const auto& field : msg) {
-      req.headers.emplace_back(ToLower(field.name_string()), std::string(field.value()));
+    bool keep_alive;
+    {
+      // Beast's message (its header fields) goes before the handler runs: `req` has it all, and
+      // a stream may keep this frame for hours.
+      auto msg = parser.release();
+      req.method = std::string(msg.method_string());
+      req.target = std::move(target);
+      req.path = std::move(path);
+      req.remote = remote;
+      for (const auto& field : msg) {
+        req.headers.emplace_back(ToLower(field.name_string()), std::string(field.value()));
+      }
+      req.body = std::move(msg.body());
+      keep_alive = msg.keep_alive() && !s.draining_.load();
     }
-    req.body = std::move(msg.body());
-    bool keep_alive = msg.keep_alive() && !s.draining_.load();
+    // The read buffer grew to hold the request; unless a pipelined request already waits in it,
+    // give its memory back for the handler's (maybe long) run.
+    if (buffer.size() == 0) buffer.shrink_to_fit();
 
     WriterImpl writer(stream, keep_alive, s.options_.write_timeout_ms, &s.draining_);
     s.active_requests_.fetch_add(1);
