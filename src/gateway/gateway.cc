@@ -417,6 +417,19 @@ class Gateway::Impl {
 
   asio::awaitable<void> Handle(http::Worker& worker, http::Request& req, http::ResponseWriter& w);
 
+  // What Handle needs to serve one /v1 request, or why it is refused. Decided by Admit, a plain
+  // function: the refusals' message strings would otherwise each keep a slot in Handle's
+  // coroutine frame for as long as a stream runs.
+  struct Admission {
+    int status = 0;  // a refusal when not 0: answer it with `message` and `code`
+    std::string message, code;
+    std::shared_ptr<const ClientIdentity> who;
+    std::shared_ptr<const Catalog> catalog;
+    provider::RequestInfo info;
+    std::shared_ptr<const ModelRoute> route;  // null for GET /v1/models
+  };
+  Admission Admit(const http::Request& req) const;
+
   std::pair<std::string, std::string> ErrorBody(std::string_view path, int status,
                                                 std::string_view message) {
     return {"application/json", ErrorJson(FormatForPath(path), status, message)};
@@ -603,6 +616,62 @@ asio::awaitable<void> Gateway::Impl::Models(http::ResponseWriter& w, const Catal
   co_await w.Send(200, h, body);
 }
 
+Gateway::Impl::Admission Gateway::Impl::Admit(const http::Request& req) const {
+  Admission ad;
+  auto refuse = [&ad](int status, std::string message, std::string code) {
+    ad.status = status;
+    ad.message = std::move(message);
+    ad.code = std::move(code);
+    return std::move(ad);
+  };
+  const Endpoint* ep = FindEndpoint(req.path);
+  const bool models = req.path == "/v1/models";
+  if (ep == nullptr && !models) {
+    return refuse(404, "unknown endpoint " + std::string(req.method) + " " + req.path,
+                  "not_found");
+  }
+  if ((models && req.method != "GET") || (ep != nullptr && req.method != "POST")) {
+    return refuse(405, "method " + req.method + " is not allowed on " + req.path, "");
+  }
+
+  std::string_view token =
+      ClientAuth::ExtractToken(req.Header("authorization"), req.Header("x-api-key"));
+  if (token.empty()) {
+    return refuse(401, "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'",
+                  "missing_api_key");
+  }
+  ad.who = d_.clients->Authenticate(token);
+  if (!ad.who) return refuse(401, "invalid API key " + MaskSecret(token), "invalid_api_key");
+  if (ad.who->expires_at_ms && d_.clock->NowMs() >= *ad.who->expires_at_ms) {
+    return refuse(401, "API key " + MaskSecret(token) + " expired at " +
+                           FormatTimeMs(*ad.who->expires_at_ms), "expired_api_key");
+  }
+
+  ad.catalog = owner_.catalog();
+  if (models) return ad;
+
+  auto info = provider::InspectRequest(req.body);
+  if (!info.ok()) return refuse(400, std::string(info.status().message()), "invalid_request");
+  ad.info = std::move(info).value();
+  const provider::RequestInfo& i = ad.info;
+  std::shared_ptr<const ModelRoute> route = ad.catalog->Resolve(i.model);
+  if (!route) {
+    return refuse(404, "The model '" + i.model + "' does not exist", "model_not_found");
+  }
+  if (ModeFor(req.path, route->format, i.stream) == Mode::kUnsupported) {
+    return refuse(400,
+                  "model '" + i.model + "' is served in the " +
+                      std::string(config::FormatName(route->format)) + " format, which " +
+                      req.path + " cannot reach",
+                  "unsupported_format");
+  }
+  if (!ad.who->Allows(route->id)) {
+    return refuse(403, "this API key may not use model '" + i.model + "'", "model_not_allowed");
+  }
+  ad.route = std::move(route);
+  return ad;
+}
+
 asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request& req,
                                             http::ResponseWriter& w) {
   const int64_t start_us = SteadyMicros();
@@ -612,67 +681,19 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
     co_return;
   }
   const ClientFormat cf = FormatForPath(req.path);
-  const Endpoint* ep = FindEndpoint(req.path);
-  const bool models = req.path == "/v1/models";
-  if (ep == nullptr && !models) {
-    co_await Reply(w, cf, 404, "unknown endpoint " + std::string(req.method) + " " + req.path,
-                   "not_found");
+  Admission ad = Admit(req);
+  if (ad.status != 0) {
+    co_await Reply(w, cf, ad.status, ad.message, ad.code);
     co_return;
   }
-  if ((models && req.method != "GET") || (ep != nullptr && req.method != "POST")) {
-    co_await Reply(w, cf, 405, "method " + req.method + " is not allowed on " + req.path);
+  if (!ad.route) {
+    co_await Models(w, *ad.catalog);
     co_return;
   }
-
-  std::string_view token =
-      ClientAuth::ExtractToken(req.Header("authorization"), req.Header("x-api-key"));
-  if (token.empty()) {
-    co_await Reply(w, cf, 401,
-                   "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'",
-                   "missing_api_key");
-    co_return;
-  }
-  std::shared_ptr<const ClientIdentity> who = d_.clients->Authenticate(token);
-  if (!who) {
-    co_await Reply(w, cf, 401, "invalid API key " + MaskSecret(token), "invalid_api_key");
-    co_return;
-  }
-  if (who->expires_at_ms && d_.clock->NowMs() >= *who->expires_at_ms) {
-    co_await Reply(w, cf, 401, "API key " + MaskSecret(token) + " expired at " +
-                                   FormatTimeMs(*who->expires_at_ms), "expired_api_key");
-    co_return;
-  }
-
-  std::shared_ptr<const Catalog> catalog = owner_.catalog();
-  if (models) {
-    co_await Models(w, *catalog);
-    co_return;
-  }
-
-  auto info = provider::InspectRequest(req.body);
-  if (!info.ok()) {
-    co_await Reply(w, cf, 400, info.status().message(), "invalid_request");
-    co_return;
-  }
-  std::shared_ptr<const ModelRoute> route = catalog->Resolve(info->model);
-  if (!route) {
-    co_await Reply(w, cf, 404, "The model '" + info->model + "' does not exist", "model_not_found");
-    co_return;
-  }
-  if (ModeFor(req.path, route->format, info->stream) == Mode::kUnsupported) {
-    co_await Reply(w, cf, 400,
-                   "model '" + info->model + "' is served in the " +
-                       std::string(config::FormatName(route->format)) + " format, which " +
-                       req.path + " cannot reach",
-                   "unsupported_format");
-    co_return;
-  }
-
-  if (!who->Allows(route->id)) {
-    co_await Reply(w, cf, 403, "this API key may not use model '" + info->model + "'",
-                   "model_not_allowed");
-    co_return;
-  }
+  const ClientIdentity* who = ad.who.get();
+  const Catalog* catalog = ad.catalog.get();
+  const ModelRoute* route = ad.route.get();
+  const provider::RequestInfo* info = &ad.info;
 
   const config::Config& cfg = catalog->config();
   const std::string request_id = NewRequestId(d_.clock->NowMs());
