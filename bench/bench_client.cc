@@ -331,7 +331,7 @@ int Streams(const Args& a) {
   for (auto& s : streams) {
     if (s.fd >= 0 && !s.ended) ++open_now;
     if (s.rr.status() == 200) ++status_ok;
-    if (s.ended) ++ended;
+    if (s.first && s.ended) ++ended;
   }
   for (auto& s : streams) {
     if (s.fd >= 0) ::close(s.fd);

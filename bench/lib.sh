@@ -1,10 +1,12 @@
 # Shared by bench/run.sh and bench/cpu_per_request.sh (sourced): ports, CPU ticks, and keygate's
 # bench set-up (the same config and store for both, so their figures compare).
 
-free_port() {  # a port nothing listens on
+free_port() {  # a port nothing listens on, below the ephemeral range (32768-60999 on Linux)
   local p
   while :; do
-    p=$(( 20000 + RANDOM % 20000 ))
+    # Not an ephemeral port: after a 10,000-stream test those are busy with connections in
+    # TIME_WAIT, and a listener there failed to bind ("nothing listens on port …").
+    p=$(( 20000 + RANDOM % 12000 ))
     ss -ltnH "sport = :$p" | grep -q . || { echo "$p"; return; }
   done
 }

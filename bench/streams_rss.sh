@@ -10,12 +10,15 @@
 #
 #   bench/streams_rss.sh                       # 10,000 streams, 10 s load cells, 1 repeat
 #   bench/streams_rss.sh --streams 10000 --load-s 10 --repeats 2 --targets "keygate nginx"
+#   --interval-ms MS: the slow stub's time between events (default 3000: a stream lasts 66 s;
+#   bench/run.sh's 1000 gives 22 s, less than setting up 10,000 streams can take on a busy
+#   machine, and bench_client then reports ended streams and the figure is not valid)
 #   env BENCH_CMAKE_ARGS: extra CMake arguments for the Release build (as bench/run.sh)
 #   env KEYGATE_BIN: measure this keygate binary instead of building build-bench/src/keygate
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-streams=10000 load_s=10 repeats=1 targets="keygate nginx" conditions="fresh load"
+streams=10000 load_s=10 repeats=1 targets="keygate nginx" conditions="fresh load" interval_ms=3000
 while [ $# -gt 0 ]; do
   case "$1" in
     --streams) streams=$2; shift ;;
@@ -23,6 +26,7 @@ while [ $# -gt 0 ]; do
     --repeats) repeats=$2; shift ;;
     --targets) targets=$2; shift ;;
     --conditions) conditions=$2; shift ;;
+    --interval-ms) interval_ms=$2; shift ;;
     *) echo "bench/streams_rss.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -46,7 +50,7 @@ trap cleanup EXIT
 . "$root/bench/lib.sh"  # free_port, wait_port, keygate_setup
 
 stub_port=$(free_port)
-taskset -c 1 "$build/bench/fast_stub" --port "$stub_port" --slow-interval-ms 1000 \
+taskset -c 1 "$build/bench/fast_stub" --port "$stub_port" --slow-interval-ms "$interval_ms" \
   2>"$tmp/stub.log" &
 pids+=($!)
 wait_port "$stub_port"
