@@ -983,9 +983,11 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     a.status = head.status;
     if (ctype.starts_with("text/event-stream")) {
       // No attempt follows a stream's start: the request bodies (the client's and the one built
-      // for the upstream) are not needed again, and the stream may stay open for hours.
+      // for the upstream) and the client's headers are not needed again, and the stream may
+      // stay open for hours.
       std::string().swap(upstream_body);
       std::string().swap(req.body);
+      decltype(req.headers)().swap(req.headers);
       accepted->ex = std::move(ex);
       accepted->pools = pools;
       accepted->key = &key;
@@ -1066,18 +1068,22 @@ asio::awaitable<void> Gateway::Impl::Relay(http::ResponseWriter& w, Accepted& s,
                                            const provider::RequestInfo& info,
                                            const std::string& request_id, int64_t* first_byte_us,
                                            Attempted& a) {
-  const upstream::ResponseHead& head = s.ex->head();
-  Headers h{{"content-type", std::string(head.Header("content-type"))},
-            {"cache-control", "no-cache"},
-            {"x-keygate-request-id", request_id}};
   StreamOut filter(s.mode, route.format, s.add_usage, info.model, s.created_s,
                    info.include_usage);
   *first_byte_us = SteadyMicros();
-  // Body bytes that came with the head (often the whole stream, from a fast upstream) go out
-  // in the same write as the response head, and the last piece with the end of the body:
-  // a short stream costs one write to the client instead of three.
-  const bool hold = s.ex->BodyReady();
-  bool client_ok = co_await w.StartStream(head.status, h, hold);
+  bool client_ok = false;
+  {
+    // The head's fields are serialized by StartStream: not kept for the stream's life.
+    const upstream::ResponseHead& head = s.ex->head();
+    Headers h{{"content-type", std::string(head.Header("content-type"))},
+              {"cache-control", "no-cache"},
+              {"x-keygate-request-id", request_id}};
+    // Body bytes that came with the head (often the whole stream, from a fast upstream) go out
+    // in the same write as the response head, and the last piece with the end of the body:
+    // a short stream costs one write to the client instead of three.
+    const bool hold = s.ex->BodyReady();
+    client_ok = co_await w.StartStream(head.status, h, hold);
+  }
   a.delivered = true;
   std::string in, out;
   while (client_ok) {
