@@ -164,72 +164,85 @@ StatusOr<std::string> TranslateResponse(Mode mode, std::string_view body,
 }
 
 // Turns upstream SSE bytes into what the client receives, reading usage on the way: the
-// pass-through filter, or a stream translator (one per translated Mode).
+// pass-through filter, or a stream translator (one per translated Mode). A translator lives on
+// the heap: the variant of all of them is ~600 bytes, and a pass-through stream (the common
+// case) needs none, for as long as it stays open.
 class StreamOut {
  public:
   StreamOut(Mode mode, config::Format format, bool drop_usage_chunk, std::string_view client_model,
-            int64_t created, bool include_usage) {
+            int64_t created, bool include_usage)
+      : filter_(format, Translates(mode) ? false : drop_usage_chunk) {
     if (mode == Mode::kChatToAnthropic) {
-      stream_.emplace<translate::AnthropicToOpenAIStream>(
+      translator_ = std::make_unique<Translator>(
+          std::in_place_type<translate::AnthropicToOpenAIStream>,
           translate::AnthropicToOpenAIStream::Options{
               .client_model = client_model, .created = created, .include_usage = include_usage});
     } else if (mode == Mode::kMessagesToChat) {
-      stream_.emplace<translate::OpenAIToAnthropicStream>(
+      translator_ = std::make_unique<Translator>(
+          std::in_place_type<translate::OpenAIToAnthropicStream>,
           translate::OpenAIToAnthropicStream::Options{.client_model = client_model});
     } else if (mode == Mode::kChatToResponses) {
-      stream_.emplace<translate::ResponsesToOpenAIStream>(
+      translator_ = std::make_unique<Translator>(
+          std::in_place_type<translate::ResponsesToOpenAIStream>,
           translate::ResponsesToOpenAIStream::Options{
               .client_model = client_model, .created = created, .include_usage = include_usage});
     } else if (mode == Mode::kMessagesToResponses) {
-      stream_.emplace<translate::ResponsesToAnthropicStream>(
+      translator_ = std::make_unique<Translator>(
+          std::in_place_type<translate::ResponsesToAnthropicStream>,
           translate::ResponsesToAnthropicStream::Options{.client_model = client_model});
     } else if (mode == Mode::kResponsesToChat) {
-      stream_.emplace<translate::OpenAIToResponsesStream>(
+      translator_ = std::make_unique<Translator>(
+          std::in_place_type<translate::OpenAIToResponsesStream>,
           translate::OpenAIToResponsesStream::Options{.client_model = client_model,
                                                       .created = created});
     } else if (mode == Mode::kResponsesToAnthropic) {
-      stream_.emplace<translate::AnthropicToResponsesStream>(
+      translator_ = std::make_unique<Translator>(
+          std::in_place_type<translate::AnthropicToResponsesStream>,
           translate::AnthropicToResponsesStream::Options{.client_model = client_model,
                                                          .created = created});
-    } else {
-      stream_.emplace<provider::SseUsageFilter>(format, drop_usage_chunk);
     }
-    if (mode != Mode::kPassThrough) counter_.emplace(format, false);
   }
   void Feed(std::string_view in, std::string& out) {
-    std::visit([&](auto& s) { s.Feed(in, out); }, stream_);
-    Count(in);
+    if (!translator_) {
+      filter_.Feed(in, out);
+      return;
+    }
+    std::visit([&](auto& t) { t.Feed(in, out); }, *translator_);
+    scratch_.clear();
+    filter_.Feed(in, scratch_);  // counts what was delivered (upstream format)
   }
   void Finish(std::string& out) {
-    std::visit([&](auto& s) { s.Finish(out); }, stream_);
+    if (!translator_) {
+      filter_.Finish(out);
+      return;
+    }
+    std::visit([&](auto& t) { t.Finish(out); }, *translator_);
   }
   provider::Usage usage() const {
-    return std::visit([](const auto& s) { return s.usage(); }, stream_);
+    if (!translator_) return filter_.usage();
+    return std::visit([](const auto& t) { return t.usage(); }, *translator_);
   }
   // What was delivered, for billing a stream that broke before its usage arrived: code points
-  // of content deltas and events, counted on the upstream bytes (translated streams feed a
-  // counting filter of the upstream format beside the translator).
-  size_t output_chars() const { return counter().output_chars(); }
-  size_t events() const { return counter().events(); }
+  // of content deltas and events, counted on the upstream bytes (translated streams feed the
+  // filter, in the upstream format, beside the translator).
+  size_t output_chars() const { return filter_.output_chars(); }
+  size_t events() const { return filter_.events(); }
 
  private:
-  const provider::SseUsageFilter& counter() const {
-    if (const auto* f = std::get_if<provider::SseUsageFilter>(&stream_)) return *f;
-    return *counter_;
+  using Translator =
+      std::variant<translate::AnthropicToOpenAIStream, translate::OpenAIToAnthropicStream,
+                   translate::ResponsesToOpenAIStream, translate::ResponsesToAnthropicStream,
+                   translate::OpenAIToResponsesStream, translate::AnthropicToResponsesStream>;
+  static bool Translates(Mode m) {
+    return m == Mode::kChatToAnthropic || m == Mode::kMessagesToChat ||
+           m == Mode::kChatToResponses || m == Mode::kMessagesToResponses ||
+           m == Mode::kResponsesToChat || m == Mode::kResponsesToAnthropic;
   }
-  void Count(std::string_view in) {
-    if (!counter_) return;
-    scratch_.clear();
-    counter_->Feed(in, scratch_);
-  }
-  std::optional<provider::SseUsageFilter> counter_;
-  std::string scratch_;
 
-  std::variant<provider::SseUsageFilter, translate::AnthropicToOpenAIStream,
-               translate::OpenAIToAnthropicStream, translate::ResponsesToOpenAIStream,
-               translate::ResponsesToAnthropicStream, translate::OpenAIToResponsesStream,
-               translate::AnthropicToResponsesStream>
-      stream_{std::in_place_index<0>, config::Format::kOpenAIChat, false};
+  // Pass-through: the stream's filter. Translated: counts the upstream bytes.
+  provider::SseUsageFilter filter_;
+  std::unique_ptr<Translator> translator_;  // null for pass-through
+  std::string scratch_;
 };
 
 // The client-facing error type for a status, in each shape.
