@@ -136,8 +136,9 @@ TEST_F(ProxyTest, ABadProxyPasswordIsTheProxysFaultNotTheKeys) {
 TEST_F(ProxyTest, ADeadProxyFallsBackToTheNextBinding) {
   int64_t id = Key("sk-main-ok-two-routes-xxxx", "");
   bool created;
-  auto dead = store_->AddProxy(*ParseProxyUrl("socks5h://127.0.0.1:" + std::to_string(FreePort())),
-                               &created);
+  ClosedPort closed;  // the dead proxy: refuses connections for the whole test
+  auto dead = store_->AddProxy(
+      *ParseProxyUrl("socks5h://127.0.0.1:" + std::to_string(closed.port())), &created);
   auto good = store_->AddProxy(*ParseProxyUrl(proxies_->SocksUrl()), &created);
   ASSERT_TRUE(store_->Bind(id, dead->id, 10).ok());
   ASSERT_TRUE(store_->Bind(id, good->id, 1).ok());

@@ -105,4 +105,19 @@ uint16_t FreePort() {
   return ntohs(addr.sin_port);
 }
 
+ClosedPort::ClosedPort() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+}
+
+ClosedPort::~ClosedPort() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 }  // namespace keygate::testing

@@ -42,6 +42,23 @@ class ChildProcess {
 bool WaitForPort(uint16_t port, std::chrono::milliseconds timeout);
 // A port that was free a moment ago (bind to 0, read it, close).
 uint16_t FreePort();
+
+// A loopback port that refuses connections for as long as this object lives: it is bound (so no
+// other process can listen on it and the kernel never picks it as a connection's source port,
+// which could make a connection to it connect to itself) but never listens. Use it for "a dead
+// server": FreePort() can be taken by someone else between the pick and the use.
+class ClosedPort {
+ public:
+  ClosedPort();
+  ~ClosedPort();
+  ClosedPort(const ClosedPort&) = delete;
+  ClosedPort& operator=(const ClosedPort&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
 // Waits until `pred()` holds, polling every 5 ms; false on timeout.
 template <typename Pred>
 bool WaitFor(Pred pred, std::chrono::milliseconds timeout);

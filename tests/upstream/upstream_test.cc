@@ -38,6 +38,7 @@ namespace {
 
 namespace asio = boost::asio;
 using keygate::testing::ChildProcess;
+using keygate::testing::ClosedPort;
 using keygate::testing::ConnectionOwnedBy;
 using keygate::testing::FreePort;
 using keygate::testing::RealProxies;
@@ -419,7 +420,8 @@ TEST_F(UpstreamTest, CurlConnectTimeoutFiresAfterAnEarlierDeadlineIsDropped) {
 
 TEST_F(UpstreamTest, ClosedPortIsConnectFailure) {
   RunCoroutine(io_, [&]() -> asio::awaitable<void> {
-    auto ex = client_->Start(Get("http://127.0.0.1:" + std::to_string(FreePort()) + "/"));
+    ClosedPort closed;
+    auto ex = client_->Start(Get("http://127.0.0.1:" + std::to_string(closed.port()) + "/"));
     EXPECT_FALSE(co_await ex->ReadHead());
     EXPECT_EQ(ex->failure().kind, ErrorKind::kConnect) << ex->failure().message;
   });
@@ -720,7 +722,8 @@ TEST_F(ProxyTest, WrongSocksPasswordIsProxyFailure) {
 }
 
 TEST_F(ProxyTest, DeadProxyPortIsProxyFailure) {
-  std::string port = std::to_string(FreePort());
+  ClosedPort closed;
+  std::string port = std::to_string(closed.port());
   for (const std::string& url : {"http://user:pw-dead@127.0.0.1:" + port,
                                  "socks5h://user:pw-dead@127.0.0.1:" + port}) {
     Failure f = FailVia(url);
