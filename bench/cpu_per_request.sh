@@ -33,32 +33,21 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+case $mode in json | sse) ;; *) echo "cpu_per_request.sh: --mode is json or sse" >&2; exit 2 ;; esac
 kg=${kg_bin:-$build/src/keygate}
 for b in "$kg" "$build/bench/fast_stub"; do
   [ -x "$b" ] || { echo "cpu_per_request.sh: build $b first (ninja -C $build keygate fast_stub)" >&2; exit 2; }
 done
 
-tmp=$(mktemp -d /tmp/kg_cpu.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$root/bench/lib.sh"  # bench_tmpdir, free_port, wait_port, cpu_ticks, write_bodies, keygate_setup
+bench_tmpdir kg_cpu
 trap 'echo "cpu_per_request.sh: failed at line $LINENO; keygate log:" >&2; tail -5 "$tmp/keygate.log" >&2' ERR
-. "$root/bench/lib.sh"  # free_port, wait_port, cpu_ticks, keygate_setup
 
 stub_port=$(free_port)
 taskset -c 1 "$build/bench/fast_stub" --port "$stub_port" 2>"$tmp/stub.log" &
 pids+=($!)
 wait_port "$stub_port"
-body='"messages":[{"role":"user","content":"Say hello in one short sentence, please."}]'
-if [ "$mode" = sse ]; then
-  printf '{"model":"bench",%s,"stream":true,"stream_options":{"include_usage":true}}' "$body" >"$tmp/body"
-else
-  printf '{"model":"bench",%s}' "$body" >"$tmp/body"
-fi
+write_bodies "$tmp"
 
 db=$tmp/keygate.db
 client_key=$(keygate_setup "$kg" "$tmp" "$stub_port" "$keys")
@@ -74,7 +63,7 @@ wait_port "$kg_port"
 
 ticks() { cpu_ticks "$kpid"; }
 load() {  # one wrk run; prints its requests
-  BENCH_BODY_FILE="$tmp/body" BENCH_HEADERS="Authorization: Bearer $client_key" \
+  BENCH_BODY_FILE="$tmp/$mode.body" BENCH_HEADERS="Authorization: Bearer $client_key" \
     taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" --timeout 30s -s "$root/bench/post.lua" \
     "http://127.0.0.1:$kg_port/v1/chat/completions" | grep '^WRK' >"$tmp/wrk.txt"
   sed -E 's/.* requests=([0-9]+) .*/\1/' "$tmp/wrk.txt"

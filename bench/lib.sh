@@ -1,5 +1,34 @@
-# Shared by bench/run.sh and bench/cpu_per_request.sh (sourced): ports, CPU ticks, and keygate's
-# bench set-up (the same config and store for both, so their figures compare).
+# shellcheck shell=bash
+# Shared by bench/run.sh, bench/cpu_per_request.sh and bench/streams_rss.sh (sourced): the
+# Release build, the scratch directory, ports, CPU ticks, the request bodies, nginx's
+# configuration and keygate's bench set-up (the same for all, so their figures compare).
+
+# bench_build BUILD TARGET...: the Release build the benchmarks measure (jemalloc, no sanitizers;
+# extra CMake arguments in $BENCH_CMAKE_ARGS, split into words).
+bench_build() {
+  local build=$1; shift
+  local src; src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  # shellcheck disable=SC2086
+  cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKEYGATE_ASAN=OFF \
+    -DKEYGATE_JEMALLOC=ON ${BENCH_CMAKE_ARGS:-} -DKEYGATE_TSAN=OFF -DKEYGATE_BUILD_TESTS=OFF \
+    -DKEYGATE_BUILD_BENCH=ON >/dev/null
+  ninja -C "$build" "$@" >/dev/null
+}
+
+# bench_tmpdir NAME: makes the scratch directory $tmp and the list $pids of processes to stop; on
+# exit, they are stopped and $tmp removed.
+bench_tmpdir() {
+  tmp=$(mktemp -d "/tmp/$1.XXXXXX")
+  pids=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+
 
 free_port() {  # a port nothing listens on, below the ephemeral range (32768-60999 on Linux)
   local p
@@ -23,6 +52,50 @@ cpu_ticks() {  # utime+stime of the given pids, in clock ticks
     t=$(( t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat") ))
   done
   echo "$t"
+}
+
+# write_bodies DIR: the request bodies — DIR/json.body (a chat completion), DIR/sse.body (the same,
+# streamed with usage) and DIR/slow.body (a stream of the stub's slow model).
+write_bodies() {
+  local messages='"messages":[{"role":"user","content":"Say hello in one short sentence, please."}]'
+  local stream='"stream":true,"stream_options":{"include_usage":true}'
+  printf '{"model":"bench",%s}' "$messages" >"$1/json.body"
+  printf '{"model":"bench",%s,%s}' "$messages" "$stream" >"$1/sse.body"
+  printf '{"model":"bench-slow",%s,%s}' "$messages" "$stream" >"$1/slow.body"
+}
+
+# write_nginx_conf DIR STUB_PORT PORT: nginx as the plain reverse proxy the benchmarks compare
+# with (one worker, keep-alive to the stub, no buffering, no access log), listening on PORT;
+# writes DIR/nginx.conf (its pid file, logs and temp paths in DIR).
+write_nginx_conf() {
+  local dir=$1 stub_port=$2 port=$3
+  mkdir -p "$dir"
+  cat >"$dir/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile 100000;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 50000; use epoll; }
+http {
+  access_log off;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  upstream stub { server 127.0.0.1:$stub_port; keepalive 1024; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:$port backlog=65535;
+    location / {
+      proxy_pass http://stub;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;      # SSE: each event goes out as it arrives
+      proxy_read_timeout 300s;
+    }
+  }
+}
+EOF
 }
 
 # The bench's stores are throw-away: a fixed master key, for the set-up and for `serve`.

@@ -60,25 +60,15 @@ case " $targets " in *" portkey "*)
   grep -qs '"version": "1.15.2"' "$root/bench/portkey/node_modules/@portkey-ai/gateway/package.json" ||
     npm ci --prefix "$root/bench/portkey" --no-audit --no-fund --loglevel=error ;;
 esac
+. "$root/bench/lib.sh"
 build=$root/build-bench
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKEYGATE_ASAN=OFF -DKEYGATE_JEMALLOC=ON ${BENCH_CMAKE_ARGS:-} \
-  -DKEYGATE_TSAN=OFF -DKEYGATE_BUILD_TESTS=OFF -DKEYGATE_BUILD_BENCH=ON >/dev/null
-ninja -C "$build" keygate micro_bench fast_stub bench_client >/dev/null
+bench_build "$build" keygate micro_bench fast_stub bench_client
 kg=$build/src/keygate
 
 # 10,000 streams are 20,000+ sockets in keygate (and as many in the client and the stub).
 ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-tmp=$(mktemp -d /tmp/keygate_bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-. "$root/bench/lib.sh"  # free_port, wait_port, cpu_ticks, keygate_setup
+bench_tmpdir keygate_bench
 hwm_kib() {  # sum of VmHWM (peak RSS) of the given pids
   local t=0 p
   for p in "$@"; do t=$(( t + $(awk '/^VmHWM/ { print $2 }' "/proc/$p/status") )); done
@@ -92,12 +82,7 @@ taskset -c 1 "$build/bench/fast_stub" --port "$stub_port" --slow-interval-ms 100
 stub_pid=$!; pids+=("$stub_pid")
 wait_port "$stub_port"
 
-model_body='"messages":[{"role":"user","content":"Say hello in one short sentence, please."}]'
-printf '{"model":"bench",%s}' "$model_body" >"$tmp/json.body"
-printf '{"model":"bench",%s,"stream":true,"stream_options":{"include_usage":true}}' \
-  "$model_body" >"$tmp/sse.body"
-printf '{"model":"bench-slow",%s,"stream":true,"stream_options":{"include_usage":true}}' \
-  "$model_body" >"$tmp/slow.body"
+write_bodies "$tmp"
 # What a client must assemble from a stream: the upstream's own body (de-chunked by curl).
 curl -sf --data-binary "@$tmp/sse.body" "http://127.0.0.1:$stub_port/v1/chat/completions" \
   >"$tmp/sse.expect"
@@ -108,33 +93,7 @@ port[direct]=$stub_port; headers[direct]=""; target_pids[direct]=$stub_pid
 
 start_nginx() {
   local p; p=$(free_port)
-  mkdir -p "$tmp/nginx"
-  cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile 100000;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 50000; use epoll; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx/body;
-  proxy_temp_path $tmp/nginx/proxy;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  upstream stub { server 127.0.0.1:$stub_port; keepalive 1024; keepalive_requests 10000000; }
-  server {
-    listen 127.0.0.1:$p backlog=65535;
-    location / {
-      proxy_pass http://stub;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;      # SSE: each event goes out as it arrives
-      proxy_read_timeout 300s;
-    }
-  }
-}
-EOF
+  write_nginx_conf "$tmp/nginx" "$stub_port" "$p"
   taskset -c 0 nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" &
   pids+=($!)
   wait_port "$p"

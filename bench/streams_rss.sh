@@ -32,22 +32,13 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+. "$root/bench/lib.sh"  # bench_build, bench_tmpdir, free_port, wait_port, write_bodies, …
 build=$root/build-bench
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKEYGATE_ASAN=OFF -DKEYGATE_JEMALLOC=ON ${BENCH_CMAKE_ARGS:-} \
-  -DKEYGATE_TSAN=OFF -DKEYGATE_BUILD_TESTS=OFF -DKEYGATE_BUILD_BENCH=ON >/dev/null
-ninja -C "$build" keygate fast_stub bench_client >/dev/null
+bench_build "$build" keygate fast_stub bench_client
 kg=${KEYGATE_BIN:-$build/src/keygate}
 
 ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-tmp=$(mktemp -d /tmp/keygate_streams.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-. "$root/bench/lib.sh"  # free_port, wait_port, keygate_setup
+bench_tmpdir keygate_streams
 
 stub_port=$(free_port)
 taskset -c 1 "$build/bench/fast_stub" --port "$stub_port" --slow-interval-ms "$interval_ms" \
@@ -55,12 +46,7 @@ taskset -c 1 "$build/bench/fast_stub" --port "$stub_port" --slow-interval-ms "$i
 pids+=($!)
 wait_port "$stub_port"
 
-model_body='"messages":[{"role":"user","content":"Say hello in one short sentence, please."}]'
-printf '{"model":"bench",%s}' "$model_body" >"$tmp/json.body"
-printf '{"model":"bench",%s,"stream":true,"stream_options":{"include_usage":true}}' \
-  "$model_body" >"$tmp/sse.body"
-printf '{"model":"bench-slow",%s,"stream":true,"stream_options":{"include_usage":true}}' \
-  "$model_body" >"$tmp/slow.body"
+write_bodies "$tmp"
 client_key=$(keygate_setup "$kg" "$tmp" "$stub_port" 1000)
 
 # start_target T: starts a fresh T on core 0; sets tport, theader, tpid (the pid whose RSS
@@ -76,34 +62,8 @@ start_target() {
       theader="Authorization: Bearer $client_key"
       wait_port "$tport" ;;
     nginx)
-      rm -rf "$tmp/nginx"; mkdir -p "$tmp/nginx"
-      # The configuration bench/run.sh gives nginx.
-      cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile 100000;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 50000; use epoll; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx/body;
-  proxy_temp_path $tmp/nginx/proxy;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  upstream stub { server 127.0.0.1:$stub_port; keepalive 1024; keepalive_requests 10000000; }
-  server {
-    listen 127.0.0.1:$tport backlog=65535;
-    location / {
-      proxy_pass http://stub;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_read_timeout 300s;
-    }
-  }
-}
-EOF
+      rm -rf "$tmp/nginx"
+      write_nginx_conf "$tmp/nginx" "$stub_port" "$tport"
       taskset -c 0 nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" &
       tkill=$!
       wait_port "$tport"
