@@ -93,17 +93,7 @@ bool WaitForPort(uint16_t port, std::chrono::milliseconds timeout) {
       timeout);
 }
 
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+uint16_t FreePort() { return ClosedPort().port(); }  // bound, read, closed
 
 ClosedPort::ClosedPort() {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -873,28 +873,27 @@ class SqlStore final : public Store {
       // own rows_affected tells whether it was new, and so whether to settle it. Order is kept.
       std::vector<Value> params;
       size_t run = 0;  // records in `params`
-      auto flush = [&]() -> Status {
-        if (run == 0) return OkStatus();
+      // Inserts the records in `params`; returns how many were new.
+      auto flush = [&]() -> StatusOr<int64_t> {
+        if (run == 0) return int64_t{0};
         KG_ASSIGN_OR_RETURN(Result r, c.Exec(UsageInsertSql(dialect_, run), params));
         inserted += r.rows_affected;
         params.clear();
         run = 0;
-        return OkStatus();
+        return r.rows_affected;
       };
       for (const UsageRecord& u : records) {
-        if (u.settle) {
-          KG_RETURN_IF_ERROR(flush());
-          AppendUsageParams(u, params);
-          KG_ASSIGN_OR_RETURN(Result r, c.Exec(UsageInsertSql(dialect_, 1), params));
-          params.clear();
-          inserted += r.rows_affected;
-          if (r.rows_affected == 1) KG_RETURN_IF_ERROR(Settle(c, u));
-          continue;
-        }
+        if (u.settle) KG_RETURN_IF_ERROR(flush().status());
         AppendUsageParams(u, params);
-        if (++run == kUsageRowsPerInsert) KG_RETURN_IF_ERROR(flush());
+        ++run;
+        if (u.settle) {
+          KG_ASSIGN_OR_RETURN(int64_t is_new, flush());
+          if (is_new == 1) KG_RETURN_IF_ERROR(Settle(c, u));
+        } else if (run == kUsageRowsPerInsert) {
+          KG_RETURN_IF_ERROR(flush().status());
+        }
       }
-      KG_RETURN_IF_ERROR(flush());
+      KG_RETURN_IF_ERROR(flush().status());
       return inserted;
     });
   }
