@@ -715,9 +715,18 @@ TEST_F(CliTest, ReadOnlyDatabaseFile) {
   options.env = env_;
   options.env["ASAN_OPTIONS"] = "detect_leaks=0";  // LSan cannot ptrace as nobody
   options.stdin_data = Lines({kSecrets[1]});
-  if (::geteuid() == 0) options.run_as_uid = 65534;
-  RunResult r = RunBinary(KEYGATE_BIN, {"--store", store_, "keys", "import", "--pool", "p"},
-                          options);
+  std::string bin = KEYGATE_BIN;
+  if (::geteuid() == 0) {
+    options.run_as_uid = 65534;
+    // `nobody` must reach the binary, and the checkout may sit below a directory only root can
+    // enter (a `mktemp -d` clone is 0700): run a link to it (or a copy) from the store's directory.
+    bin = location_->dir() + "/keygate";
+    std::error_code ec;
+    std::filesystem::create_hard_link(KEYGATE_BIN, bin, ec);
+    if (ec) std::filesystem::copy_file(KEYGATE_BIN, bin, ec);
+    ASSERT_FALSE(ec) << ec.message();
+  }
+  RunResult r = RunBinary(bin, {"--store", store_, "keys", "import", "--pool", "p"}, options);
   EXPECT_NE(r.exit_code, kExitOk) << Describe(r);
   EXPECT_EQ(r.exit_code, kExitStoreUnusable) << Describe(r);
   EXPECT_NE(r.err.find("readonly"), std::string::npos) << Describe(r);
