@@ -23,7 +23,6 @@ struct SpendChecker::Job {
   double threshold = kDefaultSpendThreshold;
   std::optional<int64_t> pool_budget;
   std::optional<int64_t> key_budget;  // the store's
-  int64_t since_ms = 0;               // ledger: the key's activation
   provider::SpendProbeSpec spec;
   std::optional<upstream::Request> request;  // HTTP probes (nullopt: ledger, or no way out)
   StatusOr<provider::SpendReading> reading = UnavailableError("not probed");
@@ -174,7 +173,6 @@ StatusOr<PassReport> SpendChecker::RunPass(const PassOptions& pass) {
       job.threshold = pool_cfg.spend_threshold;
       job.pool_budget = pool_cfg.budget_micros;
       job.key_budget = k.budget_micros;
-      job.since_ms = k.activated_at_ms.value_or(k.created_at_ms);
       job.spec = spec;
       if (*kind != provider::SpendProbeKind::kLedger) {
         auto built = provider::BuildSpendRequest(spec, it->secret);
@@ -245,11 +243,11 @@ void SpendChecker::Probe(std::vector<Job>& jobs) {
 KeyCheck SpendChecker::Decide(Job& job) {
   KeyCheck c = std::move(job.check);
   if (job.spec.kind == provider::SpendProbeKind::kLedger) {
-    auto sum = store_.SumUsageCostMicros(c.key_id, job.since_ms);
-    if (sum.ok()) {
-      job.reading = provider::SpendReading{.spend_micros = *sum};
+    auto spent = store_.LedgerSpendMicros(c.key_id);
+    if (spent.ok()) {
+      job.reading = provider::SpendReading{.spend_micros = *spent};
     } else {
-      job.reading = sum.status();
+      job.reading = spent.status();
     }
   }
   auto record = [&](KeyCheck& check) {

@@ -9,7 +9,8 @@
 //   2. probe them: HTTP probes go out through the key's first healthy egress proxy (direct when
 //      the key has none, or when all are down and the pool allows direct), with the upstream
 //      client on an io_context run by the calling thread, at most `max_in_flight` at a time, each
-//      cut at `probe_timeout_ms`; the ledger probe sums the key's usage since its activation;
+//      cut at `probe_timeout_ms`; the ledger probe reads the cost of the key's usage recorded
+//      since its activation;
 //   3. per key, on the calling thread: UpdateSpend; decide (billing/spend_policy.h); Rotate when
 //      told to; and always one spend record: action none | rotated | already_rotated |
 //      no_backup | failed, with the rotation's reason and new key only when it Rotated.

@@ -11,8 +11,8 @@
 //   http        GET of a URL template ("{base}" is the provider's base URL), the key sent the
 //               provider's way (Authorization: Bearer or x-api-key); spend and budget read at JSON
 //               pointers (RFC 6901), in USD, as numbers or decimal strings.
-//   ledger      no request: keygate's own usage records (Store::SumUsageCostMicros since the key
-//               was activated); the budget comes from the key or the pool.
+//   ledger      no request: keygate's own usage records (Store::LedgerSpendMicros: their costs
+//               recorded since the key was activated); the budget comes from the key or the pool.
 //
 // Thread safety: pure functions.
 #ifndef KEYGATE_PROVIDER_SPEND_PROBE_H_

@@ -1,6 +1,8 @@
 #include "store/migrations.h"
 
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace keygate::store {
 
@@ -9,7 +11,9 @@ namespace {
 struct Migration {
   int64_t version;
   const char* name;
-  // `{pk}` becomes the dialect's auto-increment 64-bit primary key.
+  // `{pk}` becomes the dialect's auto-increment 64-bit primary key; `{id}` a 64-bit primary key
+  // the writer gives (SQLite: INTEGER PRIMARY KEY, the rowid itself, so the table is one b-tree
+  // rather than a table and an index beside it).
   const char* sql;
 };
 
@@ -142,8 +146,8 @@ DROP INDEX upstream_keys_pool_state;
 CREATE INDEX upstream_keys_claim ON upstream_keys (pool_id, state, priority DESC, id);
 )SQL"},
     // Leader election across instances (the spend checker): a row per lease, taken with one
-    // conditional upsert (Store::TryAcquireLease). The usage index serves the ledger spend probe
-    // (Store::SumUsageCostMicros: one key's costs since its activation).
+    // conditional upsert (Store::TryAcquireLease). The usage index served the ledger spend probe
+    // (then a sum of one key's costs since its activation; migration 6 replaced both).
     {3, "leases and usage by upstream key", R"SQL(
 CREATE TABLE leases (
   name       TEXT PRIMARY KEY,
@@ -212,15 +216,42 @@ CREATE TABLE audit_log (
   created_at BIGINT NOT NULL
 );
 )SQL"},
+    // The ledger spend probe as a running total instead of a sum over an index (issue 7). The
+    // index of migration 3 put each usage record on its key's leaf of (upstream_key_id,
+    // created_at): with a 1,000-key pool a 256-record write transaction dirtied ~220 pages of it
+    // (SQLite: ~2 pwrite64 and ~1 pread64 per request, in WAL writes and checkpoints). Now
+    // InsertUsage adds each inserted record's cost to its key's row of upstream_key_usage, one
+    // upsert per key and batch, and activating a key copies that total into ledger_base_micros:
+    // the ledger spend is total - base (Store::LedgerSpendMicros). The backfill keeps the answer
+    // of existing stores: the base is what the key's records created before its activation (or
+    // its creation, when never activated) cost, as the old sum left them out.
+    {6, "running usage totals per upstream key", R"SQL(
+CREATE TABLE upstream_key_usage (
+  upstream_key_id {id},
+  cost_micros     BIGINT NOT NULL DEFAULT 0
+);
+ALTER TABLE upstream_keys ADD COLUMN ledger_base_micros BIGINT NOT NULL DEFAULT 0;
+INSERT INTO upstream_key_usage (upstream_key_id, cost_micros)
+  SELECT upstream_key_id, SUM(cost_micros) FROM usage_records
+  WHERE upstream_key_id IS NOT NULL GROUP BY upstream_key_id;
+UPDATE upstream_keys SET ledger_base_micros = COALESCE((
+  SELECT SUM(u.cost_micros) FROM usage_records u WHERE u.upstream_key_id = upstream_keys.id
+    AND u.created_at < COALESCE(upstream_keys.activated_at, upstream_keys.created_at)), 0);
+DROP INDEX usage_records_upstream_key;
+)SQL"},
 };
 
 std::string Render(const Migration& m, sql::Dialect dialect) {
-  const std::string pk = dialect == sql::Dialect::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT"
-                                                          : "BIGSERIAL PRIMARY KEY";
+  const bool sqlite = dialect == sql::Dialect::kSqlite;
+  const std::pair<std::string_view, std::string_view> placeholders[] = {
+      {"{pk}", sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY"},
+      {"{id}", sqlite ? "INTEGER PRIMARY KEY" : "BIGINT PRIMARY KEY"}};
   std::string out = m.sql;
-  for (size_t pos = out.find("{pk}"); pos != std::string::npos; pos = out.find("{pk}", pos)) {
-    out.replace(pos, 4, pk);
-    pos += pk.size();
+  for (const auto& [from, to] : placeholders) {
+    for (size_t pos = out.find(from); pos != std::string::npos; pos = out.find(from, pos)) {
+      out.replace(pos, from.size(), to);
+      pos += to.size();
+    }
   }
   return out;
 }
@@ -250,16 +281,13 @@ Status TooNew(int64_t found) {
                                  "); upgrade keygate before using this store");
 }
 
-}  // namespace
-
-int64_t LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
-
-StatusOr<int64_t> ApplyMigrations(sql::Driver& driver, sql::Connection& conn, const Clock& clock,
-                                  bool read_only) {
+// Brings the schema up to `target` (<= LatestSchemaVersion()); see ApplyMigrations.
+StatusOr<int64_t> MigrateTo(sql::Driver& driver, sql::Connection& conn, const Clock& clock,
+                            bool read_only, int64_t target) {
   // Fast path without taking the write lock: a store that is up to date (or read-only).
   KG_ASSIGN_OR_RETURN(int64_t current, CurrentVersion(conn, driver.dialect()));
   if (current > LatestSchemaVersion()) return TooNew(current);
-  if (current == LatestSchemaVersion()) return current;
+  if (current >= target) return current;
   if (read_only) {
     return FailedPreconditionError("the store needs migrating (schema version " +
                                    std::to_string(current) + " of " +
@@ -275,7 +303,7 @@ StatusOr<int64_t> ApplyMigrations(sql::Driver& driver, sql::Connection& conn, co
     KG_ASSIGN_OR_RETURN(int64_t version, CurrentVersion(conn, driver.dialect()));
     if (version > LatestSchemaVersion()) return TooNew(version);
     for (const Migration& m : kMigrations) {
-      if (m.version <= version) continue;
+      if (m.version <= version || m.version > target) continue;
       KG_RETURN_IF_ERROR(conn.ExecScript(Render(m, driver.dialect()))
                              .WithContext("migration " + std::to_string(m.version)));
       const sql::Value params[] = {m.version, std::string(m.name), clock.NowMs()};
@@ -294,6 +322,23 @@ StatusOr<int64_t> ApplyMigrations(sql::Driver& driver, sql::Connection& conn, co
   }
   KG_RETURN_IF_ERROR(conn.Commit());
   return result;
+}
+
+}  // namespace
+
+int64_t LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+StatusOr<int64_t> ApplyMigrations(sql::Driver& driver, sql::Connection& conn, const Clock& clock,
+                                  bool read_only) {
+  return MigrateTo(driver, conn, clock, read_only, LatestSchemaVersion());
+}
+
+StatusOr<int64_t> ApplyMigrationsUpToForTest(sql::Driver& driver, sql::Connection& conn,
+                                             const Clock& clock, int64_t version) {
+  if (version < 1 || version > LatestSchemaVersion()) {
+    return InvalidArgumentError("no schema version " + std::to_string(version));
+  }
+  return MigrateTo(driver, conn, clock, /*read_only=*/false, version);
 }
 
 }  // namespace keygate::store

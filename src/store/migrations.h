@@ -20,6 +20,12 @@ int64_t LatestSchemaVersion();
 StatusOr<int64_t> ApplyMigrations(sql::Driver& driver, sql::Connection& conn, const Clock& clock,
                                   bool read_only);
 
+// Brings the schema up to `version` only (1 <= version <= LatestSchemaVersion(); InvalidArgument
+// otherwise), so a test can build a store as an older keygate left it and then migrate it.
+// Returns the version afterwards (higher when the store already was).
+StatusOr<int64_t> ApplyMigrationsUpToForTest(sql::Driver& driver, sql::Connection& conn,
+                                             const Clock& clock, int64_t version);
+
 }  // namespace keygate::store
 
 #endif  // KEYGATE_STORE_MIGRATIONS_H_

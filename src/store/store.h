@@ -431,7 +431,8 @@ class Store {
   // deleted and its amount given back to the payer, the record's cost taken from the payer's
   // credits (when limited) and added to the key's cap on the model (when capped). So the credits
   // spent always equal the sum of settled records' costs, and a record re-written after an unknown
-  // outcome never settles twice.
+  // outcome never settles twice. Likewise the inserted records' costs, and only theirs, are added
+  // to their upstream keys' running totals (LedgerSpendMicros) in the same transaction.
   virtual StatusOr<int64_t> InsertUsage(const std::vector<UsageRecord>& records) = 0;
   virtual StatusOr<std::vector<UsageRecord>> ListUsage(const HistoryFilter& filter) = 0;
   // Sums by (day, client key, model), in that order (records without a client key last).
@@ -442,9 +443,14 @@ class Store {
   // to_ms <= from_ms, bucket_ms is outside [kMinTrafficBucketMs, kMaxTrafficBucketMs], or the
   // range holds more than kMaxTrafficBuckets buckets.
   virtual StatusOr<std::vector<TrafficBucket>> TrafficSeries(const TrafficQuery& query) = 0;
-  // The sum of cost_micros of the usage records of upstream key `key_id` created at or after
-  // `since_ms` (0 when there are none). keygate's own ledger of what a key has spent.
-  virtual StatusOr<int64_t> SumUsageCostMicros(int64_t key_id, int64_t since_ms) = 0;
+  // keygate's own ledger of what upstream key `key_id` has spent: the cost_micros of its usage
+  // records inserted since it was last activated (imported active or cooling, promoted by
+  // Rotate) or restored (Restore); all of them when it never was; 0 when there are none. Read
+  // from a running total that InsertUsage keeps per key, not by summing records. A record counts
+  // by when it was recorded, not by its created_at: one created before the activation but
+  // written after it (a batch still queued, another instance's) counts. NotFound for an unknown
+  // key.
+  virtual StatusOr<int64_t> LedgerSpendMicros(int64_t key_id) = 0;
   // The upstream keys of the usage records with an id above `after_record_id` created at or after
   // `since_ms` — the traffic of every instance on the store, read incrementally by the spend
   // checker's leader (its schedule). On PostgreSQL a record whose id was drawn before another's

@@ -313,24 +313,25 @@ TEST_P(SpendCheckerTest, OpenRouterAndLedgerProbes) {
   Configure();
   stub_.SetSpend(o[0], {.spend_usd = 4.8, .budget_usd = 5});
   stub_.SetSpend(o[1], {.spend_usd = 40, .budget_usd = std::nullopt});  // no limit: never rotated
-  // Ledger: x spent $0.95 of $1 since activation (threshold 0.9), y $0.30 and older usage that
-  // predates its activation does not count.
-  std::vector<store::UsageRecord> usage;
-  auto add = [&](int64_t key, int64_t cost, int64_t at) {
+  // Ledger: x spent $0.95 of $1 since activation (threshold 0.9), y $0.30: the $5 it spent
+  // before its last activation (recorded, then the key cooled down and was restored) does not
+  // count.
+  int n = 0;
+  auto add = [&](int64_t key, int64_t cost) {
     store::UsageRecord u;
-    u.request_id = "r" + std::to_string(usage.size());
+    u.request_id = "r" + std::to_string(n++);
     u.model = "m";
     u.upstream_key_id = key;
     u.cost_micros = cost;
-    u.created_at_ms = at;
-    usage.push_back(u);
+    u.created_at_ms = clock_.NowMs();
+    ASSERT_OK(store_->InsertUsage({u}));
   };
-  int64_t now = clock_.NowMs();
-  add(ids_[l[0]], 500'000, now);
-  add(ids_[l[0]], 450'000, now);
-  add(ids_[l[1]], 300'000, now);
-  add(ids_[l[1]], 5'000'000, now - 86'400'000);
-  ASSERT_OK(store_->InsertUsage(usage));
+  add(ids_[l[1]], 5'000'000);
+  ASSERT_TRUE(*store_->CoolDown(ids_[l[1]], clock_.NowMs() + 60'000, "429"));
+  ASSERT_TRUE(*store_->Restore(ids_[l[1]], KeyState::kActive));
+  add(ids_[l[0]], 500'000);
+  add(ids_[l[0]], 450'000);
+  add(ids_[l[1]], 300'000);
 
   PassReport r = Pass();
   ASSERT_EQ(r.checks.size(), 4u);

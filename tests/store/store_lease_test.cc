@@ -1,5 +1,6 @@
-// Conformance tests of the store's leases (leader election across instances) and the ledger sum,
-// run against SQLite and a real PostgreSQL like the rest of the suite.
+// Conformance tests of the store's leases (leader election across instances) and of the traffic
+// read for the spend checker's schedule, run against SQLite and a real PostgreSQL like the rest of
+// the suite.
 #include <atomic>
 #include <barrier>
 #include <set>
@@ -93,33 +94,6 @@ TEST_P(StoreLeaseTest, ContentionElectsExactlyOneHolder) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(errors.load(), 0);
-}
-
-TEST_P(StoreLeaseTest, SumUsageCostSinceActivation) {
-  int64_t pool = MakePool("p", 2, 0);
-  auto keys = store_->ListKeys({.pool_id = pool});
-  ASSERT_OK(keys);
-  int64_t k1 = keys->at(0).id, k2 = keys->at(1).id;
-  EXPECT_EQ(*store_->SumUsageCostMicros(k1, 0), 0) << "no usage: zero";
-  std::vector<store::UsageRecord> batch;
-  auto add = [&](int64_t key, int64_t cost, int64_t at) {
-    store::UsageRecord u;
-    u.request_id = "r" + std::to_string(batch.size());
-    u.model = "m";
-    u.upstream_key_id = key;
-    u.cost_micros = cost;
-    u.created_at_ms = at;
-    batch.push_back(u);
-  };
-  add(k1, 100, 1000);
-  add(k1, 250, 2000);
-  add(k1, 400, 3000);
-  add(k2, 9999, 2500);
-  ASSERT_OK(store_->InsertUsage(batch));
-  EXPECT_EQ(*store_->SumUsageCostMicros(k1, 0), 750);
-  EXPECT_EQ(*store_->SumUsageCostMicros(k1, 2000), 650) << "since is inclusive";
-  EXPECT_EQ(*store_->SumUsageCostMicros(k1, 3001), 0);
-  EXPECT_EQ(*store_->SumUsageCostMicros(k2, 0), 9999);
 }
 
 // The spend checker's leader reads every instance's traffic incrementally: keys with records

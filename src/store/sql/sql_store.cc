@@ -94,9 +94,24 @@ StatusOr<Result> Exec(Connection& conn, std::string_view sql, std::initializer_l
 // Usage records per INSERT statement (15 parameters each: 960, below both databases' limits).
 constexpr size_t kUsageRowsPerInsert = 64;
 
+// The texts of `head` followed by 1 .. max_rows rows of `row` ("(?, ?)") and then `tail`; entry n
+// has n rows (entry 0 is empty). Built once per statement kind: both drivers cache their prepared
+// form by the text, so at most max_rows statements each.
+std::vector<std::string> MultiRowSql(std::string_view head, std::string_view row,
+                                     std::string_view tail, size_t max_rows) {
+  std::vector<std::string> out(max_rows + 1);
+  std::string values;
+  for (size_t n = 1; n <= max_rows; ++n) {
+    values += n == 1 ? " " : ", ";
+    values += row;
+    out[n] = std::string(head) + values + std::string(tail);
+  }
+  return out;
+}
+
 // The statement that inserts `rows` usage records (1 <= rows <= kUsageRowsPerInsert), skipping
-// those whose request_id is stored; the text is built once per dialect and size. Both drivers
-// cache their prepared form by this text, so at most kUsageRowsPerInsert statements each.
+// those whose request_id is stored, and returns the key and cost of those it inserted (both
+// databases return only inserted rows), which InsertUsage adds to the keys' totals.
 // SQLite gets INSERT OR IGNORE, not ON CONFLICT (request_id) DO NOTHING: with the latter any
 // other constraint may abort the statement halfway, so a multi-row statement keeps a statement
 // journal to undo its earlier rows, and past 64 KiB SQLite spills that to a temporary file
@@ -104,22 +119,45 @@ constexpr size_t kUsageRowsPerInsert = 64;
 // the other constraints (NOT NULL) never fail for the values bound here.
 const std::string& UsageInsertSql(Dialect dialect, size_t rows) {
   static const auto make = [](bool pg) {
-    std::vector<std::string> out(kUsageRowsPerInsert + 1);
-    std::string values;
-    for (size_t n = 1; n <= kUsageRowsPerInsert; ++n) {
-      values += n == 1 ? " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                       : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-      out[n] = std::string(pg ? "INSERT" : "INSERT OR IGNORE") +
-               " INTO usage_records (request_id, client_key_id, upstream_key_id, pool_id,"
-               " model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
-               " cost_micros, latency_ms, ttfb_ms, status, attempts, created_at) VALUES" +
-               values + (pg ? " ON CONFLICT (request_id) DO NOTHING" : "");
-    }
-    return out;
+    return MultiRowSql(std::string(pg ? "INSERT" : "INSERT OR IGNORE") +
+                           " INTO usage_records (request_id, client_key_id, upstream_key_id,"
+                           " pool_id, model, input_tokens, output_tokens, cache_read_tokens,"
+                           " cache_write_tokens, cost_micros, latency_ms, ttfb_ms, status,"
+                           " attempts, created_at) VALUES",
+                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       std::string(pg ? " ON CONFLICT (request_id) DO NOTHING" : "") +
+                           " RETURNING upstream_key_id, cost_micros",
+                       kUsageRowsPerInsert);
   };
   static const std::vector<std::string> sqlite = make(false), postgres = make(true);
   return (dialect == Dialect::kPostgres ? postgres : sqlite)[rows];
 }
+
+// Upstream keys' totals added per upsert statement. SQLite: one. A multi-row upsert may abort
+// halfway like the ON CONFLICT insert above, so it would keep a statement journal (spilled to
+// /var/tmp past 64 KiB); single statements cost no round trip there. PostgreSQL: up to
+// kUsageRowsPerInsert, one round trip instead of one per key (a 256-record batch from a 1,000-key
+// pool touches ~220 keys); the rows are locked in the order given.
+size_t KeyTotalsPerUpsert(Dialect dialect) {
+  return dialect == Dialect::kPostgres ? kUsageRowsPerInsert : 1;
+}
+
+// The statement that adds `rows` (key, cost) pairs to upstream_key_usage, creating missing rows.
+// The keys of one statement must be distinct (PostgreSQL refuses to update a row twice).
+const std::string& KeyTotalsUpsertSql(size_t rows) {
+  static const std::vector<std::string> sql = MultiRowSql(
+      "INSERT INTO upstream_key_usage (upstream_key_id, cost_micros) VALUES", "(?, ?)",
+      " ON CONFLICT (upstream_key_id) DO UPDATE SET"
+      " cost_micros = upstream_key_usage.cost_micros + excluded.cost_micros",
+      kUsageRowsPerInsert);
+  return sql[rows];
+}
+
+// Sets an upstream key's ledger base to its usage total now, in a statement that activates it:
+// Store::LedgerSpendMicros counts from here.
+constexpr const char* kResetLedgerBase =
+    "ledger_base_micros = COALESCE((SELECT cost_micros FROM upstream_key_usage"
+    " WHERE upstream_key_id = upstream_keys.id), 0)";
 
 constexpr const char* kKeyColumns =
     "id, pool_id, secret_sealed, masked, fingerprint, state, priority, budget_micros, "
@@ -545,9 +583,10 @@ class SqlStore final : public Store {
       auto pick = [&](std::string_view lock) {
         return Exec(c,
                     "UPDATE upstream_keys SET state = 'active', activated_at = ?, updated_at = ?,"
-                    " cooldown_until = 0, replaces = ? WHERE state = 'backup' AND id = (SELECT id"
-                    " FROM upstream_keys WHERE pool_id = ? AND state = 'backup' ORDER BY"
-                    " priority DESC, id LIMIT 1" + std::string(lock) + ") RETURNING id",
+                    " cooldown_until = 0, replaces = ?, " + std::string(kResetLedgerBase) +
+                        " WHERE state = 'backup' AND id = (SELECT id FROM upstream_keys WHERE"
+                        " pool_id = ? AND state = 'backup' ORDER BY priority DESC, id LIMIT 1" +
+                        std::string(lock) + ") RETURNING id",
                     {now, now, failed_key_id, pool_id});
       };
       const bool pg = dialect_ == Dialect::kPostgres;
@@ -641,8 +680,9 @@ class SqlStore final : public Store {
           Result r,
           Exec(c,
                "UPDATE upstream_keys SET state = ?, cooldown_until = 0, updated_at = ?,"
-               " activated_at = ?, last_error = '' WHERE id = ? AND state IN ('exhausted',"
-               " 'retired', 'cooling') RETURNING pool_id",
+               " activated_at = ?, last_error = '', " + std::string(kResetLedgerBase) +
+                   " WHERE id = ? AND state IN ('exhausted', 'retired', 'cooling')"
+                   " RETURNING pool_id",
                {std::string(KeyStateName(target)), now,
                 target == KeyState::kActive ? Value(now) : Null(), key_id}));
       if (r.rows.empty()) return ExistsOrNotFound(c, key_id);
@@ -867,6 +907,10 @@ class SqlStore final : public Store {
     }
     return WriteTxn([&](Connection& c) -> StatusOr<int64_t> {
       int64_t inserted = 0;
+      // What the inserted records add to each upstream key's total. Only those the statements
+      // returned count: a record re-written after an unknown outcome (a retried flush) is
+      // skipped by the insert and must not count twice. Ordered: see AddKeyTotals.
+      std::map<int64_t, int64_t> costs;
       // Runs of records that settle nothing go in multi-row statements (one statement per
       // kUsageRowsPerInsert records instead of one per record: under load the usage writer's
       // statements were a tenth of keygate's CPU). A record that settles goes alone: only its
@@ -877,6 +921,13 @@ class SqlStore final : public Store {
       auto flush = [&]() -> StatusOr<int64_t> {
         if (run == 0) return int64_t{0};
         KG_ASSIGN_OR_RETURN(Result r, c.Exec(UsageInsertSql(dialect_, run), params));
+        if (r.rows.size() != static_cast<size_t>(r.rows_affected)) {
+          return InternalError("usage insert returned " + std::to_string(r.rows.size()) +
+                               " rows for " + std::to_string(r.rows_affected) + " inserted");
+        }
+        for (const Row& row : r.rows) {
+          if (!row.IsNull(0) && row.Int(1) != 0) costs[row.Int(0)] += row.Int(1);
+        }
         inserted += r.rows_affected;
         params.clear();
         run = 0;
@@ -894,6 +945,7 @@ class SqlStore final : public Store {
         }
       }
       KG_RETURN_IF_ERROR(flush().status());
+      KG_RETURN_IF_ERROR(AddKeyTotals(c, costs));
       return inserted;
     });
   }
@@ -901,6 +953,8 @@ class SqlStore final : public Store {
   StatusOr<std::vector<UsageRecord>> ListUsage(const HistoryFilter& filter) override {
     Where where;
     if (filter.pool_id) where.Add("pool_id = ?", {*filter.pool_id});
+    // No index by upstream key since migration 6 (it cost every insert a random page): with
+    // key_id this walks the records newest first until the page is full. Admin pages only.
     if (filter.key_id) where.Add("upstream_key_id = ?", {*filter.key_id});
     where.AddPaging(filter);
     KG_ASSIGN_OR_RETURN(Result r, ReadSpan(std::string("SELECT ") + kUsageColumns +
@@ -1007,11 +1061,14 @@ class SqlStore final : public Store {
     return out;
   }
 
-  StatusOr<int64_t> SumUsageCostMicros(int64_t key_id, int64_t since_ms) override {
-    KG_ASSIGN_OR_RETURN(Result r, Read("SELECT COALESCE(SUM(cost_micros), 0) FROM usage_records"
-                                       " WHERE upstream_key_id = ? AND created_at >= ?",
-                                       {key_id, since_ms}));
-    return r.rows.empty() ? int64_t{0} : r.rows[0].Int(0);
+  StatusOr<int64_t> LedgerSpendMicros(int64_t key_id) override {
+    KG_ASSIGN_OR_RETURN(Result r, Read("SELECT COALESCE((SELECT cost_micros FROM"
+                                       " upstream_key_usage WHERE upstream_key_id = k.id), 0)"
+                                       " - k.ledger_base_micros FROM upstream_keys k"
+                                       " WHERE k.id = ?",
+                                       {key_id}));
+    if (r.rows.empty()) return NotFoundError("key " + std::to_string(key_id) + " does not exist");
+    return r.rows[0].Int(0);
   }
 
   StatusOr<KeysUsed> KeysUsedAfter(int64_t after_record_id, int64_t since_ms) override {
@@ -1446,6 +1503,32 @@ class SqlStore final : public Store {
                    u.cache_read_tokens, u.cache_write_tokens, u.cost_micros, u.latency_ms,
                    u.ttfb_ms, u.status, u.attempts,
                    u.created_at_ms != 0 ? u.created_at_ms : clock_.NowMs()});
+  }
+
+  // Adds `costs` (upstream key id -> micro-USD) to the keys' running totals, in ascending key
+  // order: on PostgreSQL each upsert locks its rows, and one fixed order across all writers
+  // (every instance's usage writer) means two of them never wait for each other in a cycle.
+  Status AddKeyTotals(Connection& c, const std::map<int64_t, int64_t>& costs) {
+    const size_t per_statement = KeyTotalsPerUpsert(dialect_);
+    std::vector<Value> params;
+    size_t rows = 0;
+    auto flush = [&]() -> Status {
+      if (rows == 0) return OkStatus();
+      KG_ASSIGN_OR_RETURN(Result r, c.Exec(KeyTotalsUpsertSql(rows), params));
+      if (r.rows_affected != static_cast<int64_t>(rows)) {
+        return InternalError("usage totals upsert changed " + std::to_string(r.rows_affected) +
+                             " rows of " + std::to_string(rows));
+      }
+      params.clear();
+      rows = 0;
+      return OkStatus();
+    };
+    for (const auto& [key, cost] : costs) {
+      if (cost == 0) continue;  // a sum of zero changes nothing
+      params.insert(params.end(), {key, cost});
+      if (++rows == per_statement) KG_RETURN_IF_ERROR(flush());
+    }
+    return flush();
   }
 
   // Runs `fn` inside a write transaction, committing when it returns OK and rolling back
