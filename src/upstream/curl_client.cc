@@ -32,17 +32,12 @@
 #include <utility>
 
 #include "common/proxy_url.h"
+#include "upstream/engines.h"
 #include "upstream/curl_failure.h"
+#include "upstream/http_text.h"
 #include "upstream/upstream.h"
 
 namespace keygate::upstream {
-
-std::string_view ResponseHead::Header(std::string_view lower_name) const {
-  for (const auto& [name, value] : headers) {
-    if (name == lower_name) return value;
-  }
-  return {};
-}
 
 namespace {
 
@@ -57,41 +52,6 @@ bool CurlReady() {
   // Thread-safe one-time init (a function-local static); curl 7.84+ is itself thread-safe here.
   static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   return ok;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-bool HasControlChars(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
-}
-
-bool IsToken(std::string_view s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s) {
-    if (c <= 32 || c >= 127 || std::strchr("()<>@,;:\\\"/[]?={}", c) != nullptr) return false;
-  }
-  return true;
-}
-
-// Headers the client owns (framing, hop-by-hop): dropped from Request::headers.
-bool IsDroppedHeader(std::string_view lower) {
-  static constexpr std::string_view kDropped[] = {
-      "host", "content-length", "transfer-encoding", "connection", "keep-alive",
-      "proxy-connection", "te", "upgrade", "expect"};
-  return std::find(std::begin(kDropped), std::end(kDropped), lower) != std::end(kDropped);
 }
 
 // A socket curl asked us to watch. Shared with the pending wait handlers, which may run after
@@ -953,7 +913,7 @@ asio::awaitable<bool> Transfer::ReadBody(std::shared_ptr<Transfer> t, std::strin
 
 }  // namespace
 
-std::unique_ptr<Client> Client::Create(asio::io_context& io, const ClientOptions& options) {
+std::unique_ptr<Client> CreateCurlClient(asio::io_context& io, const ClientOptions& options) {
   return std::make_unique<CurlClient>(io, options);
 }
 

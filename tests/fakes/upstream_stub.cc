@@ -446,6 +446,12 @@ UpstreamStub::Wire UpstreamStub::ServeWireRoute(int fd, const StubRequest& req) 
                                  "X-Multi: a\r\nX-Multi: b\r\nContent-Length: " +
                                  std::to_string(req.body.size()) + "\r\n\r\n" + req.body));
   }
+  if (path == "/echo_close") {
+    // Answers as a keep-alive response and then closes the connection, as a server does when its
+    // keep-alive timeout ends an idle connection.
+    WriteAll(fd, "HTTP/1.1 200 OK\r\n" + conn + "Content-Length: 0\r\n\r\n");
+    return Wire::kClose;
+  }
   if (path == "/status") {
     long long code = param("code", 500);
     std::string body = R"({"error":{"message":"stub status )" + std::to_string(code) + "\"}}";

@@ -1,0 +1,22 @@
+// HTTP/1.1 text helpers the upstream engines share (internal to upstream/).
+#ifndef KEYGATE_UPSTREAM_HTTP_TEXT_H_
+#define KEYGATE_UPSTREAM_HTTP_TEXT_H_
+
+#include <string>
+#include <string_view>
+
+namespace keygate::upstream {
+
+std::string Lower(std::string_view s);
+// Without leading/trailing spaces, tabs, CR and LF.
+std::string_view Trim(std::string_view s);
+// CR, LF or NUL: a header value holding one could inject a header or end the head.
+bool HasControlChars(std::string_view s);
+// An RFC 9110 token (method, header name).
+bool IsToken(std::string_view s);
+// Headers the client owns (framing, hop-by-hop), given lower-case: dropped from Request::headers.
+bool IsDroppedHeader(std::string_view lower);
+
+}  // namespace keygate::upstream
+
+#endif  // KEYGATE_UPSTREAM_HTTP_TEXT_H_
