@@ -11,14 +11,17 @@
 // (no poll per request, unlike curl): a request whose reused connection ends before any byte
 // of an answer is sent once more on a new connection, as curl does.
 //
-// Deadlines: each connection has one timer that watches the operation in progress against its
-// deadline (connect, first byte, idle). Starting an operation only moves the deadline; the
-// timer is re-armed when the new deadline is earlier than its expiry, or when it fires early
-// (lazy, like curl's idle timer in curl_client.cc): no timer system call per request.
+// Deadlines: an exchange's I/O operation in progress has a deadline (connect, first byte, idle).
+// One watchdog timer per Client checks them: starting an operation only sets its deadline, and
+// the watchdog is re-armed only for a deadline earlier than its expiry; when it fires it fails
+// the expired operations and sleeps until the earliest deadline left (lazy, like curl's idle
+// timer in curl_client.cc). Under load that is no timer work per request. It is cancelled when
+// no exchange is in flight, so a loop run to completion (the spend checker's) ends.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -118,50 +121,22 @@ std::optional<Target> ParseHttpUrl(std::string_view url) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A connection and its deadline watch
+// A connection
 
-struct Conn : std::enable_shared_from_this<Conn> {
-  explicit Conn(asio::io_context& io) : socket(io), timer(io) {}
+struct Conn {
+  explicit Conn(asio::io_context& io) : socket(io) {}
 
-  // An operation starts that must end by `at`.
-  void Watch(Clock::time_point at) {
-    deadline = at;
-    busy = true;
-    if (at >= timer_at) return;  // the timer fires first and moves on to `at`
-    timer_at = at;
-    timer.expires_at(at);  // a wait already pending completes with operation_aborted
-    timer.async_wait([self = shared_from_this()](error_code ec) { self->OnTimer(ec); });
-  }
-  void Idle() { busy = false; }
-
-  void OnTimer(error_code ec) {
-    if (ec) return;  // re-armed or closed
-    timer_at = Clock::time_point::max();
-    if (!busy || closed) return;
-    if (Clock::now() >= deadline) {
-      timed_out = true;
-      Close();  // pending operations complete with operation_aborted
-      return;
-    }
-    Watch(deadline);
-  }
-
+  // Pending operations complete with operation_aborted.
   void Close() {
     if (closed) return;
     closed = true;
     error_code ignored;
     if (resolver != nullptr) resolver->cancel();
     socket.close(ignored);
-    timer.cancel();
   }
 
   tcp::socket socket;
-  asio::steady_timer timer;
   tcp::resolver* resolver = nullptr;  // while resolving the host
-  Clock::time_point deadline = Clock::time_point::max();
-  Clock::time_point timer_at = Clock::time_point::max();  // max: no wait pending
-  bool busy = false;
-  bool timed_out = false;
   bool closed = false;
   // Received bytes not parsed yet are [begin, end) of buf.
   std::unique_ptr<char[]> buf;
@@ -217,6 +192,11 @@ struct State {
   Failure failure;
   std::shared_ptr<Conn> conn;
   std::optional<ResponseParser> parser;
+
+  // The I/O operation in progress (see the watchdog in Http1Client).
+  bool waiting = false;
+  bool timed_out = false;  // the watchdog closed the connection under it
+  Clock::time_point deadline = Clock::time_point::max();
 };
 
 ResponseParser::ResponseParser(State* s) : s_(s) {
@@ -250,7 +230,8 @@ size_t ResponseParser::on_chunk_body_impl(std::uint64_t, beast::string_view body
 
 class Http1Client final : public Client {
  public:
-  Http1Client(asio::io_context& io, const ClientOptions& options) : io_(io), options_(options) {}
+  Http1Client(asio::io_context& io, const ClientOptions& options)
+      : io_(io), options_(options), watchdog_(io), self_(std::make_shared<Http1Client*>(this)) {}
   ~Http1Client() override;
 
   std::unique_ptr<Exchange> Start(Request request) override;
@@ -262,14 +243,24 @@ class Http1Client final : public Client {
   void Keep(const std::string& authority, std::shared_ptr<Conn> c);
   void Link(State* s);
   void Unlink(State* s);
+  // `s` starts an I/O operation that must end by `at`; Done() when it ended.
+  void Watch(State& s, Clock::time_point at);
+  static void Done(State& s) { s.waiting = false; }
 
  private:
+  void ArmWatchdog(Clock::time_point at);
+  void OnWatchdog();
+
   asio::io_context& io_;
   ClientOptions options_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Conn>>> idle_;
   size_t idle_count_ = 0;
   State* live_ = nullptr;  // exchanges in flight (intrusive list)
   size_t in_flight_ = 0;
+  asio::steady_timer watchdog_;
+  Clock::time_point watchdog_at_ = Clock::time_point::max();  // max: not armed
+  // The watchdog's handler holds a weak_ptr to this: it may run after the Client is gone.
+  std::shared_ptr<Http1Client*> self_;
 };
 
 // Ends the exchange: out of the Client's count, its connection kept (when `keep`) or closed.
@@ -278,7 +269,6 @@ void End(State& s, bool keep) {
   s.ended = true;
   std::shared_ptr<Conn> c = std::move(s.conn);
   if (c != nullptr) {
-    c->Idle();
     if (keep && s.client != nullptr && !c->closed) {
       s.client->Keep(s.target->authority, std::move(c));
     } else {
@@ -297,8 +287,8 @@ void Fail(State& s, ErrorKind kind, std::string message) {
 }
 
 // The failure an I/O error means, once the exchange was not cancelled meanwhile.
-void FailIo(State& s, const Conn& c, error_code ec, const char* phase, int64_t timeout_ms) {
-  if (c.timed_out) {
+void FailIo(State& s, error_code ec, const char* phase, int64_t timeout_ms) {
+  if (s.timed_out) {
     Fail(s, ErrorKind::kTimeout,
          std::string("no ") + phase + " within " + std::to_string(timeout_ms) + " ms");
   } else if (ec == asio::error::operation_aborted) {
@@ -358,12 +348,13 @@ bool Parse(State& s, Conn& c) {
 }
 
 // Reads once into the connection's buffer under `deadline`. {error, bytes}.
-asio::awaitable<std::pair<error_code, size_t>> ReadSome(std::shared_ptr<Conn> c,
+asio::awaitable<std::pair<error_code, size_t>> ReadSome(std::shared_ptr<State> s,
+                                                        std::shared_ptr<Conn> c,
                                                         Clock::time_point deadline) {
   error_code ec = asio::error::no_buffer_space;
   size_t n = 0;
   if (c->end < c->cap) {
-    c->Watch(deadline);
+    s->client->Watch(*s, deadline);
     try {
       std::tie(ec, n) = co_await c->socket.async_read_some(
           asio::buffer(c->buf.get() + c->end, c->cap - c->end),
@@ -371,7 +362,7 @@ asio::awaitable<std::pair<error_code, size_t>> ReadSome(std::shared_ptr<Conn> c,
     } catch (const boost::system::system_error&) {
       ec = asio::error::operation_aborted;  // the awaiting coroutine was cancelled
     }
-    c->Idle();
+    Http1Client::Done(*s);
     c->end += n;
   }
   co_return std::make_pair(ec, n);
@@ -380,8 +371,8 @@ asio::awaitable<std::pair<error_code, size_t>> ReadSome(std::shared_ptr<Conn> c,
 // A new connection to the exchange's target, or null (the exchange failed).
 asio::awaitable<std::shared_ptr<Conn>> Connect(std::shared_ptr<State> s) {
   auto c = std::make_shared<Conn>(s->client->io());
-  s->conn = c;  // so Cancel() closes it
-  c->Watch(Clock::now() + std::chrono::milliseconds(s->connect_timeout_ms));
+  s->conn = c;  // so Cancel() and the watchdog close it
+  s->client->Watch(*s, Clock::now() + std::chrono::milliseconds(s->connect_timeout_ms));
   const Target& t = *s->target;
   error_code ec;
   tcp::resolver::results_type endpoints;
@@ -399,10 +390,14 @@ asio::awaitable<std::shared_ptr<Conn>> Connect(std::shared_ptr<State> s) {
       ec = asio::error::operation_aborted;
     }
     c->resolver = nullptr;
-    if (s->ended) co_return nullptr;  // cancelled meanwhile
+    if (s->ended) {  // cancelled meanwhile
+      Http1Client::Done(*s);
+      co_return nullptr;
+    }
     if (ec) {
-      if (c->timed_out || ec == asio::error::operation_aborted) {
-        FailIo(*s, *c, ec, "connection", s->connect_timeout_ms);
+      Http1Client::Done(*s);
+      if (s->timed_out || ec == asio::error::operation_aborted) {
+        FailIo(*s, ec, "connection", s->connect_timeout_ms);
       } else {
         Fail(*s, ErrorKind::kConnect, "could not resolve " + t.host + ": " + ec.message());
       }
@@ -415,11 +410,11 @@ asio::awaitable<std::shared_ptr<Conn>> Connect(std::shared_ptr<State> s) {
   } catch (const boost::system::system_error&) {
     ec = asio::error::operation_aborted;
   }
-  c->Idle();
+  Http1Client::Done(*s);
   if (s->ended) co_return nullptr;
   if (ec) {
-    if (c->timed_out || ec == asio::error::operation_aborted) {
-      FailIo(*s, *c, ec, "connection", s->connect_timeout_ms);
+    if (s->timed_out || ec == asio::error::operation_aborted) {
+      FailIo(*s, ec, "connection", s->connect_timeout_ms);
     } else {
       Fail(*s, ErrorKind::kConnect, "could not connect to " + t.authority + ": " + ec.message());
     }
@@ -455,7 +450,7 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
       if (c == nullptr) co_return false;
     }
     const auto first_byte = std::chrono::milliseconds(s->first_byte_timeout_ms);
-    c->Watch(Clock::now() + first_byte);
+    s->client->Watch(*s, Clock::now() + first_byte);
     error_code ec;
     try {
       const std::array<asio::const_buffer, 2> out{asio::buffer(s->head_text),
@@ -465,11 +460,11 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
     } catch (const boost::system::system_error&) {
       ec = asio::error::operation_aborted;
     }
-    c->Idle();
+    Http1Client::Done(*s);
     if (s->ended) co_return false;
     const bool stale = reused && attempt == 0;
-    if (ec && !(stale && !c->timed_out && ec != asio::error::operation_aborted)) {
-      FailIo(*s, *c, ec, "response head", s->first_byte_timeout_ms);
+    if (ec && !(stale && !s->timed_out && ec != asio::error::operation_aborted)) {
+      FailIo(*s, ec, "response head", s->first_byte_timeout_ms);
       co_return false;
     }
     if (!ec) {
@@ -477,7 +472,7 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
       const Clock::time_point deadline = Clock::now() + first_byte;
       bool got_bytes = false;
       while (!s->head_complete) {
-        auto [read_ec, n] = co_await ReadSome(c, deadline);
+        auto [read_ec, n] = co_await ReadSome(s, c, deadline);
         if (s->ended) co_return false;
         got_bytes |= n > 0;
         ec = read_ec;
@@ -485,13 +480,13 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
         if (!Parse(*s, *c)) co_return false;
       }
       if (s->head_complete) co_return true;
-      if (!(stale && !got_bytes && !c->timed_out && ec != asio::error::operation_aborted)) {
+      if (!(stale && !got_bytes && !s->timed_out && ec != asio::error::operation_aborted)) {
         if (ec == asio::error::eof) {
           Fail(*s, ErrorKind::kReset, "the connection closed before a response head");
         } else if (ec == asio::error::no_buffer_space) {
           Fail(*s, ErrorKind::kOther, "malformed response: head larger than 64 KiB");
         } else {
-          FailIo(*s, *c, ec, "response head", s->first_byte_timeout_ms);
+          FailIo(*s, ec, "response head", s->first_byte_timeout_ms);
         }
         co_return false;
       }
@@ -520,7 +515,7 @@ asio::awaitable<bool> DoReadBody(std::shared_ptr<State> s, std::string& out) {
     if (s->ended || !s->head_complete) co_return false;
     std::shared_ptr<Conn> c = s->conn;
     auto [ec, n] = co_await ReadSome(
-        c, Clock::now() + std::chrono::milliseconds(s->idle_timeout_ms));
+        s, c, Clock::now() + std::chrono::milliseconds(s->idle_timeout_ms));
     if (s->ended) continue;  // cancelled meanwhile
     if (ec == asio::error::eof) {
       error_code parse_ec;
@@ -534,7 +529,7 @@ asio::awaitable<bool> DoReadBody(std::shared_ptr<State> s, std::string& out) {
       continue;
     }
     if (ec) {
-      FailIo(*s, *c, ec, "body data", s->idle_timeout_ms);
+      FailIo(*s, ec, "body data", s->idle_timeout_ms);
       continue;
     }
     Parse(*s, *c);
@@ -568,7 +563,9 @@ class Http1Exchange final : public Exchange {
 // Http1Client
 
 Http1Client::~Http1Client() {
+  self_.reset();
   while (live_ != nullptr) Fail(*live_, ErrorKind::kCancelled, "upstream client destroyed");
+  watchdog_.cancel();
   for (auto& [authority, conns] : idle_) {
     for (auto& c : conns) c->Close();
   }
@@ -650,7 +647,46 @@ void Http1Client::Unlink(State* s) {
   if (s->next != nullptr) s->next->prev = s->prev;
   if (live_ == s) live_ = s->next;
   s->prev = s->next = nullptr;
-  --in_flight_;
+  s->waiting = false;
+  if (--in_flight_ == 0 && watchdog_at_ != Clock::time_point::max()) {
+    watchdog_at_ = Clock::time_point::max();
+    watchdog_.cancel();
+  }
+}
+
+void Http1Client::Watch(State& s, Clock::time_point at) {
+  s.deadline = at;
+  s.waiting = true;
+  if (at < watchdog_at_) ArmWatchdog(at);
+}
+
+void Http1Client::ArmWatchdog(Clock::time_point at) {
+  watchdog_at_ = at;
+  watchdog_.expires_at(at);  // a wait already pending completes with operation_aborted
+  std::weak_ptr<Http1Client*> owner = self_;
+  watchdog_.async_wait([owner](error_code ec) {
+    if (ec) return;  // re-armed or cancelled (maybe the Client is gone)
+    if (std::shared_ptr<Http1Client*> alive = owner.lock()) (*alive)->OnWatchdog();
+  });
+}
+
+void Http1Client::OnWatchdog() {
+  watchdog_at_ = Clock::time_point::max();
+  const Clock::time_point now = Clock::now();
+  Clock::time_point next = Clock::time_point::max();
+  for (State* s = live_; s != nullptr; s = s->next) {
+    if (!s->waiting) continue;
+    if (now >= s->deadline) {
+      // The coroutine awaiting the operation resumes with operation_aborted and fails the
+      // exchange with kTimeout (FailIo); the list is not touched here.
+      s->waiting = false;
+      s->timed_out = true;
+      if (s->conn != nullptr) s->conn->Close();
+    } else {
+      next = std::min(next, s->deadline);
+    }
+  }
+  if (next != Clock::time_point::max()) ArmWatchdog(next);
 }
 
 }  // namespace

@@ -1,13 +1,14 @@
-// Outbound HTTP for the data plane: libcurl's multi_socket interface driven by one Asio event
-// loop. HTTP/1.1 and HTTP/2 (ALPN), TLS with verification, connection reuse per (egress proxy,
-// origin), egress through http:// (CONNECT), https://, socks5:// and socks5h:// proxies with
-// credentials, connect / first-byte / idle timeouts (never a total one: streams may run for
-// hours), and backpressure: a body the caller does not read pauses the transfer.
+// Outbound HTTP for the data plane, on one Asio event loop: HTTP/1.1 and HTTP/2 (ALPN), TLS with
+// verification, connection reuse per (egress proxy, origin), egress through http:// (CONNECT),
+// https://, socks5:// and socks5h:// proxies with credentials, connect / first-byte / idle
+// timeouts (never a total one: streams may run for hours), and backpressure: a body the caller
+// does not read is not read from the upstream either. Two engines behind one Client (engines.h):
+// our own HTTP/1.1 for direct http:// upstreams, libcurl's multi_socket for the rest.
 //
 // This module knows no keys and no providers: requests arrive with their headers already set.
 //
 // Thread safety: a Client and its Exchanges belong to the thread running their io_context;
-// create, use and destroy them there only (one CURLM per thread).
+// create, use and destroy them there only (one CURLM and one connection cache per thread).
 #ifndef KEYGATE_UPSTREAM_UPSTREAM_H_
 #define KEYGATE_UPSTREAM_UPSTREAM_H_
 

@@ -261,6 +261,27 @@ TEST_P(UpstreamTest, KeptConnectionClosedByTheServerIsReplaced) {
   EXPECT_EQ(stub_.requests().size(), 3u);
 }
 
+// A loop run until it has no work left (the spend checker runs its probes so) ends once its
+// exchanges ended: kept connections and deadline timers hold no work on it.
+TEST_P(UpstreamTest, LoopRunToCompletionEndsWhenTheExchangesEnd) {
+  std::string body;
+  asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 2; ++i) {
+      Request r = Get(stub_.Url("/echo"));
+      r.method = "POST";
+      r.body = "ping";
+      auto ex = client_->Start(r);
+      bool head = co_await ex->ReadHead();
+      EXPECT_TRUE(head) << ex->failure().message;
+      body = co_await ReadAll(*ex);
+    }
+  }, asio::detached);
+  io_.run_for(std::chrono::seconds(20));
+  EXPECT_TRUE(io_.stopped()) << "the loop still had work 20 s after its exchanges ended";
+  EXPECT_EQ(body, "ping");
+  EXPECT_EQ(stub_.connections_accepted(), 1);
+}
+
 TEST_P(UpstreamTest, ManyDistinctUrlsEachReachTheirTarget) {
   constexpr int kUrls = 150;
   RunCoroutine(io_, [&]() -> asio::awaitable<void> {
