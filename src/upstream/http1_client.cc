@@ -333,7 +333,7 @@ bool Parse(State& s, Conn& c) {
       c.end -= c.begin;
       c.begin = 0;
     } else if (c.cap < kMaxHead && !s.head_complete) {
-      auto bigger = std::make_unique<char[]>(kMaxHead);
+      auto bigger = std::unique_ptr<char[]>(new char[kMaxHead]);
       std::memcpy(bigger.get(), c.buf.get(), c.end);
       c.buf = std::move(bigger);
       c.cap = kMaxHead;
@@ -426,7 +426,8 @@ asio::awaitable<std::shared_ptr<Conn>> Connect(std::shared_ptr<State> s) {
   ::setsockopt(c->socket.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s));
   ::setsockopt(c->socket.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval_s,
                sizeof(interval_s));
-  c->buf = std::make_unique<char[]>(kReadBuffer);
+  // new char[], not make_unique: no zeroing, so a stream touches only the pages its reads fill.
+  c->buf = std::unique_ptr<char[]>(new char[kReadBuffer]);
   c->cap = kReadBuffer;
   co_return c;
 }
