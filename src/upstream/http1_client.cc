@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -404,11 +403,22 @@ asio::awaitable<std::shared_ptr<Conn>> Connect(std::shared_ptr<State> s) {
       co_return nullptr;
     }
   }
-  try {
-    std::tie(ec, std::ignore) =
-        co_await asio::async_connect(c->socket, endpoints, asio::as_tuple(asio::use_awaitable));
-  } catch (const boost::system::system_error&) {
-    ec = asio::error::operation_aborted;
+  // Each address in turn (not asio::async_connect over the range: it reports a socket that
+  // could not be opened, e.g. out of descriptors, as operation_aborted, which reads as a
+  // cancelled exchange).
+  ec = asio::error::host_not_found;
+  for (const auto& entry : endpoints) {
+    if (s->ended || c->closed) break;
+    error_code ignored;
+    c->socket.close(ignored);
+    if (c->socket.open(entry.endpoint().protocol(), ec)) continue;
+    try {
+      std::tie(ec) = co_await c->socket.async_connect(entry.endpoint(),
+                                                      asio::as_tuple(asio::use_awaitable));
+    } catch (const boost::system::system_error&) {
+      ec = asio::error::operation_aborted;
+    }
+    if (!ec || ec == asio::error::operation_aborted) break;
   }
   Http1Client::Done(*s);
   if (s->ended) co_return nullptr;
