@@ -278,6 +278,7 @@ echo "LOAD_AFTER $(uptime)" >>"$results"
 echo "PINNING targets on core 0; wrk, bench_client and fast_stub on core 1 (taskset)" >>"$results"
 echo
 if [ -n "$out" ]; then
+  mkdir -p "$(dirname "$out")"
   python3 "$root/bench/report.py" "$results" | tee "$out"
 else
   python3 "$root/bench/report.py" "$results"
