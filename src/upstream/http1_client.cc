@@ -173,7 +173,10 @@ class ResponseParser final : public http::basic_parser<false> {
 };
 
 struct State {
-  Http1Client* client = nullptr;  // null once the exchange ended (or the Client went away)
+  // Set from Start until the exchange ends (complete, failed, cancelled, or the Client went
+  // away): the exchange is in the Client's list exactly while this is set.
+  Http1Client* client = nullptr;
+  bool ended() const { return client == nullptr; }
   State* prev = nullptr;          // the Client's list of exchanges in flight
   State* next = nullptr;
 
@@ -187,7 +190,6 @@ struct State {
   bool head_complete = false;
   std::string pending;    // body bytes parsed and not read yet
   bool complete = false;  // the whole body arrived
-  bool ended = false;     // complete, failed or cancelled
   Failure failure;
   std::shared_ptr<Conn> conn;
   std::optional<ResponseParser> parser;
@@ -222,9 +224,9 @@ size_t ResponseParser::on_body_impl(beast::string_view body, error_code&) {
   return body.size();
 }
 
-size_t ResponseParser::on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code&) {
-  s_->pending.append(body.data(), body.size());
-  return body.size();
+size_t ResponseParser::on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                          error_code& ec) {
+  return on_body_impl(body, ec);
 }
 
 class Http1Client final : public Client {
@@ -264,22 +266,21 @@ class Http1Client final : public Client {
 
 // Ends the exchange: out of the Client's count, its connection kept (when `keep`) or closed.
 void End(State& s, bool keep) {
-  if (s.ended) return;
-  s.ended = true;
+  if (s.ended()) return;
   std::shared_ptr<Conn> c = std::move(s.conn);
   if (c != nullptr) {
-    if (keep && s.client != nullptr && !c->closed) {
+    if (keep && !c->closed) {
       s.client->Keep(s.target->authority, std::move(c));
     } else {
       c->Close();
     }
   }
-  if (s.client != nullptr) s.client->Unlink(&s);
+  s.client->Unlink(&s);
   s.client = nullptr;
 }
 
 void Fail(State& s, ErrorKind kind, std::string message) {
-  if (s.ended) return;
+  if (s.ended()) return;
   s.failure = {kind, std::move(message), 0};
   if (kind == ErrorKind::kCancelled) s.pending.clear();
   End(s, false);
@@ -389,26 +390,17 @@ asio::awaitable<std::shared_ptr<Conn>> Connect(std::shared_ptr<State> s) {
       ec = asio::error::operation_aborted;
     }
     c->resolver = nullptr;
-    if (s->ended) {  // cancelled meanwhile
-      Http1Client::Done(*s);
-      co_return nullptr;
-    }
-    if (ec) {
-      Http1Client::Done(*s);
-      if (s->timed_out || ec == asio::error::operation_aborted) {
-        FailIo(*s, ec, "connection", s->connect_timeout_ms);
-      } else {
-        Fail(*s, ErrorKind::kConnect, "could not resolve " + t.host + ": " + ec.message());
-      }
-      co_return nullptr;
-    }
+  }
+  std::string failed_to = "resolve " + t.host;  // for the message, when ec is set
+  if (!ec) {
+    failed_to = "connect to " + t.authority;
+    ec = asio::error::host_not_found;
   }
   // Each address in turn (not asio::async_connect over the range: it reports a socket that
   // could not be opened, e.g. out of descriptors, as operation_aborted, which reads as a
   // cancelled exchange).
-  ec = asio::error::host_not_found;
   for (const auto& entry : endpoints) {
-    if (s->ended || c->closed) break;
+    if (s->ended() || c->closed) break;
     error_code ignored;
     c->socket.close(ignored);
     if (c->socket.open(entry.endpoint().protocol(), ec)) continue;
@@ -421,12 +413,12 @@ asio::awaitable<std::shared_ptr<Conn>> Connect(std::shared_ptr<State> s) {
     if (!ec || ec == asio::error::operation_aborted) break;
   }
   Http1Client::Done(*s);
-  if (s->ended) co_return nullptr;
+  if (s->ended()) co_return nullptr;  // cancelled meanwhile
   if (ec) {
     if (s->timed_out || ec == asio::error::operation_aborted) {
       FailIo(*s, ec, "connection", s->connect_timeout_ms);
     } else {
-      Fail(*s, ErrorKind::kConnect, "could not connect to " + t.authority + ": " + ec.message());
+      Fail(*s, ErrorKind::kConnect, "could not " + failed_to + ": " + ec.message());
     }
     co_return nullptr;
   }
@@ -444,7 +436,7 @@ asio::awaitable<std::shared_ptr<Conn>> Connect(std::shared_ptr<State> s) {
 
 asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
   if (s->head_complete) co_return true;
-  if (s->ended) {
+  if (s->ended()) {
     if (s->failure.kind == ErrorKind::kNone) {
       s->failure = {ErrorKind::kOther, "the transfer ended without a response head", 0};
     }
@@ -472,9 +464,14 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
       ec = asio::error::operation_aborted;
     }
     Http1Client::Done(*s);
-    if (s->ended) co_return false;
-    const bool stale = reused && attempt == 0;
-    if (ec && !(stale && !s->timed_out && ec != asio::error::operation_aborted)) {
+    if (s->ended()) co_return false;
+    // A kept connection the server closed while idle: the write or the first read fails before
+    // any byte of an answer (not by our deadline or a cancel). Sent once more, afresh.
+    auto dead_kept = [&](bool answer_started) {
+      return reused && attempt == 0 && !answer_started && !s->timed_out &&
+             ec != asio::error::operation_aborted;
+    };
+    if (ec && !dead_kept(false)) {
       FailIo(*s, ec, "response head", s->first_byte_timeout_ms);
       co_return false;
     }
@@ -484,14 +481,14 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
       bool got_bytes = false;
       while (!s->head_complete) {
         auto [read_ec, n] = co_await ReadSome(s, c, deadline);
-        if (s->ended) co_return false;
+        if (s->ended()) co_return false;
         got_bytes |= n > 0;
         ec = read_ec;
         if (ec) break;
         if (!Parse(*s, *c)) co_return false;
       }
       if (s->head_complete) co_return true;
-      if (!(stale && !got_bytes && !s->timed_out && ec != asio::error::operation_aborted)) {
+      if (!dead_kept(got_bytes)) {
         if (ec == asio::error::eof) {
           Fail(*s, ErrorKind::kReset, "the connection closed before a response head");
         } else if (ec == asio::error::no_buffer_space) {
@@ -502,8 +499,7 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
         co_return false;
       }
     }
-    // The kept connection was dead (closed by the server while idle): once more, afresh.
-    c->Close();
+    c->Close();  // dead_kept: once more on a new connection
     s->conn = nullptr;
     s->head = {};
     s->pending.clear();
@@ -523,11 +519,11 @@ asio::awaitable<bool> DoReadBody(std::shared_ptr<State> s, std::string& out) {
       s->pending.clear();
       co_return true;
     }
-    if (s->ended || !s->head_complete) co_return false;
+    if (s->ended() || !s->head_complete) co_return false;
     std::shared_ptr<Conn> c = s->conn;
     auto [ec, n] = co_await ReadSome(
         s, c, Clock::now() + std::chrono::milliseconds(s->idle_timeout_ms));
-    if (s->ended) continue;  // cancelled meanwhile
+    if (s->ended()) continue;  // cancelled meanwhile
     if (ec == asio::error::eof) {
       error_code parse_ec;
       s->parser->put_eof(parse_ec);
@@ -556,14 +552,14 @@ class Http1Exchange final : public Exchange {
   asio::awaitable<bool> ReadBody(std::string& out) override {
     return DoReadBody(s_, out);
   }
-  bool BodyReady() const override { return !s_->pending.empty() || s_->ended; }
+  bool BodyReady() const override { return !s_->pending.empty() || s_->ended(); }
   bool BodyComplete() const override {
     return s_->complete && s_->pending.empty() && s_->failure.kind == ErrorKind::kNone;
   }
   const Failure& failure() const override { return s_->failure; }
   void Cancel() override {
     if (s_->failure.kind == ErrorKind::kNone) s_->pending.clear();
-    if (!s_->ended) Fail(*s_, ErrorKind::kCancelled, "cancelled");
+    if (!s_->ended()) Fail(*s_, ErrorKind::kCancelled, "cancelled");
   }
 
  private:
@@ -607,7 +603,7 @@ std::unique_ptr<Exchange> Http1Client::Start(Request r) {
       Fail(*s, ErrorKind::kOther, "invalid header");
       return std::make_unique<Http1Exchange>(std::move(s));
     }
-    if (IsDroppedHeader(Lower(name))) continue;
+    if (IsDroppedHeader(name)) continue;
     h.append(name).append(": ").append(value).append("\r\n");
   }
   // Framing as curl did it: a Content-Length for every body, also an empty POST's; none for a

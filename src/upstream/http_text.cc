@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <strings.h>
 #include <iterator>
 
 #include "upstream/upstream.h"
@@ -43,11 +44,14 @@ bool IsToken(std::string_view s) {
   return true;
 }
 
-bool IsDroppedHeader(std::string_view lower) {
+bool IsDroppedHeader(std::string_view name) {
   static constexpr std::string_view kDropped[] = {
       "host", "content-length", "transfer-encoding", "connection", "keep-alive",
       "proxy-connection", "te", "upgrade", "expect"};
-  return std::find(std::begin(kDropped), std::end(kDropped), lower) != std::end(kDropped);
+  return std::any_of(std::begin(kDropped), std::end(kDropped), [&](std::string_view dropped) {
+    return dropped.size() == name.size() &&
+           strncasecmp(dropped.data(), name.data(), name.size()) == 0;
+  });
 }
 
 }  // namespace keygate::upstream

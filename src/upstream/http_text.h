@@ -14,8 +14,8 @@ std::string_view Trim(std::string_view s);
 bool HasControlChars(std::string_view s);
 // An RFC 9110 token (method, header name).
 bool IsToken(std::string_view s);
-// Headers the client owns (framing, hop-by-hop), given lower-case: dropped from Request::headers.
-bool IsDroppedHeader(std::string_view lower);
+// Headers the client owns (framing, hop-by-hop), in any case: dropped from Request::headers.
+bool IsDroppedHeader(std::string_view name);
 
 }  // namespace keygate::upstream
 
