@@ -21,14 +21,17 @@ std::string MaskSecret(std::string_view secret) {
   return out;
 }
 
-std::string HexEncode(std::string_view bytes) {
+void HexEncodeTo(std::string_view bytes, char* out) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
   for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0xF];
+    *out++ = kDigits[c >> 4];
+    *out++ = kDigits[c & 0xF];
   }
+}
+
+std::string HexEncode(std::string_view bytes) {
+  std::string out(bytes.size() * 2, '\0');
+  HexEncodeTo(bytes, out.data());
   return out;
 }
 

@@ -282,11 +282,15 @@ std::string ErrorJson(ClientFormat f, int status, std::string_view message,
 // Unique across instances: 48 random bits within one millisecond.
 std::string NewRequestId(int64_t now_ms) {
   thread_local std::mt19937_64 rng(std::random_device{}());
-  char buf[28];
-  std::snprintf(buf, sizeof(buf), "kg-%012llx%012llx",
-                static_cast<unsigned long long>(now_ms) & 0xffffffffffffULL,
-                static_cast<unsigned long long>(rng()) & 0xffffffffffffULL);
-  return std::string(buf, 27);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string id = "kg-000000000000000000000000";
+  // Each of the two 48-bit fields as 12 hex digits, most significant first.
+  auto put = [&](uint64_t v, size_t at) {
+    for (size_t i = 12; i-- > 0; v >>= 4) id[at + i] = kDigits[v & 0xF];
+  };
+  put(static_cast<uint64_t>(now_ms), 3);
+  put(rng(), 15);
+  return id;
 }
 
 int64_t SteadyMicros() {

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <list>
+#include <optional>
 
 #include "common/strings.h"
 
@@ -172,11 +173,12 @@ void AppendHead(std::string& out, int status, const Headers& headers, bool keep_
   beast::string_view reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
   out.append(reason.data(), reason.size());
   out.append("\r\n");
+  static constexpr ByteSet kBadInName("\r\n:"), kBadInValue("\r\n");
   for (const auto& [name, value] : headers) {
     // Framing is ours; a CR or LF would split the head (header injection): never sent.
     if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
-        beast::iequals(name, "connection") || name.find_first_of("\r\n:") != std::string::npos ||
-        value.find_first_of("\r\n") != std::string::npos) {
+        beast::iequals(name, "connection") || kBadInName.AnyIn(name) ||
+        kBadInValue.AnyIn(value)) {
       continue;
     }
     out.append(name).append(": ").append(value).append("\r\n");
@@ -195,8 +197,16 @@ bool Bodyless(int status) { return status < 200 || status == 204 || status == 30
 
 // "<size in hex>\r\n": the line before a chunk's data.
 std::string_view ChunkSizeLine(size_t n, char (&buf)[24]) {
-  int len = std::snprintf(buf, sizeof(buf), "%zx\r\n", n);
-  return {buf, static_cast<size_t>(len)};
+  static constexpr char kDigits[] = "0123456789abcdef";
+  char* end = buf + sizeof(buf);
+  char* p = end;
+  *--p = '\n';
+  *--p = '\r';
+  do {
+    *--p = kDigits[n & 0xF];
+    n >>= 4;
+  } while (n != 0);
+  return {p, static_cast<size_t>(end - p)};
 }
 
 constexpr std::string_view kCrLf = "\r\n";
@@ -306,6 +316,46 @@ class WriterImpl final : public ResponseWriter {
   bool started_ = false, streaming_ = false, ended_ = false, gone_ = false, held_ = false;
 };
 
+// Parses one request straight into a Request: method, target, header fields (names
+// lower-cased) and body. Beast's request_parser<string_body> built a message first (a node
+// allocation per field) that Session then copied field by field into the Request.
+class RequestParser final : public bhttp::basic_parser<true> {
+ public:
+  explicit RequestParser(Request& req) : req_(req) {}
+
+ private:
+  void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target,
+                       int, boost::system::error_code&) override {
+    req_.method.assign(method.data(), method.size());
+    req_.target.assign(target.data(), target.size());
+  }
+  void on_response_impl(int, beast::string_view, int, boost::system::error_code&) override {}
+  void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value,
+                     boost::system::error_code&) override {
+    req_.headers.emplace_back(ToLower(std::string_view(name.data(), name.size())),
+                              std::string(value.data(), value.size()));
+  }
+  void on_header_impl(boost::system::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         boost::system::error_code&) override {
+    // Within body_limit: the parser refused a larger Content-Length before this.
+    if (length) req_.body.reserve(static_cast<size_t>(*length));
+  }
+  size_t on_body_impl(beast::string_view body, boost::system::error_code&) override {
+    req_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view,
+                            boost::system::error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                            boost::system::error_code& ec) override {
+    return on_body_impl(body, ec);
+  }
+  void on_finish_impl(boost::system::error_code&) override {}
+
+  Request& req_;
+};
+
 }  // namespace
 
 asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
@@ -345,7 +395,10 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
   };
 
   while (!s.draining_.load()) {
-    bhttp::request_parser<bhttp::string_body> parser;
+    Request req;
+    req.remote = remote;
+    std::optional<RequestParser> parsing(std::in_place, req);
+    RequestParser& parser = *parsing;
     parser.header_limit(static_cast<uint32_t>(s.options_.max_header_bytes));
     parser.body_limit(static_cast<uint64_t>(s.options_.max_body_bytes));
     self->busy = false;
@@ -355,8 +408,7 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
       if (hec == bhttp::error::header_limit) {
         co_await reject("", 431, "request headers are too large");
       } else if (hec == bhttp::error::body_limit) {
-        std::string t(parser.get().target());
-        co_await reject(t.substr(0, t.find('?')), 413,
+        co_await reject(req.target.substr(0, req.target.find('?')), 413,
                         "request body is larger than " +
                             std::to_string(s.options_.max_body_bytes) + " bytes");
       } else if (hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
@@ -367,15 +419,15 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
       break;
     }
     self->busy = true;
-    std::string target(parser.get().target());
-    std::string path = target.substr(0, target.find('?'));
+    req.path = req.target.substr(0, req.target.find('?'));
+    const std::string& path = req.path;
     if (parser.content_length() && *parser.content_length() >
                                        static_cast<uint64_t>(s.options_.max_body_bytes)) {
       co_await reject(path, 413, "request body is larger than " +
                                      std::to_string(s.options_.max_body_bytes) + " bytes");
       break;
     }
-    if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+    if (beast::iequals(req.Header("expect"), "100-continue")) {
       bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
       auto [cec, cn] = co_await bhttp::async_write(stream, cont, kUseTuple);
       if (cec) break;
@@ -394,22 +446,8 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
       break;
     }
 
-    Request req;
-    bool keep_alive;
-    {
-      // Beast's message (its header fields) goes before the handler runs: `req` has it all, and
-      // a stream may keep this frame for hours.
-      auto msg = parser.release();
-      req.method = std::string(msg.method_string());
-      req.target = std::move(target);
-      req.path = std::move(path);
-      req.remote = remote;
-      for (const auto& field : msg) {
-        req.headers.emplace_back(ToLower(field.name_string()), std::string(field.value()));
-      }
-      req.body = std::move(msg.body());
-      keep_alive = msg.keep_alive() && !s.draining_.load();
-    }
+    const bool keep_alive = parser.keep_alive() && !s.draining_.load();
+    parsing.reset();
     // The read buffer grew to hold the request; unless a pipelined request already waits in it,
     // give its memory back for the handler's (maybe long) run.
     if (buffer.size() == 0) buffer.shrink_to_fit();

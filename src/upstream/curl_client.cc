@@ -32,6 +32,7 @@
 #include <utility>
 
 #include "common/proxy_url.h"
+#include "common/strings.h"
 #include "upstream/engines.h"
 #include "upstream/curl_failure.h"
 #include "upstream/http_text.h"
@@ -623,7 +624,7 @@ Failure Transfer::SetUp() {
   bool has_content_type = false;
   for (const auto& [name, value] : r.headers) {
     if (!IsToken(name) || HasControlChars(value)) return bad_request("invalid header");
-    std::string lower = Lower(name);
+    std::string lower = ToLower(name);
     if (IsDroppedHeader(lower)) continue;
     if (lower == "content-type") has_content_type = true;
     // "Name:" would delete a header in curl's syntax; "Name;" sends it with an empty value.
@@ -769,7 +770,7 @@ size_t Transfer::OnHeader(char* data, size_t size, size_t n, void* user) {
   }
   size_t colon = trimmed.find(':');
   if (colon == std::string_view::npos) return len;
-  t->head_.headers.emplace_back(Lower(Trim(trimmed.substr(0, colon))),
+  t->head_.headers.emplace_back(ToLower(Trim(trimmed.substr(0, colon))),
                                 std::string(Trim(trimmed.substr(colon + 1))));
   return len;
 }

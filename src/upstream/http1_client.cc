@@ -41,6 +41,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/strings.h"
 #include "upstream/engines.h"
 #include "upstream/http_text.h"
 
@@ -215,7 +216,7 @@ void ResponseParser::on_response_impl(int code, beast::string_view, int version,
 
 void ResponseParser::on_field_impl(http::field, beast::string_view name, beast::string_view value,
                                    error_code&) {
-  s_->head.headers.emplace_back(Lower(std::string_view(name.data(), name.size())),
+  s_->head.headers.emplace_back(ToLower(std::string_view(name.data(), name.size())),
                                 std::string(value.data(), value.size()));
 }
 

@@ -7,7 +7,6 @@
 
 namespace keygate::upstream {
 
-std::string Lower(std::string_view s);
 // Without leading/trailing spaces, tabs, CR and LF.
 std::string_view Trim(std::string_view s);
 // CR, LF or NUL: a header value holding one could inject a header or end the head.

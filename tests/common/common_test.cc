@@ -53,6 +53,28 @@ TEST(Strings, HexRoundTrip) {
   EXPECT_FALSE(HexDecode("zz").has_value());
 }
 
+TEST(Strings, HexEncodeToWritesTwoDigitsPerByte) {
+  char out[6] = {'x', 'x', 'x', 'x', 'x', 'x'};
+  HexEncodeTo(std::string_view("\x00\x7f\xff", 3), out);
+  EXPECT_EQ(std::string_view(out, 6), "007fff");
+  EXPECT_EQ(HexEncode(""), "");
+}
+
+TEST(Strings, ByteSetHoldsExactlyItsMembers) {
+  static constexpr ByteSet kSet(std::string_view("\r\n:\0\xff", 5));
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    const bool member = c == '\r' || c == '\n' || c == ':' || b == 0 || b == 0xff;
+    EXPECT_EQ(kSet.Has(c), member) << b;
+  }
+  EXPECT_TRUE(kSet.AnyIn("abc:def"));
+  EXPECT_TRUE(kSet.AnyIn(std::string_view("ab\0", 3)));
+  EXPECT_TRUE(kSet.AnyIn("\xff"));
+  EXPECT_FALSE(kSet.AnyIn("plain header value"));
+  EXPECT_FALSE(kSet.AnyIn(""));
+  static_assert(ByteSet("ab").Has('a') && !ByteSet("ab").Has('c'));
+}
+
 TEST(ProxyUrl, ParsesAllSchemesWithCredentials) {
   auto p = ParseProxyUrl("socks5h://u%40x:p%3Aw@proxy.example:1081");
   ASSERT_TRUE(p.ok()) << p.status().ToString();

@@ -35,6 +35,7 @@
 #include "tests/testing/real_proxies.h"
 #include "upstream/curl_failure.h"
 #include "upstream/engines.h"
+#include "upstream/http_text.h"
 
 namespace keygate::upstream {
 namespace {
@@ -996,6 +997,24 @@ TEST_F(Http2Test, UntrustedCertificateIsTlsFailure) {
   client.reset();
   io.restart();
   io.poll();
+}
+
+TEST(HttpText, TokensAreRfc9110Tchars) {
+  EXPECT_TRUE(IsToken("POST"));
+  EXPECT_TRUE(IsToken("x-custom_header.v2~!#$%&'*+^`|"));
+  EXPECT_FALSE(IsToken(""));
+  for (char c : std::string_view("()<>@,;:\\\"/[]?={} \t\x7f\x80", 21)) {
+    EXPECT_FALSE(IsToken(std::string("a") + c)) << static_cast<int>(c);
+  }
+  EXPECT_FALSE(IsToken(std::string_view("a\0", 2)));
+}
+
+TEST(HttpText, ControlCharsAreCrLfAndNul) {
+  EXPECT_FALSE(HasControlChars(""));
+  EXPECT_FALSE(HasControlChars("Bearer sk-abc\t with tab"));
+  EXPECT_TRUE(HasControlChars("a\rb"));
+  EXPECT_TRUE(HasControlChars("a\nb"));
+  EXPECT_TRUE(HasControlChars(std::string_view("a\0b", 3)));
 }
 
 }  // namespace
