@@ -31,7 +31,7 @@ void UsageWriter::Start() {
 bool UsageWriter::Enqueue(store::UsageRecord record) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (record.settle || static_cast<int64_t>(queue_.size()) < options_.queue_limit) {
+    if (record.settle || static_cast<int64_t>(queue_.size() + writing_) < options_.queue_limit) {
       queue_.push_back(std::move(record));
       if (static_cast<int64_t>(queue_.size()) >= options_.batch_size) cv_.notify_one();
       return true;
@@ -54,21 +54,27 @@ bool UsageWriter::backlogged() const { return depth() >= options_.queue_limit; }
 
 int64_t UsageWriter::depth() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int64_t>(queue_.size());
+  return static_cast<int64_t>(queue_.size() + writing_);
 }
 
 Status UsageWriter::WriteBatch(std::unique_lock<std::mutex>& lock) {
   size_t n = std::min<size_t>(queue_.size(), static_cast<size_t>(options_.batch_size));
-  std::vector<store::UsageRecord> batch(queue_.begin(), queue_.begin() + n);
+  // Moved out, not copied (a copy cost each record its strings' allocations); a failed write
+  // puts the batch back at the front, ahead of what arrived meanwhile, for the next attempt.
+  std::vector<store::UsageRecord> batch(std::make_move_iterator(queue_.begin()),
+                                        std::make_move_iterator(queue_.begin() + n));
+  queue_.erase(queue_.begin(), queue_.begin() + n);
+  writing_ += n;
   lock.unlock();
   auto result = store_.InsertUsage(batch);
   lock.lock();
+  writing_ -= n;
   if (!result.ok()) {
+    queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()),
+                  std::make_move_iterator(batch.end()));
     write_errors_.fetch_add(1);
     return result.status();
   }
-  // Only now remove them: a failed write leaves the batch at the front for the next attempt.
-  queue_.erase(queue_.begin(), queue_.begin() + n);
   written_.fetch_add(static_cast<int64_t>(n));
   batches_.fetch_add(1);
   return OkStatus();

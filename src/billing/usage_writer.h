@@ -72,6 +72,7 @@ class UsageWriter {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<store::UsageRecord> queue_;  // GUARDED_BY(mu_)
+  size_t writing_ = 0;  // records moved out of queue_ for the write in progress; GUARDED_BY(mu_)
   bool stopping_ = false;                 // GUARDED_BY(mu_)
   int64_t stop_deadline_ms_ = 0;          // GUARDED_BY(mu_), steady clock
   std::thread thread_;
