@@ -7,16 +7,20 @@
 #                    after start-up, dumped after the load: all threads' instructions / requests
 #
 #   bench/cpu_per_request.sh [--build DIR] [--keygate BIN] [--mode json|sse] [--conns 64] [--duration 5]
-#                            [--repeats 3] [--callgrind] [--perf FILE] [--syscalls] [--keys 1000]
+#                            [--repeats 3] [--callgrind] [--perf FILE] [--syscalls] [--threads]
+#                            [--keys 1000]
 #
 # Same set-up as bench/run.sh's keygate target: bench/fast_stub.c upstream, SQLite store,
 # client-key auth, a pool of --keys keys, usage recording on, workers = 1; keygate on core 0,
 # wrk and the stub on core 1. The usage writer's batches are reported from its drain at the end
 # (how many records the store got). --perf FILE: perf record -e cpu-clock -g during the first run.
 # --syscalls: system calls per request by name (perf stat on the syscalls tracepoints, first run).
+# --threads: each busy thread's user and system CPU µs per request, by thread name (kg-worker-0,
+#            kg-usage, ...), from /proc/PID/task/TID/stat, every run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-bench mode=json conns=64 duration=5 repeats=3 callgrind=0 perf_out="" syscalls=0 keys=1000
+threads=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift ;;
@@ -28,6 +32,7 @@ while [ $# -gt 0 ]; do
     --callgrind) callgrind=1 ;;
     --perf) perf_out=$2; shift ;;
     --syscalls) syscalls=1 ;;
+    --threads) threads=1 ;;
     --keys) keys=$2; shift ;;
     *) echo "cpu_per_request.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -62,6 +67,11 @@ kpid=$!; pids+=("$kpid")
 wait_port "$kg_port"
 
 ticks() { cpu_ticks "$kpid"; }
+task_ticks() {  # "TID NAME UTIME STIME" per thread of keygate
+  for t in /proc/"$kpid"/task/*; do
+    printf '%s %s %s\n' "${t##*/}" "$(cat "$t/comm")" "$(awk '{ print $14, $15 }' "$t/stat")"
+  done
+}
 load() {  # one wrk run; prints its requests
   BENCH_BODY_FILE="$tmp/$mode.body" BENCH_HEADERS="Authorization: Bearer $client_key" \
     taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" --timeout 30s -s "$root/bench/post.lua" \
@@ -89,9 +99,17 @@ else
       perf stat -e 'syscalls:sys_enter_*' -x, -o "$tmp/syscalls.txt" -p "$kpid" 2>/dev/null &
       perf_pid=$!
     fi
+    [ "$threads" = 1 ] && task_ticks >"$tmp/tasks0"
     t0=$(ticks)
     n=$(load)
     t1=$(ticks)
+    if [ "$threads" = 1 ]; then
+      task_ticks >"$tmp/tasks1"
+      awk -v n="$n" -v hz="$(getconf CLK_TCK)" 'NR == FNR { u[$1] = $3; s[$1] = $4; next }
+        { du = ($3 - u[$1]) * 1e6 / hz / n; ds = ($4 - s[$1]) * 1e6 / hz / n
+          if (du + ds >= 0.05) printf "THREAD %-16s user %5.1f sys %5.1f us/request\n", $2, du, ds }' \
+        "$tmp/tasks0" "$tmp/tasks1"
+    fi
     if [ "$r" = 1 ] && { [ -n "$perf_out" ] || [ "$syscalls" = 1 ]; }; then
       kill -INT "$perf_pid"; wait "$perf_pid" || true
     fi

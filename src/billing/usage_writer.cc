@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/thread_name.h"
+
 namespace keygate::billing {
 
 namespace {
@@ -25,7 +27,10 @@ UsageWriter::~UsageWriter() {
 void UsageWriter::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   stopping_ = false;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("kg-usage");
+    Run();
+  });
 }
 
 bool UsageWriter::Enqueue(store::UsageRecord record) {

@@ -2,6 +2,8 @@
 
 #include <random>
 
+#include "common/thread_name.h"
+
 namespace keygate {
 
 PeriodicTask::PeriodicTask(std::string name, std::chrono::milliseconds period,
@@ -13,7 +15,10 @@ PeriodicTask::~PeriodicTask() { Stop(); }
 void PeriodicTask::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   stopping_ = false;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("kg-" + name_);
+    Run();
+  });
 }
 
 void PeriodicTask::Poke() {

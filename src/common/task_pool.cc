@@ -1,9 +1,16 @@
 #include "common/task_pool.h"
 
+#include "common/thread_name.h"
+
 namespace keygate {
 
 TaskPool::TaskPool(int threads) {
-  for (int i = 0; i < (threads < 1 ? 1 : threads); ++i) threads_.emplace_back([this] { Run(); });
+  for (int i = 0; i < (threads < 1 ? 1 : threads); ++i) {
+    threads_.emplace_back([this] {
+      NameThisThread("kg-tasks");
+      Run();
+    });
+  }
 }
 
 TaskPool::~TaskPool() { Stop(); }

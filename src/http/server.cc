@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "common/strings.h"
+#include "common/thread_name.h"
 
 namespace keygate::http {
 
@@ -85,6 +86,7 @@ class Server::WorkerImpl final : public Worker {
 
   void Run() {
     thread_ = std::thread([this] {
+      NameThisThread("kg-worker-" + std::to_string(index_));
       if (server_.hooks_.on_start) server_.hooks_.on_start(*this);
       asio::co_spawn(io_, AcceptLoop(), asio::detached);
       io_.run();
@@ -177,8 +179,7 @@ void AppendHead(std::string& out, int status, const Headers& headers, bool keep_
   for (const auto& [name, value] : headers) {
     // Framing is ours; a CR or LF would split the head (header injection): never sent.
     if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
-        beast::iequals(name, "connection") || kBadInName.AnyIn(name) ||
-        kBadInValue.AnyIn(value)) {
+        beast::iequals(name, "connection") || kBadInName.AnyIn(name) || kBadInValue.AnyIn(value)) {
       continue;
     }
     out.append(name).append(": ").append(value).append("\r\n");
@@ -324,8 +325,8 @@ class RequestParser final : public bhttp::basic_parser<true> {
   explicit RequestParser(Request& req) : req_(req) {}
 
  private:
-  void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target,
-                       int, boost::system::error_code&) override {
+  void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target, int,
+                       boost::system::error_code&) override {
     req_.method.assign(method.data(), method.size());
     req_.target.assign(target.data(), target.size());
   }
@@ -408,9 +409,9 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
       if (hec == bhttp::error::header_limit) {
         co_await reject("", 431, "request headers are too large");
       } else if (hec == bhttp::error::body_limit) {
-        co_await reject(req.target.substr(0, req.target.find('?')), 413,
-                        "request body is larger than " +
-                            std::to_string(s.options_.max_body_bytes) + " bytes");
+        co_await reject(
+            req.target.substr(0, req.target.find('?')), 413,
+            "request body is larger than " + std::to_string(s.options_.max_body_bytes) + " bytes");
       } else if (hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
                  hec != beast::error::timeout && hec != asio::error::operation_aborted &&
                  hec != asio::error::connection_reset && hec != asio::error::bad_descriptor) {
@@ -421,10 +422,11 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
     self->busy = true;
     req.path = req.target.substr(0, req.target.find('?'));
     const std::string& path = req.path;
-    if (parser.content_length() && *parser.content_length() >
-                                       static_cast<uint64_t>(s.options_.max_body_bytes)) {
-      co_await reject(path, 413, "request body is larger than " +
-                                     std::to_string(s.options_.max_body_bytes) + " bytes");
+    if (parser.content_length() &&
+        *parser.content_length() > static_cast<uint64_t>(s.options_.max_body_bytes)) {
+      co_await reject(
+          path, 413,
+          "request body is larger than " + std::to_string(s.options_.max_body_bytes) + " bytes");
       break;
     }
     if (beast::iequals(req.Header("expect"), "100-continue")) {
@@ -437,8 +439,9 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
     stream.expires_never();
     if (bec) {
       if (bec == bhttp::error::body_limit) {
-        co_await reject(path, 413, "request body is larger than " +
-                                       std::to_string(s.options_.max_body_bytes) + " bytes");
+        co_await reject(
+            path, 413,
+            "request body is larger than " + std::to_string(s.options_.max_body_bytes) + " bytes");
       } else if (bec != asio::error::eof && bec != bhttp::error::end_of_stream &&
                  bec != beast::error::timeout && bec != asio::error::connection_reset) {
         co_await reject(path, 400, "malformed HTTP request body: " + bec.message());

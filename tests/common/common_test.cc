@@ -1,8 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <string>
+#include <thread>
+
 #include "common/proxy_url.h"
 #include "common/status.h"
 #include "common/strings.h"
+#include "common/thread_name.h"
 #include "secrets/secrets.h"
 
 namespace keygate {
@@ -73,6 +78,24 @@ TEST(Strings, ByteSetHoldsExactlyItsMembers) {
   EXPECT_FALSE(kSet.AnyIn("plain header value"));
   EXPECT_FALSE(kSet.AnyIn(""));
   static_assert(ByteSet("ab").Has('a') && !ByteSet("ab").Has('c'));
+}
+
+TEST(ThreadName, NamesTheCallingThreadCutToFifteenBytes) {
+  auto comm = [] {
+    std::ifstream f("/proc/thread-self/comm");
+    std::string name;
+    std::getline(f, name);
+    return name;
+  };
+  std::string seen_short, seen_long;
+  std::thread([&] {
+    NameThisThread("kg-usage");
+    seen_short = comm();
+    NameThisThread("kg-a-name-longer-than-fifteen");
+    seen_long = comm();
+  }).join();
+  EXPECT_EQ(seen_short, "kg-usage");
+  EXPECT_EQ(seen_long, "kg-a-name-longe");
 }
 
 TEST(ProxyUrl, ParsesAllSchemesWithCredentials) {
