@@ -8,7 +8,7 @@
 #
 #   bench/cpu_per_request.sh [--build DIR] [--keygate BIN] [--mode json|sse] [--conns 64] [--duration 5]
 #                            [--repeats 3] [--callgrind] [--perf FILE] [--syscalls] [--threads]
-#                            [--keys 1000]
+#                            [--keys 1000] [--store sqlite|postgres]
 #
 # Same set-up as bench/run.sh's keygate target: bench/fast_stub.c upstream, SQLite store,
 # client-key auth, a pool of --keys keys, usage recording on, workers = 1; keygate on core 0,
@@ -17,10 +17,14 @@
 # --syscalls: system calls per request by name (perf stat on the syscalls tracepoints, first run).
 # --threads: each busy thread's user and system CPU µs per request, by thread name (kg-worker-0,
 #            kg-usage, ...), from /proc/PID/task/TID/stat, every run.
+# --store postgres: the store is a throw-away PostgreSQL 15 (scripts/pgtest.sh: fsync off, so
+#            this measures keygate's side and the server's CPU, not a disk), its processes on
+#            core 1 with wrk and the stub; prints the server's CPU per request too, and checks
+#            that the usage writer kept up (every request has its record after the drain).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-bench mode=json conns=64 duration=5 repeats=3 callgrind=0 perf_out="" syscalls=0 keys=1000
-threads=0
+threads=0 store_kind=sqlite
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift ;;
@@ -33,12 +37,14 @@ while [ $# -gt 0 ]; do
     --perf) perf_out=$2; shift ;;
     --syscalls) syscalls=1 ;;
     --threads) threads=1 ;;
+    --store) store_kind=$2; shift ;;
     --keys) keys=$2; shift ;;
     *) echo "cpu_per_request.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 case $mode in json | sse) ;; *) echo "cpu_per_request.sh: --mode is json or sse" >&2; exit 2 ;; esac
+case $store_kind in sqlite | postgres) ;; *) echo "cpu_per_request.sh: --store is sqlite or postgres" >&2; exit 2 ;; esac
 kg=${kg_bin:-$build/src/keygate}
 for b in "$kg" "$build/bench/fast_stub"; do
   [ -x "$b" ] || { echo "cpu_per_request.sh: build $b first (ninja -C $build keygate fast_stub)" >&2; exit 2; }
@@ -55,7 +61,15 @@ wait_port "$stub_port"
 write_bodies "$tmp"
 
 db=$tmp/keygate.db
-client_key=$(keygate_setup "$kg" "$tmp" "$stub_port" "$keys")
+pg_pids() { :; }
+if [ "$store_kind" = postgres ]; then
+  db=$("$root/scripts/pgtest.sh" start "$tmp/pg")
+  pg_data=$(cat "$tmp/pg/pgdir" 2>/dev/null || echo "$tmp/pg")/data
+  postmaster=$(head -1 "$pg_data/postmaster.pid")
+  pg_pids() { echo "$postmaster" $(pgrep -P "$postmaster"); }
+  for p in $(pg_pids); do taskset -p -c 1 "$p" >/dev/null; done
+fi
+client_key=$(keygate_setup "$kg" "$tmp" "$stub_port" "$keys" "$db")
 kg_port=$(free_port)
 wrapper=()
 if [ "$callgrind" = 1 ]; then
@@ -101,8 +115,12 @@ else
     fi
     [ "$threads" = 1 ] && task_ticks >"$tmp/tasks0"
     t0=$(ticks)
+    # shellcheck disable=SC2046  # one pid per word
+    pg0=$(cpu_ticks $(pg_pids))
     n=$(load)
     t1=$(ticks)
+    # shellcheck disable=SC2046
+    pg1=$(cpu_ticks $(pg_pids))
     if [ "$threads" = 1 ]; then
       task_ticks >"$tmp/tasks1"
       awk -v n="$n" -v hz="$(getconf CLK_TCK)" 'NR == FNR { u[$1] = $3; s[$1] = $4; next }
@@ -120,6 +138,10 @@ else
     fi
     awk -v n="$n" -v t=$(( t1 - t0 )) -v hz="$hz" -v mode="$mode" -v c="$conns" -v line="$(cat "$tmp/wrk.txt")" \
       'BEGIN { printf "CPU mode=%s conns=%s requests=%d req_s=%.0f cpu_us_per_request=%.1f  (%s)\n", mode, c, n, n / '"$duration"', t * 1e6 / hz / n, line }'
+    if [ "$store_kind" = postgres ]; then
+      awk -v n="$n" -v t=$(( pg1 - pg0 )) -v hz="$hz" \
+        'BEGIN { printf "POSTGRES server_cpu_us_per_request=%.1f (all its processes, core 1)\n", t * 1e6 / hz / n }'
+    fi
   done
 fi
 kill -TERM "$kpid"
@@ -127,5 +149,8 @@ wait "$kpid" 2>/dev/null || true
 batches=$(sed -nE 's/.*written: ([0-9]+) in ([0-9]+) batches.*/\1 \2/p' "$tmp/keygate.log")
 [ -n "$batches" ] && echo "$batches" |
   awk '$2 > 0 { printf "USAGE_BATCH %d records in %d store transactions: %.1f per transaction\n", $1, $2, $1 / $2 }'
-command -v sqlite3 >/dev/null &&
+if [ "$store_kind" = postgres ]; then
+  echo "USAGE records=$(psql -qtA "$db" -c 'SELECT count(*) FROM usage_records')"
+elif command -v sqlite3 >/dev/null; then
   echo "USAGE records=$(sqlite3 "$db" 'SELECT count(*) FROM usage_records')"
+fi

@@ -16,7 +16,8 @@ bench_build() {
 }
 
 # bench_tmpdir NAME: makes the scratch directory $tmp and the list $pids of processes to stop; on
-# exit, they are stopped and $tmp removed.
+# exit, they are stopped, a throw-away PostgreSQL in $tmp/pg (scripts/pgtest.sh) too, and $tmp
+# removed.
 bench_tmpdir() {
   tmp=$(mktemp -d "/tmp/$1.XXXXXX")
   pids=()
@@ -26,6 +27,9 @@ bench_cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -d "$tmp/pg" ]; then
+    "$(dirname "${BASH_SOURCE[0]}")/../scripts/pgtest.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
+  fi
   rm -rf "$tmp"
 }
 
@@ -102,11 +106,12 @@ EOF
 KEYGATE_MASTER_KEY=$(printf 'ab%.0s' $(seq 32))
 export KEYGATE_MASTER_KEY
 
-# keygate_setup KEYGATE DIR STUB_PORT KEYS: writes DIR/keygate.toml (one worker; models "bench"
-# and "bench-slow" on pool "bench" at the stub), creates DIR/keygate.db with the pool, KEYS
-# upstream keys and a client key, and prints the client key.
+# keygate_setup KEYGATE DIR STUB_PORT KEYS [STORE]: writes DIR/keygate.toml (one worker; models
+# "bench" and "bench-slow" on pool "bench" at the stub), creates the store (STORE: a PostgreSQL
+# URL, or by default the SQLite file DIR/keygate.db) with the pool, KEYS upstream keys and a
+# client key, and prints the client key.
 keygate_setup() {
-  local kg=$1 dir=$2 stub_port=$3 keys=$4
+  local kg=$1 dir=$2 stub_port=$3 keys=$4 store=${5:-$2/keygate.db}
   cat >"$dir/keygate.toml" <<EOT
 [server]
 workers = 1
@@ -124,8 +129,8 @@ id = "bench-slow"
 pool = "bench"
 price = { input = 1, output = 2 }
 EOT
-  "$kg" --store "$dir/keygate.db" pool create bench --provider stub >/dev/null
+  "$kg" --store "$store" pool create bench --provider stub >/dev/null
   seq 1 "$keys" | awk '{ printf "sk-bench-pool-key-%06d-abcdefghijklmnop\n", $1 }' |
-    "$kg" --store "$dir/keygate.db" keys import --pool bench >/dev/null
-  "$kg" --store "$dir/keygate.db" clients create bench 2>/dev/null | grep -o 'kg-[0-9a-f]*'
+    "$kg" --store "$store" keys import --pool bench >/dev/null
+  "$kg" --store "$store" clients create bench 2>/dev/null | grep -o 'kg-[0-9a-f]*'
 }
