@@ -93,11 +93,12 @@ load() {  # one wrk run; prints its requests
   sed -E 's/.* requests=([0-9]+) .*/\1/' "$tmp/wrk.txt"
 }
 # Warm-up (connections, caches, the allocator's steady state); not counted.
-load >/dev/null
+total=$(load)  # requests sent, for the usage check at the end
 hz=$(getconf CLK_TCK)
 if [ "$callgrind" = 1 ]; then
   callgrind_control -z "$kpid" >/dev/null
   n=$(load)
+  total=$(( total + n ))
   callgrind_control -d "$kpid" >/dev/null
   sleep 1
   f=$(ls -t "$tmp"/callgrind.out.* | head -1)
@@ -118,6 +119,7 @@ else
     # shellcheck disable=SC2046  # one pid per word
     pg0=$(cpu_ticks $(pg_pids))
     n=$(load)
+    total=$(( total + n ))
     t1=$(ticks)
     # shellcheck disable=SC2046
     pg1=$(cpu_ticks $(pg_pids))
@@ -150,7 +152,7 @@ batches=$(sed -nE 's/.*written: ([0-9]+) in ([0-9]+) batches.*/\1 \2/p' "$tmp/ke
 [ -n "$batches" ] && echo "$batches" |
   awk '$2 > 0 { printf "USAGE_BATCH %d records in %d store transactions: %.1f per transaction\n", $1, $2, $1 / $2 }'
 if [ "$store_kind" = postgres ]; then
-  echo "USAGE records=$(psql -qtA "$db" -c 'SELECT count(*) FROM usage_records')"
+  echo "USAGE records=$(psql -qtA "$db" -c 'SELECT count(*) FROM usage_records') requests=$total"
 elif command -v sqlite3 >/dev/null; then
-  echo "USAGE records=$(sqlite3 "$db" 'SELECT count(*) FROM usage_records')"
+  echo "USAGE records=$(sqlite3 "$db" 'SELECT count(*) FROM usage_records') requests=$total"
 fi
