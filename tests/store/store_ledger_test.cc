@@ -70,6 +70,33 @@ TEST_P(StoreLedgerTest, TotalsPerKeyAcrossBatches) {
   EXPECT_EQ(store_->LedgerSpendMicros(999'999).status().code(), StatusCode::kNotFound);
 }
 
+// One batch whose keys are partly known (totals stored) and partly new, more of them than one
+// totals statement takes (64): each key's total is its records' sum, on both databases (SQLite
+// upserts key by key, PostgreSQL 64 keys per statement).
+TEST_P(StoreLedgerTest, KnownAndNewKeysInOneBatchAddUp) {
+  std::vector<int64_t> keys = KeyIds(MakePool("p", 100, 0));
+  ASSERT_EQ(keys.size(), 100u);
+  std::map<int64_t, int64_t> expected;
+  int next = 0;
+  auto batch = [&](size_t from, size_t to) {
+    std::vector<UsageRecord> records;
+    for (size_t k = from; k < to; ++k) {
+      for (int j = 0; j < 2; ++j) {
+        const int64_t cost = 100 * static_cast<int64_t>(k) + j + 1;
+        records.push_back(Use("r" + std::to_string(next++), keys[k], cost));
+        expected[keys[k]] += cost;
+      }
+    }
+    auto inserted = store_->InsertUsage(records);
+    ASSERT_OK(inserted);
+    EXPECT_EQ(*inserted, static_cast<int64_t>(records.size()));
+  };
+  batch(0, 40);    // 40 new keys
+  batch(20, 100);  // 20 known, 60 new: two statements' worth
+  batch(0, 100);   // all known
+  for (int64_t key : keys) EXPECT_EQ(Ledger(key), expected[key]) << "key " << key;
+}
+
 // A flush re-written after an unknown outcome (same request_ids) is skipped by the insert and
 // adds nothing, even when the re-written records say something else.
 TEST_P(StoreLedgerTest, RetriedBatchAddsNothing) {
