@@ -45,6 +45,10 @@ while [ $# -gt 0 ]; do
 done
 case $mode in json | sse) ;; *) echo "cpu_per_request.sh: --mode is json or sse" >&2; exit 2 ;; esac
 case $store_kind in sqlite | postgres) ;; *) echo "cpu_per_request.sh: --store is sqlite or postgres" >&2; exit 2 ;; esac
+if [ "$store_kind" = postgres ] && ! [ -x "${PGBIN:-/usr/lib/postgresql/15/bin}/initdb" ]; then
+  echo "cpu_per_request.sh: --store postgres needs PostgreSQL 15 (scripts/install-deps.sh --test)" >&2
+  exit 2
+fi
 kg=${kg_bin:-$build/src/keygate}
 for b in "$kg" "$build/bench/fast_stub"; do
   [ -x "$b" ] || { echo "cpu_per_request.sh: build $b first (ninja -C $build keygate fast_stub)" >&2; exit 2; }
