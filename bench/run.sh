@@ -156,7 +156,7 @@ done
 
 results=$tmp/results.txt
 echo "CMD $cmdline" >"$results"
-echo "HOST cores=$(nproc) cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" >>"$results"
+echo "HOST cores=$(nproc) nofile=$(ulimit -n) cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" >>"$results"
 echo "LOAD_BEFORE $(uptime)" >>"$results"
 cat "$tmp/notes.txt" >>"$results" 2>/dev/null || true
 echo "PARAMS duration=$duration repeats=$repeats conns=$conns streams=$streams seq=$seq_n keygate_preload=${keygate_preload:-none}" >>"$results"
