@@ -55,10 +55,11 @@ class PgConnection final : public sql::Connection {
   ~PgConnection() override { PQfinish(conn_); }
 
   // A statement run kPrepareAfter times on this connection is prepared, then runs by name: the
-  // server parses and plans it once instead of on every call. The usage writer's multi-row
-  // inserts (960 parameters) cost the server ~13 µs of CPU per record when planned each time
-  // (bench/cpu_per_request.sh --store postgres). Rare statements (admin reads, migrations) keep
-  // going with their text.
+  // server parses and plans it once instead of on every call. With the usage writer's multi-row
+  // inserts (960 parameters) sent as text, the server spent 14.5-16.2 µs of CPU per stored
+  // record against 11.4-13.4 prepared, and, sharing a core with the load, fell behind until
+  // keygate's usage queue overflowed (bench/cpu_per_request.sh --store postgres,
+  // docs/benchmarks.md). Rare statements (admin reads, migrations) keep going with their text.
   StatusOr<sql::Result> Exec(std::string_view sql, std::span<const sql::Value> params) override {
     Statement& st = Lookup(sql);
     std::vector<std::string> storage(params.size());
@@ -155,6 +156,10 @@ class PgConnection final : public sql::Connection {
       if (ok) {
         st.name = std::move(name);
       } else {
+        if (PQstatus(conn_) != CONNECTION_OK) {
+          return UnavailableError(std::string("PostgreSQL connection lost: ") +
+                                  PQerrorMessage(conn_));
+        }
         st.unpreparable = true;
         if (in_transaction) return AbortedError("statement could not be prepared; retry");
       }
@@ -192,8 +197,7 @@ class PgDriver final : public sql::Driver {
     }
     auto out = std::make_unique<PgConnection>(conn);
     // Quiet NOTICEs ("relation already exists, skipping") instead of printing them on stderr.
-    PQsetNoticeProcessor(
-        conn, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
     KG_RETURN_IF_ERROR(out->ExecScript("SET client_min_messages = warning"));
     return std::unique_ptr<sql::Connection>(std::move(out));
   }
