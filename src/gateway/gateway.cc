@@ -202,14 +202,15 @@ class StreamOut {
                                                          .created = created});
     }
   }
-  void Feed(std::string_view in, std::string& out) {
+  // `in` may be taken (its buffer reused by the filter); the caller clears it before reuse.
+  void Feed(std::string& in, std::string& out) {
     if (!translator_) {
-      filter_.Feed(in, out);
+      filter_.FeedOwned(std::move(in), out);
       return;
     }
     std::visit([&](auto& t) { t.Feed(in, out); }, *translator_);
     scratch_.clear();
-    filter_.Feed(in, scratch_);  // counts what was delivered (upstream format)
+    filter_.FeedOwned(std::move(in), scratch_);  // counts what was delivered (upstream format)
   }
   void Finish(std::string& out) {
     if (!translator_) {
@@ -1107,7 +1108,7 @@ asio::awaitable<void> Gateway::Impl::Relay(http::ResponseWriter& w, Accepted& s,
     in.clear();
     bool more = co_await s.ex->ReadBody(in);
     if (!more) break;
-    filter.Feed(in, out);
+    filter.Feed(in, out);  // may take `in`'s buffer: it is cleared before the next read
     if (s.ex->BodyComplete()) break;         // `out` goes with EndStream below
     client_ok = co_await w.WriteChunk(out);  // an empty `out` still sends a held head
     out.clear();

@@ -181,6 +181,9 @@ class SseSplitter {
 
   // Adds input. Pieces handed out before are invalidated.
   void Append(std::string_view bytes);
+  // The same, taking the caller's buffer when nothing is held (the usual case between reads: no
+  // copy); `bytes` is left with some unspecified content for the caller to reuse.
+  void AppendOwned(std::string&& bytes);
   // The next piece of the input given so far; `piece` stays valid until the next Append() or
   // Next(). Call until it returns kNone.
   Piece Next(std::string_view& piece, bool& ended);
@@ -246,6 +249,8 @@ class SseUsageFilter {
   // (a partial event is held until its end arrives, so each write is flushed per event), except
   // for an oversized event, which streams through as it arrives.
   void Feed(std::string_view bytes, std::string& out);
+  // The same, taking the buffer (see SseSplitter::AppendOwned).
+  void FeedOwned(std::string&& bytes, std::string& out);
   // At end of stream: appends whatever partial event remains (never silently dropped; it is read
   // for usage but never dropped). Call once, last.
   void Finish(std::string& out);
@@ -256,6 +261,7 @@ class SseUsageFilter {
   size_t output_chars() const { return output_chars_; }  // code points of delta text seen
 
  private:
+  void Drain(std::string& out);  // hands on every complete piece the splitter holds
   void OnEvent(std::string_view event, std::string& out, bool may_drop);
   // Reads one event's data; true when the event is to be dropped.
   bool OnData(std::string_view data);

@@ -156,6 +156,15 @@ void SseSplitter::Append(std::string_view bytes) {
   pending_.append(bytes);
 }
 
+void SseSplitter::AppendOwned(std::string&& bytes) {
+  if (consumed_ < pending_.size()) {  // part of an event is held: it goes first
+    Append(std::string_view(bytes));
+    return;
+  }
+  pending_.swap(bytes);
+  consumed_ = scanned_ = 0;
+}
+
 SseSplitter::Piece SseSplitter::Next(std::string_view& piece, bool& ended) {
   std::string_view all = pending_;
   ended = false;
@@ -222,6 +231,15 @@ bool SseEventData(std::string_view event, std::string& storage, std::string_view
 
 void SseUsageFilter::Feed(std::string_view bytes, std::string& out) {
   splitter_.Append(bytes);
+  Drain(out);
+}
+
+void SseUsageFilter::FeedOwned(std::string&& bytes, std::string& out) {
+  splitter_.AppendOwned(std::move(bytes));
+  Drain(out);
+}
+
+void SseUsageFilter::Drain(std::string& out) {
   std::string_view piece;
   bool ended = false;
   for (;;) {

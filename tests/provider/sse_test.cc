@@ -105,11 +105,22 @@ void ExpectSame(const Result& a, const Result& b, const std::string& where) {
   EXPECT_EQ(a.output_chars, b.output_chars) << where;
 }
 
+// `by_buffer`: each chunk goes in through FeedOwned (the filter may take the buffer), as the
+// gateway's relay feeds it; otherwise as a view.
 Result RunChunks(Format f, bool drop, const std::vector<std::string_view>& chunks,
-                 size_t max_event = SseUsageFilter::kDefaultMaxEventBytes) {
+                 size_t max_event = SseUsageFilter::kDefaultMaxEventBytes, bool by_buffer = false) {
   SseUsageFilter filter(f, drop, max_event);
   Result r;
-  for (std::string_view c : chunks) filter.Feed(c, r.out);
+  std::string buffer;
+  for (std::string_view c : chunks) {
+    if (by_buffer) {
+      buffer.assign(c);
+      filter.FeedOwned(std::move(buffer), r.out);
+      buffer.clear();
+    } else {
+      filter.Feed(c, r.out);
+    }
+  }
   filter.Finish(r.out);
   r.usage = filter.usage();
   r.saw_done = filter.saw_done();
@@ -130,11 +141,15 @@ void ExpectChunkingInvariant(Format f, bool drop, std::string_view s,
   for (size_t i = 0; i <= s.size(); ++i) {
     ExpectSame(RunChunks(f, drop, {s.substr(0, i), s.substr(i)}, max_event), whole,
                "split at " + std::to_string(i));
+    ExpectSame(RunChunks(f, drop, {s.substr(0, i), s.substr(i)}, max_event, /*by_buffer=*/true),
+               whole, "split at " + std::to_string(i) + ", by buffer");
     if (testing::Test::HasFailure()) return;
   }
   std::vector<std::string_view> bytes;
   for (size_t i = 0; i < s.size(); ++i) bytes.push_back(s.substr(i, 1));
   ExpectSame(RunChunks(f, drop, bytes, max_event), whole, "byte at a time");
+  ExpectSame(RunChunks(f, drop, bytes, max_event, /*by_buffer=*/true), whole,
+             "byte at a time, by buffer");
 
   std::mt19937 rng(20240611);
   for (int iter = 0; iter < 300 && !testing::Test::HasFailure(); ++iter) {
@@ -157,7 +172,8 @@ void ExpectChunkingInvariant(Format f, bool drop, std::string_view s,
 // Runs `input` through a splitter cut at `cuts`; returns each piece tagged: "E:" a complete
 // event, "O:" part of an oversized event ("O$:" its last part), and "R:" the rest at the end.
 std::vector<std::string> Split(std::string_view input, const std::vector<size_t>& cuts,
-                               size_t max_event_bytes, size_t* max_held = nullptr) {
+                               size_t max_event_bytes, size_t* max_held = nullptr,
+                               bool by_buffer = false) {
   SseSplitter splitter(max_event_bytes);
   std::vector<std::string> pieces;
   std::string oversized;
@@ -176,13 +192,20 @@ std::vector<std::string> Split(std::string_view input, const std::vector<size_t>
     }
     if (max_held != nullptr) *max_held = std::max(*max_held, splitter.rest().size());
   };
+  auto append = [&](std::string_view part) {
+    if (by_buffer) {
+      splitter.AppendOwned(std::string(part));
+    } else {
+      splitter.Append(part);
+    }
+  };
   size_t prev = 0;
   for (size_t cut : cuts) {
-    splitter.Append(input.substr(prev, cut - prev));
+    append(input.substr(prev, cut - prev));
     drain();
     prev = cut;
   }
-  splitter.Append(input.substr(prev));
+  append(input.substr(prev));
   drain();
   if (splitter.in_oversized()) pieces.push_back("O~:" + oversized);
   if (!splitter.rest().empty()) pieces.push_back("R:" + std::string(splitter.rest()));
@@ -211,12 +234,16 @@ TEST(SseSplitter, EverySplitPointAndRandomSplitsGiveTheSameEvents) {
     size_t held = 0;
     ASSERT_EQ(Split(input, {i}, 400, &held), whole) << "split at " << i;
     EXPECT_LE(held, 400u);
+    ASSERT_EQ(Split(input, {i}, 400, nullptr, /*by_buffer=*/true), whole)
+        << "split at " << i << ", by buffer";
   }
   std::mt19937 rng(7);
   for (int round = 0; round < 300; ++round) {
     std::vector<size_t> cuts;
     for (size_t pos = 1 + rng() % 50; pos < input.size(); pos += 1 + rng() % 50) cuts.push_back(pos);
     ASSERT_EQ(Split(input, cuts, 400), whole) << "round " << round;
+    ASSERT_EQ(Split(input, cuts, 400, nullptr, /*by_buffer=*/true), whole)
+        << "round " << round << ", by buffer";
   }
 }
 
