@@ -2,13 +2,12 @@
 
 #include <pthread.h>
 
-#include <algorithm>
 #include <string>
 
 namespace keygate {
 
 void NameThisThread(std::string_view name) {
-  std::string cut(name.substr(0, std::min<size_t>(name.size(), 15)));
+  std::string cut(name.substr(0, 15));
   pthread_setname_np(pthread_self(), cut.c_str());
 }
 

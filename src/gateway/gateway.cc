@@ -283,11 +283,12 @@ std::string ErrorJson(ClientFormat f, int status, std::string_view message,
 // Unique across instances: 48 random bits within one millisecond.
 std::string NewRequestId(int64_t now_ms) {
   thread_local std::mt19937_64 rng(std::random_device{}());
-  static constexpr char kDigits[] = "0123456789abcdef";
   std::string id = "kg-000000000000000000000000";
-  // Each of the two 48-bit fields as 12 hex digits, most significant first.
+  // Each of the two 48-bit fields as 12 hex digits: its 6 bytes, most significant first.
   auto put = [&](uint64_t v, size_t at) {
-    for (size_t i = 12; i-- > 0; v >>= 4) id[at + i] = kDigits[v & 0xF];
+    char bytes[6];
+    for (int i = 5; i >= 0; --i, v >>= 8) bytes[i] = static_cast<char>(v & 0xFF);
+    HexEncodeTo(std::string_view(bytes, sizeof(bytes)), id.data() + at);
   };
   put(static_cast<uint64_t>(now_ms), 3);
   put(rng(), 15);

@@ -395,6 +395,9 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
     stream.expires_never();
   };
 
+  auto too_large = [&s] {
+    return "request body is larger than " + std::to_string(s.options_.max_body_bytes) + " bytes";
+  };
   while (!s.draining_.load()) {
     Request req;
     req.remote = remote;
@@ -409,9 +412,7 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
       if (hec == bhttp::error::header_limit) {
         co_await reject("", 431, "request headers are too large");
       } else if (hec == bhttp::error::body_limit) {
-        co_await reject(
-            req.target.substr(0, req.target.find('?')), 413,
-            "request body is larger than " + std::to_string(s.options_.max_body_bytes) + " bytes");
+        co_await reject(req.target.substr(0, req.target.find('?')), 413, too_large());
       } else if (hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
                  hec != beast::error::timeout && hec != asio::error::operation_aborted &&
                  hec != asio::error::connection_reset && hec != asio::error::bad_descriptor) {
@@ -424,9 +425,7 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
     const std::string& path = req.path;
     if (parser.content_length() &&
         *parser.content_length() > static_cast<uint64_t>(s.options_.max_body_bytes)) {
-      co_await reject(
-          path, 413,
-          "request body is larger than " + std::to_string(s.options_.max_body_bytes) + " bytes");
+      co_await reject(path, 413, too_large());
       break;
     }
     if (beast::iequals(req.Header("expect"), "100-continue")) {
@@ -439,9 +438,7 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
     stream.expires_never();
     if (bec) {
       if (bec == bhttp::error::body_limit) {
-        co_await reject(
-            path, 413,
-            "request body is larger than " + std::to_string(s.options_.max_body_bytes) + " bytes");
+        co_await reject(path, 413, too_large());
       } else if (bec != asio::error::eof && bec != bhttp::error::end_of_stream &&
                  bec != beast::error::timeout && bec != asio::error::connection_reset) {
         co_await reject(path, 400, "malformed HTTP request body: " + bec.message());
