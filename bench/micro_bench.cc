@@ -4,6 +4,8 @@
 //   InspectRequest      extracting model/stream (and the rest of RequestInfo) from a 2 KB body
 //   RewriteRequest      the upstream body for it (model replaced, include_usage added)
 //   SseUsageFilter      one 22-event OpenAI chat stream through the usage filter (per stream)
+//   UsageInsert         Store::InsertUsage of a 256-record batch (the usage writer's usual size
+//                       under load) into a SQLite store (WAL, as served), keys of a 1,000-key pool
 //
 // bench/run.sh builds it in Release and runs it; any Google Benchmark flag works
 // (--benchmark_filter=KeyPick, --benchmark_min_time=…).
@@ -172,6 +174,53 @@ void SseUsageFilter(benchmark::State& state) {
   state.counters["events"] = 22;
 }
 BENCHMARK(SseUsageFilter)->Arg(1 << 16)->Arg(256);
+
+// The usage writer's transaction: a batch of records, as the gateway makes them (time-ordered
+// request ids, a client key, one of 1,000 upstream keys, a cost), into a SQLite store on disk.
+void UsageInsert(benchmark::State& state) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("keygate_micro_usage_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  store::StoreOptions so;
+  so.url = (dir / "usage.db").string();
+  so.secrets = std::make_shared<const SecretBox>(*ParseMasterKeyHex(std::string(64, 'c')));
+  auto opened = store::OpenStore(so);
+  if (!opened.ok()) Die("open store", opened.status());
+  std::unique_ptr<store::Store> st = std::move(opened).value();
+  auto pool = st->CreatePool("usage", "openai");
+  if (!pool.ok()) Die("create pool", pool.status());
+  std::vector<store::NewKey> keys;
+  for (int i = 0; i < 1000; ++i) keys.push_back({.secret = "sk-usage-" + std::to_string(i)});
+  if (auto r = st->ImportKeys(pool->id, keys); !r.ok()) Die("import keys", r.status());
+  const size_t batch = static_cast<size_t>(state.range(0));
+  std::vector<store::UsageRecord> records(batch);
+  int64_t seq = 0;
+  for (auto _ : state) {
+    for (store::UsageRecord& u : records) {
+      char id[40];
+      std::snprintf(id, sizeof id, "kg-%012llx%012llx", static_cast<unsigned long long>(seq / 64),
+                    static_cast<unsigned long long>(seq * 0x9E3779B97F4A7C15ULL >> 16));
+      u.request_id = id;
+      u.client_key_id = 1;
+      u.upstream_key_id = 1 + seq % 1000;
+      u.pool_id = pool->id;
+      u.model = "gpt-4o-mini";
+      u.input_tokens = 25;
+      u.output_tokens = 20;
+      u.cost_micros = 15;
+      u.latency_ms = 1;
+      u.status = 200;
+      u.created_at_ms = 1'700'000'000'000 + seq / 64;
+      ++seq;
+    }
+    auto r = st->InsertUsage(records);
+    if (!r.ok() || *r != static_cast<int64_t>(batch)) state.SkipWithError("insert failed");
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * batch));
+  st.reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(UsageInsert)->Arg(256)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace keygate::bench
