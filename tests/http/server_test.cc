@@ -33,7 +33,10 @@ class RawClient {
   }
   ~RawClient() { ::close(fd_); }
   bool connected() const { return connected_; }
-  void Send(std::string_view data) { (void)!::write(fd_, data.data(), data.size()); }
+  // False once the peer is gone (no SIGPIPE).
+  bool Send(std::string_view data) {
+    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+  }
   // Reads until `stop` appears in the data, the peer closes, or the timeout.
   std::string ReadUntil(std::string_view stop = {}) {
     std::string out;
@@ -91,6 +94,15 @@ class ServerTest : public ::testing::Test {
         co_await t.async_wait(asio::use_awaitable);
       }
       if (req.path == "/silent") co_return;  // the server must answer 500 itself
+      if (req.path == "/flood") {  // writes until the client (which never reads) is given up
+        Headers sse{{"content-type", "text/event-stream"}};
+        co_await w.StartStream(200, sse);
+        const std::string chunk(64 << 10, 'f');
+        while (co_await w.WriteChunk(chunk)) {
+        }
+        flood_ended_ = true;
+        co_return;
+      }
       Headers plain{{"content-type", "text/plain"}};
       co_await w.Send(200, plain,
                       req.method + " " + req.target + " " + std::to_string(req.body.size()) +
@@ -110,7 +122,12 @@ class ServerTest : public ::testing::Test {
 
   std::unique_ptr<Server> server_;
   std::atomic<int> handled_{0};
+  std::atomic<bool> flood_ended_{false};
 };
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   StartServer();
@@ -285,6 +302,133 @@ TEST_F(ServerTest, DrainFinishesInFlightRequestsAndRefusesNewOnes) {
   RawClient late(port);
   EXPECT_FALSE(late.connected());
   server_.reset();
+}
+
+TEST_F(ServerTest, IdleConnectionIsClosedAfterTheHeaderTimeout) {
+  Options o;
+  o.header_timeout_ms = 200;
+  StartServer(o);
+  RawClient c(server_->port());
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(c.ReadUntil(), "");  // the server closes without a word (RawClient gives up at 5 s)
+  EXPECT_LT(SecondsSince(t0), 3.0);
+  // After a response, the wait for the next request has the same limit.
+  RawClient k(server_->port());
+  k.Send("GET /a HTTP/1.1\r\nHost: h\r\nX-Test: kept\r\n\r\n");
+  const auto t1 = std::chrono::steady_clock::now();
+  EXPECT_NE(k.ReadUntil().find("GET /a 0 kept"), std::string::npos);
+  EXPECT_LT(SecondsSince(t1), 3.0);
+}
+
+// The header timeout bounds the whole head, not each read: a client trickling header lines
+// (slowloris) is cut off at the deadline however often it sends.
+TEST_F(ServerTest, TrickledHeadIsCutOffAtTheHeaderDeadline) {
+  Options o;
+  o.header_timeout_ms = 500;
+  StartServer(o);
+  RawClient c(server_->port());
+  const auto t0 = std::chrono::steady_clock::now();
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    c.Send("GET /x HTTP/1.1\r\nHost: h\r\n");
+    for (int i = 0; i < 40 && !stop; ++i) {  // 4 s of header lines, one every 100 ms
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!c.Send("X-Line: " + std::to_string(i) + "\r\n")) break;
+    }
+  });
+  EXPECT_EQ(c.ReadUntil(), "");
+  const double closed_after = SecondsSince(t0);
+  stop = true;
+  trickle.join();
+  EXPECT_LT(closed_after, 2.5);
+  EXPECT_EQ(handled_.load(), 0);
+}
+
+TEST_F(ServerTest, StalledBodyIsCutOffAtTheBodyTimeout) {
+  Options o;
+  o.body_timeout_ms = 300;
+  StartServer(o);
+  RawClient c(server_->port());
+  c.Send("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhalf.");
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(c.ReadUntil(), "");
+  EXPECT_LT(SecondsSince(t0), 3.0);
+  EXPECT_EQ(handled_.load(), 0);
+}
+
+// A client that stops reading a stream: the write that cannot finish fails after the write
+// timeout, so the handler learns the client is gone and stops.
+TEST_F(ServerTest, ClientThatStopsReadingFailsTheWriteAfterTheWriteTimeout) {
+  Options o;
+  o.write_timeout_ms = 300;
+  StartServer(o);
+  RawClient c(server_->port());
+  c.Send("GET /flood HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!flood_ended_ && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(flood_ended_);
+}
+
+TEST_F(ServerTest, ExpectContinueGetsA100BeforeTheBody) {
+  StartServer();
+  RawClient c(server_->port());
+  c.Send("POST /c HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+  EXPECT_EQ(c.ReadUntil("\r\n\r\n"), "HTTP/1.1 100 Continue\r\n\r\n");
+  c.Send("body");
+  EXPECT_NE(c.ReadUntil("POST /c 4").find("HTTP/1.1 200"), std::string::npos);
+}
+
+// Bodies as clients send them: chunked, and in many small pieces.
+TEST_F(ServerTest, ChunkedAndPiecewiseBodiesAreAssembled) {
+  StartServer();
+  {
+    RawClient c(server_->port());
+    c.Send("POST /chunked HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "3\r\nabc\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    c.Send("a;ext=1\r\n0123456789\r\n0\r\n\r\n");
+    EXPECT_NE(c.ReadUntil("POST /chunked 13").find("HTTP/1.1 200"), std::string::npos);
+  }
+  RawClient c(server_->port());
+  c.Send("POST /pieces HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n");
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    c.Send(std::string(100, 'p'));
+  }
+  EXPECT_NE(c.ReadUntil("POST /pieces 1000").find("HTTP/1.1 200"), std::string::npos);
+}
+
+// A head near the limit is served: the read buffer grows to hold it, in pieces or whole.
+TEST_F(ServerTest, LargeHeadUnderTheLimitIsServed) {
+  Options o;
+  o.max_header_bytes = 48 << 10;
+  StartServer(o);
+  const std::string big = "X-Big: " + std::string(40 << 10, 'b') + "\r\n";
+  RawClient c(server_->port());
+  c.Send("GET /big HTTP/1.1\r\nHost: h\r\n" + big.substr(0, 1000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  c.Send(big.substr(1000) + "X-Test: large\r\n\r\n");
+  EXPECT_NE(c.ReadUntil("large").find("GET /big 0 large"), std::string::npos);
+}
+
+// A client that closes halfway through a request: nothing reaches the handler, and the worker
+// serves the next connection.
+TEST_F(ServerTest, RequestCutShortByTheClientNeverReachesTheHandler) {
+  StartServer();
+  {
+    RawClient c(server_->port());
+    c.Send("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nonly some");
+  }
+  {
+    RawClient c(server_->port());
+    c.Send("GET /x HTTP/1.1\r\nHo");
+  }
+  RawClient c(server_->port());
+  c.Send("GET /after HTTP/1.1\r\nHost: h\r\nX-Test: next\r\n\r\n");
+  EXPECT_NE(c.ReadUntil("next").find("GET /after 0 next"), std::string::npos);
+  EXPECT_EQ(handled_.load(), 1);
 }
 
 }  // namespace
