@@ -9,14 +9,19 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/status.hpp>
 #include <chrono>
 #include <cstdio>
 #include <list>
 #include <optional>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
+#include "common/io_watchdog.h"
+#include "common/read_buffer.h"
 #include "common/strings.h"
 #include "common/thread_name.h"
 
@@ -59,6 +64,65 @@ std::string_view Request::Header(std::string_view lower_name) const {
   return FindHeader(headers, lower_name);
 }
 
+namespace {
+
+// One client connection, on its worker's thread: the socket, the bytes received and not parsed
+// yet, and its place in the worker's watchdog (at most one deadline at a time: a session reads
+// or writes, never both at once).
+struct Connection final : IoWatchdog::Entry {
+  Connection(tcp::socket s, IoWatchdog& w) : socket(std::move(s)), watchdog(w) {}
+
+  // The deadline of what the session waits for passed: the pending operation fails.
+  void Expired() override {
+    timed_out = true;
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  }
+
+  // Writes all of `buffers`; false when the client is gone or stopped reading for `timeout`.
+  // First straight away: a client that reads has room in its socket buffer for a response or
+  // a chunk, so the common case is one sendmsg and no suspension. Only what did not fit waits
+  // (asio::async_write) under the deadline.
+  template <size_t N>
+  asio::awaitable<bool> Write(std::array<asio::const_buffer, N> buffers,
+                              std::chrono::milliseconds timeout) {
+    iovec iov[N];
+    size_t total = 0;
+    for (size_t i = 0; i < N; ++i) {
+      iov[i] = {const_cast<void*>(buffers[i].data()), buffers[i].size()};
+      total += buffers[i].size();
+    }
+    if (total == 0) co_return socket.is_open();
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = N;
+    ssize_t sent;
+    do {
+      sent = ::sendmsg(socket.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent == static_cast<ssize_t>(total)) co_return true;
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) co_return false;
+    size_t skip = sent < 0 ? 0 : static_cast<size_t>(sent);
+    for (asio::const_buffer& b : buffers) {
+      const size_t n = std::min(skip, b.size());
+      b += n;
+      skip -= n;
+    }
+    watchdog.Watch(*this, timeout);
+    auto [ec, n] = co_await asio::async_write(socket, buffers, kUseTuple);
+    watchdog.Done(*this);
+    co_return !ec;
+  }
+
+  tcp::socket socket;
+  IoWatchdog& watchdog;
+  ReadBuffer in;
+  bool busy = false;       // a request is being served (a drain lets it finish)
+  bool timed_out = false;  // the watchdog closed the socket
+};
+
+}  // namespace
+
 // One worker: an event loop on its own thread with its own listener.
 class Server::WorkerImpl final : public Worker {
  public:
@@ -99,8 +163,8 @@ class Server::WorkerImpl final : public Worker {
     asio::post(io_, [this] {
       boost::system::error_code ec;
       acceptor_.close(ec);
-      for (Conn& c : conns_) {
-        if (!c.busy) c.stream->socket().close(ec);
+      for (Connection* c : conns_) {
+        if (!c->busy) c->socket.close(ec);
       }
     });
   }
@@ -111,7 +175,8 @@ class Server::WorkerImpl final : public Worker {
     asio::post(io_, [this] {
       boost::system::error_code ec;
       acceptor_.close(ec);
-      for (Conn& c : conns_) c.stream->socket().close(ec);
+      for (Connection* c : conns_) c->socket.close(ec);
+      watchdog_.Stop();  // its timer would keep the loop alive
       if (server_.hooks_.on_abort) server_.hooks_.on_abort(*this);
       work_.reset();
     });
@@ -126,11 +191,6 @@ class Server::WorkerImpl final : public Worker {
   }
 
  private:
-  struct Conn {
-    beast::tcp_stream* stream;
-    bool busy = false;
-  };
-
   asio::awaitable<void> AcceptLoop() {
     while (true) {
       auto [ec, socket] = co_await acceptor_.async_accept(kUseTuple);
@@ -149,8 +209,9 @@ class Server::WorkerImpl final : public Worker {
   const int index_;
   asio::io_context io_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
+  IoWatchdog watchdog_{io_};  // the deadlines of the sessions' reads and writes
   tcp::acceptor acceptor_;
-  std::list<Conn> conns_;  // only touched on this worker's thread
+  std::list<Connection*> conns_;  // only touched on this worker's thread
   std::thread thread_;
 
   friend class Server;
@@ -217,9 +278,9 @@ class WriterImpl final : public ResponseWriter {
  public:
   // `draining` (may be null) is read when the response starts: a drain that began while the
   // request was in flight still closes the connection after it.
-  WriterImpl(beast::tcp_stream& stream, bool keep_alive, int64_t write_timeout_ms,
+  WriterImpl(Connection& conn, bool keep_alive, int64_t write_timeout_ms,
              const std::atomic<bool>* draining = nullptr)
-      : stream_(stream),
+      : conn_(conn),
         keep_alive_(keep_alive),
         write_timeout_(write_timeout_ms),
         draining_(draining) {}
@@ -299,16 +360,15 @@ class WriterImpl final : public ResponseWriter {
     return asio::buffer(head_);
   }
 
-  template <typename Buffers>
-  asio::awaitable<bool> Write(const Buffers& buffers) {
-    stream_.expires_after(write_timeout_);
-    auto [ec, n] = co_await asio::async_write(stream_, buffers, kUseTuple);
-    stream_.expires_never();
-    if (ec) gone_ = true;
-    co_return !gone_;
+  template <size_t N>
+  asio::awaitable<bool> Write(const std::array<asio::const_buffer, N>& buffers) {
+    // Not `if (!co_await ...)`: g++ 12 miscompiles a co_await there (SIGILL under UBSan).
+    const bool written = co_await conn_.Write(buffers, write_timeout_);
+    if (!written) gone_ = true;
+    co_return written;
   }
 
-  beast::tcp_stream& stream_;
+  Connection& conn_;
   bool keep_alive_;
   std::chrono::milliseconds write_timeout_;
   const std::atomic<bool>* draining_;
@@ -357,25 +417,71 @@ class RequestParser final : public bhttp::basic_parser<true> {
   Request& req_;
 };
 
+constexpr size_t kReadSize = 4 << 10;        // a read buffer's first size: a usual request
+constexpr size_t kBodyReadSize = 64 << 10;   // a body larger than what is buffered reads in these
+
+// Reads from the connection and parses until the parser has the head (`head_only`) or the
+// whole request. The deadline is the caller's (the watchdog's, for the whole phase). Errors as
+// Beast's reads gave them: end_of_stream (closed before a byte of this request), partial_message
+// (closed halfway), timeout, the parser's own (header_limit, body_limit, bad syntax).
+asio::awaitable<boost::system::error_code> ReadRequest(Connection& c, RequestParser& parser,
+                                                       bool head_only, size_t max_head) {
+  using boost::system::error_code;
+  auto finished = [&] { return head_only ? parser.is_header_done() : parser.is_done(); };
+  while (true) {
+    while (!c.in.empty() && !finished()) {
+      error_code ec;
+      const std::string_view data = c.in.data();
+      const size_t n = parser.put(asio::buffer(data.data(), data.size()), ec);
+      c.in.Consume(n);
+      if (ec == bhttp::error::need_more) break;
+      if (ec) co_return ec;
+    }
+    if (finished()) co_return error_code{};
+    std::span<char> room = c.in.Space(kReadSize);
+    if (!parser.is_header_done()) {
+      // The head must be whole in the buffer: grow up to the limit (the parser reports
+      // header_limit once the buffer holds that much without the head's end).
+      if (room.empty() && c.in.capacity() < max_head) {
+        c.in.Grow(max_head);
+        room = c.in.Space(kReadSize);
+      }
+    } else if (room.size() < kBodyReadSize && parser.content_length_remaining() &&
+               *parser.content_length_remaining() > room.size()) {
+      c.in.Grow(kBodyReadSize);  // a large body: fewer, larger reads
+      room = c.in.Space(kReadSize);
+    }
+    if (room.empty()) co_return bhttp::error::buffer_overflow;  // a chunk line longer than that
+    auto [ec, n] = co_await c.socket.async_read_some(asio::buffer(room.data(), room.size()),
+                                                     kUseTuple);
+    if (c.timed_out) co_return beast::error::timeout;
+    if (ec == asio::error::eof) {
+      co_return parser.got_some() ? bhttp::error::partial_message : bhttp::error::end_of_stream;
+    }
+    if (ec) co_return ec;
+    c.in.Commit(n);
+  }
+}
+
 }  // namespace
 
 asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
   Server& s = server_;
   s.active_connections_.fetch_add(1);
-  beast::tcp_stream stream(std::move(socket));
-  auto self = conns_.insert(conns_.end(), Conn{&stream});
+  Connection conn(std::move(socket), watchdog_);
+  auto self = conns_.insert(conns_.end(), &conn);
   std::string remote;
   {
     boost::system::error_code ec;
-    auto ep = stream.socket().remote_endpoint(ec);
+    auto ep = conn.socket.remote_endpoint(ec);
     if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
-  beast::flat_buffer buffer;
+  const auto ms = [](int64_t v) { return std::chrono::milliseconds(v); };
 
   auto reject = [&](std::string_view path, int status,
                     std::string_view message) -> asio::awaitable<void> {
     auto [ctype, body] = s.error_body_(path, status, message);
-    WriterImpl w(stream, /*keep_alive=*/false, s.options_.write_timeout_ms);
+    WriterImpl w(conn, /*keep_alive=*/false, s.options_.write_timeout_ms);
     // A named Headers: g++ 12 cannot hold a braced initializer list across co_await.
     Headers headers{{"content-type", ctype}};
     co_await w.Send(status, headers, body);
@@ -383,21 +489,22 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
     // input makes the kernel send a RST that can destroy our response before the client reads
     // it, so stop sending, then read and discard for a bounded time and amount.
     boost::system::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream.expires_after(std::chrono::seconds(2));
+    conn.socket.shutdown(tcp::socket::shutdown_send, ec);
+    watchdog_.Watch(conn, std::chrono::seconds(2));
     size_t discarded = 0;
     char sink[16384];
     while (discarded < (8u << 20)) {
-      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
+      auto [rec, n] = co_await conn.socket.async_read_some(asio::buffer(sink), kUseTuple);
       if (rec) break;
       discarded += n;
     }
-    stream.expires_never();
+    watchdog_.Done(conn);
   };
 
   auto too_large = [&s] {
     return "request body is larger than " + std::to_string(s.options_.max_body_bytes) + " bytes";
   };
+  const size_t max_head = static_cast<size_t>(s.options_.max_header_bytes);
   while (!s.draining_.load()) {
     Request req;
     req.remote = remote;
@@ -405,42 +512,47 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
     RequestParser& parser = *parsing;
     parser.header_limit(static_cast<uint32_t>(s.options_.max_header_bytes));
     parser.body_limit(static_cast<uint64_t>(s.options_.max_body_bytes));
-    self->busy = false;
-    stream.expires_after(std::chrono::milliseconds(s.options_.header_timeout_ms));
-    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+    conn.busy = false;
+    // One deadline for the whole head (and the wait for it on a kept-alive connection).
+    watchdog_.Watch(conn, ms(s.options_.header_timeout_ms));
+    const boost::system::error_code hec = co_await ReadRequest(conn, parser, true, max_head);
     if (hec) {
+      watchdog_.Done(conn);
       if (hec == bhttp::error::header_limit) {
         co_await reject("", 431, "request headers are too large");
       } else if (hec == bhttp::error::body_limit) {
         co_await reject(req.target.substr(0, req.target.find('?')), 413, too_large());
-      } else if (hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
-                 hec != beast::error::timeout && hec != asio::error::operation_aborted &&
-                 hec != asio::error::connection_reset && hec != asio::error::bad_descriptor) {
+      } else if (hec != bhttp::error::end_of_stream && hec != beast::error::timeout &&
+                 hec != asio::error::operation_aborted && hec != asio::error::connection_reset &&
+                 hec != asio::error::bad_descriptor) {
         co_await reject("", 400, "malformed HTTP request: " + hec.message());
       }
       break;
     }
-    self->busy = true;
+    conn.busy = true;
     req.path = req.target.substr(0, req.target.find('?'));
     const std::string& path = req.path;
     if (parser.content_length() &&
         *parser.content_length() > static_cast<uint64_t>(s.options_.max_body_bytes)) {
+      watchdog_.Done(conn);
       co_await reject(path, 413, too_large());
       break;
     }
-    if (beast::iequals(req.Header("expect"), "100-continue")) {
-      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
-      auto [cec, cn] = co_await bhttp::async_write(stream, cont, kUseTuple);
-      if (cec) break;
+    if (!parser.is_done() && beast::iequals(req.Header("expect"), "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      const std::array<asio::const_buffer, 1> cont{asio::buffer(kContinue)};
+      const bool sent = co_await conn.Write(cont, ms(s.options_.write_timeout_ms));
+      if (!sent) break;
     }
-    stream.expires_after(std::chrono::milliseconds(s.options_.body_timeout_ms));
-    auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
-    stream.expires_never();
+    // One deadline for the whole body.
+    watchdog_.Watch(conn, ms(s.options_.body_timeout_ms));
+    const boost::system::error_code bec = co_await ReadRequest(conn, parser, false, max_head);
+    watchdog_.Done(conn);
     if (bec) {
       if (bec == bhttp::error::body_limit) {
         co_await reject(path, 413, too_large());
-      } else if (bec != asio::error::eof && bec != bhttp::error::end_of_stream &&
-                 bec != beast::error::timeout && bec != asio::error::connection_reset) {
+      } else if (bec != bhttp::error::end_of_stream && bec != beast::error::timeout &&
+                 bec != asio::error::connection_reset) {
         co_await reject(path, 400, "malformed HTTP request body: " + bec.message());
       }
       break;
@@ -448,11 +560,11 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
 
     const bool keep_alive = parser.keep_alive() && !s.draining_.load();
     parsing.reset();
-    // The read buffer grew to hold the request; unless a pipelined request already waits in it,
-    // give its memory back for the handler's (maybe long) run.
-    if (buffer.size() == 0) buffer.shrink_to_fit();
+    // Unless a pipelined request already waits in it, give the read buffer back for the
+    // handler's (maybe long) run: an open stream holds no read buffer.
+    conn.in.Release();
 
-    WriterImpl writer(stream, keep_alive, s.options_.write_timeout_ms, &s.draining_);
+    WriterImpl writer(conn, keep_alive, s.options_.write_timeout_ms, &s.draining_);
     s.active_requests_.fetch_add(1);
     try {
       co_await s.handler_(*this, req, writer);
@@ -468,9 +580,10 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
     co_await writer.FlushHeld();
     if (!writer.reusable()) break;
   }
+  watchdog_.Done(conn);
   boost::system::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream.socket().close(ec);
+  conn.socket.shutdown(tcp::socket::shutdown_both, ec);
+  conn.socket.close(ec);
   conns_.erase(self);
   s.active_connections_.fetch_sub(1);
 }
