@@ -35,6 +35,18 @@ void Die(const std::string& what, const Status& s) {
   std::exit(1);
 }
 
+// A SQLite store in a new directory under /tmp (the caller removes the directory).
+std::unique_ptr<store::Store> OpenTempStore(const std::string& name, std::filesystem::path& dir) {
+  dir = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  store::StoreOptions so;
+  so.url = (dir / "store.db").string();
+  so.secrets = std::make_shared<const SecretBox>(*ParseMasterKeyHex(std::string(64, 'c')));
+  auto s = store::OpenStore(so);
+  if (!s.ok()) Die("open store", s.status());
+  return std::move(s).value();
+}
+
 // One pool of kPoolKeys active keys in a throw-away SQLite store, loaded into a KeyPool once
 // and shared by the KeyPick benchmarks.
 class PoolFixture {
@@ -47,15 +59,7 @@ class PoolFixture {
 
  private:
   PoolFixture() {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("keygate_micro_bench_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    store::StoreOptions so;
-    so.url = (dir_ / "bench.db").string();
-    so.secrets = std::make_shared<const SecretBox>(*ParseMasterKeyHex(std::string(64, 'c')));
-    auto s = store::OpenStore(so);
-    if (!s.ok()) Die("open store", s.status());
-    store_ = std::move(s).value();
+    store_ = OpenTempStore("keygate_micro_bench", dir_);
     auto pool = store_->CreatePool("bench", "openai");
     if (!pool.ok()) Die("create pool", pool.status());
     std::vector<store::NewKey> keys;
@@ -178,15 +182,8 @@ BENCHMARK(SseUsageFilter)->Arg(1 << 16)->Arg(256);
 // The usage writer's transaction: a batch of records, as the gateway makes them (time-ordered
 // request ids, a client key, one of 1,000 upstream keys, a cost), into a SQLite store on disk.
 void UsageInsert(benchmark::State& state) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("keygate_micro_usage_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  store::StoreOptions so;
-  so.url = (dir / "usage.db").string();
-  so.secrets = std::make_shared<const SecretBox>(*ParseMasterKeyHex(std::string(64, 'c')));
-  auto opened = store::OpenStore(so);
-  if (!opened.ok()) Die("open store", opened.status());
-  std::unique_ptr<store::Store> st = std::move(opened).value();
+  std::filesystem::path dir;
+  std::unique_ptr<store::Store> st = OpenTempStore("keygate_micro_usage", dir);
   auto pool = st->CreatePool("usage", "openai");
   if (!pool.ok()) Die("create pool", pool.status());
   std::vector<store::NewKey> keys;

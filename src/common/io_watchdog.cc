@@ -24,6 +24,7 @@ void IoWatchdog::Watch(Entry& e, std::chrono::milliseconds timeout) {
   if (qi == queues_.size()) queues_.push_back(Queue{timeout});
   Queue& q = queues_[qi];
   e.owner_ = this;
+  ++watched_;
   e.queue_ = qi;
   e.deadline_ = Clock::now() + timeout;
   e.prev_ = q.tail;
@@ -43,6 +44,13 @@ void IoWatchdog::Unlink(Entry& e) {
   (e.next_ != nullptr ? e.next_->prev_ : q.tail) = e.prev_;
   e.prev_ = e.next_ = nullptr;
   e.owner_ = nullptr;
+  --watched_;
+}
+
+void IoWatchdog::DisarmIfIdle() {
+  if (watched_ != 0 || stopped_ || armed_at_ == Clock::time_point::max()) return;
+  armed_at_ = Clock::time_point::max();
+  timer_.cancel();
 }
 
 void IoWatchdog::Stop() {

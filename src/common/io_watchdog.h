@@ -64,6 +64,10 @@ class IoWatchdog {
   void Watch(Entry& e, std::chrono::milliseconds timeout);
   // Stops watching `e` (no-op when it is not watched).
   void Done(Entry& e);
+  // Cancels the timer when nothing is watched, so that a loop run to completion can end (an
+  // armed timer is work for the loop). For an owner that knows it went idle; the timer is
+  // re-armed by the next Watch.
+  void DisarmIfIdle();
   // Cancels the timer and never arms it again: nothing expires any more, and a loop with nothing
   // else to do can end. For a loop that is shutting down.
   void Stop();
@@ -79,6 +83,7 @@ class IoWatchdog {
   void OnTimer();
 
   std::vector<Queue> queues_;
+  size_t watched_ = 0;
   boost::asio::steady_timer timer_;
   Clock::time_point armed_at_ = Clock::time_point::max();  // max: not armed
   bool stopped_ = false;

@@ -11,12 +11,11 @@
 // (no poll per request, unlike curl): a request whose reused connection ends before any byte
 // of an answer is sent once more on a new connection, as curl does.
 //
-// Deadlines: an exchange's I/O operation in progress has a deadline (connect, first byte, idle).
-// One watchdog timer per Client checks them: starting an operation only sets its deadline, and
-// the watchdog is re-armed only for a deadline earlier than its expiry; when it fires it fails
-// the expired operations and sleeps until the earliest deadline left (lazy, like curl's idle
-// timer in curl_client.cc). Under load that is no timer work per request. It is cancelled when
-// no exchange is in flight, so a loop run to completion (the spend checker's) ends.
+// Deadlines: an exchange's I/O in progress has a deadline (connect, first byte, idle), kept by
+// one IoWatchdog per Client (common/io_watchdog.h: no timer work per operation under load).
+// The first-byte deadline covers the request's write and every read until the head is whole;
+// the idle deadline each body read. The watchdog is disarmed when no exchange is in flight, so
+// a loop run to completion (the spend checker's) ends.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <strings.h>
@@ -24,14 +23,12 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <charconv>
 #include <chrono>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +38,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/io_watchdog.h"
+#include "common/read_buffer.h"
 #include "common/strings.h"
 #include "upstream/engines.h"
 #include "upstream/http_text.h"
@@ -138,9 +137,7 @@ struct Conn {
   tcp::socket socket;
   tcp::resolver* resolver = nullptr;  // while resolving the host
   bool closed = false;
-  // Received bytes not parsed yet are [begin, end) of buf.
-  std::unique_ptr<char[]> buf;
-  size_t cap = 0, begin = 0, end = 0;
+  ReadBuffer in;  // received bytes not parsed yet
   int served = 0;  // responses read on this connection
   Clock::time_point idle_since;
 };
@@ -173,7 +170,7 @@ class ResponseParser final : public http::basic_parser<false> {
   State* s_;
 };
 
-struct State {
+struct State final : IoWatchdog::Entry {
   // Set from Start until the exchange ends (complete, failed, cancelled, or the Client went
   // away): the exchange is in the Client's list exactly while this is set.
   Http1Client* client = nullptr;
@@ -195,10 +192,14 @@ struct State {
   std::shared_ptr<Conn> conn;
   std::optional<ResponseParser> parser;
 
-  // The I/O operation in progress (see the watchdog in Http1Client).
-  bool waiting = false;
   bool timed_out = false;  // the watchdog closed the connection under it
-  Clock::time_point deadline = Clock::time_point::max();
+
+  // The deadline of the I/O in progress passed: the coroutine awaiting it resumes with
+  // operation_aborted and fails the exchange with kTimeout (FailIo).
+  void Expired() override {
+    timed_out = true;
+    if (conn != nullptr) conn->Close();
+  }
 };
 
 ResponseParser::ResponseParser(State* s) : s_(s) {
@@ -233,7 +234,7 @@ size_t ResponseParser::on_chunk_body_impl(std::uint64_t, beast::string_view body
 class Http1Client final : public Client {
  public:
   Http1Client(asio::io_context& io, const ClientOptions& options)
-      : io_(io), options_(options), watchdog_(io), self_(std::make_shared<Http1Client*>(this)) {}
+      : io_(io), options_(options), watchdog_(io) {}
   ~Http1Client() override;
 
   std::unique_ptr<Exchange> Start(Request request) override;
@@ -245,24 +246,20 @@ class Http1Client final : public Client {
   void Keep(const std::string& authority, std::shared_ptr<Conn> c);
   void Link(State* s);
   void Unlink(State* s);
-  // `s` starts an I/O operation that must end by `at`; Done() when it ended.
-  void Watch(State& s, Clock::time_point at);
-  static void Done(State& s) { s.waiting = false; }
+  // `s` waits for I/O that must end within `timeout_ms` from now; Done() when it ended.
+  void Watch(State& s, int64_t timeout_ms) {
+    watchdog_.Watch(s, std::chrono::milliseconds(timeout_ms));
+  }
+  void Done(State& s) { watchdog_.Done(s); }
 
  private:
-  void ArmWatchdog(Clock::time_point at);
-  void OnWatchdog();
-
   asio::io_context& io_;
   ClientOptions options_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Conn>>> idle_;
   size_t idle_count_ = 0;
   State* live_ = nullptr;  // exchanges in flight (intrusive list)
   size_t in_flight_ = 0;
-  asio::steady_timer watchdog_;
-  Clock::time_point watchdog_at_ = Clock::time_point::max();  // max: not armed
-  // The watchdog's handler holds a weak_ptr to this: it may run after the Client is gone.
-  std::shared_ptr<Http1Client*> self_;
+  IoWatchdog watchdog_;
 };
 
 // Ends the exchange: out of the Client's count, its connection kept (when `keep`) or closed.
@@ -301,10 +298,11 @@ void FailIo(State& s, error_code ec, const char* phase, int64_t timeout_ms) {
 
 // Parses what the connection holds. Returns false on a malformed response (the exchange failed).
 bool Parse(State& s, Conn& c) {
-  while (c.begin < c.end && !s.complete) {
+  while (!c.in.empty() && !s.complete) {
     error_code ec;
-    const size_t n = s.parser->put(asio::buffer(c.buf.get() + c.begin, c.end - c.begin), ec);
-    c.begin += n;
+    const std::string_view data = c.in.data();
+    const size_t n = s.parser->put(asio::buffer(data.data(), data.size()), ec);
+    c.in.Consume(n);
     const bool need_more = ec == http::error::need_more;
     if (ec && !need_more) {
       Fail(s, ErrorKind::kOther, "malformed response: " + ec.message());
@@ -326,45 +324,33 @@ bool Parse(State& s, Conn& c) {
       break;
     }
   }
-  if (c.begin == c.end) {
-    c.begin = c.end = 0;
-  } else if (c.end == c.cap) {
-    if (c.begin > 0) {
-      std::memmove(c.buf.get(), c.buf.get() + c.begin, c.end - c.begin);
-      c.end -= c.begin;
-      c.begin = 0;
-    } else if (c.cap < kMaxHead && !s.head_complete) {
-      auto bigger = std::unique_ptr<char[]>(new char[kMaxHead]);
-      std::memcpy(bigger.get(), c.buf.get(), c.end);
-      c.buf = std::move(bigger);
-      c.cap = kMaxHead;
-    }
-  }
   if (s.complete) {
     // Reusable only when nothing follows the response and both sides keep the connection.
-    const bool keep = c.begin == c.end && s.parser->keep_alive() && !s.parser->need_eof();
+    const bool keep = c.in.empty() && s.parser->keep_alive() && !s.parser->need_eof();
     End(s, keep);
   }
   return true;
 }
 
-// Reads once into the connection's buffer under `deadline`. {error, bytes}.
+// Reads once into the connection's buffer (under the deadline the caller set). {error, bytes}.
+// A head must be whole in the buffer: it grows to kMaxHead for one.
 asio::awaitable<std::pair<error_code, size_t>> ReadSome(std::shared_ptr<State> s,
-                                                        std::shared_ptr<Conn> c,
-                                                        Clock::time_point deadline) {
+                                                        std::shared_ptr<Conn> c) {
   error_code ec = asio::error::no_buffer_space;
   size_t n = 0;
-  if (c->end < c->cap) {
-    s->client->Watch(*s, deadline);
+  std::span<char> room = c->in.Space(kReadBuffer);
+  if (room.empty() && !s->head_complete && c->in.capacity() < kMaxHead) {
+    c->in.Grow(kMaxHead);
+    room = c->in.Space(kReadBuffer);
+  }
+  if (!room.empty()) {
     try {
       std::tie(ec, n) = co_await c->socket.async_read_some(
-          asio::buffer(c->buf.get() + c->end, c->cap - c->end),
-          asio::as_tuple(asio::use_awaitable));
+          asio::buffer(room.data(), room.size()), asio::as_tuple(asio::use_awaitable));
     } catch (const boost::system::system_error&) {
       ec = asio::error::operation_aborted;  // the awaiting coroutine was cancelled
     }
-    Http1Client::Done(*s);
-    c->end += n;
+    c->in.Commit(n);
   }
   co_return std::make_pair(ec, n);
 }
@@ -373,7 +359,7 @@ asio::awaitable<std::pair<error_code, size_t>> ReadSome(std::shared_ptr<State> s
 asio::awaitable<std::shared_ptr<Conn>> Connect(std::shared_ptr<State> s) {
   auto c = std::make_shared<Conn>(s->client->io());
   s->conn = c;  // so Cancel() and the watchdog close it
-  s->client->Watch(*s, Clock::now() + std::chrono::milliseconds(s->connect_timeout_ms));
+  s->client->Watch(*s, s->connect_timeout_ms);
   const Target& t = *s->target;
   error_code ec;
   tcp::resolver::results_type endpoints;
@@ -413,7 +399,7 @@ asio::awaitable<std::shared_ptr<Conn>> Connect(std::shared_ptr<State> s) {
     }
     if (!ec || ec == asio::error::operation_aborted) break;
   }
-  Http1Client::Done(*s);
+  if (!s->ended()) s->client->Done(*s);
   if (s->ended()) co_return nullptr;  // cancelled meanwhile
   if (ec) {
     if (s->timed_out || ec == asio::error::operation_aborted) {
@@ -429,9 +415,6 @@ asio::awaitable<std::shared_ptr<Conn>> Connect(std::shared_ptr<State> s) {
   ::setsockopt(c->socket.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s));
   ::setsockopt(c->socket.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval_s,
                sizeof(interval_s));
-  // new char[], not make_unique: no zeroing, so a stream touches only the pages its reads fill.
-  c->buf = std::unique_ptr<char[]>(new char[kReadBuffer]);
-  c->cap = kReadBuffer;
   co_return c;
 }
 
@@ -453,8 +436,7 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
       c = co_await Connect(s);
       if (c == nullptr) co_return false;
     }
-    const auto first_byte = std::chrono::milliseconds(s->first_byte_timeout_ms);
-    s->client->Watch(*s, Clock::now() + first_byte);
+    s->client->Watch(*s, s->first_byte_timeout_ms);
     error_code ec;
     try {
       const std::array<asio::const_buffer, 2> out{asio::buffer(s->head_text),
@@ -464,7 +446,6 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
     } catch (const boost::system::system_error&) {
       ec = asio::error::operation_aborted;
     }
-    Http1Client::Done(*s);
     if (s->ended()) co_return false;
     // A kept connection the server closed while idle: the write or the first read fails before
     // any byte of an answer (not by our deadline or a cancel). Sent once more, afresh.
@@ -478,16 +459,18 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
     }
     if (!ec) {
       s->parser.emplace(s.get());
-      const Clock::time_point deadline = Clock::now() + first_byte;
+      // The head's deadline: first_byte after the request went out, for all its reads.
+      s->client->Watch(*s, s->first_byte_timeout_ms);
       bool got_bytes = false;
       while (!s->head_complete) {
-        auto [read_ec, n] = co_await ReadSome(s, c, deadline);
+        auto [read_ec, n] = co_await ReadSome(s, c);
         if (s->ended()) co_return false;
         got_bytes |= n > 0;
         ec = read_ec;
         if (ec) break;
         if (!Parse(*s, *c)) co_return false;
       }
+      if (!s->ended()) s->client->Done(*s);
       if (s->head_complete) co_return true;
       if (!dead_kept(got_bytes)) {
         if (ec == asio::error::eof) {
@@ -522,9 +505,10 @@ asio::awaitable<bool> DoReadBody(std::shared_ptr<State> s, std::string& out) {
     }
     if (s->ended() || !s->head_complete) co_return false;
     std::shared_ptr<Conn> c = s->conn;
-    auto [ec, n] = co_await ReadSome(
-        s, c, Clock::now() + std::chrono::milliseconds(s->idle_timeout_ms));
+    s->client->Watch(*s, s->idle_timeout_ms);
+    auto [ec, n] = co_await ReadSome(s, c);
     if (s->ended()) continue;  // cancelled meanwhile
+    s->client->Done(*s);
     if (ec == asio::error::eof) {
       error_code parse_ec;
       s->parser->put_eof(parse_ec);
@@ -571,9 +555,7 @@ class Http1Exchange final : public Exchange {
 // Http1Client
 
 Http1Client::~Http1Client() {
-  self_.reset();
   while (live_ != nullptr) Fail(*live_, ErrorKind::kCancelled, "upstream client destroyed");
-  watchdog_.cancel();
   for (auto& [authority, conns] : idle_) {
     for (auto& c : conns) c->Close();
   }
@@ -655,46 +637,8 @@ void Http1Client::Unlink(State* s) {
   if (s->next != nullptr) s->next->prev = s->prev;
   if (live_ == s) live_ = s->next;
   s->prev = s->next = nullptr;
-  s->waiting = false;
-  if (--in_flight_ == 0 && watchdog_at_ != Clock::time_point::max()) {
-    watchdog_at_ = Clock::time_point::max();
-    watchdog_.cancel();
-  }
-}
-
-void Http1Client::Watch(State& s, Clock::time_point at) {
-  s.deadline = at;
-  s.waiting = true;
-  if (at < watchdog_at_) ArmWatchdog(at);
-}
-
-void Http1Client::ArmWatchdog(Clock::time_point at) {
-  watchdog_at_ = at;
-  watchdog_.expires_at(at);  // a wait already pending completes with operation_aborted
-  std::weak_ptr<Http1Client*> owner = self_;
-  watchdog_.async_wait([owner](error_code ec) {
-    if (ec) return;  // re-armed or cancelled (maybe the Client is gone)
-    if (std::shared_ptr<Http1Client*> alive = owner.lock()) (*alive)->OnWatchdog();
-  });
-}
-
-void Http1Client::OnWatchdog() {
-  watchdog_at_ = Clock::time_point::max();
-  const Clock::time_point now = Clock::now();
-  Clock::time_point next = Clock::time_point::max();
-  for (State* s = live_; s != nullptr; s = s->next) {
-    if (!s->waiting) continue;
-    if (now >= s->deadline) {
-      // The coroutine awaiting the operation resumes with operation_aborted and fails the
-      // exchange with kTimeout (FailIo); the list is not touched here.
-      s->waiting = false;
-      s->timed_out = true;
-      if (s->conn != nullptr) s->conn->Close();
-    } else {
-      next = std::min(next, s->deadline);
-    }
-  }
-  if (next != Clock::time_point::max()) ArmWatchdog(next);
+  watchdog_.Done(*s);
+  if (--in_flight_ == 0) watchdog_.DisarmIfIdle();
 }
 
 }  // namespace

@@ -146,6 +146,27 @@ TEST(IoWatchdog, StopLetsTheLoopEndAndNothingExpires) {
   EXPECT_TRUE(log.empty());
 }
 
+TEST(IoWatchdog, DisarmIfIdleLetsALoopRunToCompletionEnd) {
+  boost::asio::io_context io;
+  IoWatchdog w(io);
+  std::vector<std::string> log;
+  Probe a(log, "a"), b(log, "b");
+  w.Watch(a, milliseconds(60'000));
+  w.Watch(b, milliseconds(60'000));
+  boost::asio::post(io, [&] {
+    w.Done(a);
+    w.Done(b);
+    w.DisarmIfIdle();
+  });
+  const auto t0 = IoWatchdog::Clock::now();
+  io.run();
+  EXPECT_LT(IoWatchdog::Clock::now() - t0, std::chrono::seconds(10));
+  w.Watch(a, milliseconds(5));  // armed again
+  io.restart();
+  io.run();
+  EXPECT_EQ(log, std::vector<std::string>{"a"});
+}
+
 TEST(IoWatchdog, EntriesAndWatchdogMayGoInEitherOrder) {
   boost::asio::io_context io;
   std::vector<std::string> log;
