@@ -17,13 +17,12 @@
 #include <cstdio>
 #include <list>
 #include <optional>
-#include <sys/socket.h>
-#include <sys/uio.h>
 
 #include "common/io_watchdog.h"
 #include "common/read_buffer.h"
 #include "common/strings.h"
 #include "common/thread_name.h"
+#include "http/socket_write.h"
 
 namespace keygate::http {
 
@@ -80,37 +79,16 @@ struct Connection final : IoWatchdog::Entry {
   }
 
   // Writes all of `buffers`; false when the client is gone or stopped reading for `timeout`.
-  // First straight away: a client that reads has room in its socket buffer for a response or
-  // a chunk, so the common case is one sendmsg and no suspension. Only what did not fit waits
-  // (asio::async_write) under the deadline.
+  // The deadline is started only when the write has to wait (http/socket_write.h).
   template <size_t N>
-  asio::awaitable<bool> Write(std::array<asio::const_buffer, N> buffers,
+  asio::awaitable<bool> Write(const std::array<asio::const_buffer, N>& buffers,
                               std::chrono::milliseconds timeout) {
-    iovec iov[N];
-    size_t total = 0;
-    for (size_t i = 0; i < N; ++i) {
-      iov[i] = {const_cast<void*>(buffers[i].data()), buffers[i].size()};
-      total += buffers[i].size();
-    }
-    if (total == 0) co_return socket.is_open();
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = N;
-    ssize_t sent;
-    do {
-      sent = ::sendmsg(socket.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    if (sent == static_cast<ssize_t>(total)) co_return true;
-    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) co_return false;
-    size_t skip = sent < 0 ? 0 : static_cast<size_t>(sent);
-    for (asio::const_buffer& b : buffers) {
-      const size_t n = std::min(skip, b.size());
-      b += n;
-      skip -= n;
-    }
-    watchdog.Watch(*this, timeout);
-    auto [ec, n] = co_await asio::async_write(socket, buffers, kUseTuple);
-    watchdog.Done(*this);
+    bool waited = false;
+    const boost::system::error_code ec = co_await WriteAll(socket, buffers, [&] {
+      watchdog.Watch(*this, timeout);
+      waited = true;
+    });
+    if (waited) watchdog.Done(*this);
     co_return !ec;
   }
 
@@ -579,6 +557,10 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
     }
     co_await writer.FlushHeld();
     if (!writer.reusable()) break;
+    // The response went out with a synchronous send, and the client's next request cannot be
+    // there yet: reading now would cost an EAGAIN recv whenever the reactor thinks the socket
+    // may have data. Let the loop run the other ready work first.
+    co_await asio::post(io_, asio::use_awaitable);
   }
   watchdog_.Done(conn);
   boost::system::error_code ec;

@@ -439,6 +439,10 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
     s->client->Watch(*s, s->first_byte_timeout_ms);
     error_code ec;
     try {
+      // asio::async_write, not a synchronous send first (http/socket_write.h): the read of the
+      // answer follows at once, and after a synchronous send it finds nothing yet (an EAGAIN
+      // recv per request, measured); a write completing through the loop gives the upstream
+      // that time.
       const std::array<asio::const_buffer, 2> out{asio::buffer(s->head_text),
                                                   asio::buffer(s->body)};
       std::tie(ec, std::ignore) =

@@ -99,8 +99,8 @@ TEST(IoWatchdog, DoneAndRewatchMoveTheDeadline) {
   w.Watch(a, milliseconds(20));
   w.Watch(b, milliseconds(20));
   w.Watch(c, milliseconds(20));
-  w.Done(b);  // never expires
-  w.Done(b);  // twice is harmless
+  w.Done(b);                     // never expires
+  w.Done(b);                     // twice is harmless
   w.Watch(a, milliseconds(20));  // later than c now
   io.run();
   EXPECT_EQ(log, (std::vector<std::string>{"c", "a"}));
