@@ -39,11 +39,21 @@ class ByteSet {
     return ((bits_[b >> 6] >> (b & 63)) & 1) != 0;
   }
   // Whether any byte of `s` is in the set.
-  constexpr bool AnyIn(std::string_view s) const {
+  constexpr bool AnyIn(std::string_view s) const { return Find(s) != std::string_view::npos; }
+  // Whether every byte of `s` is (true for an empty `s`).
+  constexpr bool AllIn(std::string_view s) const {
     for (char c : s) {
-      if (Has(c)) return true;
+      if (!Has(c)) return false;
     }
-    return false;
+    return true;
+  }
+  // The index of the first byte of `s` in the set, or npos (find_first_of without a memchr
+  // per byte).
+  constexpr size_t Find(std::string_view s) const {
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (Has(s[i])) return i;
+    }
+    return std::string_view::npos;
   }
 
  private:

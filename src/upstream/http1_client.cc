@@ -75,8 +75,12 @@ std::optional<Target> ParseHttpUrl(std::string_view url) {
   for (unsigned char c : url) {
     if (c <= 32 || c >= 127) return std::nullopt;  // spaces, controls, raw non-ASCII
   }
+  static constexpr ByteSet kAuthorityEnd("/?#");
+  static constexpr ByteSet kIpv6("0123456789abcdefABCDEF:.");
+  static constexpr ByteSet kHostName(
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~");
   std::string_view rest = url.substr(7);
-  const size_t end = std::min(rest.find_first_of("/?#"), rest.size());
+  const size_t end = std::min(kAuthorityEnd.Find(rest), rest.size());
   std::string_view authority = rest.substr(0, end);
   std::string_view tail = rest.substr(end);
   if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
@@ -89,20 +93,14 @@ std::optional<Target> ParseHttpUrl(std::string_view url) {
     host = host.substr(1, close - 1);
     if (!port.empty() && port.front() != ':') return std::nullopt;
     if (!port.empty()) port.remove_prefix(1);
-    if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) {
-      return std::nullopt;
-    }
+    if (host.empty() || !kIpv6.AllIn(host)) return std::nullopt;
   } else {
     const size_t colon = host.rfind(':');
     if (colon != std::string_view::npos) {
       port = host.substr(colon + 1);
       host = host.substr(0, colon);
     }
-    if (host.empty() ||
-        host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~") !=
-            std::string_view::npos) {
-      return std::nullopt;
-    }
+    if (host.empty() || !kHostName.AllIn(host)) return std::nullopt;
   }
   if (!port.empty()) {
     unsigned value = 0;

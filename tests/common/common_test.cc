@@ -77,6 +77,12 @@ TEST(Strings, ByteSetHoldsExactlyItsMembers) {
   EXPECT_TRUE(kSet.AnyIn("\xff"));
   EXPECT_FALSE(kSet.AnyIn("plain header value"));
   EXPECT_FALSE(kSet.AnyIn(""));
+  EXPECT_EQ(kSet.Find("abc:d:ef"), 3u);
+  EXPECT_EQ(kSet.Find("plain"), std::string_view::npos);
+  static constexpr ByteSet kDigits("0123456789");
+  EXPECT_TRUE(kDigits.AllIn("20261129"));
+  EXPECT_FALSE(kDigits.AllIn("2026-11"));
+  EXPECT_TRUE(kDigits.AllIn(""));
   static_assert(ByteSet("ab").Has('a') && !ByteSet("ab").Has('c'));
 }
 

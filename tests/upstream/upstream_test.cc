@@ -308,7 +308,8 @@ TEST_P(UpstreamTest, ManyDistinctUrlsEachReachTheirTarget) {
 
 TEST_P(UpstreamTest, MalformedUrlFailsCleanly) {
   RunCoroutine(io_, [&]() -> asio::awaitable<void> {
-    for (const char* url : {"http://[::1/echo", "http://127.0.0.1:99999/echo", "not a url"}) {
+    for (const char* url : {"http://[::1/echo", "http://127.0.0.1:99999/echo", "not a url",
+                            "http://[::1g]:80/echo"}) {
       auto ex = client_->Start(Get(url));
       EXPECT_FALSE(co_await ex->ReadHead()) << url;
       EXPECT_EQ(ex->failure().kind, ErrorKind::kOther) << url;
