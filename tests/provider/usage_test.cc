@@ -121,6 +121,32 @@ TEST(ParseResponseUsage, AbsentOrInvalidIsNotPresent) {
                    .present);
 }
 
+// Only the top-level "usage" member counts, wherever it is among the members, and only in a body
+// that is one whole object; with two, the first (as a DOM lookup answers).
+TEST(ParseResponseUsage, TopLevelUsageOfAWholeObjectOnly) {
+  const std::string content(100'000, 'x');
+  ExpectUsage(ParseResponseUsage(Format::kOpenAIChat,
+                                 R"({"choices":[{"message":{"content":")" + content +
+                                     R"("}}],"usage":{"prompt_tokens":3,"completion_tokens":4}})"),
+              3, 4, 0, 0);
+  ExpectUsage(ParseResponseUsage(Format::kOpenAIChat,
+                                 R"({"usage":{"prompt_tokens":1,"completion_tokens":2},)"
+                                 R"("usage":{"prompt_tokens":8,"completion_tokens":9}})"),
+              1, 2, 0, 0);
+  for (std::string_view body : {
+           // nested, not top-level
+           R"({"choices":[{"usage":{"prompt_tokens":1,"completion_tokens":2}}]})",
+           R"({"x":{"usage":{"prompt_tokens":1,"completion_tokens":2}}})",
+           // the object does not close
+           R"({"usage":{"prompt_tokens":1,"completion_tokens":2},"id":)",
+           R"({"usage":{"prompt_tokens":1,"completion_tokens":2})",
+           // the usage value itself is broken
+           R"({"usage":{"prompt_tokens":1,"completion_tokens":}})",
+       }) {
+    EXPECT_FALSE(ParseResponseUsage(Format::kOpenAIChat, body).present) << body;
+  }
+}
+
 TEST(ParseResponseUsage, NegativeCountsReadAsZero) {
   ExpectUsage(ParseResponseUsage(Format::kOpenAIChat,
                                  R"({"usage":{"prompt_tokens":-5,"completion_tokens":7}})"),
