@@ -371,6 +371,26 @@ TEST(SseUsageFilter, ToolCallArgumentsAndReasoningCountAsOutput) {
   EXPECT_FALSE(r.saw_done);
 }
 
+// What the text scanner reads of an OpenAI chat chunk: decoded code points of the first of
+// duplicate keys, several choices, and nothing from a chunk that is not one whole object or
+// from a usage object that does not parse (all passed on untouched).
+TEST(SseUsageFilter, OpenAIChatChunksAsTheScannerReadsThem) {
+  const std::string stream =
+      "data: {\"choices\":[{\"delta\":{\"content\":\"ab\",\"content\":\"cdefg\"}},"
+      "{\"delta\":{\"content\":\"a\\u00e9\\n\"},\"delta\":{\"content\":\"xxxx\"}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\"unclosed\"}}]\n\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":}}\n\n"
+      "data: {\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":5},\"choices\":[],"
+      "\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":50}}\n\n";
+  Result r = RunWhole(Format::kOpenAIChat, /*drop=*/true, stream);
+  EXPECT_EQ(r.output_chars, 2u + 3u);  // "ab", then "a", "é", "\n"
+  EXPECT_TRUE(r.usage.present);
+  EXPECT_EQ(r.usage.input_tokens, 4);
+  EXPECT_EQ(r.usage.output_tokens, 5);
+  // Only the last chunk is the usage-only chunk: the one with the broken usage stays.
+  EXPECT_EQ(r.out, stream.substr(0, stream.rfind("data: ")));
+}
+
 TEST(SseUsageFilter, NonJsonAndCommentsPassUntouched) {
   const std::string stream =
       ": OPENROUTER PROCESSING\n\n"
