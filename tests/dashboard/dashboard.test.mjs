@@ -219,6 +219,10 @@ test('dashboard: sign in, import a backup, see a rotation, accessible pages', as
   await page.click('#credits-form button[name=add]');
   await page.locator('#client-result').filter({ hasText: 'Added $2.5' }).waitFor();
   await page.locator('#clients-table tr', { hasText: 'browser-client' }).filter({ hasText: '$7.' }).waitFor();
+  // The detail panel is drawn again after the table (clientAction): fill its sub-key form only
+  // once the new panel is there, or the redraw replaces the filled form with an empty one and the
+  // submit never leaves the browser (seen once in CI, on a loaded machine).
+  await page.locator('#client-detail p.muted', { hasText: 'Balance $7.' }).waitFor();
   await page.fill('#sub-name', 'browser-friend');
   await page.fill('#sub-caps', 'gpt-sdk=1');
   await page.click('#sub-form button[type=submit]');
