@@ -29,17 +29,14 @@ class ReadBuffer {
 
   // The free room after the data, to read into (then Commit what was read). With no block,
   // allocates one of `initial` bytes; when the data reaches the end of the block, moves it to
-  // the front first. Empty only when the block is full of unconsumed data: Grow it, or give up.
-  std::span<char> Space(size_t initial) {
-    if (cap_ == 0) {
-      block_.reset(new char[initial]);
-      cap_ = initial;
-    } else if (end_ == cap_ && begin_ > 0) {
-      std::memmove(block_.get(), block_.get() + begin_, end_ - begin_);
-      end_ -= begin_;
-      begin_ = 0;
-    }
-    return {block_.get() + end_, cap_ - end_};
+  // the front first. When the block is full of unconsumed data, grows it to `grow_to` bytes
+  // (a parser that needs more of one piece: an HTTP head up to its limit); empty only when it
+  // is that large already.
+  std::span<char> Space(size_t initial, size_t grow_to = 0) {
+    std::span<char> room = Room(initial);
+    if (!room.empty() || cap_ >= grow_to) return room;
+    Grow(grow_to);
+    return Room(initial);
   }
   void Commit(size_t n) { end_ += n; }
 
@@ -62,6 +59,18 @@ class ReadBuffer {
   }
 
  private:
+  std::span<char> Room(size_t initial) {
+    if (cap_ == 0) {
+      block_.reset(new char[initial]);
+      cap_ = initial;
+    } else if (end_ == cap_ && begin_ > 0) {
+      std::memmove(block_.get(), block_.get() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    return {block_.get() + end_, cap_ - end_};
+  }
+
   std::unique_ptr<char[]> block_;
   size_t cap_ = 0, begin_ = 0, end_ = 0;
 };

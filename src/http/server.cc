@@ -422,16 +422,12 @@ asio::awaitable<boost::system::error_code> ReadRequest(Connection& c, RequestPar
       if (ec) co_return ec;
     }
     if (finished()) co_return error_code{};
-    std::span<char> room = c.in.Space(kReadSize);
-    if (!parser.is_header_done()) {
-      // The head must be whole in the buffer: grow up to the limit (the parser reports
-      // header_limit once the buffer holds that much without the head's end).
-      if (room.empty() && c.in.capacity() < max_head) {
-        c.in.Grow(max_head);
-        room = c.in.Space(kReadSize);
-      }
-    } else if (room.size() < kBodyReadSize && parser.content_length_remaining() &&
-               *parser.content_length_remaining() > room.size()) {
+    // The head must be whole in the buffer: it grows up to the limit (the parser reports
+    // header_limit once the buffer holds that much without the head's end).
+    std::span<char> room = c.in.Space(kReadSize, parser.is_header_done() ? 0 : max_head);
+    if (parser.is_header_done() && room.size() < kBodyReadSize &&
+        parser.content_length_remaining() &&
+        *parser.content_length_remaining() > room.size()) {
       c.in.Grow(kBodyReadSize);  // a large body: fewer, larger reads
       room = c.in.Space(kReadSize);
     }

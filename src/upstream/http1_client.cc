@@ -336,11 +336,7 @@ asio::awaitable<std::pair<error_code, size_t>> ReadSome(std::shared_ptr<State> s
                                                         std::shared_ptr<Conn> c) {
   error_code ec = asio::error::no_buffer_space;
   size_t n = 0;
-  std::span<char> room = c->in.Space(kReadBuffer);
-  if (room.empty() && !s->head_complete && c->in.capacity() < kMaxHead) {
-    c->in.Grow(kMaxHead);
-    room = c->in.Space(kReadBuffer);
-  }
+  std::span<char> room = c->in.Space(kReadBuffer, s->head_complete ? 0 : kMaxHead);
   if (!room.empty()) {
     try {
       std::tie(ec, n) = co_await c->socket.async_read_some(

@@ -62,6 +62,18 @@ TEST(ReadBuffer, FullOfDataHasNoRoomUntilItGrows) {
   EXPECT_EQ(b.capacity(), 32u);
 }
 
+TEST(ReadBuffer, SpaceGrowsAFullBlockUpToTheGivenSize) {
+  ReadBuffer b;
+  Put(b, "abcdefgh");
+  EXPECT_EQ(b.Space(8, 20).size(), 12u);  // full of data: grown to 20
+  EXPECT_EQ(b.data(), "abcdefgh");
+  b.Commit(12);
+  EXPECT_TRUE(b.Space(8, 20).empty()) << "already that large";
+  b.Consume(4);
+  EXPECT_EQ(b.Space(8, 20).size(), 4u) << "room by moving the data to the front first";
+  EXPECT_EQ(b.capacity(), 20u);
+}
+
 // An entry that records when it expired (ms after the start) and may watch itself again.
 struct Probe final : IoWatchdog::Entry {
   Probe(std::vector<std::string>& log, std::string name) : log(log), name(std::move(name)) {}
