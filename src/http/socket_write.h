@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -27,18 +28,18 @@
 
 namespace keygate::http {
 
-// Sends what fits now and advances the buffers past it. False (and `ec`) when the connection
-// failed; true otherwise (all sent, or the rest must wait for room).
+// Sends what fits now and advances the buffers past it. Returns the bytes left to send (0: all
+// sent); `ec` is set when the connection failed.
 template <size_t N>
-bool SendNow(boost::asio::ip::tcp::socket& socket,
-             std::array<boost::asio::const_buffer, N>& buffers, boost::system::error_code& ec) {
+size_t SendNow(boost::asio::ip::tcp::socket& socket,
+               std::array<boost::asio::const_buffer, N>& buffers, boost::system::error_code& ec) {
   iovec iov[N];
   size_t total = 0;
   for (size_t i = 0; i < N; ++i) {
     iov[i] = {const_cast<void*>(buffers[i].data()), buffers[i].size()};
     total += buffers[i].size();
   }
-  if (total == 0) return true;
+  if (total == 0) return 0;
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = N;
@@ -47,9 +48,10 @@ bool SendNow(boost::asio::ip::tcp::socket& socket,
     sent = ::sendmsg(socket.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
-    ec.assign(errno, boost::asio::error::get_system_category());
-    return false;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      ec.assign(errno, boost::asio::error::get_system_category());
+    }
+    return total;
   }
   size_t skip = static_cast<size_t>(sent);
   for (boost::asio::const_buffer& b : buffers) {
@@ -57,16 +59,7 @@ bool SendNow(boost::asio::ip::tcp::socket& socket,
     b += n;
     skip -= n;
   }
-  return true;
-}
-
-// True when the buffers hold nothing more to send.
-template <size_t N>
-bool AllSent(const std::array<boost::asio::const_buffer, N>& buffers) {
-  for (const auto& b : buffers) {
-    if (b.size() != 0) return false;
-  }
-  return true;
+  return total - static_cast<size_t>(sent);
 }
 
 // Writes all of `buffers`: SendNow, then asio::async_write for the rest. `before_wait` runs
@@ -77,8 +70,7 @@ boost::asio::awaitable<boost::system::error_code> WriteAll(
     BeforeWait before_wait) {
   boost::system::error_code ec;
   if (!socket.is_open()) co_return boost::asio::error::bad_descriptor;
-  if (!SendNow(socket, buffers, ec)) co_return ec;
-  if (AllSent(buffers)) co_return ec;
+  if (SendNow(socket, buffers, ec) == 0 || ec) co_return ec;
   before_wait();
   std::tie(ec, std::ignore) = co_await boost::asio::async_write(
       socket, buffers, boost::asio::as_tuple(boost::asio::use_awaitable));
