@@ -364,6 +364,7 @@ TEST_F(ServerTest, ClientThatStopsReadingFailsTheWriteAfterTheWriteTimeout) {
   StartServer(o);
   RawClient c(server_->port());
   c.Send("GET /flood HTTP/1.1\r\nHost: h\r\n\r\n");
+  // The handler runs on the worker's thread: poll its flag, bounded well above the 300 ms.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!flood_ended_ && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -387,6 +388,8 @@ TEST_F(ServerTest, ChunkedAndPiecewiseBodiesAreAssembled) {
     RawClient c(server_->port());
     c.Send("POST /chunked HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
            "3\r\nabc\r\n");
+    // Pauses between sends so the pieces usually arrive in separate reads (parsing resumes
+    // across reads); the assertions hold however the bytes are grouped.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     c.Send("a;ext=1\r\n0123456789\r\n0\r\n\r\n");
     EXPECT_NE(c.ReadUntil("POST /chunked 13").find("HTTP/1.1 200"), std::string::npos);
@@ -408,6 +411,7 @@ TEST_F(ServerTest, LargeHeadUnderTheLimitIsServed) {
   const std::string big = "X-Big: " + std::string(40 << 10, 'b') + "\r\n";
   RawClient c(server_->port());
   c.Send("GET /big HTTP/1.1\r\nHost: h\r\n" + big.substr(0, 1000));
+  // So the first piece is usually read alone, before the buffer must grow for the rest.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   c.Send(big.substr(1000) + "X-Test: large\r\n\r\n");
   EXPECT_NE(c.ReadUntil("large").find("GET /big 0 large"), std::string::npos);
