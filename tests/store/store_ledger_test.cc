@@ -45,8 +45,8 @@ class StoreLedgerTest : public StoreTest {
   }
 };
 
-// 70 keys: more than one PostgreSQL upsert statement's worth (64), so the totals of one batch
-// take two statements there; on SQLite one statement per key.
+// 70 keys: more than one upsert statement's worth (64), so the totals of one batch take two
+// statements.
 TEST_P(StoreLedgerTest, TotalsPerKeyAcrossBatches) {
   std::vector<int64_t> keys = KeyIds(MakePool("p", 70, 0));
   ASSERT_EQ(keys.size(), 70u);
@@ -71,8 +71,7 @@ TEST_P(StoreLedgerTest, TotalsPerKeyAcrossBatches) {
 }
 
 // One batch whose keys are partly known (totals stored) and partly new, more of them than one
-// totals statement takes (64): each key's total is its records' sum, on both databases (SQLite
-// upserts key by key, PostgreSQL 64 keys per statement).
+// totals statement takes (64): each key's total is its records' sum, on both databases.
 TEST_P(StoreLedgerTest, KnownAndNewKeysInOneBatchAddUp) {
   std::vector<int64_t> keys = KeyIds(MakePool("p", 100, 0));
   ASSERT_EQ(keys.size(), 100u);
