@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace keygate::provider::internal {
@@ -45,6 +46,42 @@ class DomParser {
  private:
   std::unique_ptr<simdjson::dom::parser> own_;
   simdjson::dom::parser* parser_;
+};
+
+// An on-demand (non-validating) parser for one document: only what the caller visits is read
+// and checked. Same buffer policy as DomParser: documents up to its kSharedLimit reuse one parser
+// and one padded copy per thread; larger ones get their own, freed afterwards. The document
+// refers to the parser: use it before the next Iterate on the same thread.
+class OnDemandParser {
+ public:
+  explicit OnDemandParser(size_t len) {
+    if (len <= DomParser::kSharedLimit) {
+      static thread_local State shared;
+      state_ = &shared;
+    } else {
+      own_ = std::make_unique<State>();
+      state_ = own_.get();
+    }
+  }
+
+  // Starts reading `text` (copied into a padded buffer: callers need no padding).
+  simdjson::error_code Iterate(std::string_view text, simdjson::ondemand::document& doc) {
+    if (text.empty()) return simdjson::EMPTY;
+    std::string& padded = state_->padded;
+    padded.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+    padded.assign(text);
+    return state_->parser
+        .iterate(simdjson::padded_string_view(padded.data(), padded.size(), padded.capacity()))
+        .get(doc);
+  }
+
+ private:
+  struct State {
+    simdjson::ondemand::parser parser;
+    std::string padded;
+  };
+  std::unique_ptr<State> own_;
+  State* state_;
 };
 
 inline std::optional<simdjson::dom::element> Field(simdjson::dom::element e, std::string_view key) {

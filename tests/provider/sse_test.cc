@@ -371,7 +371,7 @@ TEST(SseUsageFilter, ToolCallArgumentsAndReasoningCountAsOutput) {
   EXPECT_FALSE(r.saw_done);
 }
 
-// What the text scanner reads of an OpenAI chat chunk: decoded code points of the first of
+// What the usage filter reads of an OpenAI chat chunk: decoded code points of the first of
 // duplicate keys, several choices, and nothing from a chunk that is not one whole object or
 // from a usage object that does not parse (all passed on untouched).
 TEST(SseUsageFilter, OpenAIChatChunksAsTheScannerReadsThem) {
@@ -389,6 +389,22 @@ TEST(SseUsageFilter, OpenAIChatChunksAsTheScannerReadsThem) {
   EXPECT_EQ(r.usage.output_tokens, 5);
   // Only the last chunk is the usage-only chunk: the one with the broken usage stays.
   EXPECT_EQ(r.out, stream.substr(0, stream.rfind("data: ")));
+}
+
+// Chunks are read on demand and a chunk with a usage object again with the DOM: its output
+// counts once; escaped keys are decoded; a value after the counted ones that is malformed makes
+// the whole chunk count nothing when the reader reaches it (here: a broken delta in choice 2).
+TEST(SseUsageFilter, OpenAIChatOnDemandReadingCountsEachChunkOnce) {
+  const std::string stream =
+      "data: {\"choices\":[{\"delta\":{\"cont\\u0065nt\":\"abc\"}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\"xy\"}},{\"delta\":{\"content\":7,"
+      "\"tool_calls\":[{\"function\":{\"arguments\":\"\\uZZZZ\"}}]}}]}\n\n"
+      "data: {\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2},"
+      "\"choices\":[{\"delta\":{\"content\":\"hello\"}}]}\n\n";
+  Result r = RunWhole(Format::kOpenAIChat, /*drop=*/true, stream);
+  EXPECT_EQ(r.output_chars, 3u + 5u);
+  EXPECT_EQ(r.usage.output_tokens, 2);
+  EXPECT_EQ(r.out, stream) << "a usage chunk with a choice is not the usage-only chunk";
 }
 
 TEST(SseUsageFilter, NonJsonAndCommentsPassUntouched) {
