@@ -54,7 +54,11 @@ Status ClientAuth::Refresh(store::Store& store) {
         (!id->expires_at_ms || *payer->expires_at_ms < *id->expires_at_ms)) {
       id->expires_at_ms = payer->expires_at_ms;  // a sub-key ends with its parent
     }
-    map->emplace(k.key_hash, std::move(id));
+    std::optional<std::string> digest = HexDecode(k.key_hash);
+    if (!digest || digest->size() != sizeof(Digest)) continue;  // not a hash this build makes
+    Digest d;
+    std::memcpy(d.data(), digest->data(), d.size());
+    map->emplace(d, std::move(id));
   }
   std::atomic_store(&keys_, std::shared_ptr<const Map>(std::move(map)));
   return OkStatus();
@@ -63,9 +67,9 @@ Status ClientAuth::Refresh(store::Store& store) {
 std::shared_ptr<const ClientIdentity> ClientAuth::Authenticate(std::string_view token) const {
   if (token.empty() || token.size() > 512) return nullptr;
   // The hash is keyed: comparing hashes leaks nothing useful about the secret through timing.
-  std::string hash = secrets_->HashClientKey(token);
+  const Digest digest = secrets_->DigestClientKey(token);
   auto keys = std::atomic_load(&keys_);
-  auto it = keys->find(hash);
+  auto it = keys->find(digest);
   if (it == keys->end()) return nullptr;
   return it->second;
 }

@@ -7,6 +7,9 @@
 #ifndef KEYGATE_GATEWAY_CLIENT_AUTH_H_
 #define KEYGATE_GATEWAY_CLIENT_AUTH_H_
 
+#include <array>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,7 +52,16 @@ class ClientAuth {
   static std::string_view ExtractToken(std::string_view authorization, std::string_view x_api_key);
 
  private:
-  using Map = std::unordered_map<std::string, std::shared_ptr<const ClientIdentity>>;
+  using Digest = std::array<uint8_t, 32>;
+  // The digest is a keyed hash: any 8 of its bytes are already a uniform hash.
+  struct DigestHash {
+    size_t operator()(const Digest& d) const {
+      size_t h;
+      std::memcpy(&h, d.data(), sizeof h);
+      return h;
+    }
+  };
+  using Map = std::unordered_map<Digest, std::shared_ptr<const ClientIdentity>, DigestHash>;
   std::shared_ptr<const SecretBox> secrets_;
   std::shared_ptr<const Map> keys_;  // swapped with std::atomic_store
 };

@@ -29,11 +29,16 @@ std::array<uint8_t, 32> Subkey(const MasterKey& master, uint64_t id) {
   return out;
 }
 
+// Keyed BLAKE2b of `data`, `len` bytes into `out`.
+void KeyedHashTo(const std::array<uint8_t, 32>& key, std::string_view data, uint8_t* out,
+                 size_t len) {
+  crypto_generichash(out, len, reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                     key.data(), key.size());
+}
+
 std::string KeyedHash(const std::array<uint8_t, 32>& key, std::string_view data, size_t len) {
   std::string out(len, '\0');
-  crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), len,
-                     reinterpret_cast<const unsigned char*>(data.data()), data.size(), key.data(),
-                     key.size());
+  KeyedHashTo(key, data, reinterpret_cast<uint8_t*>(out.data()), len);
   return HexEncode(out);
 }
 
@@ -152,6 +157,12 @@ std::string SecretBox::Fingerprint(std::string_view secret) const {
 
 std::string SecretBox::HashClientKey(std::string_view secret) const {
   return KeyedHash(client_hash_key_, secret, 32);
+}
+
+std::array<uint8_t, 32> SecretBox::DigestClientKey(std::string_view secret) const {
+  std::array<uint8_t, 32> out;
+  KeyedHashTo(client_hash_key_, secret, out.data(), out.size());
+  return out;
 }
 
 std::string SecretBox::HashAdminKey(std::string_view secret) const {

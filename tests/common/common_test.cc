@@ -146,6 +146,20 @@ TEST(Secrets, SealOpenRoundTripAndContextBinding) {
   EXPECT_NE(box.KeyCheck(), SecretBox(other).KeyCheck());
 }
 
+// The request path compares raw digests against the stored hex hashes, decoded: they must be the
+// same hash, keyed per master key and apart from admin-key hashes.
+TEST(Secrets, ClientKeyDigestIsTheStoredHashUndecoded) {
+  SecretBox box(*ParseMasterKeyHex(std::string(64, 'a')));
+  const std::array<uint8_t, 32> digest = box.DigestClientKey("kg-client-token");
+  const std::string hex = box.HashClientKey("kg-client-token");
+  EXPECT_EQ(hex.size(), 64u);
+  EXPECT_EQ(HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), 32)), hex);
+  EXPECT_NE(box.DigestClientKey("kg-client-tokeN"), digest);
+  EXPECT_NE(SecretBox(*ParseMasterKeyHex(std::string(64, 'b'))).DigestClientKey("kg-client-token"),
+            digest);
+  EXPECT_NE(box.HashAdminKey("kg-client-token"), hex);
+}
+
 TEST(Secrets, MasterKeyParsing) {
   EXPECT_FALSE(ParseMasterKeyHex("abc").ok());
   EXPECT_FALSE(ParseMasterKeyHex(std::string(64, 'g')).ok());
