@@ -7,8 +7,9 @@
 //       every response body (de-chunked) must equal FILE byte for byte: the fidelity check.
 //   bench_client streams --port P --body FILE [--header "K: V"]... --n 10000 --pid PID
 //       Opens N connections at once, each sending one streaming request, waits until every one
-//       has received its first SSE event, lets them run --settle-ms (3000), then reads PID's
-//       VmRSS: prints RSS before and with the N streams open, and per stream. Then closes them.
+//       has received its first SSE event or failed (or none has for --stall-ms, 3000: those left
+//       are `pending`), lets them run --settle-ms (3000), then reads PID's VmRSS: prints RSS
+//       before and with the N streams open, and per stream. Then closes them.
 //
 // Output: one line starting with RESULT, key=value pairs (bench/run.sh parses it).
 #include <arpa/inet.h>
@@ -45,6 +46,7 @@ struct Args {
   int pid = 0;
   int timeout_s = 120;
   int settle_ms = 3000;
+  int stall_ms = 3000;
 };
 
 std::string ReadFile(const std::string& path) {
@@ -76,6 +78,7 @@ Args Parse(int argc, char** argv) {
     else if (k == "--pid") a.pid = std::atoi(v);
     else if (k == "--timeout-s") a.timeout_s = std::atoi(v);
     else if (k == "--settle-ms") a.settle_ms = std::atoi(v);
+    else if (k == "--stall-ms") a.stall_ms = std::atoi(v);
     else {
       std::fprintf(stderr, "bench_client: unknown flag %s\n", k.c_str());
       std::exit(2);
@@ -264,7 +267,17 @@ int Streams(const Args& a) {
   const auto deadline = Clock::now() + std::chrono::seconds(a.timeout_s);
   std::vector<epoll_event> events(1024);
   char buf[16384];
-  while (with_event + failed < a.n && Clock::now() < deadline) {
+  // Waiting for the last few streams ends when none has started or failed for --stall-ms: a
+  // stream the proxy keeps retrying (its upstream connect failing at the descriptor limit) would
+  // otherwise hold the RSS reading until the others have ended (a stream lasts ~20 s).
+  auto last_progress = Clock::now();
+  int progress = 0;
+  while (with_event + failed < a.n && Clock::now() < deadline &&
+         Clock::now() - last_progress < std::chrono::milliseconds(a.stall_ms)) {
+    if (with_event + failed != progress) {
+      progress = with_event + failed;
+      last_progress = Clock::now();
+    }
     int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), 200);
     for (int k = 0; k < n; ++k) {
       Stream& s = streams[events[static_cast<size_t>(k)].data.u32];
@@ -339,9 +352,9 @@ int Streams(const Args& a) {
   const double per_stream =
       with_event > 0 ? static_cast<double>(rss_open - rss_before) / with_event : 0;
   std::printf("RESULT streams=%d with_first_event=%d status_200=%d open=%d ended=%d failed=%d "
-              "rss_before_kib=%ld rss_open_kib=%ld per_stream_kib=%.2f\n",
-              a.n, with_event, status_ok, open_now, ended, failed, rss_before, rss_open,
-              per_stream);
+              "pending=%d rss_before_kib=%ld rss_open_kib=%ld per_stream_kib=%.2f\n",
+              a.n, with_event, status_ok, open_now, ended, failed, a.n - with_event - failed,
+              rss_before, rss_open, per_stream);
   return with_event == a.n && ended == 0 ? 0 : 1;
 }
 

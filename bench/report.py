@@ -121,8 +121,10 @@ def main(path):
     for l in other:
         print(l)
     for t, s in streams.items():
-        print("STREAMS %s: %d streams, %d got their first event, RSS %.1f -> %.1f MB: %.2f KiB per stream%s" % (
-            t, s["streams"], s["with_first_event"], s["rss_before_kib"] / 1024,
+        print("STREAMS %s: %d streams, %d got their first event%s, RSS %.1f -> %.1f MB: %.2f KiB per stream%s" % (
+            t, s["streams"], s["with_first_event"],
+            ", %d failed, %d still pending" % (s.get("failed", 0), s["pending"]) if s.get("pending") else "",
+            s["rss_before_kib"] / 1024,
             s["rss_open_kib"] / 1024, s["per_stream_kib"],
             " (INVALID: %d streams had ended when the RSS was read)" % s["ended"]
             if s.get("ended", 0) else ""))
