@@ -185,10 +185,7 @@ class Server::WorkerImpl final : public Worker {
 
   Server& server_;
   const int index_;
-  // One thread runs this loop, and every socket and timer on it is used from that thread only
-  // (other threads post to it: ForceClose, the gateway's store tasks): the reactor needs no lock
-  // per operation. Posting stays locked.
-  asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  asio::io_context io_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
   IoWatchdog watchdog_{io_};  // the deadlines of the sessions' reads and writes
   tcp::acceptor acceptor_;
