@@ -4,6 +4,7 @@
 //   InspectRequest      extracting model/stream (and the rest of RequestInfo) from a 2 KB body
 //   RewriteRequest      the upstream body for it (model replaced, include_usage added)
 //   SseUsageFilter      one 22-event OpenAI chat stream through the usage filter (per stream)
+//   ResponseUsage       the usage of a non-streaming chat completion (the stub's 400-byte body)
 //   UsageInsert         Store::InsertUsage of a 256-record batch (the usage writer's usual size
 //                       under load) into a SQLite store (WAL, as served), keys of a 1,000-key pool
 //
@@ -178,6 +179,24 @@ void SseUsageFilter(benchmark::State& state) {
   state.counters["events"] = 22;
 }
 BENCHMARK(SseUsageFilter)->Arg(1 << 16)->Arg(256);
+
+// The usage of a non-streaming chat completion: bench/fast_stub.c's response body.
+void ResponseUsage(benchmark::State& state) {
+  const std::string body =
+      "{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion\",\"created\":1700000000,"
+      "\"model\":\"bench-upstream\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+      "\"content\":\"Hello! This is a fixed answer from the benchmark stub, long enough to look "
+      "like a short real completion of an ordinary chat request.\"},\"logprobs\":null,"
+      "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":25,\"completion_tokens\":30,"
+      "\"total_tokens\":55}}";
+  for (auto _ : state) {
+    provider::Usage u = provider::ParseResponseUsage(config::Format::kOpenAIChat, body);
+    if (u.output_tokens != 30) state.SkipWithError("usage not read");
+    benchmark::DoNotOptimize(u);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(ResponseUsage);
 
 // The usage writer's transaction: a batch of records, as the gateway makes them (time-ordered
 // request ids, a client key, one of 1,000 upstream keys, a cost), into a SQLite store on disk.
