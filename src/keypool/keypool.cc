@@ -56,7 +56,13 @@ StatusOr<int> KeyPool::Refresh() {
   }
   force_reload_ = false;
 
-  // Forget health of keys and proxies that no view references any more.
+  // Forget health of keys and proxies that no view references any more. Only a reloaded (or
+  // vanished) pool changes which are referenced: a poll that found every version unchanged skips
+  // this walk over every key (a set of 100,000 ids, twice a second, for nothing).
+  if (reloaded == 0 && next->pools.size() == current->pools.size()) {
+    std::atomic_store(&view_, std::shared_ptr<const PoolSet>(std::move(next)));
+    return reloaded;
+  }
   std::set<int64_t> live_keys, live_proxies;
   for (const auto& [name, view] : next->pools) {
     for (const KeyView& k : view->keys) {

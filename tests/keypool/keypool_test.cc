@@ -216,6 +216,31 @@ TEST_F(KeyPoolTest, RefreshSeesAnotherInstancesRotationAndKeepsHealth) {
   EXPECT_EQ(before->Find("p")->keys.size(), 2u) << "old snapshots stay valid";
 }
 
+// A key's health (cooldown, failure streak, in-flight count) lives while some view has the key:
+// kept across refreshes that change nothing and across reloads of its pool, dropped once the key
+// is gone (Refresh skips that cleanup when no pool was reloaded).
+TEST_F(KeyPoolTest, HealthLivesWhileAViewHasTheKey) {
+  auto ids = AddKeys(2, 0);
+  auto kp = MakePool(config::Strategy::kRoundRobin);
+  auto health_of = [&](int64_t id) -> std::shared_ptr<KeyHealth> {
+    for (const KeyView& k : kp->Snapshot()->Find("p")->keys) {
+      if (k.id == id) return k.health;
+    }
+    return nullptr;
+  };
+  std::shared_ptr<KeyHealth> h0 = health_of(ids[0]);
+  ASSERT_NE(h0, nullptr);
+  EXPECT_EQ(*kp->Refresh(), 0);
+  EXPECT_EQ(health_of(ids[0]), h0) << "unchanged pool: the same health";
+  AddKeys(1, 0);
+  EXPECT_EQ(*kp->Refresh(), 1);
+  EXPECT_EQ(health_of(ids[0]), h0) << "reloaded pool: the same health";
+  ASSERT_TRUE(*store_->DeleteKey(ids[0]));
+  EXPECT_EQ(*kp->Refresh(), 1);
+  EXPECT_EQ(health_of(ids[0]), nullptr);
+  EXPECT_EQ(h0.use_count(), 1) << "nothing but this test holds the deleted key's health";
+}
+
 TEST_F(KeyPoolTest, RotateThroughThePoolHandlesAllOutcomes) {
   auto ids = AddKeys(2, 1);
   auto kp = MakePool(config::Strategy::kRoundRobin);
