@@ -24,7 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { kChunks = 20, kMaxConns = 1 << 17, kBufCap = 1 << 16 };
+#include "stub_bodies.h"
+
+enum { kChunks = KG_STUB_CHUNKS, kMaxConns = 1 << 17, kBufCap = 1 << 16 };
 
 typedef struct {
   char* in;
@@ -63,13 +65,7 @@ static char* Dup(const char* s) {
 }
 
 static void BuildResponses(void) {
-  static const char kBody[] =
-      "{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion\",\"created\":1700000000,"
-      "\"model\":\"bench-upstream\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-      "\"content\":\"Hello! This is a fixed answer from the benchmark stub, long enough to look "
-      "like a short real completion of an ordinary chat request.\"},\"logprobs\":null,"
-      "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":25,\"completion_tokens\":30,"
-      "\"total_tokens\":55}}";
+  static const char kBody[] = KG_STUB_JSON_BODY;
   char buf[2048];
   json_resp_len = (size_t)snprintf(buf, sizeof buf,
                                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -83,21 +79,14 @@ static void BuildResponses(void) {
     char ev[1024];
     if (i < kChunks) {
       char piece[64];
-      snprintf(piece, sizeof piece, "token%02d ", i);
+      snprintf(piece, sizeof piece, KG_STUB_PIECE_FMT, i);
       strcat(content_text, piece);
-      snprintf(ev, sizeof ev,
-               "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\","
-               "\"created\":1700000000,\"model\":\"bench-upstream\",\"choices\":[{\"index\":0,"
-               "\"delta\":{\"content\":\"%s\"},\"logprobs\":null,\"finish_reason\":%s}]}\n\n",
-               piece, i == kChunks - 1 ? "\"stop\"" : "null");
+      snprintf(ev, sizeof ev, KG_STUB_CONTENT_EVENT_FMT, piece,
+               i == kChunks - 1 ? "\"stop\"" : "null");
     } else if (i == kChunks) {
-      snprintf(ev, sizeof ev,
-               "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\","
-               "\"created\":1700000000,\"model\":\"bench-upstream\",\"choices\":[],"
-               "\"usage\":{\"prompt_tokens\":25,\"completion_tokens\":%d,\"total_tokens\":%d}}\n\n",
-               kChunks, 25 + kChunks);
+      snprintf(ev, sizeof ev, KG_STUB_USAGE_EVENT_FMT, kChunks, 25 + kChunks);
     } else {
-      snprintf(ev, sizeof ev, "data: [DONE]\n\n");
+      snprintf(ev, sizeof ev, KG_STUB_DONE_EVENT);
     }
     char chunk[1100];
     snprintf(chunk, sizeof chunk, "%zx\r\n%s\r\n", strlen(ev), ev);

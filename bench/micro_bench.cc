@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "stub_bodies.h"  // bench/: what fast_stub.c serves
 #include "common/clock.h"
 #include "keypool/keypool.h"
 #include "provider/provider.h"
@@ -145,20 +146,16 @@ BENCHMARK(RewriteRequest);
 // The stream bench/fast_stub.c sends: 20 content chunks, a usage chunk, [DONE].
 std::string Stream() {
   std::string s;
-  for (int i = 0; i < 20; ++i) {
-    char ev[512];
-    std::snprintf(ev, sizeof ev,
-                  "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\","
-                  "\"created\":1700000000,\"model\":\"bench-upstream\",\"choices\":[{\"index\":0,"
-                  "\"delta\":{\"content\":\"token%02d \"},\"logprobs\":null,\"finish_reason\":%s}]}"
-                  "\n\n",
-                  i, i == 19 ? "\"stop\"" : "null");
+  for (int i = 0; i < KG_STUB_CHUNKS; ++i) {
+    char piece[32], ev[512];
+    std::snprintf(piece, sizeof piece, KG_STUB_PIECE_FMT, i);
+    std::snprintf(ev, sizeof ev, KG_STUB_CONTENT_EVENT_FMT, piece,
+                  i == KG_STUB_CHUNKS - 1 ? "\"stop\"" : "null");
     s += ev;
   }
-  s += "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":"
-       "1700000000,\"model\":\"bench-upstream\",\"choices\":[],\"usage\":{\"prompt_tokens\":25,"
-       "\"completion_tokens\":20,\"total_tokens\":45}}\n\ndata: [DONE]\n\n";
-  return s;
+  char usage[512];
+  std::snprintf(usage, sizeof usage, KG_STUB_USAGE_EVENT_FMT, KG_STUB_CHUNKS, 25 + KG_STUB_CHUNKS);
+  return s + usage + KG_STUB_DONE_EVENT;
 }
 
 void SseUsageFilter(benchmark::State& state) {
@@ -182,13 +179,7 @@ BENCHMARK(SseUsageFilter)->Arg(1 << 16)->Arg(256);
 
 // The usage of a non-streaming chat completion: bench/fast_stub.c's response body.
 void ResponseUsage(benchmark::State& state) {
-  const std::string body =
-      "{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion\",\"created\":1700000000,"
-      "\"model\":\"bench-upstream\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-      "\"content\":\"Hello! This is a fixed answer from the benchmark stub, long enough to look "
-      "like a short real completion of an ordinary chat request.\"},\"logprobs\":null,"
-      "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":25,\"completion_tokens\":30,"
-      "\"total_tokens\":55}}";
+  const std::string body = KG_STUB_JSON_BODY;
   for (auto _ : state) {
     provider::Usage u = provider::ParseResponseUsage(config::Format::kOpenAIChat, body);
     if (u.output_tokens != 30) state.SkipWithError("usage not read");
