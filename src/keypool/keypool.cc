@@ -59,19 +59,17 @@ StatusOr<int> KeyPool::Refresh() {
   // Forget health of keys and proxies that no view references any more. Only a reloaded (or
   // vanished) pool changes which are referenced: a poll that found every version unchanged skips
   // this walk over every key (a set of 100,000 ids, twice a second, for nothing).
-  if (reloaded == 0 && next->pools.size() == current->pools.size()) {
-    std::atomic_store(&view_, std::shared_ptr<const PoolSet>(std::move(next)));
-    return reloaded;
-  }
-  std::set<int64_t> live_keys, live_proxies;
-  for (const auto& [name, view] : next->pools) {
-    for (const KeyView& k : view->keys) {
-      live_keys.insert(k.id);
-      for (const Route& r : k.routes) live_proxies.insert(r.proxy_id);
+  if (reloaded > 0 || next->pools.size() != current->pools.size()) {
+    std::set<int64_t> live_keys, live_proxies;
+    for (const auto& [name, view] : next->pools) {
+      for (const KeyView& k : view->keys) {
+        live_keys.insert(k.id);
+        for (const Route& r : k.routes) live_proxies.insert(r.proxy_id);
+      }
     }
+    std::erase_if(key_health_, [&](const auto& kv) { return !live_keys.count(kv.first); });
+    std::erase_if(proxy_health_, [&](const auto& kv) { return !live_proxies.count(kv.first); });
   }
-  std::erase_if(key_health_, [&](const auto& kv) { return !live_keys.count(kv.first); });
-  std::erase_if(proxy_health_, [&](const auto& kv) { return !live_proxies.count(kv.first); });
 
   std::atomic_store(&view_, std::shared_ptr<const PoolSet>(std::move(next)));
   return reloaded;
