@@ -7,8 +7,6 @@
 #ifndef KEYGATE_GATEWAY_CLIENT_AUTH_H_
 #define KEYGATE_GATEWAY_CLIENT_AUTH_H_
 
-#include <array>
-#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -52,7 +50,7 @@ class ClientAuth {
   static std::string_view ExtractToken(std::string_view authorization, std::string_view x_api_key);
 
  private:
-  using Digest = std::array<uint8_t, 32>;
+  using Digest = SecretBox::ClientKeyDigest;
   // The digest is a keyed hash: any 8 of its bytes are already a uniform hash.
   struct DigestHash {
     size_t operator()(const Digest& d) const {

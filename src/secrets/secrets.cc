@@ -156,11 +156,12 @@ std::string SecretBox::Fingerprint(std::string_view secret) const {
 }
 
 std::string SecretBox::HashClientKey(std::string_view secret) const {
-  return KeyedHash(client_hash_key_, secret, 32);
+  const ClientKeyDigest digest = DigestClientKey(secret);
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 
-std::array<uint8_t, 32> SecretBox::DigestClientKey(std::string_view secret) const {
-  std::array<uint8_t, 32> out;
+SecretBox::ClientKeyDigest SecretBox::DigestClientKey(std::string_view secret) const {
+  ClientKeyDigest out;
   KeyedHashTo(client_hash_key_, secret, out.data(), out.size());
   return out;
 }

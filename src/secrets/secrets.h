@@ -54,7 +54,8 @@ class SecretBox {
   std::string HashClientKey(std::string_view secret) const;
   // The same hash as 32 bytes (HashClientKey is its hex): what the request path compares, without
   // the hex text.
-  std::array<uint8_t, 32> DigestClientKey(std::string_view secret) const;
+  using ClientKeyDigest = std::array<uint8_t, 32>;
+  ClientKeyDigest DigestClientKey(std::string_view secret) const;
   // 64 hex characters: the stored form of an admin key (its own subkey: never equal to the
   // client-key hash of the same string).
   std::string HashAdminKey(std::string_view secret) const;
