@@ -3,6 +3,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/container/small_vector.hpp>
 #include <chrono>
 #include <optional>
 #include <random>
@@ -275,6 +276,10 @@ std::string ErrorJson(ClientFormat f, int status, std::string_view message,
   if (f == ClientFormat::kAnthropic) return provider::AnthropicErrorJson(message, AnthropicType(status));
   return provider::OpenAIErrorJson(message, OpenAIType(status), code);
 }
+
+// The upstream response's header fields the gateway reads (Proxy, Relay); the rest are not
+// kept (upstream::Request::response_headers).
+constexpr std::string_view kUpstreamHeadersRead[] = {"content-type", "retry-after"};
 
 // "kg-" + 12 hex digits of the wall-clock millisecond + 12 random hex digits. The time comes
 // first so that ids grow: usage_records' unique index on request_id then takes every insert at
@@ -845,7 +850,8 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     upstream_path = UpstreamPath(mode, req.path);
   }
   const int64_t created_s = d_.clock->NowMs() / 1000;
-  std::vector<int64_t> tried;
+  // Inline for the usual few attempts: no allocation per request.
+  boost::container::small_vector<int64_t, 8> tried;
   int64_t min_cooldown_ms = 0;
   bool all_cooling = true;
   std::string last_reason = "no usable key";
@@ -858,7 +864,9 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
   int keys_left = ucfg.max_attempts + kMaxDeadKeySkips;
   bool rotation_seen = false;
   const int64_t wait_deadline_us = start_us + kRotationWaitMs * 1000;
-  asio::steady_timer pause(co_await asio::this_coro::executor);
+  // Made only when a request has to wait for a rotation: an I/O object costs a service lookup
+  // (under the io_context's mutex) to make and a reactor lock to destroy, on every request.
+  std::optional<asio::steady_timer> pause;
 
   while (transient_left > 0 && keys_left > 0) {
     keypool::Pick pick = d_.keys->Choose(*pool, tried);
@@ -867,8 +875,12 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       // way (the rotation runs on a store thread and then refreshes the view): wait for the new
       // view, briefly, rather than fail a request that a backup can serve.
       if (!rotation_seen || pool->counts.backup == 0 || SteadyMicros() >= wait_deadline_us) break;
-      pause.expires_after(std::chrono::milliseconds(10));
-      co_await pause.async_wait(asio::use_awaitable);
+      if (!pause) {
+        auto ex = co_await asio::this_coro::executor;
+        pause.emplace(std::move(ex));
+      }
+      pause->expires_after(std::chrono::milliseconds(10));
+      co_await pause->async_wait(asio::use_awaitable);
       pools = d_.keys->Snapshot();
       pool = pools->Find(route.pool);
       if (pool == nullptr) break;
@@ -885,6 +897,8 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     upstream::Request ureq;
     ureq.method = "POST";
     ureq.url = route.provider->base_url + upstream_path;
+    ureq.response_headers = kUpstreamHeadersRead;
+    ureq.headers.reserve(6 + route.provider->headers.size());
     auto auth = provider::AuthHeader(route.provider->auth, key.secret);
     ureq.headers.push_back(std::move(auth));
     ureq.headers.emplace_back("content-type", "application/json");

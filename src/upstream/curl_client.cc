@@ -153,6 +153,7 @@ class Transfer : public std::enable_shared_from_this<Transfer> {
   bool request_started_ = false;  // PREREQFUNCTION ran: tunnel and TLS are up
   ResponseHead head_;
   bool head_complete_ = false;
+  bool field_kept_ = false;  // the last header field line was kept (an obs-fold continues it)
   std::string buffer_;
   bool paused_ = false;
   bool unpause_posted_ = false;
@@ -763,15 +764,20 @@ size_t Transfer::OnHeader(char* data, size_t size, size_t n, void* user) {
     }
     return len;
   }
-  if ((line.front() == ' ' || line.front() == '\t') && !t->head_.headers.empty()) {
-    // obs-fold: a continuation of the previous value.
-    t->head_.headers.back().second.append(" ").append(trimmed);
+  if (line.front() == ' ' || line.front() == '\t') {
+    // obs-fold: a continuation of the previous value (if that field was kept).
+    if (t->field_kept_ && !t->head_.headers.empty()) {
+      t->head_.headers.back().second.append(" ").append(trimmed);
+    }
     return len;
   }
   size_t colon = trimmed.find(':');
+  t->field_kept_ = false;
   if (colon == std::string_view::npos) return len;
-  t->head_.headers.emplace_back(ToLower(Trim(trimmed.substr(0, colon))),
-                                std::string(Trim(trimmed.substr(colon + 1))));
+  const std::string_view name = Trim(trimmed.substr(0, colon));
+  if (!WantsHeader(t->request_.response_headers, name)) return len;
+  t->head_.headers.emplace_back(ToLower(name), std::string(Trim(trimmed.substr(colon + 1))));
+  t->field_kept_ = true;
   return len;
 }
 

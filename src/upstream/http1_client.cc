@@ -45,6 +45,8 @@
 #include "upstream/http_text.h"
 
 namespace keygate::upstream {
+
+using namespace std::string_view_literals;
 namespace {
 
 namespace asio = boost::asio;
@@ -180,6 +182,7 @@ struct State final : IoWatchdog::Entry {
   std::string head_text;         // request line and headers, ready to send
   std::string body;
   bool is_head = false;
+  std::span<const std::string_view> response_headers;  // Request::response_headers
   int64_t connect_timeout_ms = 0, first_byte_timeout_ms = 0, idle_timeout_ms = 0;
 
   ResponseHead head;
@@ -215,8 +218,9 @@ void ResponseParser::on_response_impl(int code, beast::string_view, int version,
 
 void ResponseParser::on_field_impl(http::field, beast::string_view name, beast::string_view value,
                                    error_code&) {
-  s_->head.headers.emplace_back(ToLower(std::string_view(name.data(), name.size())),
-                                std::string(value.data(), value.size()));
+  const std::string_view n(name.data(), name.size());
+  if (!WantsHeader(s_->response_headers, n)) return;
+  s_->head.headers.emplace_back(ToLower(n), std::string(value.data(), value.size()));
 }
 
 size_t ResponseParser::on_body_impl(beast::string_view body, error_code&) {
@@ -565,6 +569,7 @@ std::unique_ptr<Exchange> Http1Client::Start(Request r) {
   s->first_byte_timeout_ms = r.first_byte_timeout_ms;
   s->idle_timeout_ms = r.idle_timeout_ms;
   s->is_head = r.method == "HEAD";
+  s->response_headers = r.response_headers;
   Link(s.get());
   s->target = ParseHttpUrl(r.url);
   if (!s->target) {
@@ -577,22 +582,22 @@ std::unique_ptr<Exchange> Http1Client::Start(Request r) {
   }
   std::string& h = s->head_text;
   h.reserve(128 + r.url.size() + 64 * r.headers.size());
-  h.append(r.method).append(" ").append(s->target->target).append(" HTTP/1.1\r\nHost: ");
-  h.append(s->target->authority).append("\r\n");
+  AppendPieces(h, {r.method, " "sv, s->target->target, " HTTP/1.1\r\nHost: "sv,
+                   s->target->authority, "\r\n"sv});
   for (const auto& [name, value] : r.headers) {
     if (!IsToken(name) || HasControlChars(value)) {
       Fail(*s, ErrorKind::kOther, "invalid header");
       return std::make_unique<Http1Exchange>(std::move(s));
     }
     if (IsDroppedHeader(name)) continue;
-    h.append(name).append(": ").append(value).append("\r\n");
+    AppendPieces(h, {name, ": "sv, value, "\r\n"sv});
   }
   // Framing as curl did it: a Content-Length for every body, also an empty POST's; none for a
   // GET or HEAD without one.
   if (!r.body.empty() || (r.method != "GET" && r.method != "HEAD")) {
-    h.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
+    AppendPieces(h, {"Content-Length: "sv, std::to_string(r.body.size()), "\r\n"sv});
   }
-  h.append("\r\n");
+  h.append("\r\n"sv);
   s->body = std::move(r.body);
   return std::make_unique<Http1Exchange>(std::move(s));
 }

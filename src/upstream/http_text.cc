@@ -57,4 +57,11 @@ bool IsDroppedHeader(std::string_view name) {
   });
 }
 
+bool WantsHeader(std::span<const std::string_view> wanted, std::string_view name) {
+  if (wanted.empty()) return true;
+  return std::any_of(wanted.begin(), wanted.end(), [&](std::string_view w) {
+    return w.size() == name.size() && strncasecmp(w.data(), name.data(), name.size()) == 0;
+  });
+}
+
 }  // namespace keygate::upstream

@@ -2,6 +2,7 @@
 #ifndef KEYGATE_UPSTREAM_HTTP_TEXT_H_
 #define KEYGATE_UPSTREAM_HTTP_TEXT_H_
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,9 @@ bool HasControlChars(std::string_view s);
 bool IsToken(std::string_view s);
 // Headers the client owns (framing, hop-by-hop), in any case: dropped from Request::headers.
 bool IsDroppedHeader(std::string_view name);
+// Whether a response header field `name` (any case) is kept for a request that reads `wanted`
+// (Request::response_headers: lower-case names; empty: every field).
+bool WantsHeader(std::span<const std::string_view> wanted, std::string_view name);
 
 }  // namespace keygate::upstream
 

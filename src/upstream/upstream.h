@@ -16,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -42,6 +43,11 @@ struct Request {
   int64_t first_byte_timeout_ms = 120'000;
   int64_t idle_timeout_ms = 300'000;        // between two pieces of the body; not while paused
   size_t max_buffered_bytes = 256 << 10;    // body bytes held for a slow reader before pausing
+  // The response header fields the caller reads (lower-case names); ResponseHead::headers
+  // keeps only those. Empty: every field. A provider answers with a score of fields (rate
+  // limits, tracing, cookies) that the gateway never reads, and each kept one is two strings.
+  // The names' storage must outlive the exchange (a static array).
+  std::span<const std::string_view> response_headers;
 };
 
 struct ResponseHead {

@@ -65,6 +65,20 @@ TEST(Strings, HexEncodeToWritesTwoDigitsPerByte) {
   EXPECT_EQ(HexEncode(""), "");
 }
 
+TEST(Strings, ToLowerChangesOnlyAsciiCapitals) {
+  // Every byte value: only A-Z change, by exactly the case bit ('@', '[', bytes >= 0x80 stay).
+  std::string all;
+  for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
+  const std::string lower = ToLower(all);
+  ASSERT_EQ(lower.size(), all.size());
+  for (int b = 0; b < 256; ++b) {
+    const int want = b >= 'A' && b <= 'Z' ? b + 32 : b;
+    EXPECT_EQ(static_cast<unsigned char>(lower[b]), want) << b;
+  }
+  EXPECT_EQ(ToLower("X-KeyGate-Request-ID"), "x-keygate-request-id");
+  EXPECT_EQ(ToLower(""), "");
+}
+
 TEST(Strings, ByteSetHoldsExactlyItsMembers) {
   static constexpr ByteSet kSet(std::string_view("\r\n:\0\xff", 5));
   for (int b = 0; b < 256; ++b) {

@@ -20,6 +20,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -198,6 +199,30 @@ TEST_P(UpstreamTest, PostRoundTripHeadersAndBodyIntact) {
   bool has_empty = false;
   for (const auto& [name, value] : reqs[0].headers) has_empty |= name == "x-empty" && value.empty();
   EXPECT_TRUE(has_empty);
+}
+
+TEST_P(UpstreamTest, ResponseHeadKeepsOnlyTheFieldsTheCallerReads) {
+  // /echo answers with Content-Type, X-Multi twice and Content-Length. Asked for two of them
+  // (in lower case, matched in any case), the head holds those, every occurrence, and nothing
+  // else; the body is unaffected.
+  static constexpr std::string_view kWanted[] = {"x-multi", "content-type"};
+  Request r;
+  r.url = stub_.Url("/echo");
+  r.body = "kept";
+  r.response_headers = kWanted;
+  RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+    auto ex = client_->Start(r);
+    EXPECT_TRUE(co_await ex->ReadHead()) << ex->failure().message;
+    EXPECT_EQ(ex->head().status, 200);
+    std::vector<std::string> names;
+    for (const auto& [name, value] : ex->head().headers) names.push_back(name + "=" + value);
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"content-type=application/octet-stream",
+                                               "x-multi=a", "x-multi=b"}));
+    EXPECT_EQ(ex->head().Header("content-length"), "");
+    std::string body = co_await ReadAll(*ex);
+    EXPECT_EQ(body, "kept");
+  });
 }
 
 TEST_P(UpstreamTest, LargeUploadAndDownload) {
