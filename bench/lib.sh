@@ -58,6 +58,14 @@ cpu_ticks() {  # utime+stime of the given pids, in clock ticks
   echo "$t"
 }
 
+cpu_user_ticks() {  # utime alone (user space; the rest of cpu_ticks is the kernel's)
+  local t=0 p
+  for p in "$@"; do
+    t=$(( t + $(awk '{ sub(/^.*\) /, ""); print $12 }' "/proc/$p/stat") ))
+  done
+  echo "$t"
+}
+
 # write_bodies DIR: the request bodies — DIR/json.body (a chat completion), DIR/sse.body (the same,
 # streamed with usage) and DIR/slow.body (a stream of the stub's slow model).
 write_bodies() {

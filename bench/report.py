@@ -2,6 +2,7 @@
 """Turns the raw lines of bench/run.sh (CELL, SEQ, FIDELITY, STREAMS, USAGE, MICRO) into the
 report: one table of the load cells (median of the repeats, with min-max), the ratios keygate/nginx
 and keygate/peer, the other measurements, and each target of issue 7 as met or missed."""
+import math
 import statistics
 import sys
 from collections import defaultdict
@@ -36,6 +37,8 @@ def main(path):
             secs = f["duration_us"] / 1e6
             f["rps"] = f["requests"] / secs
             f["cpu_us"] = f["cpu_ticks"] / f["hz"] * 1e6 / max(f["requests"], 1)
+            # user space alone (older result files have no user_ticks)
+            f["user_us"] = f.get("user_ticks", float("nan")) / f["hz"] * 1e6 / max(f["requests"], 1)
             cells[(f["mode"], int(f["conns"]), f["target"])].append(f)
         elif kind == "SEQ":
             seq[(f["target"], f["mode"])] = f
@@ -55,10 +58,11 @@ def main(path):
             targets.append(t)
     order = [t for t in ("direct", "nginx", "keygate", "portkey") if t in targets]
 
-    print("Load (wrk, median of repeats [min-max]; latency in ms; CPU = target's utime+stime / request)")
-    print("%-7s %-4s %5s  %-24s %8s %8s %8s %8s %8s %6s" % (
+    print("Load (wrk, median of repeats [min-max]; latency in ms; CPU = target's utime+stime / request,"
+          " split into user space + kernel)")
+    print("%-7s %-4s %5s  %-24s %8s %8s %8s %8s %8s %11s %6s" % (
         "target", "mode", "conns", "req/s [min-max]", "p50", "p99", "p99.9", "peakRSS", "CPU us",
-        "errors"))
+        "user+sys", "errors"))
     agg = {}
     for mode in ("json", "sse"):
         for c in sorted({k[1] for k in cells}):
@@ -74,12 +78,15 @@ def main(path):
                     "p999": med([r["p999_us"] for r in rows]) / 1000,
                     "rss": max(r["hwm_kib"] for r in rows) / 1024,
                     "cpu": med([r["cpu_us"] for r in rows]),
+                    "user": med([r["user_us"] for r in rows]),
                     "err": sum(r["errors"] + r["non2xx"] for r in rows),
                 }
                 agg[(mode, c, t)] = a
-                print("%-7s %-4s %5d  %-24s %8.2f %8.2f %8.2f %6.1fMB %8.1f %6d" % (
+                print("%-7s %-4s %5d  %-24s %8.2f %8.2f %8.2f %6.1fMB %8.1f %11s %6d" % (
                     t, mode, c, "%.0f [%.0f-%.0f]" % (a["rps"], a["min"], a["max"]), a["p50"],
-                    a["p99"], a["p999"], a["rss"], a["cpu"], a["err"]))
+                    a["p99"], a["p999"], a["rss"], a["cpu"],
+                    "%.1f+%.1f" % (a["user"], a["cpu"] - a["user"]) if not math.isnan(a["user"])
+                    else "-", a["err"]))
         print()
 
     print("Ratios (keygate / reference)")

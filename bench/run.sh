@@ -186,13 +186,15 @@ run_cell() {  # target mode conns rep
   local t=$1 mode=$2 c=$3 rep=$4
   local tp
   read -ra tp <<<"${target_pids[$t]}"
-  local ticks0 ticks1 line
+  local ticks0 ticks1 user0 user1 line
   ticks0=$(cpu_ticks "${tp[@]}")
+  user0=$(cpu_user_ticks "${tp[@]}")
   line=$(BENCH_BODY_FILE="$tmp/$mode.body" BENCH_HEADERS="${headers[$t]}" \
     taskset -c 1 wrk -t1 -c"$c" -d"${duration}s" --timeout 10s -s "$root/bench/post.lua" \
     "http://127.0.0.1:${port[$t]}/v1/chat/completions" | grep '^WRK')
   ticks1=$(cpu_ticks "${tp[@]}")
-  echo "CELL target=$t mode=$mode conns=$c rep=$rep ${line#WRK } cpu_ticks=$(( ticks1 - ticks0 )) hz=$(getconf CLK_TCK) hwm_kib=$(hwm_kib "${tp[@]}")" |
+  user1=$(cpu_user_ticks "${tp[@]}")
+  echo "CELL target=$t mode=$mode conns=$c rep=$rep ${line#WRK } cpu_ticks=$(( ticks1 - ticks0 )) user_ticks=$(( user1 - user0 )) hz=$(getconf CLK_TCK) hwm_kib=$(hwm_kib "${tp[@]}")" |
     tee -a "$results"
 }
 # Connections outermost (so the peak RSS read after a cell covers loads up to that one), targets
