@@ -1,5 +1,7 @@
 #include "gateway/client_auth.h"
 
+#include <strings.h>
+
 #include <algorithm>
 
 #include "common/strings.h"
@@ -79,7 +81,7 @@ size_t ClientAuth::size() const { return std::atomic_load(&keys_)->size(); }
 std::string_view ClientAuth::ExtractToken(std::string_view authorization,
                                           std::string_view x_api_key) {
   authorization = Trim(authorization);
-  if (authorization.size() > 7 && ToLower(authorization.substr(0, 7)) == "bearer ") {
+  if (authorization.size() > 7 && strncasecmp(authorization.data(), "bearer ", 7) == 0) {
     return Trim(authorization.substr(7));
   }
   return Trim(x_api_key);

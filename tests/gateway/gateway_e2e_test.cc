@@ -12,6 +12,7 @@
 
 #include "common/strings.h"
 #include "config/config.h"
+#include "gateway/client_auth.h"
 #include "server/server.h"
 #include "tests/fakes/upstream_stub.h"
 #include "tests/testing/child_process.h"
@@ -135,6 +136,19 @@ TEST_F(GatewayTest, StreamingAddsAndHidesTheUsageChunkAndRecordsUsage) {
     EXPECT_EQ(u.status, 200);
     EXPECT_EQ(u.cost_micros, 11 * 2 + 7 * 10);
   }
+}
+
+TEST(ClientAuthToken, BearerInAnyCaseElseTheApiKeyHeader) {
+  using gateway::ClientAuth;
+  EXPECT_EQ(ClientAuth::ExtractToken("Bearer kg-abc", ""), "kg-abc");
+  EXPECT_EQ(ClientAuth::ExtractToken("bearer kg-abc", ""), "kg-abc");
+  EXPECT_EQ(ClientAuth::ExtractToken("BEARER  kg-abc ", ""), "kg-abc");
+  EXPECT_EQ(ClientAuth::ExtractToken("  Bearer kg-abc", "kg-other"), "kg-abc");
+  EXPECT_EQ(ClientAuth::ExtractToken("Basic dXNlcjpw", "kg-key"), "kg-key");
+  EXPECT_EQ(ClientAuth::ExtractToken("Bearer ", "kg-key"), "kg-key");  // no token after it
+  EXPECT_EQ(ClientAuth::ExtractToken("Bearerkg-abc", ""), "");
+  EXPECT_EQ(ClientAuth::ExtractToken("", " kg-key "), "kg-key");
+  EXPECT_EQ(ClientAuth::ExtractToken("", ""), "");
 }
 
 TEST_F(GatewayTest, AuthErrorsUseEachProvidersShape) {
