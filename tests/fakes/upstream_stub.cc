@@ -446,6 +446,12 @@ UpstreamStub::Wire UpstreamStub::ServeWireRoute(int fd, const StubRequest& req) 
                                  "X-Multi: a\r\nX-Multi: b\r\nContent-Length: " +
                                  std::to_string(req.body.size()) + "\r\n\r\n" + req.body));
   }
+  if (path == "/fold") {
+    // An obs-folded field (RFC 9112 5.2: a line starting with a space continues the previous
+    // value) after another field.
+    return keep(WriteAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + conn +
+                                 "X-Other: c\r\nX-Fold: a\r\n b\r\nContent-Length: 2\r\n\r\nok"));
+  }
   if (path == "/echo_close") {
     // Answers as a keep-alive response and then closes the connection, as a server does when its
     // keep-alive timeout ends an idle connection.

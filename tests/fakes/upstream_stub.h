@@ -16,6 +16,7 @@
 // Wire-level routes, for tests of the HTTP client itself (query parameters are integers; every
 // answer carries "x-stub-connection: <id>", 1, 2, ... in accept order):
 //   /echo                     200, Content-Length, the request body echoed back (and X-Multi twice)
+//   /fold                     200 "ok" with X-Other: c and an obs-folded X-Fold ("a", then " b")
 //   /status?code=C            status C with a small JSON body
 //   /sse?events=N&size=B&delay_ms=D
 //                             200 text/event-stream, chunked; event i is "data: <i> <pad>\n\n",

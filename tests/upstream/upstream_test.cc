@@ -225,6 +225,33 @@ TEST_P(UpstreamTest, ResponseHeadKeepsOnlyTheFieldsTheCallerReads) {
   });
 }
 
+TEST_P(UpstreamTest, FoldedFieldContinuesItsOwnValueOnly) {
+  // Every field kept: the folded value is whole. Only X-Other kept: the continuation line of the
+  // dropped X-Fold must not be appended to X-Other, the last field kept before it.
+  static constexpr std::string_view kOther[] = {"x-other"};
+  for (bool filtered : {false, true}) {
+    Request r;
+    r.method = "GET";
+    r.url = stub_.Url("/fold");
+    if (filtered) r.response_headers = kOther;
+    RunCoroutine(io_, [&]() -> asio::awaitable<void> {
+      auto ex = client_->Start(r);
+      EXPECT_TRUE(co_await ex->ReadHead()) << ex->failure().message;
+      EXPECT_EQ(ex->head().status, 200);
+      EXPECT_EQ(ex->head().Header("x-other"), "c") << "filtered=" << filtered;
+      const std::string_view fold = ex->head().Header("x-fold");
+      if (filtered) {
+        EXPECT_EQ(fold, "");
+        EXPECT_EQ(ex->head().headers.size(), 1u);
+      } else {
+        EXPECT_NE(fold.find('a'), std::string_view::npos) << fold;
+        EXPECT_NE(fold.find('b'), std::string_view::npos) << fold;
+      }
+      EXPECT_EQ(co_await ReadAll(*ex), "ok");
+    });
+  }
+}
+
 TEST_P(UpstreamTest, LargeUploadAndDownload) {
   Request r;
   r.url = stub_.Url("/echo");
