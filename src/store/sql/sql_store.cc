@@ -91,8 +91,9 @@ StatusOr<Result> Exec(Connection& conn, std::string_view sql, std::initializer_l
   return conn.Exec(sql, std::span<const Value>(params.begin(), params.size()));
 }
 
-// Usage records per INSERT statement (15 parameters each: 960, below both databases' limits).
+// Usage records per INSERT statement (kUsageParams each: 960, below both databases' limits).
 constexpr size_t kUsageRowsPerInsert = 64;
+constexpr size_t kUsageParams = 15;
 
 // The texts of `head` followed by 1 .. max_rows rows of `row` ("(?, ?)") and then `tail`; entry n
 // has n rows (entry 0 is empty). Built once per statement kind: both drivers cache their prepared
@@ -1482,6 +1483,7 @@ class SqlStore final : public Store {
     // statements were a tenth of keygate's CPU). A record that settles goes alone: only its
     // own count tells whether it was new, and so whether to settle it. Order is kept.
     std::vector<Value> params;
+    params.reserve(kUsageParams * std::min(records.size(), kUsageRowsPerInsert));
     size_t first = 0, run = 0;  // the records in `params`: records[first, first + run)
     // Inserts the records in `params`; returns how many were new.
     auto flush = [&]() -> StatusOr<int64_t> {
@@ -1525,14 +1527,20 @@ class SqlStore final : public Store {
     return inserted;
   }
 
-  // Appends one usage record's 15 parameters, in UsageInsertSql's column order.
+  // Appends one usage record's 15 parameters, in UsageInsertSql's column order. One by one into
+  // the reserved vector: an initializer list would build each value twice (its elements are
+  // const, so they are copied, not moved: two copies of request_id per record).
   void AppendUsageParams(const UsageRecord& u, std::vector<Value>& params) {
-    params.insert(params.end(),
-                  {u.request_id, OptInt(u.client_key_id), OptInt(u.upstream_key_id),
-                   OptInt(u.pool_id), u.model, u.input_tokens, u.output_tokens,
-                   u.cache_read_tokens, u.cache_write_tokens, u.cost_micros, u.latency_ms,
-                   u.ttfb_ms, u.status, u.attempts,
-                   u.created_at_ms != 0 ? u.created_at_ms : clock_.NowMs()});
+    params.emplace_back(u.request_id);
+    params.emplace_back(OptInt(u.client_key_id));
+    params.emplace_back(OptInt(u.upstream_key_id));
+    params.emplace_back(OptInt(u.pool_id));
+    params.emplace_back(u.model);
+    for (int64_t v : {u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens,
+                      u.cost_micros, u.latency_ms, u.ttfb_ms, u.status, u.attempts}) {
+      params.emplace_back(v);
+    }
+    params.emplace_back(u.created_at_ms != 0 ? u.created_at_ms : clock_.NowMs());
   }
 
   // Adds `costs` (upstream key id -> micro-USD) to the keys' running totals, in ascending key
