@@ -831,7 +831,8 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
   thread_local std::mt19937_64 pick_rng(std::random_device{}());
   const std::string& upstream_model = Catalog::PickUpstream(route, pick_rng());
   // The upstream path and body are the same for every attempt: build them once.
-  std::string upstream_path = req.path;
+  std::string translated_path;               // set when the upstream's route differs
+  std::string_view upstream_path = req.path;  // `req` outlives every attempt
   std::string upstream_body;
   if (mode == Mode::kPassThrough) {
     upstream_body = provider::RewriteRequest(req.body, info, upstream_model, add_usage);
@@ -847,7 +848,8 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       co_return a;
     }
     upstream_body = std::move(translated).value();
-    upstream_path = UpstreamPath(mode, req.path);
+    translated_path = UpstreamPath(mode, req.path);
+    upstream_path = translated_path;
   }
   const int64_t created_s = d_.clock->NowMs() / 1000;
   // Inline for the usual few attempts: no allocation per request.
@@ -896,7 +898,7 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
 
     upstream::Request ureq;
     ureq.method = "POST";
-    ureq.url = route.provider->base_url + upstream_path;
+    AppendPieces(ureq.url, {route.provider->base_url, upstream_path});
     ureq.response_headers = kUpstreamHeadersRead;
     ureq.headers.reserve(6 + route.provider->headers.size());
     auto auth = provider::AuthHeader(route.provider->auth, key.secret);
