@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <strings.h>
-#include <iterator>
 
 #include "common/strings.h"
 #include "upstream/upstream.h"
@@ -47,21 +46,26 @@ bool IsToken(std::string_view s) {
   return true;
 }
 
+namespace {
+
+// Whether `name` is one of `names`, in any case.
+bool NamedIn(std::span<const std::string_view> names, std::string_view name) {
+  return std::any_of(names.begin(), names.end(), [&](std::string_view n) {
+    return n.size() == name.size() && strncasecmp(n.data(), name.data(), name.size()) == 0;
+  });
+}
+
+}  // namespace
+
 bool IsDroppedHeader(std::string_view name) {
   static constexpr std::string_view kDropped[] = {
       "host", "content-length", "transfer-encoding", "connection", "keep-alive",
       "proxy-connection", "te", "upgrade", "expect"};
-  return std::any_of(std::begin(kDropped), std::end(kDropped), [&](std::string_view dropped) {
-    return dropped.size() == name.size() &&
-           strncasecmp(dropped.data(), name.data(), name.size()) == 0;
-  });
+  return NamedIn(kDropped, name);
 }
 
 bool WantsHeader(std::span<const std::string_view> wanted, std::string_view name) {
-  if (wanted.empty()) return true;
-  return std::any_of(wanted.begin(), wanted.end(), [&](std::string_view w) {
-    return w.size() == name.size() && strncasecmp(w.data(), name.data(), name.size()) == 0;
-  });
+  return wanted.empty() || NamedIn(wanted, name);
 }
 
 }  // namespace keygate::upstream
