@@ -427,7 +427,9 @@ TEST_F(ServerTest, ResponsesLargerThanTheSocketBufferArriveWholeAtALateReader) {
   RawClient c(server_->port());
   const std::string want = BigBody();
   c.Send("GET /huge HTTP/1.1\r\nHost: h\r\n\r\n");
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server's send buffer fills
+  // A late reader: the server's send buffer fills and the rest of the write must wait (the path
+  // under test). Not a timing assertion: the bytes must arrive whole however long the pause was.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   std::string r = c.ReadUntil("\r\n\r\n");
   const size_t head_end = r.find("\r\n\r\n");
   ASSERT_NE(head_end, std::string::npos);
@@ -438,6 +440,8 @@ TEST_F(ServerTest, ResponsesLargerThanTheSocketBufferArriveWholeAtALateReader) {
   EXPECT_TRUE(body == want) << "the body's bytes differ";
 
   c.Send("GET /huge-stream HTTP/1.1\r\nHost: h\r\n\r\n");
+  // Again a late reader, so the chunks too fill the socket and wait. Not a timing assertion:
+  // the bytes must arrive whole however long the pause was.
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   std::string s = c.ReadUntil("\r\n0\r\n\r\n");
   const size_t stream_head = s.find("\r\n\r\n");
