@@ -5,6 +5,8 @@
 //   RewriteRequest      the upstream body for it (model replaced, include_usage added)
 //   SseUsageFilter      one 22-event OpenAI chat stream through the usage filter (per stream)
 //   ResponseUsage       the usage of a non-streaming chat completion (the stub's 400-byte body)
+//   RequestHead/<how>   one API request as wrk sends it (head and a 300-byte body), parsed by
+//                       the server's whole-request path or by Beast's parser (http/request_parser.h)
 //   UsageInsert         Store::InsertUsage of a 256-record batch (the usage writer's usual size
 //                       under load) into a SQLite store (WAL, as served), keys of a 1,000-key pool
 //
@@ -22,6 +24,7 @@
 
 #include "stub_bodies.h"  // bench/: what fast_stub.c serves
 #include "common/clock.h"
+#include "http/request_parser.h"
 #include "keypool/keypool.h"
 #include "provider/provider.h"
 #include "secrets/secrets.h"
@@ -189,6 +192,38 @@ void ResponseUsage(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
 }
 BENCHMARK(ResponseUsage);
+
+// One request as wrk sends it in bench/run.sh, parsed as the inbound server does: taken whole
+// (the usual case) or by Beast's parser (a request that arrived in parts, or not plain).
+std::string WrkRequest() {
+  const std::string body(300, 'x');
+  return "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+         "Content-Type: application/json\r\n"
+         "Authorization: Bearer kg-0123456789abcdef0123456789abcdef0123456789ab\r\n"
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+void RequestHead(benchmark::State& state, bool whole) {
+  const std::string data = WrkRequest();
+  for (auto _ : state) {
+    http::Request req;
+    if (whole) {
+      if (!http::TakeWholeRequest(data, 8192, 1 << 20, req)) state.SkipWithError("not taken");
+    } else {
+      http::RequestParser parser(req);
+      boost::system::error_code ec;
+      size_t used = 0;
+      while (!parser.is_done() && !ec) {
+        used += parser.put(boost::asio::buffer(data.data() + used, data.size() - used), ec);
+      }
+      if (ec) state.SkipWithError("not parsed");
+    }
+    benchmark::DoNotOptimize(req);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * data.size()));
+}
+BENCHMARK_CAPTURE(RequestHead, whole, true);
+BENCHMARK_CAPTURE(RequestHead, beast, false);
 
 // The usage writer's transaction: a batch of records, as the gateway makes them (time-ordered
 // request ids, a client key, one of 1,000 upstream keys, a cost), into a SQLite store on disk.

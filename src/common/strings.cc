@@ -1,5 +1,6 @@
 #include "common/strings.h"
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <ctime>
@@ -77,12 +78,19 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
 
 std::string ToLower(std::string_view s) {
   std::string out(s);
-  // Branch-free, so the compiler vectorizes it: header names are lowered on every request.
-  for (char& c : out) {
-    const bool upper = static_cast<unsigned char>(c - 'A') < 26;
-    c = static_cast<char>(c | (upper ? 0x20 : 0));
-  }
+  ToLowerInPlace(out);
   return out;
+}
+
+void ToLowerInPlace(std::string& s) {
+  // A table look-up per byte: no branch, and no vector loop, whose set-up costs more than a
+  // header name (a dozen bytes, lowered for every field of every request) takes to lower.
+  static constexpr auto kLower = [] {
+    std::array<char, 256> t{};
+    for (int i = 0; i < 256; ++i) t[i] = static_cast<char>(i >= 'A' && i <= 'Z' ? i + 32 : i);
+    return t;
+  }();
+  for (char& c : s) c = kLower[static_cast<unsigned char>(c)];
 }
 
 std::optional<int64_t> ParseInt64(std::string_view s) {

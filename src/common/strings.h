@@ -60,6 +60,8 @@ class ByteSet {
 std::string_view Trim(std::string_view s);
 std::vector<std::string_view> Split(std::string_view s, char sep);
 std::string ToLower(std::string_view s);
+// Lower-cases the ASCII capitals of `s` where it is.
+void ToLowerInPlace(std::string& s);
 // Appends the pieces in order with one growth of `out` and a copy per piece: for the HTTP heads
 // written on every request, where a chain of append calls checks the capacity and calls into
 // the library once per piece ("name", ": ", "value", "\r\n" per header line).

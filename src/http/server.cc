@@ -10,7 +10,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
 #include <chrono>
@@ -22,6 +21,7 @@
 #include "common/read_buffer.h"
 #include "common/strings.h"
 #include "common/thread_name.h"
+#include "http/request_parser.h"
 #include "http/socket_write.h"
 
 namespace keygate::http {
@@ -373,50 +373,23 @@ class WriterImpl final : public ResponseWriter {
   bool started_ = false, streaming_ = false, ended_ = false, gone_ = false, held_ = false;
 };
 
-// Parses one request straight into a Request: method, target, header fields (names
-// lower-cased) and body. Beast's request_parser<string_body> built a message first (a node
-// allocation per field) that Session then copied field by field into the Request.
-class RequestParser final : public bhttp::basic_parser<true> {
- public:
-  static constexpr size_t kUsualFields = 16;
-  explicit RequestParser(Request& req) : req_(req) {}
-
- private:
-  void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target, int,
-                       boost::system::error_code&) override {
-    req_.method.assign(method.data(), method.size());
-    req_.target.assign(target.data(), target.size());
-    req_.headers.reserve(kUsualFields);  // one allocation instead of a growth per doubling
-  }
-  void on_response_impl(int, beast::string_view, int, boost::system::error_code&) override {}
-  void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value,
-                     boost::system::error_code&) override {
-    req_.headers.emplace_back(ToLower(std::string_view(name.data(), name.size())),
-                              std::string(value.data(), value.size()));
-  }
-  void on_header_impl(boost::system::error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
-                         boost::system::error_code&) override {
-    // Within body_limit: the parser refused a larger Content-Length before this.
-    if (length) req_.body.reserve(static_cast<size_t>(*length));
-  }
-  size_t on_body_impl(beast::string_view body, boost::system::error_code&) override {
-    req_.body.append(body.data(), body.size());
-    return body.size();
-  }
-  void on_chunk_header_impl(std::uint64_t, beast::string_view,
-                            boost::system::error_code&) override {}
-  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
-                            boost::system::error_code& ec) override {
-    return on_body_impl(body, ec);
-  }
-  void on_finish_impl(boost::system::error_code&) override {}
-
-  Request& req_;
-};
-
 constexpr size_t kReadSize = 4 << 10;        // a read buffer's first size: a usual request
 constexpr size_t kBodyReadSize = 64 << 10;   // a body larger than what is buffered reads in these
+
+// One read into `room` (the connection's buffer's space). Errors as Beast's reads gave them:
+// end_of_stream (closed before a byte of this request, unless `got_some`), partial_message
+// (closed halfway), timeout, or the socket's.
+asio::awaitable<boost::system::error_code> ReadOnce(Connection& c, std::span<char> room,
+                                                    bool got_some) {
+  auto [ec, n] = co_await c.socket.async_read_some(asio::buffer(room.data(), room.size()),
+                                                   kUseTuple);
+  if (c.timed_out) co_return beast::error::timeout;
+  if (ec == asio::error::eof) {
+    co_return got_some ? bhttp::error::partial_message : bhttp::error::end_of_stream;
+  }
+  if (!ec) c.in.Commit(n);
+  co_return ec;
+}
 
 // Reads from the connection and parses until the parser has the head (`head_only`) or the
 // whole request. The deadline is the caller's (the watchdog's, for the whole phase). Errors as
@@ -446,14 +419,8 @@ asio::awaitable<boost::system::error_code> ReadRequest(Connection& c, RequestPar
       room = c.in.Space(kReadSize);
     }
     if (room.empty()) co_return bhttp::error::buffer_overflow;  // a chunk line longer than that
-    auto [ec, n] = co_await c.socket.async_read_some(asio::buffer(room.data(), room.size()),
-                                                     kUseTuple);
-    if (c.timed_out) co_return beast::error::timeout;
-    if (ec == asio::error::eof) {
-      co_return parser.got_some() ? bhttp::error::partial_message : bhttp::error::end_of_stream;
-    }
+    const boost::system::error_code ec = co_await ReadOnce(c, room, parser.got_some());
     if (ec) co_return ec;
-    c.in.Commit(n);
   }
 }
 
@@ -499,60 +466,74 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
     return "request body is larger than " + std::to_string(s.options_.max_body_bytes) + " bytes";
   };
   const size_t max_head = static_cast<size_t>(s.options_.max_header_bytes);
+  const uint64_t max_body = static_cast<uint64_t>(s.options_.max_body_bytes);
   while (!s.draining_.load()) {
     Request req;
     req.remote = remote;
-    std::optional<RequestParser> parsing(std::in_place, req);
-    RequestParser& parser = *parsing;
-    parser.header_limit(static_cast<uint32_t>(s.options_.max_header_bytes));
-    parser.body_limit(static_cast<uint64_t>(s.options_.max_body_bytes));
     conn.busy = false;
     // One deadline for the whole head (and the wait for it on a kept-alive connection).
     watchdog_.Watch(conn, ms(s.options_.header_timeout_ms));
-    const boost::system::error_code hec = co_await ReadRequest(conn, parser, true, max_head);
-    if (hec) {
+    boost::system::error_code hec;
+    if (conn.in.empty()) hec = co_await ReadOnce(conn, conn.in.Space(kReadSize, max_head), false);
+    // A request that came whole and plain is taken from the buffer as it is; any other goes to
+    // Beast's parser from the same bytes (http/request_parser.h).
+    std::optional<WholeRequest> whole;
+    if (!hec) whole = TakeWholeRequest(conn.in.data(), max_head, max_body, req);
+    std::optional<RequestParser> parsing;
+    if (whole) {
       watchdog_.Done(conn);
-      if (hec == bhttp::error::header_limit) {
-        co_await reject("", 431, "request headers are too large");
-      } else if (hec == bhttp::error::body_limit) {
-        co_await reject(req.target.substr(0, req.target.find('?')), 413, too_large());
-      } else if (hec != bhttp::error::end_of_stream && hec != beast::error::timeout &&
-                 hec != asio::error::operation_aborted && hec != asio::error::connection_reset &&
-                 hec != asio::error::bad_descriptor) {
-        co_await reject("", 400, "malformed HTTP request: " + hec.message());
+      conn.in.Consume(whole->size);
+      conn.busy = true;
+      req.path = req.target.substr(0, req.target.find('?'));
+    } else {
+      RequestParser& parser = parsing.emplace(req);
+      parser.header_limit(static_cast<uint32_t>(s.options_.max_header_bytes));
+      parser.body_limit(max_body);
+      if (!hec) hec = co_await ReadRequest(conn, parser, true, max_head);
+      if (hec) {
+        watchdog_.Done(conn);
+        if (hec == bhttp::error::header_limit) {
+          co_await reject("", 431, "request headers are too large");
+        } else if (hec == bhttp::error::body_limit) {
+          co_await reject(req.target.substr(0, req.target.find('?')), 413, too_large());
+        } else if (hec != bhttp::error::end_of_stream && hec != beast::error::timeout &&
+                   hec != asio::error::operation_aborted && hec != asio::error::connection_reset &&
+                   hec != asio::error::bad_descriptor) {
+          co_await reject("", 400, "malformed HTTP request: " + hec.message());
+        }
+        break;
       }
-      break;
-    }
-    conn.busy = true;
-    req.path = req.target.substr(0, req.target.find('?'));
-    const std::string& path = req.path;
-    if (parser.content_length() &&
-        *parser.content_length() > static_cast<uint64_t>(s.options_.max_body_bytes)) {
-      watchdog_.Done(conn);
-      co_await reject(path, 413, too_large());
-      break;
-    }
-    if (!parser.is_done() && beast::iequals(req.Header("expect"), "100-continue")) {
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      const std::array<asio::const_buffer, 1> cont{asio::buffer(kContinue)};
-      const bool sent = co_await conn.Write(cont, ms(s.options_.write_timeout_ms));
-      if (!sent) break;
-    }
-    // One deadline for the whole body.
-    watchdog_.Watch(conn, ms(s.options_.body_timeout_ms));
-    const boost::system::error_code bec = co_await ReadRequest(conn, parser, false, max_head);
-    watchdog_.Done(conn);
-    if (bec) {
-      if (bec == bhttp::error::body_limit) {
+      conn.busy = true;
+      req.path = req.target.substr(0, req.target.find('?'));
+      const std::string& path = req.path;
+      if (parser.content_length() && *parser.content_length() > max_body) {
+        watchdog_.Done(conn);
         co_await reject(path, 413, too_large());
-      } else if (bec != bhttp::error::end_of_stream && bec != beast::error::timeout &&
-                 bec != asio::error::connection_reset) {
-        co_await reject(path, 400, "malformed HTTP request body: " + bec.message());
+        break;
       }
-      break;
+      if (!parser.is_done() && beast::iequals(req.Header("expect"), "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        const std::array<asio::const_buffer, 1> cont{asio::buffer(kContinue)};
+        const bool sent = co_await conn.Write(cont, ms(s.options_.write_timeout_ms));
+        if (!sent) break;
+      }
+      // One deadline for the whole body.
+      watchdog_.Watch(conn, ms(s.options_.body_timeout_ms));
+      const boost::system::error_code bec = co_await ReadRequest(conn, parser, false, max_head);
+      watchdog_.Done(conn);
+      if (bec) {
+        if (bec == bhttp::error::body_limit) {
+          co_await reject(path, 413, too_large());
+        } else if (bec != bhttp::error::end_of_stream && bec != beast::error::timeout &&
+                   bec != asio::error::connection_reset) {
+          co_await reject(path, 400, "malformed HTTP request body: " + bec.message());
+        }
+        break;
+      }
     }
 
-    const bool keep_alive = parser.keep_alive() && !s.draining_.load();
+    const bool keep_alive = (whole ? whole->keep_alive : parsing->keep_alive()) &&
+                            !s.draining_.load();
     parsing.reset();
     // Unless a pipelined request already waits in it, give the read buffer back for the
     // handler's (maybe long) run: an open stream holds no read buffer.
