@@ -62,7 +62,7 @@ Status ClientAuth::Refresh(store::Store& store) {
     std::memcpy(d.data(), digest->data(), d.size());
     map->emplace(d, std::move(id));
   }
-  std::atomic_store(&keys_, std::shared_ptr<const Map>(std::move(map)));
+  keys_.Store(std::shared_ptr<const Map>(std::move(map)));
   return OkStatus();
 }
 
@@ -70,13 +70,13 @@ std::shared_ptr<const ClientIdentity> ClientAuth::Authenticate(std::string_view 
   if (token.empty() || token.size() > 512) return nullptr;
   // The hash is keyed: comparing hashes leaks nothing useful about the secret through timing.
   const Digest digest = secrets_->DigestClientKey(token);
-  auto keys = std::atomic_load(&keys_);
+  const std::shared_ptr<const Map> keys = keys_.Get();
   auto it = keys->find(digest);
   if (it == keys->end()) return nullptr;
   return it->second;
 }
 
-size_t ClientAuth::size() const { return std::atomic_load(&keys_)->size(); }
+size_t ClientAuth::size() const { return keys_.Get()->size(); }
 
 std::string_view ClientAuth::ExtractToken(std::string_view authorization,
                                           std::string_view x_api_key) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/published.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -61,7 +62,7 @@ class ClientAuth {
   };
   using Map = std::unordered_map<Digest, std::shared_ptr<const ClientIdentity>, DigestHash>;
   std::shared_ptr<const SecretBox> secrets_;
-  std::shared_ptr<const Map> keys_;  // swapped with std::atomic_store
+  Published<Map> keys_;
 };
 
 }  // namespace keygate::gateway

@@ -1275,7 +1275,7 @@ Gateway::Gateway(GatewayDeps deps, std::shared_ptr<const Catalog> catalog)
 Gateway::~Gateway() = default;
 
 void Gateway::SetCatalog(std::shared_ptr<const Catalog> catalog) {
-  std::atomic_store(&catalog_, std::move(catalog));
+  catalog_.Store(std::move(catalog));
 }
 
 http::Handler Gateway::Handler() {

@@ -19,6 +19,7 @@
 
 #include "billing/usage_writer.h"
 #include "common/clock.h"
+#include "common/published.h"
 #include "common/task_pool.h"
 #include "gateway/catalog.h"
 #include "gateway/client_auth.h"
@@ -48,7 +49,7 @@ class Gateway {
   // Swaps the catalog (and the config it carries: upstream timeouts, attempts). In-flight requests
   // finish with the one they started with.
   void SetCatalog(std::shared_ptr<const Catalog> catalog);
-  std::shared_ptr<const Catalog> catalog() const { return std::atomic_load(&catalog_); }
+  std::shared_ptr<const Catalog> catalog() const { return catalog_.Get(); }
 
   // /readyz answers 200 only when ready (the store was reachable at the last refresh).
   void SetReady(bool ready) { ready_.store(ready); }
@@ -61,7 +62,7 @@ class Gateway {
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
-  std::shared_ptr<const Catalog> catalog_;
+  Published<Catalog> catalog_;
   std::atomic<bool> ready_{false};
 };
 

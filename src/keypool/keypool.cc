@@ -71,7 +71,7 @@ StatusOr<int> KeyPool::Refresh() {
     std::erase_if(proxy_health_, [&](const auto& kv) { return !live_proxies.count(kv.first); });
   }
 
-  std::atomic_store(&view_, std::shared_ptr<const PoolSet>(std::move(next)));
+  view_.Store(std::shared_ptr<const PoolSet>(std::move(next)));
   return reloaded;
 }
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/published.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "store/store.h"
@@ -114,7 +115,7 @@ class KeyPool {
   // view. Returns the number of pools reloaded. On a store error the current view stays.
   StatusOr<int> Refresh();
 
-  std::shared_ptr<const PoolSet> Snapshot() const { return std::atomic_load(&view_); }
+  std::shared_ptr<const PoolSet> Snapshot() const { return view_.Get(); }
 
   // Picks a key of `pool` for one attempt, skipping `exclude` (keys already tried for this
   // request), keys cooling down, ejected or awaiting rotation, and keys whose every proxy is down
@@ -155,7 +156,7 @@ class KeyPool {
   std::unordered_map<int64_t, std::shared_ptr<ProxyHealth>> proxy_health_;  // GUARDED_BY
   std::unordered_map<int64_t, std::shared_ptr<std::atomic<uint64_t>>> cursors_;  // GUARDED_BY
 
-  std::shared_ptr<const PoolSet> view_;  // swapped with std::atomic_store
+  Published<PoolSet> view_;
 };
 
 }  // namespace keygate::keypool
