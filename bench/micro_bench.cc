@@ -6,7 +6,8 @@
 //   SseUsageFilter      one 22-event OpenAI chat stream through the usage filter (per stream)
 //   ResponseUsage       the usage of a non-streaming chat completion (the stub's 400-byte body)
 //   RequestHead/<how>   one API request as wrk sends it (head and a 300-byte body), parsed by
-//                       the server's whole-request path or by Beast's parser (http/request_parser.h)
+//                       the server's whole-request path or by Beast's parser
+//                       (http/request_parser.h)
 //   UsageInsert         Store::InsertUsage of a 256-record batch (the usage writer's usual size
 //                       under load) into a SQLite store (WAL, as served), keys of a 1,000-key pool
 //
@@ -197,10 +198,11 @@ BENCHMARK(ResponseUsage);
 // (the usual case) or by Beast's parser (a request that arrived in parts, or not plain).
 std::string WrkRequest() {
   const std::string body(300, 'x');
-  return "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
-         "Content-Type: application/json\r\n"
-         "Authorization: Bearer kg-0123456789abcdef0123456789abcdef0123456789ab\r\n"
-         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string head =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+      "Content-Type: application/json\r\n"
+      "Authorization: Bearer kg-0123456789abcdef0123456789abcdef0123456789ab\r\n";
+  return head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 void RequestHead(benchmark::State& state, bool whole) {

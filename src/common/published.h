@@ -85,8 +85,8 @@ class Published {
 
   const uint64_t id_ = NewId();
   mutable std::mutex mu_;
-  std::shared_ptr<const T> value_;       // GUARDED_BY(mu_)
-  std::atomic<uint64_t> version_{1};     // a new slot (version 0) always reads
+  std::shared_ptr<const T> value_;    // GUARDED_BY(mu_)
+  std::atomic<uint64_t> version_{1};  // a new slot (version 0) always reads
 };
 
 }  // namespace keygate

@@ -15,8 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/status.h"
 #include "common/published.h"
+#include "common/status.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 

@@ -833,24 +833,30 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
   // The upstream path and body are the same for every attempt: build them once.
   std::string translated_path;               // set when the upstream's route differs
   std::string_view upstream_path = req.path;  // `req` outlives every attempt
-  std::string upstream_body;
-  if (mode == Mode::kPassThrough) {
-    upstream_body = provider::RewriteRequest(req.body, info, upstream_model, add_usage);
-  } else {
+  if (mode != Mode::kPassThrough) {
+    translated_path = UpstreamPath(mode, req.path);
+    upstream_path = translated_path;
+  }
+  // The upstream body is moved into the first attempt; an attempt after it gets it built again
+  // (cheaper than a copy of a long prompt for every attempt, when most requests make one).
+  auto build_body = [&]() -> StatusOr<std::string> {
+    if (mode == Mode::kPassThrough) {
+      return provider::RewriteRequest(req.body, info, upstream_model, add_usage);
+    }
     translate::TranslateOptions topts;
     topts.upstream_model = upstream_model;
     topts.default_max_tokens = route.max_tokens;
     topts.thinking_budgets = route.thinking;
-    auto translated = TranslateRequest(mode, req.body, topts);
-    if (!translated.ok()) {
-      a.status = 400;
-      co_await Reply(w, cf, 400, translated.status().message(), "unsupported_parameter");
-      co_return a;
-    }
-    upstream_body = std::move(translated).value();
-    translated_path = UpstreamPath(mode, req.path);
-    upstream_path = translated_path;
+    return TranslateRequest(mode, req.body, topts);
+  };
+  StatusOr<std::string> first_body = build_body();
+  if (!first_body.ok()) {
+    a.status = 400;
+    co_await Reply(w, cf, 400, first_body.status().message(), "unsupported_parameter");
+    co_return a;
   }
+  std::string upstream_body = std::move(first_body).value();
+  bool body_given = false;  // upstream_body went to an attempt
   const int64_t created_s = d_.clock->NowMs() / 1000;
   // Inline for the usual few attempts: no allocation per request.
   boost::container::small_vector<int64_t, 8> tried;
@@ -916,7 +922,17 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       std::string_view v = req.Header(pass);
       if (!v.empty()) ureq.headers.emplace_back(std::string(pass), std::string(v));
     }
-    ureq.body = upstream_body;
+    if (body_given) {
+      // The same input built the same way (it succeeded the first time).
+      StatusOr<std::string> again = build_body();
+      if (!again.ok()) {
+        last_reason = std::string(again.status().message());
+        break;
+      }
+      upstream_body = std::move(again).value();
+    }
+    ureq.body = std::move(upstream_body);
+    body_given = true;
     ureq.proxy_url = pick.route ? pick.route->url : "";
     ureq.connect_timeout_ms = ucfg.connect_timeout_ms;
     ureq.first_byte_timeout_ms = ucfg.first_byte_timeout_ms;
@@ -1017,10 +1033,8 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     std::string_view ctype = head.Header("content-type");
     a.status = head.status;
     if (ctype.starts_with("text/event-stream")) {
-      // No attempt follows a stream's start: the request bodies (the client's and the one built
-      // for the upstream) and the client's headers are not needed again, and the stream may
-      // stay open for hours.
-      std::string().swap(upstream_body);
+      // No attempt follows a stream's start: the client's request body and headers are not
+      // needed again, and the stream may stay open for hours.
       std::string().swap(req.body);
       decltype(req.headers)().swap(req.headers);
       accepted->ex = std::move(ex);

@@ -178,8 +178,7 @@ void RequestParser::on_field_impl(boost::beast::http::field, string_view name, s
                             std::string(value.data(), value.size()));
 }
 
-void RequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& length,
-                                      error_code&) {
+void RequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) {
   // Within body_limit: the parser refused a larger Content-Length before this.
   if (length) req_.body.reserve(static_cast<size_t>(*length));
 }

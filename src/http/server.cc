@@ -381,8 +381,8 @@ constexpr size_t kBodyReadSize = 64 << 10;   // a body larger than what is buffe
 // (closed halfway), timeout, or the socket's.
 asio::awaitable<boost::system::error_code> ReadOnce(Connection& c, std::span<char> room,
                                                     bool got_some) {
-  auto [ec, n] = co_await c.socket.async_read_some(asio::buffer(room.data(), room.size()),
-                                                   kUseTuple);
+  auto [ec, n] =
+      co_await c.socket.async_read_some(asio::buffer(room.data(), room.size()), kUseTuple);
   if (c.timed_out) co_return beast::error::timeout;
   if (ec == asio::error::eof) {
     co_return got_some ? bhttp::error::partial_message : bhttp::error::end_of_stream;
@@ -532,8 +532,8 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
       }
     }
 
-    const bool keep_alive = (whole ? whole->keep_alive : parsing->keep_alive()) &&
-                            !s.draining_.load();
+    const bool keep_alive =
+        (whole ? whole->keep_alive : parsing->keep_alive()) && !s.draining_.load();
     parsing.reset();
     // Unless a pipelined request already waits in it, give the read buffer back for the
     // handler's (maybe long) run: an open stream holds no read buffer.

@@ -353,6 +353,32 @@ TEST_F(GatewayTest, ServerErrorsAreRetriedOnAnotherKey) {
   EXPECT_GE(retried, 1);
 }
 
+// The body built for the upstream goes to the first attempt and is built again for the next:
+// every attempt carries the same bytes, rewritten (model) or translated (an Anthropic route).
+TEST_F(GatewayTest, EveryAttemptSendsTheSameUpstreamBody) {
+  Keys("main",
+       {"sk-main-s500-p-xxxxxxxxx", "sk-main-s500-q-xxxxxxxxx", "sk-main-ok-r-xxxxxxxxxxx"});
+  Keys("claude",
+       {"sk-ant-s500-a-xxxxxxxxxx", "sk-ant-s500-b-xxxxxxxxxx", "sk-ant-ok-c-xxxxxxxxxxx"});
+  StartGateway();
+  struct Case {
+    std::string model, path;
+  };
+  for (const Case& c :
+       {Case{"gpt-test", "/v1/chat/completions"}, Case{"claude-test", "/v1/messages"}}) {
+    stub_.ClearRequests();
+    HttpResponse r = Chat(R"({"model":")" + c.model +
+                          R"(","messages":[{"role":"user","content":"the same each time"}]})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    const auto seen = stub_.requests();
+    // Round robin (the default) takes the keys in the order they were imported.
+    ASSERT_EQ(seen.size(), 3u) << c.model << ": two keys fail with 500, the third answers";
+    EXPECT_EQ(seen[0].path, c.path);
+    EXPECT_NE(seen[0].body.find("the same each time"), std::string::npos) << seen[0].body;
+    for (const StubRequest& q : seen) EXPECT_EQ(q.body, seen[0].body) << c.model;
+  }
+}
+
 TEST_F(GatewayTest, ClientErrorsPassThroughWithoutRetry) {
   auto ids = Keys("main", {"sk-main-ok-z-xxxxxxxxxxx"});
   StubBehavior bad;

@@ -31,7 +31,8 @@ BeastResult ParseWithBeast(std::string_view data, size_t max_head, uint64_t max_
   parser.body_limit(max_body);
   while (!parser.is_done()) {
     boost::system::error_code ec;
-    const size_t n = parser.put(boost::asio::buffer(data.data() + r.size, data.size() - r.size), ec);
+    const size_t n =
+        parser.put(boost::asio::buffer(data.data() + r.size, data.size() - r.size), ec);
     r.size += n;
     if (ec) return r;
     if (n == 0) return r;
@@ -130,32 +131,32 @@ TEST(TakeWholeRequest, KeepAliveAsHttpVersionAndConnectionSay) {
 // malformed. The request stays untouched.
 TEST(TakeWholeRequest, DeclinesAllButThePlainForms) {
   const std::string declined[] = {
-      "GET / HTTP/1.1\r\nHost: x\r\n",                                     // head not ended
-      "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc",                    // body not all here
-      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",    // chunked
+      "GET / HTTP/1.1\r\nHost: x\r\n",                                         // head not ended
+      "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc",                       // body not all here
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",        // chunked
       "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",  // two lengths
-      "POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc",                 // a list
-      "POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc",                   // not digits
-      "POST / HTTP/1.1\r\nContent-Length: 1234567890123456789\r\n\r\n",    // too many digits
-      "GET / HTTP/1.1\r\nX-A: one\r\n two\r\n\r\n",                         // obs-fold
-      "GET / HTTP/1.1\nHost: x\r\n\r\n",                                    // bare LF
-      "GET / HTTP/1.1\r\nHost: x\r\r\n\r\n",                                // stray CR
-      "GET / HTTP/1.1\r\nX-A: a\x01\r\n\r\n",                               // control byte
-      "GET / HTTP/1.1\r\nX-A: a\x7f\r\n\r\n",                               // DEL
-      "GET / HTTP/1.1\r\nX-A: 0123456789\n23456789\r\n\r\n",                 // LF in a value
-      "GET /a\tb HTTP/1.1\r\n\r\n",                                        // tab in target
-      "GET / HTTP/1.1\r\nX A: a\r\n\r\n",                                   // space in a name
-      "GET / HTTP/1.1\r\nX-A : a\r\n\r\n",                                  // space before ':'
-      "GET / HTTP/1.1\r\n: a\r\n\r\n",                                      // empty name
-      "GET / HTTP/1.1\r\n Host: x\r\n\r\n",                                 // leading space
-      "get / HTTP/1.1\r\n\r\n",                                             // lower-case method
-      "GET  / HTTP/1.1\r\n\r\n",                                            // empty target
-      "GET / HTTP/2.0\r\n\r\n",                                             // version
-      "GET / HTTP/1.1 \r\n\r\n",                                            // after the version
-      "\r\nGET / HTTP/1.1\r\n\r\n",                                         // leading CRLF
-      "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",  // upgrade
-      "GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n",            // a list
-      "GET / HTTP/1.1\r\nConnection: close\r\nConnection: close\r\n\r\n",   // two
+      "POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc",                    // a list
+      "POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc",                      // not digits
+      "POST / HTTP/1.1\r\nContent-Length: 1234567890123456789\r\n\r\n",        // too many digits
+      "GET / HTTP/1.1\r\nX-A: one\r\n two\r\n\r\n",                            // obs-fold
+      "GET / HTTP/1.1\nHost: x\r\n\r\n",                                       // bare LF
+      "GET / HTTP/1.1\r\nHost: x\r\r\n\r\n",                                   // stray CR
+      "GET / HTTP/1.1\r\nX-A: a\x01\r\n\r\n",                                  // control byte
+      "GET / HTTP/1.1\r\nX-A: a\x7f\r\n\r\n",                                  // DEL
+      "GET / HTTP/1.1\r\nX-A: 0123456789\n23456789\r\n\r\n",                   // LF in a value
+      "GET /a\tb HTTP/1.1\r\n\r\n",                                            // tab in target
+      "GET / HTTP/1.1\r\nX A: a\r\n\r\n",                                      // space in a name
+      "GET / HTTP/1.1\r\nX-A : a\r\n\r\n",                                     // space before ':'
+      "GET / HTTP/1.1\r\n: a\r\n\r\n",                                         // empty name
+      "GET / HTTP/1.1\r\n Host: x\r\n\r\n",                                    // leading space
+      "get / HTTP/1.1\r\n\r\n",                                                // lower-case method
+      "GET  / HTTP/1.1\r\n\r\n",                                               // empty target
+      "GET / HTTP/2.0\r\n\r\n",                                                // version
+      "GET / HTTP/1.1 \r\n\r\n",                                               // after the version
+      "\r\nGET / HTTP/1.1\r\n\r\n",                                            // leading CRLF
+      "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",   // upgrade
+      "GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n",               // a list
+      "GET / HTTP/1.1\r\nConnection: close\r\nConnection: close\r\n\r\n",      // two
   };
   for (const std::string& data : declined) {
     Request req;
@@ -199,12 +200,42 @@ TEST(TakeWholeRequest, TakesNothingBeastWouldReadDifferently) {
   };
   // Bytes and fragments the mutations insert: separators, controls, framing fields.
   const std::string pieces[] = {
-      " ", "\t", "\r", "\n", "\r\n", ":", ",", ";", "0", "9", "a", "Z", "-", "\"", "/", "?",
-      "\x7f", "\x80", "\xff", std::string(1, '\0'), "\r\n ", "\r\n\t",
-      "Content-Length: 0\r\n", "Content-Length: 2\r\n", "content-length:1\r\n",
-      "Transfer-Encoding: chunked\r\n", "Connection: close\r\n", "Connection: keep-alive\r\n",
-      "Connection: upgrade\r\n", "Upgrade: h2c\r\n", "Proxy-Connection: keep-alive\r\n",
-      "Expect: 100-continue\r\n", "HTTP/1.1", "HTTP/1.0", "\r\n\r\n", "xy",
+      " ",
+      "\t",
+      "\r",
+      "\n",
+      "\r\n",
+      ":",
+      ",",
+      ";",
+      "0",
+      "9",
+      "a",
+      "Z",
+      "-",
+      "\"",
+      "/",
+      "?",
+      "\x7f",
+      "\x80",
+      "\xff",
+      std::string(1, '\0'),
+      "\r\n ",
+      "\r\n\t",
+      "Content-Length: 0\r\n",
+      "Content-Length: 2\r\n",
+      "content-length:1\r\n",
+      "Transfer-Encoding: chunked\r\n",
+      "Connection: close\r\n",
+      "Connection: keep-alive\r\n",
+      "Connection: upgrade\r\n",
+      "Upgrade: h2c\r\n",
+      "Proxy-Connection: keep-alive\r\n",
+      "Expect: 100-continue\r\n",
+      "HTTP/1.1",
+      "HTTP/1.0",
+      "\r\n\r\n",
+      "xy",
   };
   std::mt19937 rng(20261129);
   auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
@@ -237,7 +268,8 @@ TEST(TakeWholeRequest, TakesNothingBeastWouldReadDifferently) {
     }
     ++taken;
     const BeastResult beast = ParseWithBeast(data, max_head, kMaxBody);
-    ASSERT_TRUE(beast.ok) << "Beast rejects what the fast path took: " << testing::PrintToString(data);
+    ASSERT_TRUE(beast.ok) << "Beast rejects what the fast path took: "
+                          << testing::PrintToString(data);
     EXPECT_EQ(whole->size, beast.size) << testing::PrintToString(data);
     EXPECT_EQ(whole->keep_alive, beast.keep_alive) << testing::PrintToString(data);
     ExpectSameRequest(fast, beast.req, testing::PrintToString(data));
