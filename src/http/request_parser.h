@@ -1,11 +1,8 @@
 // Parsing one HTTP/1.1 request from a connection's buffer, two ways:
 //
 // - TakeWholeRequest: a request whose head and body are in the buffer already and that uses
-//   only the plain forms: CRLF line ends, an upper-case method, no control bytes but tabs in
-//   field values (none in the target), Content-Length framing (one field, digits only), no
-//   obs-fold, no Transfer-Encoding or Upgrade, at most one Connection field saying "close" or
-//   "keep-alive".
-//   That is nearly every request an API client sends, and it costs one pass over the bytes.
+//   only the plain forms (common/plain_http.h): nearly every request an API client sends, in
+//   one pass over the bytes.
 // - RequestParser: Beast's parser for everything else (a request arriving in parts, chunked
 //   bodies, obs-fold, every malformed request, which it rejects with its own error).
 //

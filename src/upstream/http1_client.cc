@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "common/io_watchdog.h"
+#include "common/plain_http.h"
 #include "common/read_buffer.h"
 #include "common/strings.h"
 #include "upstream/engines.h"
@@ -298,8 +299,33 @@ void FailIo(State& s, error_code ec, const char* phase, int64_t timeout_ms) {
   }
 }
 
+// A response whole in the connection's buffer and plain (common/plain_http.h: the usual
+// non-streamed answer), taken without Beast; the exchange is then complete. False: Beast parses
+// the same bytes (Parse).
+bool TakeWhole(State& s, Conn& c) {
+  if (s.is_head) return false;
+  plain_http::Message m;
+  if (!plain_http::TakeResponse(c.in.data(), kMaxHead, m)) return false;
+  s.head.status = m.status;
+  s.head.http_version = m.http11 ? 11 : 10;
+  s.head.headers.clear();
+  for (size_t i = 0; i < m.field_count; ++i) {
+    const plain_http::Field& f = m.fields[i];
+    if (!WantsHeader(s.response_headers, f.name())) continue;
+    s.head.headers.emplace_back(ToLower(f.name()), std::string(f.value()));
+  }
+  s.pending.assign(m.body);
+  c.in.Consume(m.size);  // the views into the buffer end here
+  s.head_complete = true;
+  s.complete = true;
+  // Reusable only when nothing follows the response and both sides keep the connection.
+  End(s, c.in.empty() && m.keep_alive);
+  return true;
+}
+
 // Parses what the connection holds. Returns false on a malformed response (the exchange failed).
 bool Parse(State& s, Conn& c) {
+  if (!s.parser) s.parser.emplace(&s);
   while (!c.in.empty() && !s.complete) {
     error_code ec;
     const std::string_view data = c.in.data();
@@ -460,7 +486,7 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
       co_return false;
     }
     if (!ec) {
-      s->parser.emplace(s.get());
+      s->parser.reset();  // made by Parse, unless the answer is taken whole (TakeWhole)
       // The head's deadline: first_byte after the request went out, for all its reads.
       s->client->Watch(*s, s->first_byte_timeout_ms);
       bool got_bytes = false;
@@ -470,6 +496,7 @@ asio::awaitable<bool> DoReadHead(std::shared_ptr<State> s) {
         got_bytes |= n > 0;
         ec = read_ec;
         if (ec) break;
+        if (!s->parser && TakeWhole(*s, *c)) break;
         if (!Parse(*s, *c)) co_return false;
       }
       if (!s->ended()) s->client->Done(*s);
