@@ -60,6 +60,7 @@ using boost::system::error_code;
 constexpr size_t kReadBuffer = 16 << 10;  // one read; grows only for a larger response head
 constexpr size_t kMaxHead = 64 << 10;
 constexpr auto kMaxIdleAge = std::chrono::seconds(60);
+constexpr size_t kMaxCachedUrls = 64;
 
 bool StartsWithHttp(std::string_view url) {
   return url.size() >= 7 && strncasecmp(url.data(), "http://", 7) == 0;
@@ -179,7 +180,7 @@ struct State final : IoWatchdog::Entry {
   State* prev = nullptr;          // the Client's list of exchanges in flight
   State* next = nullptr;
 
-  std::optional<Target> target;  // nullopt: the URL was rejected
+  std::shared_ptr<const Target> target;  // null: the URL was rejected
   std::string head_text;         // request line and headers, ready to send
   std::string body;
   bool is_head = false;
@@ -244,6 +245,10 @@ class Http1Client final : public Client {
   size_t in_flight() const override { return in_flight_; }
 
   asio::io_context& io() { return io_; }
+  // The parsed form of `url`, null when it is rejected. Cached per distinct URL, up to
+  // kMaxCachedUrls (the gateway sends every request of a route to one URL); a Target dropped
+  // from the cache lives on in the exchanges that hold it.
+  std::shared_ptr<const Target> ParsedUrl(const std::string& url);
   // A kept connection to `authority`, or null.
   std::shared_ptr<Conn> TakeIdle(const std::string& authority);
   void Keep(const std::string& authority, std::shared_ptr<Conn> c);
@@ -258,6 +263,7 @@ class Http1Client final : public Client {
  private:
   asio::io_context& io_;
   ClientOptions options_;
+  std::unordered_map<std::string, std::shared_ptr<const Target>> urls_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Conn>>> idle_;
   size_t idle_count_ = 0;
   State* live_ = nullptr;  // exchanges in flight (intrusive list)
@@ -598,7 +604,7 @@ std::unique_ptr<Exchange> Http1Client::Start(Request r) {
   s->is_head = r.method == "HEAD";
   s->response_headers = r.response_headers;
   Link(s.get());
-  s->target = ParseHttpUrl(r.url);
+  s->target = ParsedUrl(r.url);
   if (!s->target) {
     Fail(*s, ErrorKind::kOther, "invalid URL");
     return std::make_unique<Http1Exchange>(std::move(s));
@@ -627,6 +633,16 @@ std::unique_ptr<Exchange> Http1Client::Start(Request r) {
   h.append("\r\n"sv);
   s->body = std::move(r.body);
   return std::make_unique<Http1Exchange>(std::move(s));
+}
+
+std::shared_ptr<const Target> Http1Client::ParsedUrl(const std::string& url) {
+  if (auto it = urls_.find(url); it != urls_.end()) return it->second;
+  std::optional<Target> t = ParseHttpUrl(url);
+  std::shared_ptr<const Target> parsed =
+      t ? std::make_shared<const Target>(std::move(*t)) : nullptr;
+  if (urls_.size() >= kMaxCachedUrls) urls_.clear();
+  urls_.emplace(url, parsed);
+  return parsed;
 }
 
 std::shared_ptr<Conn> Http1Client::TakeIdle(const std::string& authority) {
