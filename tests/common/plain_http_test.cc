@@ -7,10 +7,11 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "tests/testing/mutator.h"
 
 namespace keygate::plain_http {
 namespace {
@@ -91,13 +92,13 @@ Parsed WithPlain(std::string_view data, size_t max_head) {
 }
 
 void ExpectSame(const Parsed& plain, const Parsed& beast, const std::string& data) {
-  ASSERT_TRUE(beast.ok) << "Beast rejects what was taken: " << testing::PrintToString(data);
-  EXPECT_EQ(plain.size, beast.size) << testing::PrintToString(data);
-  EXPECT_EQ(plain.status, beast.status) << testing::PrintToString(data);
-  EXPECT_EQ(plain.version, beast.version) << testing::PrintToString(data);
-  EXPECT_EQ(plain.fields, beast.fields) << testing::PrintToString(data);
-  EXPECT_EQ(plain.body, beast.body) << testing::PrintToString(data);
-  EXPECT_EQ(plain.keep_alive, beast.keep_alive) << testing::PrintToString(data);
+  ASSERT_TRUE(beast.ok) << "Beast rejects what was taken: " << ::testing::PrintToString(data);
+  EXPECT_EQ(plain.size, beast.size) << ::testing::PrintToString(data);
+  EXPECT_EQ(plain.status, beast.status) << ::testing::PrintToString(data);
+  EXPECT_EQ(plain.version, beast.version) << ::testing::PrintToString(data);
+  EXPECT_EQ(plain.fields, beast.fields) << ::testing::PrintToString(data);
+  EXPECT_EQ(plain.body, beast.body) << ::testing::PrintToString(data);
+  EXPECT_EQ(plain.keep_alive, beast.keep_alive) << ::testing::PrintToString(data);
 }
 
 constexpr size_t kMaxHead = 65536;
@@ -201,28 +202,11 @@ TEST(PlainHttpResponse, TakesNothingBeastWouldReadDifferently) {
       " 304 ",
       " 101 ",
   };
-  std::mt19937 rng(1129);
-  auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
+  testing::Mutator mutator(seeds, pieces, 1129);
   int taken = 0, declined = 0;
   for (int i = 0; i < 60000; ++i) {
-    std::string data = seeds[pick(std::size(seeds))];
-    const int mutations = 1 + static_cast<int>(pick(3));
-    for (int m = 0; m < mutations && !data.empty(); ++m) {
-      const size_t at = pick(data.size() + 1);
-      switch (pick(3)) {
-        case 0:
-          data.insert(at, pieces[pick(std::size(pieces))]);
-          break;
-        case 1:
-          if (at < data.size()) data[at] = pieces[pick(std::size(pieces))][0];
-          break;
-        default:
-          data.erase(std::min(at, data.size()), 1 + pick(3));
-          break;
-      }
-    }
-    const size_t max_head = pick(4) == 0 ? 1 + pick(120) : kMaxHead;
-    if (pick(4) == 0 && !data.empty()) data.resize(pick(data.size()));
+    const std::string data = mutator.Next();
+    const size_t max_head = mutator.Pick(4) == 0 ? 1 + mutator.Pick(120) : kMaxHead;
     const Parsed plain = WithPlain(data, max_head);
     if (!plain.ok) {
       ++declined;

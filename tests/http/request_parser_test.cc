@@ -5,9 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/buffer.hpp>
-#include <random>
 #include <string>
 #include <vector>
+
+#include "tests/testing/mutator.h"
 
 namespace keygate::http {
 namespace {
@@ -237,29 +238,12 @@ TEST(TakeWholeRequest, TakesNothingBeastWouldReadDifferently) {
       "\r\n\r\n",
       "xy",
   };
-  std::mt19937 rng(20261129);
-  auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
+  testing::Mutator mutator(seeds, pieces, 20261129);
   int taken = 0, declined = 0;
   for (int i = 0; i < 60000; ++i) {
-    std::string data = seeds[pick(std::size(seeds))];
-    const int mutations = 1 + static_cast<int>(pick(3));
-    for (int m = 0; m < mutations && !data.empty(); ++m) {
-      const size_t at = pick(data.size() + 1);
-      switch (pick(3)) {
-        case 0:  // insert
-          data.insert(at, pieces[pick(std::size(pieces))]);
-          break;
-        case 1:  // replace a byte
-          if (at < data.size()) data[at] = pieces[pick(std::size(pieces))][0];
-          break;
-        default:  // delete a few bytes
-          data.erase(std::min(at, data.size()), 1 + pick(3));
-          break;
-      }
-    }
-    // Sometimes a tight head limit, and sometimes cut short.
-    const size_t max_head = pick(4) == 0 ? 1 + pick(200) : kMaxHead;
-    if (pick(4) == 0 && !data.empty()) data.resize(pick(data.size()));
+    const std::string data = mutator.Next();
+    // Sometimes a tight head limit.
+    const size_t max_head = mutator.Pick(4) == 0 ? 1 + mutator.Pick(200) : kMaxHead;
     Request fast;
     const auto whole = TakeWholeRequest(data, max_head, kMaxBody, fast);
     if (!whole) {
@@ -269,10 +253,10 @@ TEST(TakeWholeRequest, TakesNothingBeastWouldReadDifferently) {
     ++taken;
     const BeastResult beast = ParseWithBeast(data, max_head, kMaxBody);
     ASSERT_TRUE(beast.ok) << "Beast rejects what the fast path took: "
-                          << testing::PrintToString(data);
-    EXPECT_EQ(whole->size, beast.size) << testing::PrintToString(data);
-    EXPECT_EQ(whole->keep_alive, beast.keep_alive) << testing::PrintToString(data);
-    ExpectSameRequest(fast, beast.req, testing::PrintToString(data));
+                          << ::testing::PrintToString(data);
+    EXPECT_EQ(whole->size, beast.size) << ::testing::PrintToString(data);
+    EXPECT_EQ(whole->keep_alive, beast.keep_alive) << ::testing::PrintToString(data);
+    ExpectSameRequest(fast, beast.req, ::testing::PrintToString(data));
   }
   EXPECT_GT(taken, 5000);
   EXPECT_GT(declined, 5000);
