@@ -167,41 +167,8 @@ TEST(PlainHttpResponse, TakesNothingBeastWouldReadDifferently) {
       "HTTP/1.1 500 \r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
   };
-  const std::string pieces[] = {
-      " ",
-      "\t",
-      "\r",
-      "\n",
-      "\r\n",
-      ":",
-      ",",
-      "0",
-      "1",
-      "9",
-      "a",
-      "Z",
-      "-",
-      "\"",
-      "\x7f",
-      "\x80",
-      "\xff",
-      std::string(1, '\0'),
-      "\r\n ",
-      "Content-Length: 0\r\n",
-      "Content-Length: 2\r\n",
-      "content-length:1\r\n",
-      "Transfer-Encoding: chunked\r\n",
-      "Connection: close\r\n",
-      "Connection: keep-alive\r\n",
-      "Upgrade: h2c\r\n",
-      "HTTP/1.1",
-      "HTTP/1.0",
-      "\r\n\r\n",
-      " 200 ",
-      " 204 ",
-      " 304 ",
-      " 101 ",
-  };
+  std::vector<std::string> pieces = testing::HttpPieces();
+  for (const char* status : {" 200 ", " 204 ", " 304 ", " 101 "}) pieces.emplace_back(status);
   testing::Mutator mutator(seeds, pieces, 1129);
   int taken = 0, declined = 0;
   for (int i = 0; i < 60000; ++i) {

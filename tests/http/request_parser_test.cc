@@ -199,45 +199,9 @@ TEST(TakeWholeRequest, TakesNothingBeastWouldReadDifferently) {
       "POST /v1/messages HTTP/1.1\r\nx-api-key: k\r\nanthropic-version: 2023-06-01\r\n"
       "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
   };
-  // Bytes and fragments the mutations insert: separators, controls, framing fields.
-  const std::string pieces[] = {
-      " ",
-      "\t",
-      "\r",
-      "\n",
-      "\r\n",
-      ":",
-      ",",
-      ";",
-      "0",
-      "9",
-      "a",
-      "Z",
-      "-",
-      "\"",
-      "/",
-      "?",
-      "\x7f",
-      "\x80",
-      "\xff",
-      std::string(1, '\0'),
-      "\r\n ",
-      "\r\n\t",
-      "Content-Length: 0\r\n",
-      "Content-Length: 2\r\n",
-      "content-length:1\r\n",
-      "Transfer-Encoding: chunked\r\n",
-      "Connection: close\r\n",
-      "Connection: keep-alive\r\n",
-      "Connection: upgrade\r\n",
-      "Upgrade: h2c\r\n",
-      "Proxy-Connection: keep-alive\r\n",
-      "Expect: 100-continue\r\n",
-      "HTTP/1.1",
-      "HTTP/1.0",
-      "\r\n\r\n",
-      "xy",
-  };
+  std::vector<std::string> pieces = testing::HttpPieces();
+  for (const char* more : {";", "/", "?", "xy", "Expect: 100-continue\r\n"})
+    pieces.emplace_back(more);
   testing::Mutator mutator(seeds, pieces, 20261129);
   int taken = 0, declined = 0;
   for (int i = 0; i < 60000; ++i) {

@@ -9,8 +9,45 @@
 #include <random>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace keygate::testing {
+
+// Pieces for HTTP/1.1 heads: separators, controls, bytes from 0x80, line ends and obs-fold,
+// and the fields that frame a message or its connection.
+inline std::vector<std::string> HttpPieces() {
+  return {" ",
+          "\t",
+          "\r",
+          "\n",
+          "\r\n",
+          ":",
+          ",",
+          "0",
+          "9",
+          "a",
+          "Z",
+          "-",
+          "\"",
+          "\x7f",
+          "\x80",
+          "\xff",
+          std::string(1, '\0'),
+          "\r\n ",
+          "\r\n\t",
+          "\r\n\r\n",
+          "HTTP/1.1",
+          "HTTP/1.0",
+          "Content-Length: 0\r\n",
+          "Content-Length: 2\r\n",
+          "content-length:1\r\n",
+          "Transfer-Encoding: chunked\r\n",
+          "Connection: close\r\n",
+          "Connection: keep-alive\r\n",
+          "Connection: upgrade\r\n",
+          "Upgrade: h2c\r\n",
+          "Proxy-Connection: keep-alive\r\n"};
+}
 
 class Mutator {
  public:
