@@ -15,6 +15,7 @@
 #include "billing/usage_writer.h"
 #include "common/log.h"
 #include "common/periodic_task.h"
+#include "common/published.h"
 #include "common/task_pool.h"
 #include "gateway/catalog.h"
 #include "gateway/client_auth.h"
@@ -253,7 +254,7 @@ class App::Impl {
         co_return;
       }
       if (admin::IsAdminPath(req.path)) {
-        std::shared_ptr<const admin::AdminApi> api = std::atomic_load(&admin_);
+        std::shared_ptr<const admin::AdminApi> api = admin_.Load();  // not per request: no cache
         co_await admin::Serve(*api, admin_tasks_, req, w);
         co_return;
       }
@@ -280,7 +281,7 @@ class App::Impl {
                     .reload = [this] { return ReloadFile("admin API"); },
                     .changed = [this] { control_.Poke(); }},
         admin::Options{.cors_origins = cfg_->admin.cors_origins});
-    std::atomic_store(&admin_, std::move(api));
+    admin_.Store(std::move(api));
   }
 
   void RegisterMetrics() {
@@ -320,7 +321,7 @@ class App::Impl {
   billing::UsageWriter usage_;
   TaskPool store_tasks_;
   TaskPool admin_tasks_{1};
-  std::shared_ptr<const admin::AdminApi> admin_;  // swapped with std::atomic_store on reload
+  Published<admin::AdminApi> admin_;  // replaced on reload
   std::mutex reload_mu_;                          // one reload at a time (SIGHUP, admin API)
   gateway::Gateway gateway_;
   std::unique_ptr<http::Server> http_;
