@@ -1,7 +1,5 @@
 #include "common/plain_http.h"
 
-#include <strings.h>
-
 #include <cstring>
 #include <optional>
 
@@ -43,16 +41,6 @@ bool NoControls(std::string_view s) {
   uint64_t w = kOnes * ' ';
   std::memcpy(&w, s.data() + i, s.size() - i);
   return word_ok(w);
-}
-
-bool IEquals(std::string_view s, std::string_view lower) {
-  return s.size() == lower.size() && strncasecmp(s.data(), lower.data(), s.size()) == 0;
-}
-
-std::string_view TrimSpaceTab(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // The head, line by line: each ended by a CR that must be followed by its LF, within `room`
@@ -111,10 +99,10 @@ bool FieldsAndBody(std::string_view data, Lines& lines, uint64_t max_body, bool 
     const std::string_view name = line.substr(0, colon);
     std::string_view value = line.substr(colon + 1);
     if (!NoControls(value)) return false;
-    value = TrimSpaceTab(value);
+    value = Trim(value);  // spaces and tabs: NoControls let no CR or LF through
     out.fields[out.field_count++] = {name.data(), value.data(), name.size(), value.size()};
     // The fields that frame the message or the connection: only their plainest forms.
-    if (IEquals(name, "content-length")) {
+    if (EqualsIgnoreCase(name, "content-length")) {
       if (length || value.empty() || value.size() > 18) return false;
       uint64_t n = 0;
       for (char c : value) {
@@ -122,14 +110,14 @@ bool FieldsAndBody(std::string_view data, Lines& lines, uint64_t max_body, bool 
         n = n * 10 + static_cast<uint64_t>(c - '0');
       }
       length = n;
-    } else if (IEquals(name, "transfer-encoding") || IEquals(name, "upgrade")) {
+    } else if (EqualsIgnoreCase(name, "transfer-encoding") || EqualsIgnoreCase(name, "upgrade")) {
       return false;
-    } else if (IEquals(name, "connection") || IEquals(name, "proxy-connection")) {
+    } else if (EqualsIgnoreCase(name, "connection") || EqualsIgnoreCase(name, "proxy-connection")) {
       if (connection) return false;
       connection = true;
-      if (IEquals(value, "close")) {
+      if (EqualsIgnoreCase(value, "close")) {
         close = true;
-      } else if (IEquals(value, "keep-alive")) {
+      } else if (EqualsIgnoreCase(value, "keep-alive")) {
         keep_alive = true;
       } else {
         return false;

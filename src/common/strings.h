@@ -62,6 +62,15 @@ std::vector<std::string_view> Split(std::string_view s, char sep);
 std::string ToLower(std::string_view s);
 // Lower-cases the ASCII capitals of `s` where it is.
 void ToLowerInPlace(std::string& s);
+namespace internal {
+// The `n` bytes at `a` and at `b` are equal but for the case of ASCII letters.
+bool SameIgnoringCase(const char* a, const char* b, size_t n);
+}  // namespace internal
+// Whether `a` and `b` are equal but for the case of ASCII letters (header names, tokens). The
+// size check is inline: most comparisons (a name against a list) end there.
+inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && internal::SameIgnoringCase(a.data(), b.data(), a.size());
+}
 // Appends the pieces in order with one growth of `out` and a copy per piece: for the HTTP heads
 // written on every request, where a chain of append calls checks the capacity and calls into
 // the library once per piece ("name", ": ", "value", "\r\n" per header line).

@@ -1,7 +1,5 @@
 #include "gateway/client_auth.h"
 
-#include <strings.h>
-
 #include <algorithm>
 
 #include "common/strings.h"
@@ -81,7 +79,7 @@ size_t ClientAuth::size() const { return keys_.Get()->size(); }
 std::string_view ClientAuth::ExtractToken(std::string_view authorization,
                                           std::string_view x_api_key) {
   authorization = Trim(authorization);
-  if (authorization.size() > 7 && strncasecmp(authorization.data(), "bearer ", 7) == 0) {
+  if (authorization.size() > 7 && EqualsIgnoreCase(authorization.substr(0, 7), "bearer ")) {
     return Trim(authorization.substr(7));
   }
   return Trim(x_api_key);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <strings.h>
 
 #include "common/strings.h"
 #include "upstream/upstream.h"
@@ -50,9 +49,8 @@ namespace {
 
 // Whether `name` is one of `names`, in any case.
 bool NamedIn(std::span<const std::string_view> names, std::string_view name) {
-  return std::any_of(names.begin(), names.end(), [&](std::string_view n) {
-    return n.size() == name.size() && strncasecmp(n.data(), name.data(), name.size()) == 0;
-  });
+  return std::any_of(names.begin(), names.end(),
+                     [&](std::string_view n) { return EqualsIgnoreCase(n, name); });
 }
 
 }  // namespace

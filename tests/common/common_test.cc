@@ -79,6 +79,14 @@ TEST(Strings, ToLowerChangesOnlyAsciiCapitals) {
   EXPECT_EQ(ToLower(""), "");
 }
 
+TEST(Strings, EqualsIgnoreCaseFoldsOnlyAsciiLetters) {
+  EXPECT_TRUE(EqualsIgnoreCase("Content-Length", "content-length"));
+  EXPECT_TRUE(EqualsIgnoreCase("", ""));
+  EXPECT_FALSE(EqualsIgnoreCase("content-length", "content-lengt"));  // sizes differ
+  EXPECT_FALSE(EqualsIgnoreCase("[", "{"));  // 0x5B and 0x7B differ by the case bit only
+  EXPECT_FALSE(EqualsIgnoreCase(std::string("a\0b", 3), std::string("a\0c", 3)));
+}
+
 TEST(Strings, ByteSetHoldsExactlyItsMembers) {
   static constexpr ByteSet kSet(std::string_view("\r\n:\0\xff", 5));
   for (int b = 0; b < 256; ++b) {
