@@ -218,11 +218,16 @@ void ResponseParser::on_response_impl(int code, beast::string_view, int version,
   s_->head.headers.clear();
 }
 
+// A response header field, kept when the request reads it (Request::response_headers).
+void AddField(State& s, std::string_view name, std::string_view value) {
+  if (!WantsHeader(s.response_headers, name)) return;
+  s.head.headers.emplace_back(ToLower(name), std::string(value));
+}
+
 void ResponseParser::on_field_impl(http::field, beast::string_view name, beast::string_view value,
                                    error_code&) {
-  const std::string_view n(name.data(), name.size());
-  if (!WantsHeader(s_->response_headers, n)) return;
-  s_->head.headers.emplace_back(ToLower(n), std::string(value.data(), value.size()));
+  AddField(*s_, std::string_view(name.data(), name.size()),
+           std::string_view(value.data(), value.size()));
 }
 
 size_t ResponseParser::on_body_impl(beast::string_view body, error_code&) {
@@ -315,11 +320,7 @@ bool TakeWhole(State& s, Conn& c) {
   s.head.status = m.status;
   s.head.http_version = m.http11 ? 11 : 10;
   s.head.headers.clear();
-  for (size_t i = 0; i < m.field_count; ++i) {
-    const plain_http::Field& f = m.fields[i];
-    if (!WantsHeader(s.response_headers, f.name())) continue;
-    s.head.headers.emplace_back(ToLower(f.name()), std::string(f.value()));
-  }
+  for (size_t i = 0; i < m.field_count; ++i) AddField(s, m.fields[i].name(), m.fields[i].value());
   s.pending.assign(m.body);
   c.in.Consume(m.size);  // the views into the buffer end here
   s.head_complete = true;
