@@ -830,7 +830,7 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
                          req.path == "/v1/chat/completions";
   thread_local std::mt19937_64 pick_rng(std::random_device{}());
   const std::string& upstream_model = Catalog::PickUpstream(route, pick_rng());
-  // The upstream path and body are the same for every attempt: build them once.
+  // The upstream path is the same for every attempt: built once.
   std::string translated_path;               // set when the upstream's route differs
   std::string_view upstream_path = req.path;  // `req` outlives every attempt
   if (mode != Mode::kPassThrough) {
@@ -856,7 +856,6 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     co_return a;
   }
   std::string upstream_body = std::move(first_body).value();
-  bool body_given = false;  // upstream_body went to an attempt
   const int64_t created_s = d_.clock->NowMs() / 1000;
   // Inline for the usual few attempts: no allocation per request.
   boost::container::small_vector<int64_t, 8> tried;
@@ -922,8 +921,9 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       std::string_view v = req.Header(pass);
       if (!v.empty()) ureq.headers.emplace_back(std::string(pass), std::string(v));
     }
-    if (body_given) {
-      // The same input built the same way (it succeeded the first time).
+    if (a.attempts > 1) {
+      // An attempt before this one took the body: the same input built the same way (it
+      // succeeded the first time).
       StatusOr<std::string> again = build_body();
       if (!again.ok()) {
         last_reason = std::string(again.status().message());
@@ -932,7 +932,6 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       upstream_body = std::move(again).value();
     }
     ureq.body = std::move(upstream_body);
-    body_given = true;
     ureq.proxy_url = pick.route ? pick.route->url : "";
     ureq.connect_timeout_ms = ucfg.connect_timeout_ms;
     ureq.first_byte_timeout_ms = ucfg.first_byte_timeout_ms;
