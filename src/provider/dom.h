@@ -74,6 +74,8 @@ class OnDemandParser {
         .iterate(simdjson::padded_string_view(padded.data(), padded.size(), padded.capacity()))
         .get(doc);
   }
+  // The padded copy the document reads: raw tokens point into it.
+  const char* data() const { return state_->padded.data(); }
 
  private:
   struct State {

@@ -20,6 +20,10 @@ namespace keygate::provider::internal {
 // UTF-8 sequence with U+FFFD, so the output is always valid JSON in valid UTF-8.
 void AppendJsonString(std::string& out, std::string_view s);
 
+// Length of the valid UTF-8 sequence starting at s[i] (i < s.size()), or 0 when it is invalid
+// (overlong forms, surrogates and code points above U+10FFFF are invalid, as in RFC 3629).
+size_t ValidUtf8Length(std::string_view s, size_t i);
+
 // Unicode code points in `utf8` (bytes that are not continuation bytes); for estimates.
 size_t CountCodePoints(std::string_view utf8);
 

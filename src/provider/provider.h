@@ -7,6 +7,7 @@
 #define KEYGATE_PROVIDER_PROVIDER_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,11 @@
 #include "config/config.h"
 
 namespace keygate::provider {
+
+namespace internal {
+struct ChatChunk;
+class ChatChunkShape;
+}  // namespace internal
 
 using config::AuthStyle;
 using config::Format;
@@ -242,8 +248,10 @@ class SseUsageFilter {
   static constexpr size_t kDefaultMaxEventBytes = SseSplitter::kDefaultMaxEventBytes;
 
   SseUsageFilter(Format format, bool drop_usage_chunk,
-                 size_t max_event_bytes = kDefaultMaxEventBytes)
-      : format_(format), drop_usage_chunk_(drop_usage_chunk), splitter_(max_event_bytes) {}
+                 size_t max_event_bytes = kDefaultMaxEventBytes);
+  ~SseUsageFilter();
+  SseUsageFilter(SseUsageFilter&&) noexcept;
+  SseUsageFilter& operator=(SseUsageFilter&&) noexcept;
 
   // Consumes upstream bytes; appends to `out` the bytes to send to the client: whole events only
   // (a partial event is held until its end arrives, so each write is flushed per event), except
@@ -266,6 +274,8 @@ class SseUsageFilter {
   // Reads one event's data; true when the event is to be dropped.
   bool OnData(std::string_view data);
   void SetAnthropicUsage();
+  // OpenAI chat: learns the shape of a chunk read in full (internal::ChatChunkShape).
+  void LearnShape(std::string_view data, const internal::ChatChunk& chunk);
 
   Format format_;
   bool drop_usage_chunk_;
@@ -278,6 +288,10 @@ class SseUsageFilter {
   bool saw_done_ = false;
   size_t events_ = 0;
   size_t output_chars_ = 0;
+  // OpenAI chat: the shape of the last chunk read in full, made at the first one, and the chunks
+  // learned since one last matched (a stream whose chunks never match stops learning).
+  std::unique_ptr<internal::ChatChunkShape> shape_;
+  int shape_learns_ = 0;
 };
 
 // ---------------------------------------------------------------- errors to clients

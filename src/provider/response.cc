@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "provider/chat_chunk_shape.h"
 #include "provider/classifier_table.h"
 #include "provider/dom.h"
 #include "provider/json_text.h"
@@ -26,19 +27,14 @@ int64_t NonNegative(std::optional<int64_t> v) { return v ? std::max<int64_t>(0, 
 
 size_t Chars(std::optional<std::string_view> s) { return s ? internal::CountCodePoints(*s) : 0; }
 
-// What the usage filter needs of an OpenAI chat chunk: the characters of its output (content,
-// reasoning_content and tool-call arguments of each choice's delta) and whether it carries a usage
-// object. Read on demand, without building the DOM: 20 of a stream's 22 chunks carry only a few
-// characters, and the DOM built every field of each (micro_bench SseUsageFilter). As with the DOM
-// lookups, the first of duplicate keys counts. `valid` is false when a visited part is malformed;
-// then nothing of the chunk counts. A chunk with a usage object is read again with the DOM, which
-// validates it whole before its usage is taken or the chunk dropped.
-struct ChatChunk {
-  bool valid = false;
-  bool has_usage = false;
-  size_t output_chars = 0;
-};
+}  // namespace
 
+namespace internal {
+
+// Read on demand, without building the DOM: 20 of a stream's 22 chunks carry only a few
+// characters, and the DOM built every field of each (micro_bench SseUsageFilter). As with the DOM
+// lookups, the first of duplicate keys counts. A chunk with a usage object is read again with the
+// DOM, which validates it whole before its usage is taken or the chunk dropped.
 ChatChunk ReadChatChunk(std::string_view data) {
   namespace od = simdjson::ondemand;
   using simdjson::SUCCESS;
@@ -53,7 +49,14 @@ ChatChunk ReadChatChunk(std::string_view data) {
     auto type = v.type();
     if (type.error() != SUCCESS) return false;
     if (type.value_unsafe() != od::json_type::string) return true;
+    // Where the body starts (the token is peeked, not consumed), for ChatChunkShape.
+    const size_t at = v.raw_json_token().data() + 1 - parser.data();
     if (v.get_string().get(text) != SUCCESS) return false;
+    if (out.counted_size == ChatChunk::kMaxCounted) {
+      out.counted_overflow = true;
+    } else {
+      out.counted[out.counted_size++] = static_cast<uint32_t>(at);
+    }
     out.output_chars += internal::CountCodePoints(text);
     return true;
   };
@@ -119,6 +122,13 @@ ChatChunk ReadChatChunk(std::string_view data) {
   out.valid = ok;
   return out;
 }
+
+}  // namespace internal
+
+namespace {
+
+using internal::ChatChunk;
+using internal::ReadChatChunk;
 
 // OpenAI usage, either naming: chat/completions/embeddings say prompt_tokens/completion_tokens and
 // prompt_tokens_details; Responses says input_tokens/output_tokens and input_tokens_details.
@@ -329,6 +339,12 @@ void SseUsageFilter::Feed(std::string_view bytes, std::string& out) {
   Drain(out);
 }
 
+SseUsageFilter::SseUsageFilter(Format format, bool drop_usage_chunk, size_t max_event_bytes)
+    : format_(format), drop_usage_chunk_(drop_usage_chunk), splitter_(max_event_bytes) {}
+SseUsageFilter::~SseUsageFilter() = default;
+SseUsageFilter::SseUsageFilter(SseUsageFilter&&) noexcept = default;
+SseUsageFilter& SseUsageFilter::operator=(SseUsageFilter&&) noexcept = default;
+
 void SseUsageFilter::FeedOwned(std::string&& bytes, std::string& out) {
   splitter_.AppendOwned(std::move(bytes));
   Drain(out);
@@ -368,6 +384,19 @@ void SseUsageFilter::OnEvent(std::string_view event, std::string& out, bool may_
   if (!(drop && may_drop)) out.append(event);
 }
 
+void SseUsageFilter::LearnShape(std::string_view data, const ChatChunk& chunk) {
+  // A few learns without a match in between (a stream whose chunks each have a shape of their
+  // own) and the stream is read in full from then on.
+  constexpr int kMaxLearnsWithoutMatch = 4;
+  if (shape_learns_ == kMaxLearnsWithoutMatch) {
+    shape_.reset();
+    return;
+  }
+  ++shape_learns_;
+  if (shape_ == nullptr) shape_ = std::make_unique<internal::ChatChunkShape>();
+  shape_->Learn(data, chunk);
+}
+
 void SseUsageFilter::SetAnthropicUsage() {
   usage_ = AnthropicUsage(anthropic_input_, usage_.output_tokens, anthropic_cache_read_,
                           anthropic_cache_write_);
@@ -382,10 +411,21 @@ bool SseUsageFilter::OnData(std::string_view data) {
   size_t first = internal::SkipWs(data, 0);
   if (first >= data.size() || data[first] != '{') return false;
   if (format_ == Format::kOpenAIChat) {
+    // Most chunks of a stream differ from the one before only in their content.
+    if (shape_ != nullptr) {
+      if (std::optional<size_t> chars = shape_->Match(data)) {
+        output_chars_ += *chars;
+        shape_learns_ = 0;
+        return false;
+      }
+    }
     ChatChunk chunk = ReadChatChunk(data);
     if (!chunk.valid) return false;
     output_chars_ += chunk.output_chars;
-    if (!chunk.has_usage) return false;
+    if (!chunk.has_usage) {
+      LearnShape(data, chunk);
+      return false;
+    }
   }
   internal::DomParser parser(data.size());
   Element root;

@@ -1,0 +1,153 @@
+#include "provider/chat_chunk_shape.h"
+
+#include <cstring>
+
+#include "provider/json_text.h"
+
+namespace keygate::provider::internal {
+namespace {
+
+constexpr size_t kNone = std::string_view::npos;
+
+// The escapes a body may have for Match to count it: each decodes to one character.
+constexpr std::array<bool, 256> kOneLetterEscapes = [] {
+  std::array<bool, 256> t{};
+  for (unsigned char c : std::string_view("\"\\/bfnrt")) t[c] = true;
+  return t;
+}();
+
+// The string body starting at s[i], up to its closing quote: the quote's index, with the body's
+// characters in `chars`; kNone when the body ends early, has a control byte, an escape other than
+// the one-letter ones or invalid UTF-8. The JSON parsers accept every body this accepts and
+// decode it to `chars` code points.
+size_t ScanBody(std::string_view s, size_t i, size_t& chars) {
+  size_t n = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"') {
+      chars = n;
+      return i;
+    }
+    if (c < 0x20) return kNone;
+    if (c == '\\') {
+      if (i + 1 >= s.size() || !kOneLetterEscapes[static_cast<unsigned char>(s[i + 1])]) {
+        return kNone;
+      }
+      i += 2;
+    } else if (c < 0x80) {
+      ++i;
+    } else {
+      const size_t len = ValidUtf8Length(s, i);
+      if (len == 0) return kNone;
+      i += len;
+    }
+    ++n;
+  }
+  return kNone;
+}
+
+// The closing quote of the string whose body starts at s[i], whatever the body holds; kNone when
+// the text ends first. A quote and a backslash before it are each found with memchr.
+size_t BodyEnd(std::string_view s, size_t i) {
+  while (i < s.size()) {
+    const void* q = std::memchr(s.data() + i, '"', s.size() - i);
+    if (q == nullptr) return kNone;
+    const size_t quote = static_cast<const char*>(q) - s.data();
+    const void* b = std::memchr(s.data() + i, '\\', quote - i);
+    if (b == nullptr) return quote;
+    i = static_cast<const char*>(b) - s.data() + 2;  // the backslash and the byte it escapes
+  }
+  return kNone;
+}
+
+}  // namespace
+
+void ChatChunkShape::Clear() {
+  text_.clear();
+  strings_.clear();
+}
+
+bool ChatChunkShape::Learn(std::string_view data, const ChatChunk& read) {
+  Clear();
+  if (!read.valid || read.has_usage || read.counted_overflow || data.size() > kMaxBytes) {
+    return false;
+  }
+  auto fail = [this] {
+    strings_.clear();
+    return false;
+  };
+  size_t next_counted = 0;
+  size_t counted_chars = 0;
+  for (size_t i = 0; i < data.size();) {
+    const void* quote = std::memchr(data.data() + i, '"', data.size() - i);
+    if (quote == nullptr) break;
+    const size_t begin = static_cast<const char*>(quote) - data.data() + 1;
+    const size_t end = BodyEnd(data, begin);
+    if (end == kNone) return fail();  // not in a chunk ReadChatChunk took
+    i = end + 1;
+    const size_t after = i < data.size() && data[i] == ':' ? i : SkipWs(data, i);
+    if (after < data.size() && data[after] == ':') continue;  // a key: compared byte for byte
+    String s{.begin = static_cast<uint32_t>(begin),
+             .end = static_cast<uint32_t>(end),
+             .counted = false,
+             .varies = false,
+             .chars = 0};
+    if (next_counted < read.counted_size && read.counted[next_counted] == begin) {
+      ++next_counted;
+      size_t chars = 0;
+      if (ScanBody(data, begin, chars) != end) return fail();  // Match could not count it either
+      s.counted = true;
+      s.varies = true;  // the content: most chunks have their own
+      s.chars = static_cast<uint32_t>(chars);
+      counted_chars += chars;
+    }
+    if (strings_.size() == kMaxStrings) return fail();
+    strings_.push_back(s);
+  }
+  // Every counted string found among the values, with the parser's count.
+  if (next_counted != read.counted_size || counted_chars != read.output_chars) return fail();
+  text_.assign(data);
+  return true;
+}
+
+std::optional<size_t> ChatChunkShape::Match(std::string_view data) {
+  if (text_.empty()) return std::nullopt;
+  if (std::optional<size_t> chars = Walk(data, /*any=*/false)) return chars;
+  return Walk(data, /*any=*/true);
+}
+
+std::optional<size_t> ChatChunkShape::Walk(std::string_view data, bool any) {
+  const std::string_view text = text_;
+  size_t at_text = 0;
+  size_t at_data = 0;
+  size_t chars = 0;
+  auto same = [&](size_t len) {  // the next `len` bytes of both are equal
+    return data.size() - at_data >= len &&
+           std::memcmp(data.data() + at_data, text.data() + at_text, len) == 0;
+  };
+  for (String& s : strings_) {
+    if (!any && !s.varies) continue;           // compared with the bytes around it
+    const size_t literal = s.begin - at_text;  // up to the body, its opening quote included
+    if (!same(literal)) return std::nullopt;
+    at_data += literal;
+    at_text = s.begin;
+    const size_t body = s.end - s.begin;
+    if (same(body) && data.size() - at_data > body && data[at_data + body] == '"') {
+      at_data += body;  // the same body
+      if (s.counted) chars += s.chars;
+    } else {
+      size_t body_chars = 0;
+      const size_t end = ScanBody(data, at_data, body_chars);
+      if (end == kNone) return std::nullopt;
+      at_data = end;
+      if (s.counted) chars += body_chars;
+      s.varies = true;
+    }
+    at_text = s.end;
+  }
+  const size_t rest = text.size() - at_text;
+  if (data.size() - at_data != rest || !same(rest)) return std::nullopt;
+  return chars;
+}
+
+}  // namespace keygate::provider::internal

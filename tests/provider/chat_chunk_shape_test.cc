@@ -1,0 +1,224 @@
+// ChatChunkShape: a chunk that differs from the learned one only inside string values is counted
+// without a parse, with exactly ReadChatChunk's answer; anything else is left to the parse.
+#include "provider/chat_chunk_shape.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/testing/mutator.h"
+
+namespace keygate::provider::internal {
+namespace {
+
+// An OpenAI content chunk with `content` as the raw JSON string body.
+std::string Content(std::string_view body, std::string_view finish = "null") {
+  return R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,)"
+         R"("model":"gpt-4o","choices":[{"index":0,"delta":{"content":")" +
+         std::string(body) + R"("},"logprobs":null,"finish_reason":)" + std::string(finish) + "}]}";
+}
+
+// Learns `chunk` as the usage filter does: from ReadChatChunk's reading of it.
+ChatChunkShape Learned(std::string_view chunk) {
+  ChatChunkShape shape;
+  EXPECT_TRUE(shape.Learn(chunk, ReadChatChunk(chunk))) << chunk;
+  return shape;
+}
+
+TEST(ChatChunkShape, CountsTheContentOfAChunkOfTheSameShape) {
+  ChatChunkShape shape = Learned(Content("Hello"));
+  EXPECT_EQ(shape.Match(Content("Hello")), 5u);
+  EXPECT_EQ(shape.Match(Content(" world, and more")), 16u);
+  EXPECT_EQ(shape.Match(Content("")), 0u);
+}
+
+TEST(ChatChunkShape, CountsOneLetterEscapesAndUtf8AsTheParserDecodesThem) {
+  ChatChunkShape shape = Learned(Content("x"));
+  // a, newline, quote, backslash, slash, tab: 6 characters.
+  EXPECT_EQ(shape.Match(Content(R"(a\n\"\\\/\t)")), 6u);
+  EXPECT_EQ(shape.Match(Content("h\xC3\xA9llo \xE2\x98\x83 \xF0\x9F\x98\x80")), 9u);  // é ☃ 😀
+  for (std::string_view body : {R"(a\n\"\\\/\t)", "h\xC3\xA9llo \xE2\x98\x83 \xF0\x9F\x98\x80"}) {
+    EXPECT_EQ(shape.Match(Content(body)), ReadChatChunk(Content(body)).output_chars) << body;
+  }
+}
+
+TEST(ChatChunkShape, LeavesToTheParserWhatItCannotDecideAlone) {
+  ChatChunkShape shape = Learned(Content("Hello"));
+  EXPECT_EQ(shape.Match(Content(R"(caf\u00e9)")), std::nullopt);        // a \u escape
+  EXPECT_EQ(shape.Match(Content(R"(a\x)")), std::nullopt);              // not an escape
+  EXPECT_EQ(shape.Match(Content("a\tb")), std::nullopt);                // a control byte
+  EXPECT_EQ(shape.Match(Content("a\xC3")), std::nullopt);               // UTF-8 cut short
+  EXPECT_EQ(shape.Match(Content("\xED\xA0\x80")), std::nullopt);        // a surrogate
+  EXPECT_EQ(shape.Match(Content("\xC0\xAF")), std::nullopt);            // overlong
+  EXPECT_EQ(shape.Match(Content("Hello", R"("stop")")), std::nullopt);  // another value
+  std::string other_key = Content("Hello");
+  other_key.replace(other_key.find("content"), 7, "refusal");
+  EXPECT_EQ(shape.Match(other_key), std::nullopt);
+  std::string other_number = Content("Hello");
+  other_number.replace(other_number.find("\"index\":0"), 9, "\"index\":1");
+  EXPECT_EQ(shape.Match(other_number), std::nullopt);
+  EXPECT_EQ(shape.Match(Content("Hello") + " "), std::nullopt);
+  EXPECT_EQ(shape.Match(Content("Hello").substr(1)), std::nullopt);
+  EXPECT_EQ(shape.Match(""), std::nullopt);
+  std::string cut = Content("Hello");
+  EXPECT_EQ(shape.Match(cut.substr(0, cut.find("Hello") + 3)), std::nullopt);
+}
+
+TEST(ChatChunkShape, OtherStringValuesMayDifferAndAreNotCounted) {
+  // OpenAI pads each chunk with an "obfuscation" string of its own length.
+  auto padded = [](std::string_view content, std::string_view pad) {
+    return R"({"id":"c","choices":[{"index":0,"delta":{"content":")" + std::string(content) +
+           R"("}}],"obfuscation":")" + std::string(pad) + R"("})";
+  };
+  ChatChunkShape shape = Learned(padded("Hi", "k3J"));
+  EXPECT_EQ(shape.Match(padded("there", "Zx81yQ")), 5u);
+  EXPECT_EQ(shape.Match(padded("!", "")), 1u);
+  EXPECT_EQ(shape.Match(padded("again", "Zx81yQ")), 5u);  // now compared as varying
+  EXPECT_EQ(shape.Match(padded("x", "a\tb")), std::nullopt);
+}
+
+TEST(ChatChunkShape, CountsEveryCountedString) {
+  const std::string tool =
+      R"({"choices":[{"index":0,"delta":{"reasoning_content":"think","tool_calls":[)"
+      R"({"index":0,"function":{"arguments":"{\"a\":"}}]}},)"
+      R"({"index":1,"delta":{"content":"two"}}]})";
+  ChatChunk read = ReadChatChunk(tool);
+  ASSERT_TRUE(read.valid);
+  EXPECT_EQ(read.output_chars, 5u + 5u + 3u);
+  ChatChunkShape shape = Learned(tool);
+  std::string next = tool;
+  next.replace(next.find("think"), 5, "more thought");
+  next.replace(next.find(R"({\"a\":)"), 7, R"(1}\n)");
+  EXPECT_EQ(shape.Match(next), 12u + 3u + 3u);
+  EXPECT_EQ(shape.Match(next), ReadChatChunk(next).output_chars);
+}
+
+TEST(ChatChunkShape, LearnsOnlyWhatItCanMatch) {
+  ChatChunkShape shape;
+  const std::string usage = R"({"choices":[],"usage":{"prompt_tokens":1}})";
+  EXPECT_FALSE(shape.Learn(usage, ReadChatChunk(usage)));
+  EXPECT_TRUE(shape.empty());
+  const std::string escaped = Content(R"(caf\u00e9)");
+  EXPECT_FALSE(shape.Learn(escaped, ReadChatChunk(escaped)));
+  EXPECT_EQ(shape.Match(Content("Hello")), std::nullopt);
+  const std::string broken = R"({"choices":{"index":0}})";  // choices not an array
+  EXPECT_FALSE(shape.Learn(broken, ReadChatChunk(broken)));
+  const std::string long_chunk = Content(std::string(ChatChunkShape::kMaxBytes, 'a'));
+  EXPECT_FALSE(shape.Learn(long_chunk, ReadChatChunk(long_chunk)));
+  std::string many = R"({"choices":[],"x":[)";
+  for (size_t i = 0; i <= ChatChunkShape::kMaxStrings; ++i) many += i ? ",\"s\"" : "\"s\"";
+  many += "]}";
+  EXPECT_FALSE(shape.Learn(many, ReadChatChunk(many)));
+  // A learned shape is replaced by the next Learn, or cleared by one that fails.
+  ASSERT_TRUE(shape.Learn(Content("a"), ReadChatChunk(Content("a"))));
+  EXPECT_EQ(shape.Match(Content("bc")), 2u);
+  EXPECT_FALSE(shape.Learn(usage, ReadChatChunk(usage)));
+  EXPECT_EQ(shape.Match(Content("bc")), std::nullopt);
+}
+
+// The bodies of the string values in `chunk` (a string after a ':'), as [begin, end) offsets.
+std::vector<std::pair<size_t, size_t>> ValueBodies(std::string_view chunk) {
+  std::vector<std::pair<size_t, size_t>> out;
+  char last = 0;  // the last byte outside strings that is not a space
+  for (size_t i = 0; i < chunk.size(); ++i) {
+    if (chunk[i] != '"') {
+      if (chunk[i] != ' ') last = chunk[i];
+      continue;
+    }
+    size_t end = i + 1;
+    while (end < chunk.size() && chunk[end] != '"') end += chunk[end] == '\\' ? 2 : 1;
+    if (last == ':') out.emplace_back(i + 1, end);
+    last = '"';
+    i = end;
+  }
+  return out;
+}
+
+// Differential: chunks mutated from realistic seeds, each matched against a shape learned from
+// its seed; every chunk Match decides must be one ReadChatChunk reads as valid, without usage,
+// with the same count. Half the chunks are the Mutator's (edits anywhere), half have the body of
+// one or two string values replaced by a few pieces (what a stream's chunks look like).
+TEST(ChatChunkShape, AgreesWithTheParserOnMutatedChunks) {
+  const std::vector<std::string> seeds = {
+      Content("Hello"),
+      Content(R"(line\nbreak \"q\")"),
+      Content("\xE2\x98\x83 snow"),
+      R"({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":)"
+      R"({"role":"assistant","content":""},"finish_reason":null}]})",
+      R"({"choices":[{"index":0,"delta":{"content":"a"}}],"obfuscation":"Qz"})",
+      R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":)"
+      R"({"arguments":"{\"city\""}}]}}]})",
+      R"({"choices":[{"delta":{"reasoning_content":"hm","content":"x"}},)"
+      R"({"delta":{"content":"y"}}],"usage":null})",
+      R"( { "choices" : [ { "delta" : { "content" : "spaced" } } ] } )",
+      R"({"choices":[{"delta":{"content":"dup","content":"second"}}]})",
+  };
+  std::vector<ChatChunkShape> shapes(seeds.size());
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    ASSERT_TRUE(shapes[i].Learn(seeds[i], ReadChatChunk(seeds[i]))) << seeds[i];
+  }
+  const std::vector<std::string> pieces = {"a",
+                                           " ",
+                                           "\"",
+                                           "\\",
+                                           "\\n",
+                                           "\\u0041",
+                                           "\\x",
+                                           ":",
+                                           ",",
+                                           "{",
+                                           "}",
+                                           "[",
+                                           "]",
+                                           "0",
+                                           "\t",
+                                           "\n",
+                                           "\xC3\xA9",
+                                           "\xC3",
+                                           "\xE2\x98",
+                                           "\xF0\x9F\x98\x80",
+                                           "\xED\xA0\x80",
+                                           "\x7F",
+                                           "\"content\":\"z\"",
+                                           "null",
+                                           "\"usage\":{}"};
+  size_t matched = 0, changed = 0;
+  for (size_t s = 0; s < seeds.size(); ++s) {
+    keygate::testing::Mutator mutator(std::span(&seeds[s], 1), pieces, 1000 + s);
+    const auto bodies = ValueBodies(seeds[s]);
+    ASSERT_FALSE(bodies.empty()) << seeds[s];
+    for (int n = 0; n < 8000; ++n) {
+      std::string chunk = mutator.Next();
+      if (n % 2 == 1) {
+        chunk = seeds[s];
+        auto random_body = [&] {
+          std::string body;
+          for (size_t p = mutator.Pick(5); p > 0; --p) body += pieces[mutator.Pick(pieces.size())];
+          return body;
+        };
+        // One string value's body, and sometimes an earlier one's (offsets before it stay right).
+        const size_t k = mutator.Pick(bodies.size());
+        chunk.replace(bodies[k].first, bodies[k].second - bodies[k].first, random_body());
+        if (k > 0 && mutator.Pick(2) == 0) {
+          const size_t j = mutator.Pick(k);
+          chunk.replace(bodies[j].first, bodies[j].second - bodies[j].first, random_body());
+        }
+      }
+      std::optional<size_t> fast = shapes[s].Match(chunk);
+      if (!fast) continue;
+      ++matched;
+      changed += chunk != seeds[s];
+      ChatChunk read = ReadChatChunk(chunk);
+      ASSERT_TRUE(read.valid) << chunk;
+      ASSERT_FALSE(read.has_usage) << chunk;
+      ASSERT_EQ(*fast, read.output_chars) << chunk;
+    }
+  }
+  // Not vacuous: a good share of the mutations land inside string values and are decided.
+  EXPECT_GT(matched, 12000u);
+  EXPECT_GT(changed, 11500u);
+}
+
+}  // namespace
+}  // namespace keygate::provider::internal
