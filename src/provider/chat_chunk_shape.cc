@@ -47,15 +47,18 @@ size_t ScanBody(std::string_view s, size_t i, size_t& chars) {
 }
 
 // The closing quote of the string whose body starts at s[i], whatever the body holds; kNone when
-// the text ends first. A quote and a backslash before it are each found with memchr.
+// the text ends first. Each quote is found with memchr; it closes the string unless an odd run of
+// backslashes precedes it.
 size_t BodyEnd(std::string_view s, size_t i) {
+  const size_t begin = i;
   while (i < s.size()) {
     const void* q = std::memchr(s.data() + i, '"', s.size() - i);
     if (q == nullptr) return kNone;
     const size_t quote = static_cast<const char*>(q) - s.data();
-    const void* b = std::memchr(s.data() + i, '\\', quote - i);
-    if (b == nullptr) return quote;
-    i = static_cast<const char*>(b) - s.data() + 2;  // the backslash and the byte it escapes
+    size_t backslashes = 0;
+    while (quote - backslashes > begin && s[quote - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return quote;
+    i = quote + 1;
   }
   return kNone;
 }

@@ -43,6 +43,14 @@ TEST(ChatChunkShape, CountsOneLetterEscapesAndUtf8AsTheParserDecodesThem) {
   }
 }
 
+TEST(ChatChunkShape, LearnsStringsEndingInEscapedBackslashesAndQuotes) {
+  for (std::string_view body : {R"(a\\)", R"(x\\\"y)", R"(\")", R"(\\\\)"}) {
+    ChatChunkShape shape = Learned(Content(body));
+    EXPECT_EQ(shape.Match(Content(body)), ReadChatChunk(Content(body)).output_chars) << body;
+    EXPECT_EQ(shape.Match(Content("b")), 1u) << body;
+  }
+}
+
 TEST(ChatChunkShape, LeavesToTheParserWhatItCannotDecideAlone) {
   ChatChunkShape shape = Learned(Content("Hello"));
   EXPECT_EQ(shape.Match(Content(R"(caf\u00e9)")), std::nullopt);        // a \u escape
