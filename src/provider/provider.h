@@ -190,9 +190,13 @@ class SseSplitter {
   // The same, taking the caller's buffer when nothing is held (the usual case between reads: no
   // copy); `bytes` is left with some unspecified content for the caller to reuse.
   void AppendOwned(std::string&& bytes);
-  // The next piece of the input given so far; `piece` stays valid until the next Append() or
-  // Next(). Call until it returns kNone.
+  // The next piece of the input given so far; `piece` stays valid until the next Append() (Next
+  // never moves the input). Call until it returns kNone.
   Piece Next(std::string_view& piece, bool& ended);
+  // Whether `run` is the whole of the buffered input (every byte of it handed out as pieces).
+  bool IsWholeBuffer(std::string_view run) const;
+  // Hands the buffered input over to an empty `out`, without a copy, when IsWholeBuffer.
+  void TakeBuffer(std::string& out);
   // At end of stream: the held start of an unterminated event (may be empty; empty while an
   // oversized event is being passed on, see in_oversized()). Valid until the next Append().
   std::string_view rest() const { return std::string_view(pending_).substr(consumed_); }
@@ -270,7 +274,8 @@ class SseUsageFilter {
 
  private:
   void Drain(std::string& out);  // hands on every complete piece the splitter holds
-  void OnEvent(std::string_view event, std::string& out, bool may_drop);
+  // Reads one event for usage; whether it is passed on (only a droppable one may be dropped).
+  bool Keep(std::string_view event, bool may_drop);
   // Reads one event's data; true when the event is to be dropped.
   bool OnData(std::string_view data);
   void SetAnthropicUsage();

@@ -270,6 +270,16 @@ void SseSplitter::AppendOwned(std::string&& bytes) {
   consumed_ = scanned_ = 0;
 }
 
+bool SseSplitter::IsWholeBuffer(std::string_view run) const {
+  return !pending_.empty() && run.data() == pending_.data() && run.size() == pending_.size();
+}
+
+void SseSplitter::TakeBuffer(std::string& out) {
+  out.swap(pending_);
+  pending_.clear();
+  consumed_ = scanned_ = 0;
+}
+
 SseSplitter::Piece SseSplitter::Next(std::string_view& piece, bool& ended) {
   std::string_view all = pending_;
   ended = false;
@@ -351,18 +361,39 @@ void SseUsageFilter::FeedOwned(std::string&& bytes, std::string& out) {
 }
 
 void SseUsageFilter::Drain(std::string& out) {
+  // The events passed on lie back to back in the splitter's buffer until one is dropped: each run
+  // of them is appended at once, and a buffer passed on whole into an empty `out` is handed over
+  // instead of copied (the usual case: a read of whole events, none dropped).
+  std::string_view run;
+  auto flush = [&] {
+    out.append(run);
+    run = {};
+  };
   std::string_view piece;
   bool ended = false;
   for (;;) {
     SseSplitter::Piece kind = splitter_.Next(piece, ended);
     if (kind == SseSplitter::Piece::kNone) break;
     if (kind == SseSplitter::Piece::kEvent) {
-      OnEvent(piece, out, /*may_drop=*/true);
+      if (!Keep(piece, /*may_drop=*/true)) {
+        flush();
+      } else if (run.data() + run.size() == piece.data()) {
+        run = std::string_view(run.data(), run.size() + piece.size());
+      } else {
+        flush();
+        run = piece;
+      }
     } else {
       // Too long to hold: passed on unparsed (so its usage, if any, is not read).
+      flush();
       out.append(piece);
       if (ended) ++events_;
     }
+  }
+  if (out.empty() && splitter_.IsWholeBuffer(run)) {
+    splitter_.TakeBuffer(out);
+  } else {
+    flush();
   }
 }
 
@@ -370,18 +401,18 @@ void SseUsageFilter::Finish(std::string& out) {
   if (splitter_.in_oversized()) {
     ++events_;
   } else if (!splitter_.rest().empty()) {
-    OnEvent(splitter_.rest(), out, /*may_drop=*/false);
+    if (Keep(splitter_.rest(), /*may_drop=*/false)) out.append(splitter_.rest());
   }
 }
 
-void SseUsageFilter::OnEvent(std::string_view event, std::string& out, bool may_drop) {
+bool SseUsageFilter::Keep(std::string_view event, bool may_drop) {
   std::string storage;
   std::string_view data;
   bool has_content = false;
   bool has_data = SseEventData(event, storage, data, has_content);
   if (has_content) ++events_;
   bool drop = has_data && OnData(data);
-  if (!(drop && may_drop)) out.append(event);
+  return !(drop && may_drop);
 }
 
 void SseUsageFilter::LearnShape(std::string_view data, const ChatChunk& chunk) {

@@ -105,17 +105,20 @@ void ExpectSame(const Result& a, const Result& b, const std::string& where) {
   EXPECT_EQ(a.output_chars, b.output_chars) << where;
 }
 
-// `by_buffer`: each chunk goes in through FeedOwned (the filter may take the buffer), as the
-// gateway's relay feeds it; otherwise as a view.
+// `by_buffer`: each chunk goes in through FeedOwned (the filter may take the buffer) into an
+// empty output, as the gateway's relay feeds it (the filter may hand a buffer over whole);
+// otherwise as a view.
 Result RunChunks(Format f, bool drop, const std::vector<std::string_view>& chunks,
                  size_t max_event = SseUsageFilter::kDefaultMaxEventBytes, bool by_buffer = false) {
   SseUsageFilter filter(f, drop, max_event);
   Result r;
-  std::string buffer;
+  std::string buffer, out;
   for (std::string_view c : chunks) {
     if (by_buffer) {
       buffer.assign(c);
-      filter.FeedOwned(std::move(buffer), r.out);
+      out.clear();
+      filter.FeedOwned(std::move(buffer), out);
+      r.out += out;
       buffer.clear();
     } else {
       filter.Feed(c, r.out);
@@ -245,6 +248,27 @@ TEST(SseSplitter, EverySplitPointAndRandomSplitsGiveTheSameEvents) {
     ASSERT_EQ(Split(input, cuts, 400, nullptr, /*by_buffer=*/true), whole)
         << "round " << round << ", by buffer";
   }
+}
+
+// A read of whole events, none dropped, into an empty output: the buffer itself is handed on.
+TEST(SseUsageFilter, WholeEventsPassOnWithoutACopy) {
+  SseUsageFilter filter(Format::kOpenAIChat, /*drop_usage_chunk=*/true);
+  std::string in = kChatEvents[0] + "\n\n" + kChatEvents[1] + "\n\n";
+  const std::string copy = in;
+  const char* bytes = in.data();
+  std::string out;
+  filter.FeedOwned(std::move(in), out);
+  EXPECT_EQ(out, copy);
+  EXPECT_EQ(out.data(), bytes);
+  // Not when part of an event stays behind, nor into an output that holds something.
+  in = copy + "data: {\"cho";
+  out.clear();
+  filter.FeedOwned(std::move(in), out);
+  EXPECT_EQ(out, copy);
+  in = "ices\":[]}\n\n";
+  out = "x";
+  filter.FeedOwned(std::move(in), out);
+  EXPECT_EQ(out, "xdata: {\"choices\":[]}\n\n");
 }
 
 TEST(SseSplitter, EventDataJoinsDataLinesAndSkipsComments) {
