@@ -333,6 +333,9 @@ bool TakeWhole(State& s, Conn& c) {
 // Parses what the connection holds. Returns false on a malformed response (the exchange failed).
 bool Parse(State& s, Conn& c) {
   if (!s.parser) s.parser.emplace(&s);
+  // The body decoded from these bytes is at most as long: one allocation for it, not a string
+  // doubling once per chunk of a stream that arrives whole.
+  s.pending.reserve(s.pending.size() + c.in.data().size());
   while (!c.in.empty() && !s.complete) {
     error_code ec;
     const std::string_view data = c.in.data();

@@ -271,6 +271,30 @@ TEST(SseUsageFilter, WholeEventsPassOnWithoutACopy) {
   EXPECT_EQ(out, "xdata: {\"choices\":[]}\n\n");
 }
 
+// Events that start with "data:" read as they do behind a comment line, which keeps them off the
+// one-data-line shortcut: random lines of a small alphabet, each way.
+TEST(SseSplitter, EventDataReadsOneDataLineAsTheGeneralLoopDoes) {
+  const std::vector<std::string_view> pieces = {"data", ":", " ", "\r", "\n", "x", "id", "\r\n"};
+  std::mt19937 rng(11);
+  size_t shortcut = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string event = "data:";
+    for (size_t n = rng() % 6; n > 0; --n) event += pieces[rng() % pieces.size()];
+    event += rng() % 2 ? "\n\n" : "\r\n\r\n";
+    std::string storage, storage2;
+    std::string_view data, data2;
+    bool content = false, content2 = false;
+    const bool has = SseEventData(event, storage, data, content);
+    const std::string behind_comment = ": c\n" + event;
+    const bool has2 = SseEventData(behind_comment, storage2, data2, content2);
+    ASSERT_EQ(has, has2) << event;
+    ASSERT_EQ(data, data2) << event;
+    ASSERT_EQ(content, content2) << event;
+    shortcut += event.find('\n') + 2 >= event.size() - 1;
+  }
+  EXPECT_GT(shortcut, 2000u);
+}
+
 TEST(SseSplitter, EventDataJoinsDataLinesAndSkipsComments) {
   std::string storage;
   std::string_view data;
