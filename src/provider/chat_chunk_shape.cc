@@ -93,6 +93,7 @@ bool ChatChunkShape::Learn(std::string_view data, const ChatChunk& read) {
     strings_.clear();
     return false;
   };
+  strings_.reserve(8);  // a chunk's usual count: id, object, model, fingerprint, content, …
   size_t next_counted = 0;
   size_t counted_chars = 0;
   for (size_t i = 0; i < data.size();) {

@@ -41,6 +41,7 @@ struct ChatChunk {
   std::array<uint32_t, kMaxCounted> counted{};
   uint8_t counted_size = 0;
   bool counted_overflow = false;
+  bool finishes = false;  // a choice's finish_reason is a string: its last chunk
 };
 ChatChunk ReadChatChunk(std::string_view data);
 

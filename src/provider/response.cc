@@ -113,9 +113,15 @@ ChatChunk ReadChatChunk(std::string_view data) {
     for (auto choice : choices) {
       od::object c;
       if (choice.get_object().get(c) != SUCCESS) continue;
-      if (!members(c, {"delta"}, [&](std::string_view, od::value d) { return read_delta(d); })) {
-        return false;
-      }
+      auto read_choice = [&](std::string_view key, od::value v) {
+        if (key == "delta") return read_delta(v);
+        auto type = v.type();  // finish_reason: a string ends the choice
+        if (type.error() == SUCCESS && type.value_unsafe() == od::json_type::string) {
+          out.finishes = true;
+        }
+        return true;
+      };
+      if (!members(c, {"delta", "finish_reason"}, read_choice)) return false;
     }
     return true;
   });
@@ -433,6 +439,7 @@ void SseUsageFilter::LearnShape(std::string_view data, const ChatChunk& chunk) {
   // A few learns without a match in between (a stream whose chunks each have a shape of their
   // own) and the stream is read in full from then on.
   constexpr int kMaxLearnsWithoutMatch = 4;
+  if (chunk.finishes) return;  // a choice's last chunk: its shape is not seen again
   if (shape_learns_ == kMaxLearnsWithoutMatch) {
     shape_.reset();
     return;

@@ -102,6 +102,13 @@ TEST(ChatChunkShape, CountsEveryCountedString) {
   EXPECT_EQ(shape.Match(next), ReadChatChunk(next).output_chars);
 }
 
+TEST(ChatChunkShape, ReadChatChunkTellsAChoicesLastChunk) {
+  EXPECT_FALSE(ReadChatChunk(Content("a")).finishes);
+  EXPECT_TRUE(ReadChatChunk(Content("a", R"("stop")")).finishes);
+  EXPECT_TRUE(ReadChatChunk(Content("", R"("tool_calls")")).finishes);
+  EXPECT_FALSE(ReadChatChunk(Content("a", "7")).finishes);
+}
+
 TEST(ChatChunkShape, LearnsOnlyWhatItCanMatch) {
   ChatChunkShape shape;
   const std::string usage = R"({"choices":[],"usage":{"prompt_tokens":1}})";
