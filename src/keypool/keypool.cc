@@ -170,6 +170,17 @@ Pick KeyPool::Choose(const PoolView& pool, std::span<const int64_t> exclude) con
   switch (pool.strategy) {
     case config::Strategy::kRoundRobin: {
       uint64_t start = pool.cursor->fetch_add(1, std::memory_order_relaxed);
+      // The keys of the next requests are brought into the cache ahead: with a large pool each
+      // key comes round again only after all the others, long out of the cache, and its loads
+      // were a cache miss each (perf: Choose at ~1.3 % of the CPU with 1,000 keys). The view two
+      // picks ahead, and what the next one's view points to (that view was fetched one pick ago:
+      // reading its pointers does not wait).
+      const auto* after_next = reinterpret_cast<const char*>(&pool.keys[(start + 2) % n]);
+      for (size_t at = 0; at < sizeof(KeyView); at += 64) __builtin_prefetch(after_next + at);
+      __builtin_prefetch(after_next + sizeof(KeyView) - 1);  // a view may straddle one more line
+      const KeyView& next = pool.keys[(start + 1) % n];
+      __builtin_prefetch(next.health.get());
+      __builtin_prefetch(next.secret.data());
       for (size_t i = 0; i < n; ++i) {
         const KeyView& k = pool.keys[(start + i) % n];
         const Route* route = nullptr;
