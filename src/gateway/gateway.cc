@@ -1079,8 +1079,8 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       body = std::move(back).value();
       ctype = "application/json";
     }
-    Headers h{{"content-type", std::string(ctype.empty() ? "application/json" : ctype)},
-              {"x-keygate-request-id", request_id}};
+    const http::HeaderRef h[] = {{"content-type", ctype.empty() ? "application/json" : ctype},
+                                 {"x-keygate-request-id", request_id}};
     *first_byte_us = SteadyMicros();
     co_await w.Send(head.status, h, body);
     a.delivered = true;
@@ -1123,9 +1123,9 @@ asio::awaitable<void> Gateway::Impl::Relay(http::ResponseWriter& w, Accepted& s,
   {
     // The head's fields are serialized by StartStream: not kept for the stream's life.
     const upstream::ResponseHead& head = s.ex->head();
-    Headers h{{"content-type", std::string(head.Header("content-type"))},
-              {"cache-control", "no-cache"},
-              {"x-keygate-request-id", request_id}};
+    const http::HeaderRef h[] = {{"content-type", head.Header("content-type")},
+                                 {"cache-control", "no-cache"},
+                                 {"x-keygate-request-id", request_id}};
     // Body bytes that came with the head (often the whole stream, from a fast upstream) go out
     // in the same write as the response head, and the last piece with the end of the body:
     // a short stream costs one write to the client instead of three.

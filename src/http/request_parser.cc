@@ -20,15 +20,14 @@ std::optional<WholeRequest> TakeWholeRequest(std::string_view data, size_t max_h
   if (!plain_http::TakeRequest(data, max_head, max_body, m)) return std::nullopt;
   req.method.assign(m.method);
   req.target.assign(m.target);
-  req.headers.clear();
-  req.headers.reserve(m.field_count);
+  // Assigned into the fields a reused Request holds: their strings keep their room.
+  req.headers.resize(m.field_count);
   for (size_t i = 0; i < m.field_count; ++i) {
     const plain_http::Field& f = m.fields[i];
-    ToLowerInPlace(req.headers
-                       .emplace_back(std::piecewise_construct,
-                                     std::forward_as_tuple(f.name_data, f.name_size),
-                                     std::forward_as_tuple(f.value_data, f.value_size))
-                       .first);
+    auto& [name, value] = req.headers[i];
+    name.assign(f.name_data, f.name_size);
+    ToLowerInPlace(name);
+    value.assign(f.value_data, f.value_size);
   }
   req.body.assign(m.body);
   return WholeRequest{m.size, m.keep_alive};
@@ -38,6 +37,8 @@ void RequestParser::on_request_impl(boost::beast::http::verb, string_view method
                                     string_view target, int, error_code&) {
   req_.method.assign(method.data(), method.size());
   req_.target.assign(target.data(), target.size());
+  req_.headers.clear();  // the Request may hold an earlier request's
+  req_.body.clear();
   req_.headers.reserve(kUsualFields);
 }
 

@@ -32,7 +32,8 @@ struct WholeRequest {
 
 // Takes the request at the front of `data` into `req` when it is whole and plain (above), its
 // head at most `max_head` bytes and its body at most `max_body`; nullopt otherwise, and then
-// `req` is untouched.
+// `req` is untouched. `req` may hold an earlier request: method, target, fields and body are
+// replaced (their strings' room reused); path and remote are the caller's.
 std::optional<WholeRequest> TakeWholeRequest(std::string_view data, size_t max_head,
                                              uint64_t max_body, Request& req);
 

@@ -66,6 +66,26 @@ std::string_view Request::Header(std::string_view lower_name) const {
 }
 
 namespace {
+std::vector<HeaderRef> Refs(const Headers& headers) {
+  std::vector<HeaderRef> refs;
+  refs.reserve(headers.size());
+  for (const auto& [name, value] : headers) refs.push_back({name, value});
+  return refs;
+}
+}  // namespace
+
+asio::awaitable<bool> ResponseWriter::Send(int status, const Headers& headers,
+                                           std::string_view body) {
+  const std::vector<HeaderRef> refs = Refs(headers);
+  co_return co_await Send(status, HeaderRefs(refs), body);
+}
+
+asio::awaitable<bool> ResponseWriter::StartStream(int status, const Headers& headers, bool hold) {
+  const std::vector<HeaderRef> refs = Refs(headers);
+  co_return co_await StartStream(status, HeaderRefs(refs), hold);
+}
+
+namespace {
 
 // One client connection, on its worker's thread: the socket, the bytes received and not parsed
 // yet, and its place in the worker's watchdog (at most one deadline at a time: a session reads
@@ -208,8 +228,8 @@ enum class Framing {
   kChunked,  // Transfer-Encoding: chunked
   kNone,     // a status that never has a body (1xx, 204, 304)
 };
-void AppendHead(std::string& out, int status, const Headers& headers, bool keep_alive,
-                Framing framing, size_t content_length) {
+void AppendHead(std::string& out, int status, HeaderRefs headers, bool keep_alive, Framing framing,
+                size_t content_length) {
   // One allocation for the whole head (appending grew a new string 3-4 times).
   size_t size = 96;  // status line, framing fields, blank line
   for (const auto& [name, value] : headers) size += name.size() + value.size() + 4;
@@ -266,7 +286,10 @@ class WriterImpl final : public ResponseWriter {
         write_timeout_(write_timeout_ms),
         draining_(draining) {}
 
-  asio::awaitable<bool> Send(int status, const Headers& headers, std::string_view body) override {
+  using ResponseWriter::Send;
+  using ResponseWriter::StartStream;
+
+  asio::awaitable<bool> Send(int status, HeaderRefs headers, std::string_view body) override {
     if (gone_ || started_) co_return false;
     if (draining_ != nullptr && draining_->load()) keep_alive_ = false;
     Framing framing = Framing::kLength;
@@ -282,7 +305,7 @@ class WriterImpl final : public ResponseWriter {
     co_return co_await Write(buffers);
   }
 
-  asio::awaitable<bool> StartStream(int status, const Headers& headers, bool hold) override {
+  asio::awaitable<bool> StartStream(int status, HeaderRefs headers, bool hold) override {
     if (gone_ || started_) co_return false;
     if (draining_ != nullptr && draining_->load()) keep_alive_ = false;
     head_.clear();
@@ -375,6 +398,7 @@ class WriterImpl final : public ResponseWriter {
 
 constexpr size_t kReadSize = 4 << 10;        // a read buffer's first size: a usual request
 constexpr size_t kBodyReadSize = 64 << 10;   // a body larger than what is buffered reads in these
+constexpr size_t kKeptBodyRoom = 64 << 10;  // a kept-alive connection keeps at most this for bodies
 
 // One read into `room` (the connection's buffer's space). Errors as Beast's reads gave them:
 // end_of_stream (closed before a byte of this request, unless `got_some`), partial_message
@@ -467,9 +491,11 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
   };
   const size_t max_head = static_cast<size_t>(s.options_.max_header_bytes);
   const uint64_t max_body = static_cast<uint64_t>(s.options_.max_body_bytes);
+  // One Request for all of the connection's requests: each one's strings reuse the room of the
+  // one before (its target, header fields and body were allocated afresh for every request).
+  Request req;
+  req.remote = remote;
   while (!s.draining_.load()) {
-    Request req;
-    req.remote = remote;
     conn.busy = false;
     // One deadline for the whole head (and the wait for it on a kept-alive connection).
     watchdog_.Watch(conn, ms(s.options_.header_timeout_ms));
@@ -484,7 +510,7 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
       watchdog_.Done(conn);
       conn.in.Consume(whole->size);
       conn.busy = true;
-      req.path = req.target.substr(0, req.target.find('?'));
+      req.path.assign(req.target, 0, req.target.find('?'));
     } else {
       RequestParser& parser = parsing.emplace(req);
       parser.header_limit(static_cast<uint32_t>(s.options_.max_header_bytes));
@@ -504,7 +530,7 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
         break;
       }
       conn.busy = true;
-      req.path = req.target.substr(0, req.target.find('?'));
+      req.path.assign(req.target, 0, req.target.find('?'));
       const std::string& path = req.path;
       if (parser.content_length() && *parser.content_length() > max_body) {
         watchdog_.Done(conn);
@@ -554,6 +580,8 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
     }
     co_await writer.FlushHeld();
     if (!writer.reusable()) break;
+    // An idle connection does not keep a large body's room for its next request.
+    if (req.body.capacity() > kKeptBodyRoom) std::string().swap(req.body);
     // The response went out with a synchronous send, and the client's next request cannot be
     // there yet: reading now would cost an EAGAIN recv whenever the reactor thinks the socket
     // may have data. Let the loop run the other ready work first.

@@ -11,12 +11,13 @@
 #ifndef KEYGATE_HTTP_SERVER_H_
 #define KEYGATE_HTTP_SERVER_H_
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -28,6 +29,13 @@
 namespace keygate::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
+// A response's header field as views, for the writer's calls (the strings outlive the call; the
+// writer serializes them before it returns): no copy of a name or value into a Headers.
+struct HeaderRef {
+  std::string_view name;
+  std::string_view value;
+};
+using HeaderRefs = std::span<const HeaderRef>;
 
 struct Request {
   std::string method;
@@ -46,16 +54,18 @@ class ResponseWriter {
   // Sends a complete response (head and body in one write). Returns false when the client is
   // gone. The writer owns the framing: Content-Length, Transfer-Encoding and Connection in
   // `headers` are ignored.
-  virtual boost::asio::awaitable<bool> Send(int status, const Headers& headers,
+  virtual boost::asio::awaitable<bool> Send(int status, HeaderRefs headers,
                                             std::string_view body) = 0;
+  boost::asio::awaitable<bool> Send(int status, const Headers& headers, std::string_view body);
   // Starts a chunked response; then WriteChunk* and EndStream. Each returns false when the client
   // is gone (the handler should then stop and release upstream resources).
   // With `hold`, the head is not written now but goes out with the next WriteChunk or EndStream,
   // in the same write: for a caller that has body bytes at hand already (one system call, and
   // one TCP segment to the client, instead of two). Such a caller must write next without
   // waiting for anything else.
-  virtual boost::asio::awaitable<bool> StartStream(int status, const Headers& headers,
+  virtual boost::asio::awaitable<bool> StartStream(int status, HeaderRefs headers,
                                                    bool hold = false) = 0;
+  boost::asio::awaitable<bool> StartStream(int status, const Headers& headers, bool hold = false);
   // Writes `data` as one chunk. An empty `data` writes nothing but a held head.
   virtual boost::asio::awaitable<bool> WriteChunk(std::string_view data) = 0;
   // Ends the body: `last` as a chunk (unless empty), then the terminating chunk; with a held

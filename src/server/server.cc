@@ -7,6 +7,7 @@
 #include <chrono>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "admin/admin.h"
@@ -144,17 +145,21 @@ class App::Impl {
     auto snap = keys_.Snapshot();
     size_t active = 0;
     for (const auto& [name, view] : snap->pools) active += view->keys.size();
-    out << "keygate: listening on http://" << where << " (" << workers << " workers); store "
-        << store_.Describe() << "; " << snap->pools.size() << " pools, " << active
-        << " active keys, " << cfg_->models.size() << " models (config: " << cfg_->source
-        << ")\n";
+    // Composed first and written at once: the threads started above log to the same stream, and
+    // a line written in pieces could be cut by one of theirs (tests wait for this line whole).
+    std::ostringstream lines;
+    lines << "keygate: listening on http://" << where << " (" << workers << " workers); store "
+          << store_.Describe() << "; " << snap->pools.size() << " pools, " << active
+          << " active keys, " << cfg_->models.size() << " models (config: " << cfg_->source
+          << ")\n";
     if (clients_.size() == 0) {
-      out << "keygate: no client keys yet: create one with `keygate clients create NAME`\n";
+      lines << "keygate: no client keys yet: create one with `keygate clients create NAME`\n";
     }
     if (active == 0) {
-      out << "keygate: no active upstream keys: add some with `keygate pool create NAME "
-             "--provider P` and `keygate keys import --pool NAME`\n";
+      lines << "keygate: no active upstream keys: add some with `keygate pool create NAME "
+               "--provider P` and `keygate keys import --pool NAME`\n";
     }
+    out << lines.str();
     out.flush();
     if (options_.on_listening) options_.on_listening(where);
     return OkStatus();
