@@ -119,6 +119,7 @@ struct Connection final : IoWatchdog::Entry {
   ReadBuffer in;
   bool busy = false;       // a request is being served (a drain lets it finish)
   bool timed_out = false;  // the watchdog closed the socket
+  std::string head;        // the response head being written (its room kept for the next one)
 };
 
 }  // namespace
@@ -282,6 +283,7 @@ class WriterImpl final : public ResponseWriter {
   WriterImpl(Connection& conn, bool keep_alive, int64_t write_timeout_ms,
              const std::atomic<bool>* draining = nullptr)
       : conn_(conn),
+        head_(conn.head),
         keep_alive_(keep_alive),
         write_timeout_(write_timeout_ms),
         draining_(draining) {}
@@ -388,10 +390,10 @@ class WriterImpl final : public ResponseWriter {
   }
 
   Connection& conn_;
+  std::string& head_;  // the serialized head (the connection's); lives until its write completed
   bool keep_alive_;
   std::chrono::milliseconds write_timeout_;
   const std::atomic<bool>* draining_;
-  std::string head_;    // the serialized head; lives until its write completed
   char size_line_[24];  // a chunk's size line, for the write in progress
   bool started_ = false, streaming_ = false, ended_ = false, gone_ = false, held_ = false;
 };
