@@ -543,9 +543,8 @@ class Gateway::Impl {
   }
 
   void Record(http::Worker& worker, const Catalog& catalog, const ClientIdentity& who,
-              const ModelRoute& route, const provider::RequestInfo& info,
-              const std::string& request_id, int64_t pool_id, const Attempted& a,
-              int64_t start_us, int64_t first_byte_us);
+              const ModelRoute& route, const provider::RequestInfo& info, std::string request_id,
+              int64_t pool_id, const Attempted& a, int64_t start_us, int64_t first_byte_us);
 
   // A worker's metric children of one route, resolved on first use: a request then costs no
   // label lookup and no lock shared with other workers.
@@ -720,7 +719,7 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
   const provider::RequestInfo* info = &ad.info;
 
   const config::Config& cfg = catalog->config();
-  const std::string request_id = NewRequestId(d_.clock->NowMs());
+  std::string request_id = NewRequestId(d_.clock->NowMs());  // moved into the usage record
   if (who->metered) {
     bool admitted = co_await Reserve(w, cf, *who, *route, *info, cfg, request_id);
     if (!admitted) co_return;
@@ -735,7 +734,7 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
   }
   auto pools = d_.keys->Snapshot();
   const keypool::PoolView* pv = pools->Find(route->pool);
-  Record(worker, *catalog, *who, *route, *info, request_id, pv ? pv->id : 0, a, start_us,
+  Record(worker, *catalog, *who, *route, *info, std::move(request_id), pv ? pv->id : 0, a, start_us,
          first_byte_us);
 }
 
@@ -1246,7 +1245,7 @@ void Gateway::Impl::RequestRotation(const keypool::PoolView& pool, const keypool
 
 void Gateway::Impl::Record(http::Worker& worker, const Catalog& catalog, const ClientIdentity& who,
                            const ModelRoute& route, const provider::RequestInfo& info,
-                           const std::string& request_id, int64_t pool_id, const Attempted& a,
+                           std::string request_id, int64_t pool_id, const Attempted& a,
                            int64_t start_us, int64_t first_byte_us) {
   int64_t now_us = SteadyMicros();
   RouteMetrics& metrics = MetricsOf(worker, catalog, route);
@@ -1254,7 +1253,7 @@ void Gateway::Impl::Record(http::Worker& worker, const Catalog& catalog, const C
   metrics.latency->ObserveMicros(now_us - start_us);
   if (first_byte_us > 0) metrics.ttfb->ObserveMicros(first_byte_us - start_us);
   store::UsageRecord u;
-  u.request_id = request_id;
+  u.request_id = std::move(request_id);
   u.client_key_id = who.id;
   if (a.key_id != 0) u.upstream_key_id = a.key_id;
   if (pool_id != 0) u.pool_id = pool_id;
