@@ -181,6 +181,42 @@ void SseUsageFilter(benchmark::State& state) {
 }
 BENCHMARK(SseUsageFilter)->Arg(1 << 16)->Arg(256);
 
+// An Anthropic Messages stream of the same size: message_start, a content block of 20 text
+// deltas, message_delta with the usage, message_stop (as api.anthropic.com sends them).
+void SseUsageFilterAnthropic(benchmark::State& state) {
+  std::string stream =
+      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\","
+      "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-bench\",\"content\":[],"
+      "\"stop_reason\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n"
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+      "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n";
+  for (int i = 0; i < KG_STUB_CHUNKS; ++i) {
+    char piece[32];
+    std::snprintf(piece, sizeof piece, KG_STUB_PIECE_FMT, i);
+    stream +=
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\"" +
+        std::string(piece) + "\"}}\n\n";
+  }
+  stream +=
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+      "\"end_turn\"},\"usage\":{\"output_tokens\":20}}\n\n"
+      "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  std::string out;
+  for (auto _ : state) {
+    provider::SseUsageFilter f(config::Format::kAnthropicMessages, /*drop_usage_chunk=*/false);
+    out.clear();
+    f.Feed(stream, out);
+    f.Finish(out);
+    if (f.usage().output_tokens != 20) state.SkipWithError("usage not read");
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * stream.size()));
+  state.counters["events"] = KG_STUB_CHUNKS + 5;
+}
+BENCHMARK(SseUsageFilterAnthropic);
+
 // The usage of a non-streaming chat completion: bench/fast_stub.c's response body.
 void ResponseUsage(benchmark::State& state) {
   const std::string body = KG_STUB_JSON_BODY;

@@ -84,7 +84,7 @@ void ChatChunkShape::Clear() {
   strings_.clear();
 }
 
-bool ChatChunkShape::Learn(std::string_view data, const ChatChunk& read) {
+bool ChatChunkShape::Learn(std::string_view data, const ChatChunk& read, bool strings_may_differ) {
   Clear();
   if (!read.valid || read.has_usage || read.counted_overflow || data.size() > kMaxBytes) {
     return false;
@@ -110,7 +110,9 @@ bool ChatChunkShape::Learn(std::string_view data, const ChatChunk& read) {
              .counted = false,
              .varies = false,
              .chars = 0};
-    if (next_counted < read.counted_size && read.counted[next_counted] == begin) {
+    const bool counted = next_counted < read.counted_size && read.counted[next_counted] == begin;
+    if (!counted && !strings_may_differ) continue;  // compared byte for byte, like a key
+    if (counted) {
       ++next_counted;
       size_t chars = 0;
       if (ScanBody(data, begin, chars) != end) return fail();  // Match could not count it either

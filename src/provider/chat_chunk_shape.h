@@ -1,7 +1,8 @@
 // Internal to provider/: what the SSE usage filter reads of an OpenAI chat chunk, and the shape of
 // the last chunk it read in full, so that the chunks of a stream that differ from it only inside
 // string values (the content, and the per-chunk padding some providers add) are counted with a
-// comparison and a scan of those strings instead of a JSON parse.
+// comparison and a scan of those strings instead of a JSON parse. Anthropic streams use it too,
+// with only the counted string allowed to differ (their reader looks at the "type" strings).
 //
 // Why the shortcut gives ReadChatChunk's answer exactly: ReadChatChunk looks at the keys, the
 // nesting and the types of values, and at string values only to count their characters. A chunk
@@ -50,10 +51,13 @@ class ChatChunkShape {
   static constexpr size_t kMaxBytes = 4096;  // a longer chunk is not learned
   static constexpr size_t kMaxStrings = 32;  // nor one with more string values
 
-  // Learns `data`, which ReadChatChunk read as `read` (valid, without a usage object). False, and
-  // the shape is then empty, when the chunk is not worth or not fit to learn: too long, too many
+  // Learns `data`, which a reader read as `read` (valid, without a usage object; its counted
+  // strings located). With `strings_may_differ`, chunks whose other string values differ match
+  // too (ReadChatChunk looks at them only to count them); without, only the counted strings may
+  // differ (a reader that looks at other strings' contents: Anthropic's "type"). False, and the
+  // shape is then empty, when the chunk is not worth or not fit to learn: too long, too many
   // strings, a counted string Match could not count (an escape other than the one-letter ones).
-  bool Learn(std::string_view data, const ChatChunk& read);
+  bool Learn(std::string_view data, const ChatChunk& read, bool strings_may_differ = true);
 
   // The characters ReadChatChunk would count in `data`, when `data` is the learned chunk with only
   // the bodies of its string values changed, each changed body free of control bytes and of

@@ -271,6 +271,9 @@ class SseUsageFilter {
   bool saw_done() const { return saw_done_; }  // "[DONE]", message_stop, response.completed
   size_t events() const { return events_; }    // events with at least one non-empty line
   size_t output_chars() const { return output_chars_; }  // code points of delta text seen
+  // Events counted by the shape of one read before (internal::ChatChunkShape), not parsed: for
+  // tests and diagnostics.
+  size_t shape_matches() const { return shape_matches_; }
 
  private:
   void Drain(std::string& out);  // hands on every complete piece the splitter holds
@@ -279,8 +282,11 @@ class SseUsageFilter {
   // Reads one event's data; true when the event is to be dropped.
   bool OnData(std::string_view data);
   void SetAnthropicUsage();
-  // OpenAI chat: learns the shape of a chunk read in full (internal::ChatChunkShape).
-  void LearnShape(std::string_view data, const internal::ChatChunk& chunk);
+  // Learns the shape of a chunk read in full (internal::ChatChunkShape); `strings_may_differ`:
+  // whether string values besides the counted ones may differ in the chunks matched.
+  void LearnShape(std::string_view data, const internal::ChatChunk& chunk, bool strings_may_differ);
+  // Anthropic: a content_block_delta event whose delta's `field` string has `chars` characters.
+  void LearnAnthropicShape(std::string_view data, std::string_view field, size_t chars);
 
   Format format_;
   bool drop_usage_chunk_;
@@ -293,10 +299,12 @@ class SseUsageFilter {
   bool saw_done_ = false;
   size_t events_ = 0;
   size_t output_chars_ = 0;
-  // OpenAI chat: the shape of the last chunk read in full, made at the first one, and the chunks
-  // learned since one last matched (a stream whose chunks never match stops learning).
+  // OpenAI chat and Anthropic: the shape of the last chunk read in full, made at the first one,
+  // and the chunks learned since one last matched (a stream whose chunks never match stops
+  // learning).
   std::unique_ptr<internal::ChatChunkShape> shape_;
   int shape_learns_ = 0;
+  size_t shape_matches_ = 0;
 };
 
 // ---------------------------------------------------------------- errors to clients

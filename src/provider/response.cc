@@ -435,7 +435,31 @@ bool SseUsageFilter::Keep(std::string_view event, bool may_drop) {
   return !(drop && may_drop);
 }
 
-void SseUsageFilter::LearnShape(std::string_view data, const ChatChunk& chunk) {
+void SseUsageFilter::LearnAnthropicShape(std::string_view data, std::string_view field,
+                                         size_t chars) {
+  // The string the DOM lookups read: the first "delta" member's first `field` member.
+  auto first_member = [&](size_t object_at, std::string_view name) {
+    Span found;
+    internal::ForEachMember(data, object_at, [&](std::string_view key, Span value) {
+      if (!found.present() && internal::JsonStringEquals(key, name)) found = value;
+    });
+    return found;
+  };
+  const Span delta = first_member(internal::SkipWs(data, 0), "delta");
+  if (!delta.present()) return;
+  const Span text = first_member(delta.begin, field);
+  if (!text.present() || data[text.begin] != '"') return;
+  ChatChunk chunk;
+  chunk.valid = true;
+  chunk.output_chars = chars;
+  chunk.counted[0] = static_cast<uint32_t>(text.begin + 1);
+  chunk.counted_size = 1;
+  // The reader looks at the "type" strings: only the counted one may differ.
+  LearnShape(data, chunk, /*strings_may_differ=*/false);
+}
+
+void SseUsageFilter::LearnShape(std::string_view data, const ChatChunk& chunk,
+                                bool strings_may_differ) {
   // A few learns without a match in between (a stream whose chunks each have a shape of their
   // own) and the stream is read in full from then on.
   constexpr int kMaxLearnsWithoutMatch = 4;
@@ -446,7 +470,7 @@ void SseUsageFilter::LearnShape(std::string_view data, const ChatChunk& chunk) {
   }
   ++shape_learns_;
   if (shape_ == nullptr) shape_ = std::make_unique<internal::ChatChunkShape>();
-  shape_->Learn(data, chunk);
+  shape_->Learn(data, chunk, strings_may_differ);
 }
 
 void SseUsageFilter::SetAnthropicUsage() {
@@ -462,20 +486,22 @@ bool SseUsageFilter::OnData(std::string_view data) {
   // Cheap pre-check: only objects are of interest ("[DONE]" and pings are not JSON objects).
   size_t first = internal::SkipWs(data, 0);
   if (first >= data.size() || data[first] != '{') return false;
-  if (format_ == Format::kOpenAIChat) {
-    // Most chunks of a stream differ from the one before only in their content.
-    if (shape_ != nullptr) {
-      if (std::optional<size_t> chars = shape_->Match(data)) {
-        output_chars_ += *chars;
-        shape_learns_ = 0;
-        return false;
-      }
+  // Most chunks of a stream differ from the one before only in their content (learned for OpenAI
+  // chat and Anthropic streams).
+  if (shape_ != nullptr) {
+    if (std::optional<size_t> chars = shape_->Match(data)) {
+      output_chars_ += *chars;
+      shape_learns_ = 0;
+      ++shape_matches_;
+      return false;
     }
+  }
+  if (format_ == Format::kOpenAIChat) {
     ChatChunk chunk = ReadChatChunk(data);
     if (!chunk.valid) return false;
     output_chars_ += chunk.output_chars;
     if (!chunk.has_usage) {
-      LearnShape(data, chunk);
+      LearnShape(data, chunk, /*strings_may_differ=*/true);
       return false;
     }
   }
@@ -509,9 +535,16 @@ bool SseUsageFilter::OnData(std::string_view data) {
       } else if (*type == "content_block_delta") {
         if (std::optional<Element> delta = Field(root, "delta")) {
           std::optional<std::string_view> dt = StringField(*delta, "type");
-          if (dt == "text_delta") output_chars_ += Chars(StringField(*delta, "text"));
-          if (dt == "input_json_delta") output_chars_ += Chars(StringField(*delta, "partial_json"));
-          if (dt == "thinking_delta") output_chars_ += Chars(StringField(*delta, "thinking"));
+          std::string_view field;
+          if (dt == "text_delta") field = "text";
+          if (dt == "input_json_delta") field = "partial_json";
+          if (dt == "thinking_delta") field = "thinking";
+          if (std::optional<std::string_view> text;
+              !field.empty() && (text = StringField(*delta, field))) {
+            const size_t chars = internal::CountCodePoints(*text);
+            output_chars_ += chars;
+            LearnAnthropicShape(data, field, chars);
+          }
         }
       }
       if (IsObject(u)) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "provider/provider.h"
 #include "tests/testing/mutator.h"
 
 namespace keygate::provider::internal {
@@ -233,6 +234,122 @@ TEST(ChatChunkShape, AgreesWithTheParserOnMutatedChunks) {
   // Not vacuous: a good share of the mutations land inside string values and are decided.
   EXPECT_GT(matched, 12000u);
   EXPECT_GT(changed, 11500u);
+}
+
+TEST(ChatChunkShape, OnlyTheCountedStringMayDifferWhenOthersAreRead) {
+  const std::string delta =
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}})";
+  ChatChunk read;
+  read.valid = true;
+  read.output_chars = 2;
+  read.counted[0] = static_cast<uint32_t>(delta.find("Hi"));
+  read.counted_size = 1;
+  ChatChunkShape shape;
+  ASSERT_TRUE(shape.Learn(delta, read, /*strings_may_differ=*/false));
+  std::string other = delta;
+  other.replace(other.find("Hi"), 2, "there");
+  EXPECT_EQ(shape.Match(other), 5u);
+  std::string thinking = delta;
+  thinking.replace(thinking.find("text_delta"), 10, "thinking_xx");
+  EXPECT_EQ(shape.Match(thinking), std::nullopt);
+}
+
+// What a usage filter makes of SSE events whose data are `data`, one read each.
+struct Filtered {
+  std::string out;
+  size_t chars = 0, events = 0, matches = 0;
+  bool done = false;
+  int64_t input_tokens = 0, output_tokens = 0;
+};
+Filtered Filter(config::Format format, std::initializer_list<std::string_view> data) {
+  SseUsageFilter filter(format, /*drop_usage_chunk=*/false);
+  Filtered r;
+  for (std::string_view d : data) {
+    std::string in = "data: " + std::string(d) + "\n\n";
+    filter.FeedOwned(std::move(in), r.out);
+  }
+  filter.Finish(r.out);
+  r.chars = filter.output_chars();
+  r.events = filter.events();
+  r.matches = filter.shape_matches();
+  r.done = filter.saw_done();
+  r.input_tokens = filter.usage().input_tokens;
+  r.output_tokens = filter.usage().output_tokens;
+  return r;
+}
+
+TEST(ChatChunkShape, TheFilterCountsAnthropicDeltasByTheirShape) {
+  auto text = [](std::string_view t) {
+    return R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":")" +
+           std::string(t) + R"("}})";
+  };
+  const Filtered r = Filter(
+      config::Format::kAnthropicMessages,
+      {R"({"type":"message_start","message":{"usage":{"input_tokens":7,"output_tokens":1}}})",
+       text("Hello"), text(R"(, w\u00f6rld)"), text(R"( and \"more\"\n)"), text("!"), text("?"),
+       R"({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}})",
+       R"({"type":"message_delta","usage":{"output_tokens":9}})", R"({"type":"message_stop"})"});
+  EXPECT_EQ(r.chars, 5u + 7u + 12u + 1u + 1u + 2u);
+  // "Hello" is learned; the \u escape is parsed and cannot be learned (the shape is dropped); the
+  // next is learned, and "!" and "?" match it; the thinking delta has another "type".
+  EXPECT_EQ(r.matches, 2u);
+  EXPECT_EQ(r.input_tokens, 7);
+  EXPECT_EQ(r.output_tokens, 9);
+  EXPECT_TRUE(r.done);
+}
+
+// Differential through the filter, for both formats that learn shapes: an event after a learned
+// one gives what it gives read alone by a fresh filter (which parses it).
+TEST(ChatChunkShape, TheFilterCountsAMatchedEventAsAParsedOne) {
+  const std::vector<std::pair<config::Format, std::string>> seeds = {
+      {config::Format::kAnthropicMessages,
+       R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}})"},
+      {config::Format::kAnthropicMessages,
+       R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta",)"
+       R"("partial_json":"{\"city\": \"Pa"}})"},
+      {config::Format::kAnthropicMessages,
+       R"({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta",)"
+       R"("thinking":"so","signature":"x"}})"},
+      {config::Format::kAnthropicMessages,
+       R"({"type":"content_block_delta","delta":{"type":"text_delta","text":"ab","text":"cd"}})"},
+      {config::Format::kAnthropicMessages,
+       R"( { "type" : "content_block_delta" , "delta" : { "type" : "text_delta" , "text" : "x" } } )"},
+      {config::Format::kOpenAIChat, Content("Hello")},
+      {config::Format::kOpenAIChat,
+       R"({"choices":[{"index":0,"delta":{"content":"a"}}],"obfuscation":"Qz"})"},
+  };
+  const std::vector<std::string> pieces = {
+      "a",   " ",  "\"", "\\",       "\\n",  "\\u0041",          ":",    ",",     "{",
+      "}",   "\t", "\n", "\xC3\xA9", "\xC3", "\xF0\x9F\x98\x80", "text", "delta", "message_stop",
+      "null"};
+  size_t matched = 0;
+  for (size_t s = 0; s < seeds.size(); ++s) {
+    const auto& [format, seed] = seeds[s];
+    keygate::testing::Mutator mutator(std::span(&seed, 1), pieces, 2000 + s);
+    const auto bodies = ValueBodies(seed);
+    ASSERT_FALSE(bodies.empty()) << seed;
+    const Filtered alone_seed = Filter(format, {seed});
+    for (int n = 0; n < 3000; ++n) {
+      std::string event = mutator.Next();
+      if (n % 2 == 1) {  // a string value's body replaced
+        event = seed;
+        const auto [begin, end] = bodies[mutator.Pick(bodies.size())];
+        std::string body;
+        for (size_t p = mutator.Pick(4); p > 0; --p) body += pieces[mutator.Pick(pieces.size())];
+        event.replace(begin, end - begin, body);
+      }
+      const Filtered after = Filter(format, {seed, event});
+      const Filtered alone = Filter(format, {event});
+      matched += after.matches;
+      ASSERT_EQ(after.chars, alone_seed.chars + alone.chars) << event;
+      ASSERT_EQ(after.events, alone_seed.events + alone.events) << event;
+      ASSERT_EQ(after.out, alone_seed.out + alone.out) << event;
+      ASSERT_EQ(after.done, alone.done) << event;
+      ASSERT_EQ(after.input_tokens, alone.input_tokens) << event;
+      ASSERT_EQ(after.output_tokens, alone.output_tokens) << event;
+    }
+  }
+  EXPECT_GT(matched, 2500u);  // not vacuous: many events are decided by the shape
 }
 
 }  // namespace
