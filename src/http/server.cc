@@ -400,7 +400,10 @@ class WriterImpl final : public ResponseWriter {
 
 constexpr size_t kReadSize = 4 << 10;        // a read buffer's first size: a usual request
 constexpr size_t kBodyReadSize = 64 << 10;   // a body larger than what is buffered reads in these
-constexpr size_t kKeptBodyRoom = 64 << 10;  // a kept-alive connection keeps at most this for bodies
+// The room an idle kept-alive connection keeps for its next request's body, and for its header
+// fields: a usual small request's. Thousands of idle connections must not each hold the room of
+// the long prompt (or the large cookie) they sent last.
+constexpr size_t kKeptRoom = 4 << 10;
 
 // One read into `room` (the connection's buffer's space). Errors as Beast's reads gave them:
 // end_of_stream (closed before a byte of this request, unless `got_some`), partial_message
@@ -582,8 +585,11 @@ asio::awaitable<void> Server::WorkerImpl::Session(tcp::socket socket) {
     }
     co_await writer.FlushHeld();
     if (!writer.reusable()) break;
-    // An idle connection does not keep a large body's room for its next request.
-    if (req.body.capacity() > kKeptBodyRoom) std::string().swap(req.body);
+    // An idle connection does not keep a large request's room for its next one.
+    if (req.body.capacity() > kKeptRoom) std::string().swap(req.body);
+    size_t header_room = 0;
+    for (const auto& [name, value] : req.headers) header_room += name.capacity() + value.capacity();
+    if (header_room > kKeptRoom) Headers().swap(req.headers);
     // The response went out with a synchronous send, and the client's next request cannot be
     // there yet: reading now would cost an EAGAIN recv whenever the reactor thinks the socket
     // may have data. Let the loop run the other ready work first.

@@ -8,11 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <thread>
+#include <tuple>
 
 namespace keygate::http {
 namespace {
@@ -125,6 +127,15 @@ class ServerTest : public ::testing::Test {
         asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(300));
         co_await t.async_wait(asio::use_awaitable);
       }
+      if (req.path == "/room") {  // the room the Request holds for this request's body and fields
+        size_t fields = 0;
+        for (const auto& [name, value] : req.headers) fields += name.capacity() + value.capacity();
+        Headers plain{{"content-type", "text/plain"}};
+        co_await w.Send(
+            200, plain,
+            "room " + std::to_string(req.body.capacity()) + " " + std::to_string(fields) + " end");
+        co_return;
+      }
       if (req.path == "/silent") co_return;  // the server must answer 500 itself
       if (req.path == "/huge") {  // more than a socket buffer: the write must wait for the reader
         Headers plain{{"content-type", "application/octet-stream"}};
@@ -188,6 +199,38 @@ TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   std::string r2 = c.ReadUntil("two");
   EXPECT_NE(r2.find("GET /b 0 two"), std::string::npos) << r2;
   EXPECT_EQ(handled_.load(), 2);
+}
+
+// A connection's requests reuse one Request: a small request after a small one finds the room of
+// the one before; after a large body or large fields, an idle connection keeps no more than a
+// few KiB of either.
+TEST_F(ServerTest, AnIdleConnectionKeepsLittleRoomFromTheRequestBefore) {
+  Options o;
+  o.max_body_bytes = 1 << 20;
+  StartServer(o);
+  RawClient c(server_->port());
+  ASSERT_TRUE(c.connected());
+  auto room = [&c](size_t body_bytes, size_t field_bytes) {
+    c.Send("POST /room HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(field_bytes, 'f') +
+           "\r\nContent-Length: " + std::to_string(body_bytes) + "\r\n\r\n" +
+           std::string(body_bytes, 'b'));
+    const std::string r = c.ReadUntil(" end");
+    const size_t at = r.find("room ");
+    EXPECT_NE(at, std::string::npos) << r;
+    size_t body = 0, fields = 0;
+    std::sscanf(r.c_str() + at, "room %zu %zu", &body, &fields);
+    return std::make_pair(body, fields);
+  };
+  room(3000, 1000);
+  auto [body, fields] = room(5, 5);
+  EXPECT_GE(body, 3000u) << "a small body's room is kept for the next request";
+  EXPECT_GE(fields, 1000u);
+  room(500 << 10, 1);
+  std::tie(body, fields) = room(5, 5);
+  EXPECT_LT(body, 8u << 10) << "a large body's room is not";
+  room(5, 20000);
+  std::tie(body, fields) = room(5, 5);
+  EXPECT_LT(fields, 8u << 10) << "nor large fields'";
 }
 
 TEST_F(ServerTest, OversizedBodyIs413WithoutCallingTheHandler) {
