@@ -60,23 +60,6 @@ size_t ScanBody(std::string_view s, size_t i, size_t& chars) {
   return kNone;
 }
 
-// The closing quote of the string whose body starts at s[i], whatever the body holds; kNone when
-// the text ends first. Each quote is found with memchr; it closes the string unless an odd run of
-// backslashes precedes it.
-size_t BodyEnd(std::string_view s, size_t i) {
-  const size_t begin = i;
-  while (i < s.size()) {
-    const void* q = std::memchr(s.data() + i, '"', s.size() - i);
-    if (q == nullptr) return kNone;
-    const size_t quote = static_cast<const char*>(q) - s.data();
-    size_t backslashes = 0;
-    while (quote - backslashes > begin && s[quote - backslashes - 1] == '\\') ++backslashes;
-    if (backslashes % 2 == 0) return quote;
-    i = quote + 1;
-  }
-  return kNone;
-}
-
 }  // namespace
 
 void ChatChunkShape::Clear() {
@@ -99,11 +82,12 @@ bool ChatChunkShape::Learn(std::string_view data, const ChatChunk& read, bool st
   for (size_t i = 0; i < data.size();) {
     const void* quote = std::memchr(data.data() + i, '"', data.size() - i);
     if (quote == nullptr) break;
-    const size_t begin = static_cast<const char*>(quote) - data.data() + 1;
-    const size_t end = BodyEnd(data, begin);
-    if (end == kNone) return fail();  // not in a chunk ReadChatChunk took
-    i = end + 1;
-    const size_t after = i < data.size() && data[i] == ':' ? i : SkipWs(data, i);
+    const size_t open = static_cast<const char*>(quote) - data.data();
+    i = SkipString(data, open);  // just after the closing quote
+    // Unterminated, or the text's last byte: not in a chunk ReadChatChunk took (an object).
+    if (i >= data.size()) return fail();
+    const size_t begin = open + 1, end = i - 1;
+    const size_t after = SkipWs(data, i);
     if (after < data.size() && data[after] == ':') continue;  // a key: compared byte for byte
     String s{.begin = static_cast<uint32_t>(begin),
              .end = static_cast<uint32_t>(end),

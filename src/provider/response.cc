@@ -539,8 +539,9 @@ bool SseUsageFilter::OnData(std::string_view data) {
           if (dt == "text_delta") field = "text";
           if (dt == "input_json_delta") field = "partial_json";
           if (dt == "thinking_delta") field = "thinking";
-          if (std::optional<std::string_view> text;
-              !field.empty() && (text = StringField(*delta, field))) {
+          std::optional<std::string_view> text;
+          if (!field.empty()) text = StringField(*delta, field);
+          if (text) {
             const size_t chars = internal::CountCodePoints(*text);
             output_chars_ += chars;
             LearnAnthropicShape(data, field, chars);
