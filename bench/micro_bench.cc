@@ -108,13 +108,14 @@ BENCHMARK_CAPTURE(KeyPick, round_robin, config::Strategy::kRoundRobin);
 BENCHMARK_CAPTURE(KeyPick, weighted, config::Strategy::kWeighted);
 BENCHMARK_CAPTURE(KeyPick, least_in_flight, config::Strategy::kLeastInFlight);
 
-// A realistic 2 KB chat request: a system prompt, a few turns, the model and stream near the end.
-std::string Body2K() {
+// A realistic chat request of about `bytes` (2 KB: a few turns; 64 KB: a long conversation): a
+// system prompt, the turns, the model and stream near the end.
+std::string ChatBody(size_t bytes = 2048) {
   std::string msgs;
   const std::string turn =
       "Explain, in a few sentences, how a reverse proxy keeps connections to its upstream alive "
       "and why that matters for latency under load; mention pooling and head-of-line blocking.";
-  for (int i = 0; msgs.size() < 1700; ++i) {
+  for (int i = 0; msgs.size() + 350 < bytes; ++i) {
     msgs += std::string(i ? "," : "") + "{\"role\":\"" + (i % 2 ? "assistant" : "user") +
             "\",\"content\":\"" + turn + "\"}";
   }
@@ -124,7 +125,7 @@ std::string Body2K() {
 }
 
 void InspectRequest(benchmark::State& state) {
-  const std::string body = Body2K();
+  const std::string body = ChatBody(static_cast<size_t>(state.range(0)));
   for (auto _ : state) {
     auto info = provider::InspectRequest(body);
     if (!info.ok() || !info->stream) state.SkipWithError("inspect failed");
@@ -133,10 +134,10 @@ void InspectRequest(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
   state.counters["body_bytes"] = static_cast<double>(body.size());
 }
-BENCHMARK(InspectRequest);
+BENCHMARK(InspectRequest)->Arg(2 << 10)->Arg(64 << 10);
 
 void RewriteRequest(benchmark::State& state) {
-  const std::string body = Body2K();
+  const std::string body = ChatBody();
   auto info = provider::InspectRequest(body);
   if (!info.ok()) Die("inspect", info.status());
   for (auto _ : state) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,18 @@ class DomParser {
   simdjson::error_code Parse(std::string_view text, simdjson::dom::element& root) {
     if (text.empty()) return simdjson::EMPTY;
     return parser_->parse(text.data(), text.size()).get(root);
+  }
+
+  // Where the last parsed document's structure is: the offsets simdjson's first stage found, in
+  // order, of every { } [ ] : , and of each value's first byte (a string's opening quote). A few
+  // per member, so a walk over them skips long strings without reading them. simdjson 3 keeps
+  // them in a public member of the parser that it documents as private ("for benchmarking
+  // access"); the static_assert makes a new major version look here again.
+  std::span<const uint32_t> Structurals() const {
+    static_assert(simdjson::SIMDJSON_VERSION_MAJOR == 3, "simdjson's stage-1 index moved?");
+    const auto* impl = parser_->implementation.get();
+    if (impl == nullptr || impl->structural_indexes == nullptr) return {};
+    return {impl->structural_indexes.get(), impl->n_structural_indexes};
   }
 
  private:

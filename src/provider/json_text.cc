@@ -1,5 +1,6 @@
 #include "provider/json_text.h"
 
+#include <cstdint>
 #include <cstring>
 
 namespace keygate::provider::internal {
@@ -123,9 +124,31 @@ void AppendJsonString(std::string& out, std::string_view s) {
 }
 
 size_t CountCodePoints(std::string_view utf8) {
-  size_t n = 0;
-  for (char c : utf8) n += !IsCont(static_cast<unsigned char>(c));
-  return n;
+  // Every byte but the continuation bytes (10xxxxxx, as signed bytes -128..-65) starts a code
+  // point. Sixteen bytes at a time with GCC's portable vectors (SSE2 on x86-64, NEON on arm64):
+  // a comparison sets a lane to -1 where a continuation byte is, and each lane subtracts its
+  // marks for at most 255 rounds before the lanes are added up. The byte loop was a quarter of
+  // InspectRequest on a 64 KB prompt.
+  using Bytes = int8_t __attribute__((vector_size(16)));
+  using Counts = uint8_t __attribute__((vector_size(16)));
+  const char* p = utf8.data();
+  size_t left = utf8.size(), continuation = 0;
+  while (left >= 16) {
+    Counts counts{};
+    for (int round = 0; round < 255 && left >= 16; ++round, p += 16, left -= 16) {
+      Bytes v;
+      std::memcpy(&v, p, 16);
+      counts -= reinterpret_cast<Counts>(v < -64);
+    }
+    uint64_t half[2];
+    std::memcpy(half, &counts, 16);
+    for (uint64_t x : half) {  // the sum of eight byte lanes: pairs into 16-bit lanes, then one
+      x = (x & 0x00FF00FF00FF00FFULL) + ((x >> 8) & 0x00FF00FF00FF00FFULL);
+      continuation += (x * 0x0001000100010001ULL) >> 48;
+    }
+  }
+  for (; left > 0; ++p, --left) continuation += IsCont(static_cast<unsigned char>(*p));
+  return utf8.size() - continuation;
 }
 
 size_t SkipWs(std::string_view s, size_t i) {

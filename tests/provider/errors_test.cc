@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <random>
 #include <string>
 
 #include "provider/json_text.h"
@@ -184,6 +185,32 @@ TEST(CountCodePoints, Utf8) {
   EXPECT_EQ(internal::CountCodePoints("abc"), 3u);
   EXPECT_EQ(internal::CountCodePoints("caf\xC3\xA9"), 4u);
   EXPECT_EQ(internal::CountCodePoints("\xF0\x9F\x98\x80\xE2\x98\x83"), 2u);
+}
+
+// The word-at-a-time count against the definition (bytes that are not 10xxxxxx), on every byte
+// value at every position of the words and of the tail: random text, lengths 0 to 40.
+TEST(CountCodePoints, CountsEveryByteButContinuationBytes) {
+  std::mt19937 rng(7);
+  int continuation = 0;
+  for (int round = 0; round < 20'000; ++round) {
+    std::string s(rng() % 41, '\0');
+    for (char& c : s) c = static_cast<char>(rng() % 256);
+    size_t expected = 0;
+    for (char c : s) {
+      const bool cont = (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+      expected += !cont;
+      continuation += cont;
+    }
+    ASSERT_EQ(internal::CountCodePoints(s), expected) << round;
+  }
+  EXPECT_GT(continuation, 50'000);  // a quarter of the random bytes
+  // Long runs, where a lane's count would wrap past 255 rounds of 16 bytes.
+  for (size_t n : {4095, 4096, 4097, 8191, 100'000}) {
+    EXPECT_EQ(internal::CountCodePoints(std::string(n, '\x80')), 0u) << n;
+    std::string e_acute;
+    for (size_t i = 0; i < n; ++i) e_acute += "\xC3\xA9";
+    EXPECT_EQ(internal::CountCodePoints(e_acute), n) << n;
+  }
 }
 
 }  // namespace

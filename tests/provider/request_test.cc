@@ -7,6 +7,7 @@
 #include <random>
 #include <string>
 
+#include "provider/json_text.h"
 #include "provider/provider.h"
 
 namespace keygate::provider {
@@ -445,6 +446,53 @@ TEST(RewriteRequest, RandomMutationsOfAcceptedBodiesStayValid) {
     }
   }
   EXPECT_GT(accepted, 1000);  // the property was exercised, not vacuously true
+}
+
+// InspectRequest finds the top-level members from simdjson's structural index, not from the
+// bytes. Differential: on every accepted mutation of bodies with whitespace everywhere it may
+// be, nested containers, strings holding structural characters and escapes, its spans equal those
+// of the byte scanner (internal::ForEachMember) over the same body.
+TEST(InspectRequest, SpansEqualTheByteScannersOnMutatedBodies) {
+  const std::string_view seeds[] = {
+      kChatBody,
+      " {\n \"model\" :\t\"m\" ,\r\n\"stream_options\" : { \"include_usage\" : true } ,"
+      " \"x\" : [ 1 , { \"y\" : \"}],:\\\"\" } ] , \"stream\" : false \n}\t",
+      R"({"a":{"model":"inner"},"model":"m","b":[[],[{}],"[{"],"stream_options":null,"c":-1.5e3})",
+      R"({"stream_options":{},"model":"m\u0022x","z":"\\","messages":[{"content":"\"}"}]})",
+  };
+  constexpr std::string_view kAlphabet = "{}[]\":,\\ \n\t\rmodelstream_options01-.enull";
+  std::mt19937 rng(11);
+  int accepted = 0, with_stream_options = 0;
+  for (int iter = 0; iter < 30000; ++iter) {
+    std::string body(seeds[iter % std::size(seeds)]);
+    const int edits = static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits && !body.empty(); ++e) {
+      const size_t at = rng() % body.size();
+      const char c = kAlphabet[rng() % kAlphabet.size()];
+      if (rng() % 2) {
+        body.insert(body.begin() + at, c);
+      } else {
+        body.erase(at, 1);
+      }
+    }
+    auto info = InspectRequest(body);
+    if (!info.ok()) continue;
+    ++accepted;
+    Span model, stream_options;
+    const size_t end = internal::ForEachMember(
+        body, internal::SkipWs(body, 0), [&](std::string_view key, Span value) {
+          if (internal::JsonStringEquals(key, "model")) model = value;
+          if (internal::JsonStringEquals(key, "stream_options")) stream_options = value;
+        });
+    ASSERT_EQ(info->object_end, end) << body;
+    ASSERT_EQ(info->model_value.begin, model.begin) << body;
+    ASSERT_EQ(info->model_value.end, model.end) << body;
+    ASSERT_EQ(info->stream_options_value.begin, stream_options.begin) << body;
+    ASSERT_EQ(info->stream_options_value.end, stream_options.end) << body;
+    with_stream_options += stream_options.present();
+  }
+  EXPECT_GT(accepted, 8000);
+  EXPECT_GT(with_stream_options, 3000);
 }
 
 }  // namespace
