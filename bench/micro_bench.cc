@@ -218,6 +218,60 @@ void SseUsageFilterAnthropic(benchmark::State& state) {
 }
 BENCHMARK(SseUsageFilterAnthropic);
 
+// An OpenAI Responses stream of the same size, as api.openai.com sends one: response.created and
+// in_progress, the output item and content part opened, 20 text deltas (each with its
+// sequence_number and an obfuscation string of its own), the closing events, response.completed
+// with the usage.
+void SseUsageFilterResponses(benchmark::State& state) {
+  int seq = 0;
+  auto event = [&](std::string_view type, std::string_view rest) {
+    return "event: " + std::string(type) + "\ndata: {\"type\":\"" + std::string(type) +
+           "\",\"sequence_number\":" + std::to_string(seq++) + "," + std::string(rest) + "}\n\n";
+  };
+  const std::string response =
+      "\"response\":{\"id\":\"resp_68af3c\",\"object\":\"response\",\"created_at\":1756"
+      "300000,\"status\":\"in_progress\",\"model\":\"gpt-bench\",\"output\":[],\"usage\":null}";
+  std::string stream =
+      event("response.created", response) + event("response.in_progress", response) +
+      event("response.output_item.added",
+            "\"output_index\":0,\"item\":{\"id\":\"msg_68af3c\",\"type\":"
+            "\"message\",\"status\":\"in_progress\",\"content\":[],"
+            "\"role\":\"assistant\"}") +
+      event("response.content_part.added",
+            "\"item_id\":\"msg_68af3c\",\"output_index\":0,\"content_index\":0,"
+            "\"part\":{\"type\":\"output_text\",\"annotations\":[],\"text\":\"\"}");
+  const char* kPad[] = {"kP8x", "Qz", "a9Jd2", "x", "LmN0p"};
+  for (int i = 0; i < KG_STUB_CHUNKS; ++i) {
+    char piece[32];
+    std::snprintf(piece, sizeof piece, KG_STUB_PIECE_FMT, i);
+    stream += event("response.output_text.delta",
+                    "\"item_id\":\"msg_68af3c\",\"output_index\":0,\"content_index\":0,"
+                    "\"delta\":\"" +
+                        std::string(piece) + "\",\"logprobs\":[],\"obfuscation\":\"" + kPad[i % 5] +
+                        "\"");
+  }
+  stream += event("response.output_text.done",
+                  "\"item_id\":\"msg_68af3c\",\"output_index\":0,\"content_index\":0,"
+                  "\"text\":\"(the text)\",\"logprobs\":[]") +
+            event("response.completed",
+                  "\"response\":{\"id\":\"resp_68af3c\",\"object\":\"response\",\"status\":"
+                  "\"completed\",\"model\":\"gpt-bench\",\"usage\":{\"input_tokens\":25,"
+                  "\"output_tokens\":20,\"total_tokens\":45}}");
+  std::string out;
+  for (auto _ : state) {
+    provider::SseUsageFilter f(config::Format::kOpenAIResponses, /*drop_usage_chunk=*/false);
+    out.clear();
+    f.Feed(stream, out);
+    f.Finish(out);
+    if (f.usage().output_tokens != 20) state.SkipWithError("usage not read");
+    state.counters["matched"] = static_cast<double>(f.shape_matches());  // deltas not parsed
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * stream.size()));
+  state.counters["events"] = seq;
+}
+BENCHMARK(SseUsageFilterResponses);
+
 // The usage of a non-streaming chat completion: bench/fast_stub.c's response body.
 void ResponseUsage(benchmark::State& state) {
   const std::string body = KG_STUB_JSON_BODY;

@@ -60,42 +60,87 @@ size_t ScanBody(std::string_view s, size_t i, size_t& chars) {
   return kNone;
 }
 
+// The end of the integer token at s[i] (-?(0|[1-9][0-9]*), at most 18 digits: every such token
+// is an int64 to every parser), or kNone, also when a fraction or an exponent follows the digits.
+size_t IntegerEnd(std::string_view s, size_t i) {
+  const size_t first = i + (i < s.size() && s[i] == '-');
+  size_t j = first;
+  while (j < s.size() && s[j] >= '0' && s[j] <= '9') ++j;
+  const size_t digits = j - first;
+  if (digits == 0 || digits > 18 || (digits > 1 && s[first] == '0')) return kNone;
+  if (j < s.size() && (s[j] == '.' || s[j] == 'e' || s[j] == 'E')) return kNone;
+  return j;
+}
+
+bool InNumber(char c) {
+  return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
 }  // namespace
 
 void ChatChunkShape::Clear() {
   text_.clear();
-  strings_.clear();
+  slots_.clear();
 }
 
-bool ChatChunkShape::Learn(std::string_view data, const ChatChunk& read, bool strings_may_differ) {
+bool ChatChunkShape::Learn(std::string_view data, const ChatChunk& read, MayDiffer may_differ) {
   Clear();
   if (!read.valid || read.has_usage || read.counted_overflow || data.size() > kMaxBytes) {
     return false;
   }
   auto fail = [this] {
-    strings_.clear();
+    slots_.clear();
     return false;
   };
-  strings_.reserve(8);  // a chunk's usual count: id, object, model, fingerprint, content, …
+  slots_.reserve(8);  // a chunk's usual count: id, object, model, fingerprint, content, …
+  auto add = [this](const Slot& slot) {
+    if (slots_.size() == kMaxSlots) return false;
+    slots_.push_back(slot);
+    return true;
+  };
+  // The integers of data[from, to), text between strings: structure, numbers and literals, so a
+  // '-' or a digit starts a number there.
+  auto add_integers = [&](size_t from, size_t to) {
+    if (!may_differ.integers) return true;
+    for (size_t j = from; j < to; ++j) {
+      if (data[j] != '-' && (data[j] < '0' || data[j] > '9')) continue;
+      size_t end = j;
+      while (end < to && InNumber(data[end])) ++end;
+      if (IntegerEnd(data, j) == end && !add({.begin = static_cast<uint32_t>(j),
+                                              .end = static_cast<uint32_t>(end),
+                                              .integer = true,
+                                              .counted = false,
+                                              .varies = false,
+                                              .chars = 0})) {
+        return false;
+      }
+      j = end;
+    }
+    return true;
+  };
   size_t next_counted = 0;
   size_t counted_chars = 0;
-  for (size_t i = 0; i < data.size();) {
+  for (size_t i = 0;;) {
     const void* quote = std::memchr(data.data() + i, '"', data.size() - i);
+    const size_t open =
+        quote == nullptr ? data.size() : static_cast<const char*>(quote) - data.data();
+    if (!add_integers(i, open)) return fail();
     if (quote == nullptr) break;
-    const size_t open = static_cast<const char*>(quote) - data.data();
     i = SkipString(data, open);  // just after the closing quote
     // Unterminated, or the text's last byte: not in a chunk ReadChatChunk took (an object).
     if (i >= data.size()) return fail();
     const size_t begin = open + 1, end = i - 1;
     const size_t after = SkipWs(data, i);
     if (after < data.size() && data[after] == ':') continue;  // a key: compared byte for byte
-    String s{.begin = static_cast<uint32_t>(begin),
-             .end = static_cast<uint32_t>(end),
-             .counted = false,
-             .varies = false,
-             .chars = 0};
+    Slot s{.begin = static_cast<uint32_t>(begin),
+           .end = static_cast<uint32_t>(end),
+           .integer = false,
+           .counted = false,
+           .varies = false,
+           .chars = 0};
     const bool counted = next_counted < read.counted_size && read.counted[next_counted] == begin;
-    if (!counted && !strings_may_differ) continue;  // compared byte for byte, like a key
+    // Compared byte for byte, like a key: a string the reader looks at.
+    if (!counted && (!may_differ.strings || begin == read.fixed)) continue;
     if (counted) {
       ++next_counted;
       size_t chars = 0;
@@ -105,8 +150,7 @@ bool ChatChunkShape::Learn(std::string_view data, const ChatChunk& read, bool st
       s.chars = static_cast<uint32_t>(chars);
       counted_chars += chars;
     }
-    if (strings_.size() == kMaxStrings) return fail();
-    strings_.push_back(s);
+    if (!add(s)) return fail();
   }
   // Every counted string found among the values, with the parser's count.
   if (next_counted != read.counted_size || counted_chars != read.output_chars) return fail();
@@ -129,14 +173,19 @@ std::optional<size_t> ChatChunkShape::Walk(std::string_view data, bool any) {
     return data.size() - at_data >= len &&
            std::memcmp(data.data() + at_data, text.data() + at_text, len) == 0;
   };
-  for (String& s : strings_) {
+  for (Slot& s : slots_) {
     if (!any && !s.varies) continue;           // compared with the bytes around it
-    const size_t literal = s.begin - at_text;  // up to the body, its opening quote included
+    const size_t literal = s.begin - at_text;  // up to the value (a string's opening quote too)
     if (!same(literal)) return std::nullopt;
     at_data += literal;
     at_text = s.begin;
     const size_t body = s.end - s.begin;
-    if (same(body) && data.size() - at_data > body && data[at_data + body] == '"') {
+    if (s.integer) {
+      const size_t end = IntegerEnd(data, at_data);
+      if (end == kNone) return std::nullopt;
+      if (end - at_data != body || !same(body)) s.varies = true;
+      at_data = end;
+    } else if (same(body) && data.size() - at_data > body && data[at_data + body] == '"') {
       at_data += body;  // the same body
       if (s.counted) chars += s.chars;
     } else {

@@ -2,16 +2,20 @@
 // the last chunk it read in full, so that the chunks of a stream that differ from it only inside
 // string values (the content, and the per-chunk padding some providers add) are counted with a
 // comparison and a scan of those strings instead of a JSON parse. Anthropic streams use it too,
-// with only the counted string allowed to differ (their reader looks at the "type" strings).
+// with only the counted string allowed to differ (their reader looks at the "type" strings), and
+// OpenAI Responses streams, whose events also differ in integers (each has its sequence_number)
+// and whose reader looks at one string, the "type".
 //
 // Why the shortcut gives ReadChatChunk's answer exactly: ReadChatChunk looks at the keys, the
 // nesting and the types of values, and at string values only to count their characters. A chunk
 // that is byte for byte the learned one outside the bodies of its string values, each body a
 // well-formed JSON string body, has the same keys, nesting and types; its UTF-8 and control bytes
 // are checked where they differ. So its answer is the learned chunk's, with the characters of the
-// counted strings counted again. Match accepts only what it can decide exactly and returns
-// nullopt for the rest (an escape other than the one-letter ones, a control byte, invalid UTF-8, a
-// difference outside a string value), which the filter then reads in full.
+// counted strings counted again. The same holds for integers a reader does not look at: an
+// integer of at most 18 digits is valid wherever the learned one was. Match accepts only what it
+// can decide exactly and returns nullopt for the rest (an escape other than the one-letter ones,
+// a control byte, invalid UTF-8, a number other than such an integer, a difference outside a
+// value allowed to differ), which the filter then reads in full.
 //
 // Thread safety: ChatChunkShape is a value used by one stream; ReadChatChunk is a pure function.
 #ifndef KEYGATE_PROVIDER_CHAT_CHUNK_SHAPE_H_
@@ -43,46 +47,61 @@ struct ChatChunk {
   uint8_t counted_size = 0;
   bool counted_overflow = false;
   bool finishes = false;  // a choice's finish_reason is a string: its last chunk
+  // The body offset of a string value the reader compares (Responses' "type"): it stays byte for
+  // byte the learned one even where other strings may differ. 0: none.
+  uint32_t fixed = 0;
 };
 ChatChunk ReadChatChunk(std::string_view data);
+
+// What may differ in a chunk ChatChunkShape matches besides the bodies of the counted strings.
+struct MayDiffer {
+  // The bodies of the other string values but `ChatChunk::fixed` (ReadChatChunk looks at them
+  // only to count them). Without, they are compared byte for byte: a reader that looks at other
+  // strings' contents (Anthropic's "type").
+  bool strings = true;
+  // Integer values (-?[0-9]{1,18}, no leading zero), for a reader that does not look at numbers
+  // (Responses: sequence_number, output_index, …).
+  bool integers = false;
+};
 
 class ChatChunkShape {
  public:
   static constexpr size_t kMaxBytes = 4096;  // a longer chunk is not learned
-  static constexpr size_t kMaxStrings = 32;  // nor one with more string values
+  static constexpr size_t kMaxSlots = 32;    // nor one with more values that may differ
 
   // Learns `data`, which a reader read as `read` (valid, without a usage object; its counted
-  // strings located). With `strings_may_differ`, chunks whose other string values differ match
-  // too (ReadChatChunk looks at them only to count them); without, only the counted strings may
-  // differ (a reader that looks at other strings' contents: Anthropic's "type"). False, and the
-  // shape is then empty, when the chunk is not worth or not fit to learn: too long, too many
-  // strings, a counted string Match could not count (an escape other than the one-letter ones).
-  bool Learn(std::string_view data, const ChatChunk& read, bool strings_may_differ = true);
+  // strings located). False, and the shape is then empty, when the chunk is not worth or not fit
+  // to learn: too long, too many slots, a counted string Match could not count (an escape other
+  // than the one-letter ones).
+  bool Learn(std::string_view data, const ChatChunk& read, MayDiffer may_differ = {});
 
   // The characters ReadChatChunk would count in `data`, when `data` is the learned chunk with only
-  // the bodies of its string values changed, each changed body free of control bytes and of
-  // escapes other than \" \\ \/ \b \f \n \r \t, in valid UTF-8. nullopt otherwise (also when
-  // nothing is learned): read it in full.
-  // Strings seen to differ are remembered, so that the next chunk is compared with one memcmp
-  // between each of them, and walked string by string only when that fails.
+  // the values `MayDiffer` allowed changed: each changed string body free of control bytes and of
+  // escapes other than \" \\ \/ \b \f \n \r \t, in valid UTF-8; each changed integer one as
+  // above. nullopt otherwise (also when nothing is learned): read it in full.
+  // Values seen to differ are remembered, so that the next chunk is compared with one memcmp
+  // between each of them, and walked value by value only when that fails.
   std::optional<size_t> Match(std::string_view data);
 
   bool empty() const { return text_.empty(); }
   void Clear();
 
  private:
-  struct String {
-    uint32_t begin;  // the body: text_[begin, end), end at the closing quote
+  // A value that may differ: a string's body, text_[begin, end) with end at the closing quote, or
+  // an integer's token.
+  struct Slot {
+    uint32_t begin;
     uint32_t end;
+    bool integer;
     bool counted;
     bool varies;     // counted, or seen to differ in a chunk matched
     uint32_t chars;  // the body's characters, when counted
   };
-  // Compares `data` with the learned chunk; with `any` false only the strings known to vary may
-  // differ (the rest is compared as bytes), with `any` every string value may.
+  // Compares `data` with the learned chunk; with `any` false only the slots known to vary may
+  // differ (the rest is compared as bytes), with `any` every slot may.
   std::optional<size_t> Walk(std::string_view data, bool any);
   std::string text_;
-  std::vector<String> strings_;  // the string values, in order
+  std::vector<Slot> slots_;  // in order
 };
 
 }  // namespace keygate::provider::internal

@@ -22,6 +22,7 @@ namespace keygate::provider {
 namespace internal {
 struct ChatChunk;
 class ChatChunkShape;
+struct MayDiffer;
 }  // namespace internal
 
 using config::AuthStyle;
@@ -282,11 +283,14 @@ class SseUsageFilter {
   // Reads one event's data; true when the event is to be dropped.
   bool OnData(std::string_view data);
   void SetAnthropicUsage();
-  // Learns the shape of a chunk read in full (internal::ChatChunkShape); `strings_may_differ`:
-  // whether string values besides the counted ones may differ in the chunks matched.
-  void LearnShape(std::string_view data, const internal::ChatChunk& chunk, bool strings_may_differ);
+  // Learns the shape of a chunk read in full (internal::ChatChunkShape); `may_differ`: what
+  // besides the counted strings may differ in the chunks matched.
+  void LearnShape(std::string_view data, const internal::ChatChunk& chunk,
+                  internal::MayDiffer may_differ);
   // Anthropic: a content_block_delta event whose delta's `field` string has `chars` characters.
   void LearnAnthropicShape(std::string_view data, std::string_view field, size_t chars);
+  // Responses: a *.delta event; when `counted` (text, call arguments), its "delta" has `chars`.
+  void LearnResponsesShape(std::string_view data, bool counted, size_t chars);
 
   Format format_;
   bool drop_usage_chunk_;
@@ -299,7 +303,8 @@ class SseUsageFilter {
   bool saw_done_ = false;
   size_t events_ = 0;
   size_t output_chars_ = 0;
-  // OpenAI chat and Anthropic: the shape of the last chunk read in full, made at the first one,
+  // The shape of the last chunk (OpenAI chat), content_block_delta (Anthropic) or *.delta event
+  // (Responses) read in full, made at the first one,
   // and the chunks learned since one last matched (a stream whose chunks never match stops
   // learning).
   std::unique_ptr<internal::ChatChunkShape> shape_;

@@ -27,6 +27,16 @@ int64_t NonNegative(std::optional<int64_t> v) { return v ? std::max<int64_t>(0, 
 
 size_t Chars(std::optional<std::string_view> s) { return s ? internal::CountCodePoints(*s) : 0; }
 
+// The value of the first member named `name` of the object at data[object_at]: the one the DOM
+// lookups find.
+Span FirstMember(std::string_view data, size_t object_at, std::string_view name) {
+  Span found;
+  internal::ForEachMember(data, object_at, [&](std::string_view key, Span value) {
+    if (!found.present() && internal::JsonStringEquals(key, name)) found = value;
+  });
+  return found;
+}
+
 }  // namespace
 
 namespace internal {
@@ -438,16 +448,9 @@ bool SseUsageFilter::Keep(std::string_view event, bool may_drop) {
 void SseUsageFilter::LearnAnthropicShape(std::string_view data, std::string_view field,
                                          size_t chars) {
   // The string the DOM lookups read: the first "delta" member's first `field` member.
-  auto first_member = [&](size_t object_at, std::string_view name) {
-    Span found;
-    internal::ForEachMember(data, object_at, [&](std::string_view key, Span value) {
-      if (!found.present() && internal::JsonStringEquals(key, name)) found = value;
-    });
-    return found;
-  };
-  const Span delta = first_member(internal::SkipWs(data, 0), "delta");
+  const Span delta = FirstMember(data, internal::SkipWs(data, 0), "delta");
   if (!delta.present()) return;
-  const Span text = first_member(delta.begin, field);
+  const Span text = FirstMember(data, delta.begin, field);
   if (!text.present() || data[text.begin] != '"') return;
   ChatChunk chunk;
   chunk.valid = true;
@@ -455,11 +458,32 @@ void SseUsageFilter::LearnAnthropicShape(std::string_view data, std::string_view
   chunk.counted[0] = static_cast<uint32_t>(text.begin + 1);
   chunk.counted_size = 1;
   // The reader looks at the "type" strings: only the counted one may differ.
-  LearnShape(data, chunk, /*strings_may_differ=*/false);
+  LearnShape(data, chunk, {.strings = false});
+}
+
+void SseUsageFilter::LearnResponsesShape(std::string_view data, bool counted, size_t chars) {
+  // The strings the DOM lookups read: the first "type" member, compared, and the first "delta"
+  // member, when `counted` a string of `chars` characters.
+  const size_t root = internal::SkipWs(data, 0);
+  const Span type = FirstMember(data, root, "type");
+  if (!type.present() || data[type.begin] != '"') return;
+  ChatChunk chunk;
+  chunk.valid = true;
+  chunk.output_chars = chars;
+  chunk.fixed = static_cast<uint32_t>(type.begin + 1);
+  if (counted) {
+    const Span delta = FirstMember(data, root, "delta");
+    if (!delta.present() || data[delta.begin] != '"') return;
+    chunk.counted[0] = static_cast<uint32_t>(delta.begin + 1);
+    chunk.counted_size = 1;
+  }
+  // Other strings (item_id, the obfuscation padding) and the integers (sequence_number, the
+  // indexes) are not read.
+  LearnShape(data, chunk, {.strings = true, .integers = true});
 }
 
 void SseUsageFilter::LearnShape(std::string_view data, const ChatChunk& chunk,
-                                bool strings_may_differ) {
+                                internal::MayDiffer may_differ) {
   // A few learns without a match in between (a stream whose chunks each have a shape of their
   // own) and the stream is read in full from then on.
   constexpr int kMaxLearnsWithoutMatch = 4;
@@ -470,7 +494,7 @@ void SseUsageFilter::LearnShape(std::string_view data, const ChatChunk& chunk,
   }
   ++shape_learns_;
   if (shape_ == nullptr) shape_ = std::make_unique<internal::ChatChunkShape>();
-  shape_->Learn(data, chunk, strings_may_differ);
+  shape_->Learn(data, chunk, may_differ);
 }
 
 void SseUsageFilter::SetAnthropicUsage() {
@@ -501,7 +525,7 @@ bool SseUsageFilter::OnData(std::string_view data) {
     if (!chunk.valid) return false;
     output_chars_ += chunk.output_chars;
     if (!chunk.has_usage) {
-      LearnShape(data, chunk, /*strings_may_differ=*/true);
+      LearnShape(data, chunk, {.strings = true});
       return false;
     }
   }
@@ -574,9 +598,14 @@ bool SseUsageFilter::OnData(std::string_view data) {
             if (read.present) usage_ = read;
           }
         }
-      } else if (*type == "response.output_text.delta" ||
-                 *type == "response.function_call_arguments.delta") {
-        output_chars_ += Chars(StringField(root, "delta"));
+      } else if (type->ends_with(".delta")) {
+        // The events of a stream's bulk, learned to match the next ones: text and call arguments
+        // are counted; the rest (reasoning summaries, refusals, audio) are read for nothing.
+        const bool counted = *type == "response.output_text.delta" ||
+                             *type == "response.function_call_arguments.delta";
+        const size_t chars = counted ? Chars(StringField(root, "delta")) : 0;
+        output_chars_ += chars;
+        LearnResponsesShape(data, counted, chars);
       }
       return false;
     }

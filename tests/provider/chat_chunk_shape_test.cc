@@ -1,5 +1,6 @@
-// ChatChunkShape: a chunk that differs from the learned one only inside string values is counted
-// without a parse, with exactly ReadChatChunk's answer; anything else is left to the parse.
+// ChatChunkShape: a chunk that differs from the learned one only inside string values (and, where
+// allowed, integers) is counted without a parse, with exactly the reader's answer; anything else
+// is left to the parse.
 #include "provider/chat_chunk_shape.h"
 
 #include <gtest/gtest.h>
@@ -123,7 +124,7 @@ TEST(ChatChunkShape, LearnsOnlyWhatItCanMatch) {
   const std::string long_chunk = Content(std::string(ChatChunkShape::kMaxBytes, 'a'));
   EXPECT_FALSE(shape.Learn(long_chunk, ReadChatChunk(long_chunk)));
   std::string many = R"({"choices":[],"x":[)";
-  for (size_t i = 0; i <= ChatChunkShape::kMaxStrings; ++i) many += i ? ",\"s\"" : "\"s\"";
+  for (size_t i = 0; i <= ChatChunkShape::kMaxSlots; ++i) many += i ? ",\"s\"" : "\"s\"";
   many += "]}";
   EXPECT_FALSE(shape.Learn(many, ReadChatChunk(many)));
   // A learned shape is replaced by the next Learn, or cleared by one that fails.
@@ -147,6 +148,25 @@ std::vector<std::pair<size_t, size_t>> ValueBodies(std::string_view chunk) {
     if (last == ':') out.emplace_back(i + 1, end);
     last = '"';
     i = end;
+  }
+  return out;
+}
+
+// The [begin, end) of each number token outside strings.
+std::vector<std::pair<size_t, size_t>> NumberTokens(std::string_view chunk) {
+  std::vector<std::pair<size_t, size_t>> out;
+  for (size_t i = 0; i < chunk.size(); ++i) {
+    if (chunk[i] == '"') {
+      for (++i; i < chunk.size() && chunk[i] != '"';) i += chunk[i] == '\\' ? 2 : 1;
+    } else if (chunk[i] == '-' || (chunk[i] >= '0' && chunk[i] <= '9')) {
+      size_t end = i;
+      while (end < chunk.size() &&
+             std::string_view("0123456789-+.eE").find(chunk[end]) != std::string_view::npos) {
+        ++end;
+      }
+      out.emplace_back(i, end);
+      i = end - 1;
+    }
   }
   return out;
 }
@@ -245,13 +265,50 @@ TEST(ChatChunkShape, OnlyTheCountedStringMayDifferWhenOthersAreRead) {
   read.counted[0] = static_cast<uint32_t>(delta.find("Hi"));
   read.counted_size = 1;
   ChatChunkShape shape;
-  ASSERT_TRUE(shape.Learn(delta, read, /*strings_may_differ=*/false));
+  ASSERT_TRUE(shape.Learn(delta, read, {.strings = false}));
   std::string other = delta;
   other.replace(other.find("Hi"), 2, "there");
   EXPECT_EQ(shape.Match(other), 5u);
   std::string thinking = delta;
   thinking.replace(thinking.find("text_delta"), 10, "thinking_xx");
   EXPECT_EQ(shape.Match(thinking), std::nullopt);
+}
+
+// A Responses delta: integers may differ, strings too but the "type" the reader compares.
+TEST(ChatChunkShape, IntegersMayDifferWhenAllowedAndOnlyWellFormedOnes) {
+  auto delta = [](std::string_view seq, std::string_view type = "response.output_text.delta",
+                  std::string_view text = "Hi") {
+    return R"({"type":")" + std::string(type) + R"(","sequence_number":)" + std::string(seq) +
+           R"(,"output_index":0,"delta":")" + std::string(text) + R"(","obfuscation":"Qz"})";
+  };
+  const std::string seed = delta("4");
+  ChatChunk read;
+  read.valid = true;
+  read.output_chars = 2;
+  read.counted[0] = static_cast<uint32_t>(seed.find("Hi"));
+  read.counted_size = 1;
+  read.fixed = static_cast<uint32_t>(seed.find("response."));
+  ChatChunkShape shape;
+  ASSERT_TRUE(shape.Learn(seed, read, {.strings = true, .integers = true}));
+  EXPECT_EQ(shape.Match(delta("5")), 2u);
+  EXPECT_EQ(shape.Match(delta("123456789012345678", "response.output_text.delta", "abc")), 3u);
+  EXPECT_EQ(shape.Match(delta("-0")), 2u);
+  std::string other_index = delta("6");
+  other_index.replace(other_index.find("\"output_index\":0"), 16, "\"output_index\":17");
+  EXPECT_EQ(shape.Match(other_index), 2u);
+  std::string padded = delta("7");
+  padded.replace(padded.find("Qz"), 2, "a longer pad");
+  EXPECT_EQ(shape.Match(padded), 2u);
+  // Left to the parser: what is no integer of at most 18 digits, and another type.
+  for (std::string_view seq :
+       {"1234567890123456789", "01", "-", "1.5", "1e3", "2E1", "-x", "", "true", "\"5\""}) {
+    EXPECT_EQ(shape.Match(delta(seq)), std::nullopt) << seq;
+  }
+  EXPECT_EQ(shape.Match(delta("8", "response.refusal.delta")), std::nullopt);
+  // Without `integers`, an integer is compared byte for byte.
+  ASSERT_TRUE(shape.Learn(seed, read, {.strings = true}));
+  EXPECT_EQ(shape.Match(delta("4", "response.output_text.delta", "abc")), 3u);
+  EXPECT_EQ(shape.Match(delta("5")), std::nullopt);
 }
 
 // What a usage filter makes of SSE events whose data are `data`, one read each.
@@ -298,8 +355,39 @@ TEST(ChatChunkShape, TheFilterCountsAnthropicDeltasByTheirShape) {
   EXPECT_TRUE(r.done);
 }
 
-// Differential through the filter, for both formats that learn shapes: an event after a learned
-// one gives what it gives read alone by a fresh filter (which parses it).
+TEST(ChatChunkShape, TheFilterCountsResponsesDeltasByTheirShape) {
+  int seq = 0;
+  auto event = [&](std::string_view type, std::string_view delta, std::string_view pad = "Qz") {
+    return R"({"type":")" + std::string(type) + R"(","sequence_number":)" + std::to_string(seq++) +
+           R"(,"item_id":"msg_1","output_index":0,"content_index":0,)" + R"("delta":")" +
+           std::string(delta) + R"(","logprobs":[],"obfuscation":")" + std::string(pad) + R"("})";
+  };
+  const std::string created = R"({"type":"response.created","sequence_number":0})";
+  const std::string e1 = event("response.output_text.delta", "Hello");
+  const std::string e2 = event("response.output_text.delta", R"(, w\u00f6rld)", "kP8x");
+  const std::string e3 = event("response.output_text.delta", "!", "a9Jd2");
+  const std::string e4 = event("response.output_text.delta", "?");
+  const std::string e5 = event("response.refusal.delta", "no");
+  const std::string e6 = event("response.reasoning_summary_text.delta", "think");
+  const std::string e7 = event("response.reasoning_summary_text.delta", "ing");
+  const std::string done =
+      R"({"type":"response.completed","sequence_number":99,"response":{"usage":)"
+      R"({"input_tokens":7,"output_tokens":9,"total_tokens":16}}})";
+  const Filtered r =
+      Filter(config::Format::kOpenAIResponses, {created, e1, e2, e3, e4, e5, e6, e7, done});
+  // Counted: the text deltas only (not the refusal, nor the reasoning summary).
+  EXPECT_EQ(r.chars, 5u + 7u + 1u + 1u);
+  // "Hello" is learned; the \u escape is parsed, its shape dropped; the next is learned, "?"
+  // matches it; the refusal has another type, is parsed and learned; the first reasoning delta
+  // is parsed (another type) and learned, the second matches it.
+  EXPECT_EQ(r.matches, 2u);
+  EXPECT_EQ(r.input_tokens, 7);
+  EXPECT_EQ(r.output_tokens, 9);
+  EXPECT_TRUE(r.done);
+}
+
+// Differential through the filter, for the three formats that learn shapes: an event after a
+// learned one gives what it gives read alone by a fresh filter (which parses it).
 TEST(ChatChunkShape, TheFilterCountsAMatchedEventAsAParsedOne) {
   const std::vector<std::pair<config::Format, std::string>> seeds = {
       {config::Format::kAnthropicMessages,
@@ -317,17 +405,68 @@ TEST(ChatChunkShape, TheFilterCountsAMatchedEventAsAParsedOne) {
       {config::Format::kOpenAIChat, Content("Hello")},
       {config::Format::kOpenAIChat,
        R"({"choices":[{"index":0,"delta":{"content":"a"}}],"obfuscation":"Qz"})"},
+      {config::Format::kOpenAIResponses,
+       R"({"type":"response.output_text.delta","sequence_number":4,"item_id":"msg_1",)"
+       R"("output_index":0,"content_index":0,"delta":"Hi","logprobs":[],"obfuscation":"Qz"})"},
+      {config::Format::kOpenAIResponses,
+       R"({"type":"response.function_call_arguments.delta","sequence_number":12,)"
+       R"("item_id":"fc_1","output_index":1,"delta":"{\"city\":","type":"x"})"},
+      {config::Format::kOpenAIResponses,
+       R"({"type":"response.reasoning_summary_text.delta","sequence_number":-3,)"
+       R"("output_index":0,"summary_index":0,"delta":"hm"})"},
+      {config::Format::kOpenAIResponses,
+       R"( { "type" : "response.output_text.delta" , "sequence_number" : 1 , "delta" : "x" ,)"
+       R"( "n" : [ 1 , 2.5 , 300 ] } )"},
   };
-  const std::vector<std::string> pieces = {
-      "a",   " ",  "\"", "\\",       "\\n",  "\\u0041",          ":",    ",",     "{",
-      "}",   "\t", "\n", "\xC3\xA9", "\xC3", "\xF0\x9F\x98\x80", "text", "delta", "message_stop",
-      "null"};
+  const std::vector<std::string> pieces = {"a",
+                                           " ",
+                                           "\"",
+                                           "\\",
+                                           "\\n",
+                                           "\\u0041",
+                                           ":",
+                                           ",",
+                                           "{",
+                                           "}",
+                                           "\t",
+                                           "\n",
+                                           "\xC3\xA9",
+                                           "\xC3",
+                                           "\xF0\x9F\x98\x80",
+                                           "text",
+                                           "delta",
+                                           "message_stop",
+                                           "null",
+                                           "response.completed",
+                                           "7",
+                                           "-",
+                                           "0",
+                                           ".5",
+                                           "e3",
+                                           "123456789012345678",
+                                           "9"};
+  const std::vector<std::string> numbers = {"0",
+                                            "-0",
+                                            "5",
+                                            "42",
+                                            "-17",
+                                            "01",
+                                            "-",
+                                            "1.5",
+                                            "1e3",
+                                            "123456789012345678",
+                                            "1234567890123456789",
+                                            "",
+                                            "x",
+                                            "null",
+                                            "\"3\""};
   size_t matched = 0;
   for (size_t s = 0; s < seeds.size(); ++s) {
     const auto& [format, seed] = seeds[s];
     keygate::testing::Mutator mutator(std::span(&seed, 1), pieces, 2000 + s);
     const auto bodies = ValueBodies(seed);
     ASSERT_FALSE(bodies.empty()) << seed;
+    const auto integers = NumberTokens(seed);
     const Filtered alone_seed = Filter(format, {seed});
     for (int n = 0; n < 3000; ++n) {
       std::string event = mutator.Next();
@@ -337,6 +476,12 @@ TEST(ChatChunkShape, TheFilterCountsAMatchedEventAsAParsedOne) {
         std::string body;
         for (size_t p = mutator.Pick(4); p > 0; --p) body += pieces[mutator.Pick(pieces.size())];
         event.replace(begin, end - begin, body);
+      }
+      if (n % 4 == 1 && !integers.empty()) {  // and a number replaced
+        const auto [begin, end] = integers[mutator.Pick(integers.size())];
+        if (end <= event.size()) {
+          event.replace(begin, end - begin, numbers[mutator.Pick(numbers.size())]);
+        }
       }
       const Filtered after = Filter(format, {seed, event});
       const Filtered alone = Filter(format, {event});
