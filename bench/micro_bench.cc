@@ -1,9 +1,12 @@
 // micro_bench: Google Benchmark micro-benchmarks of the per-request work on keygate's hot path.
 //
 //   KeyPick/<strategy>  KeyPool::Choose over one pool of 100,000 keys (a temporary SQLite store)
-//   InspectRequest      extracting model/stream (and the rest of RequestInfo) from a 2 KB body
-//   RewriteRequest      the upstream body for it (model replaced, include_usage added)
+//   ClientKeyDigest     the keyed hash a request's client key is looked up by
+//   InspectRequest/<n>  extracting model/stream (and the rest of RequestInfo) from a chat body
+//                       of n bytes (2 KB: a few turns; 64 KB: a long conversation)
+//   RewriteRequest      the upstream body for the 2 KB one (model replaced, include_usage added)
 //   SseUsageFilter      one 22-event OpenAI chat stream through the usage filter (per stream)
+//   SseUsageFilterAnthropic, SseUsageFilterResponses: streams of the same size in those formats
 //   ResponseUsage       the usage of a non-streaming chat completion (the stub's 400-byte body)
 //   RequestHead/<how>   one API request as wrk sends it (head and a 300-byte body), parsed by
 //                       the server's whole-request path or by Beast's parser
@@ -107,6 +110,13 @@ void KeyPick(benchmark::State& state, config::Strategy strategy) {
 BENCHMARK_CAPTURE(KeyPick, round_robin, config::Strategy::kRoundRobin);
 BENCHMARK_CAPTURE(KeyPick, weighted, config::Strategy::kWeighted);
 BENCHMARK_CAPTURE(KeyPick, least_in_flight, config::Strategy::kLeastInFlight);
+
+void ClientKeyDigest(benchmark::State& state) {
+  const SecretBox box(*ParseMasterKeyHex(std::string(64, 'a')));
+  const std::string token = RandomToken("kg-");
+  for (auto _ : state) benchmark::DoNotOptimize(box.DigestClientKey(token));
+}
+BENCHMARK(ClientKeyDigest);
 
 // A realistic chat request of about `bytes` (2 KB: a few turns; 64 KB: a long conversation): a
 // system prompt, the turns, the model and stream near the end.

@@ -182,6 +182,26 @@ TEST(Secrets, ClientKeyDigestIsTheStoredHashUndecoded) {
   EXPECT_NE(box.HashAdminKey("kg-client-token"), hex);
 }
 
+// The stored form of a client key must not change between versions (stores keep it): keyed
+// BLAKE2b-256 under the master key's subkey 3 (crypto_kdf, context "keygate1"). Known answers
+// from Python's hashlib (blake2b with key, salt and person), an independent implementation; the
+// lengths cross BLAKE2b's 128-byte block.
+TEST(Secrets, ClientKeyHashIsKeyedBlake2bUnderTheDerivedSubkey) {
+  SecretBox box(*ParseMasterKeyHex(std::string(64, 'a')));
+  const std::pair<std::string, std::string_view> known[] = {
+      {"kg-client-token", "fac936790358b9feb11a231f651cc132e74dbf915dbcb6b9031287137edebd20"},
+      {"", "2754b56f12ec9da8e3db60f411d06ab457c9dfa6fe44376cc548e3473a01cb30"},
+      {std::string(127, 'x'), "64c824763bfc0c69cde3dce412b12143bb825388dded563d065b4326357ea009"},
+      {std::string(128, 'x'), "229dad9738e3de30b24c0fd23e9a36c32f90577c22f0faee44656782045389bd"},
+      {std::string(129, 'x'), "132033a98a48d95564a5d26687356c9df1dbbf7dd222c2e35f27d1321f23bc8b"},
+      {std::string(512, 'y'), "be08af58cfaa5cae23f7a48ae76db93829f57d7895790d004e7572d0b0863493"},
+  };
+  for (const auto& [token, hex] : known) {
+    EXPECT_EQ(box.HashClientKey(token), hex) << token.size();
+    EXPECT_EQ(box.HashClientKey(token), hex) << "again: the start state is not consumed";
+  }
+}
+
 TEST(Secrets, MasterKeyParsing) {
   EXPECT_FALSE(ParseMasterKeyHex("abc").ok());
   EXPECT_FALSE(ParseMasterKeyHex(std::string(64, 'g')).ok());
