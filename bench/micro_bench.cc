@@ -26,13 +26,14 @@
 #include <string>
 #include <vector>
 
-#include "stub_bodies.h"  // bench/: what fast_stub.c serves
 #include "common/clock.h"
 #include "http/request_parser.h"
 #include "keypool/keypool.h"
 #include "provider/provider.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
+#include "stub_bodies.h"  // bench/: what fast_stub.c serves
+#include "translate/translate.h"
 
 namespace keygate::bench {
 namespace {
@@ -145,6 +146,20 @@ void InspectRequest(benchmark::State& state) {
   state.counters["body_bytes"] = static_cast<double>(body.size());
 }
 BENCHMARK(InspectRequest)->Arg(2 << 10)->Arg(64 << 10);
+
+// The same chat body translated for an Anthropic upstream (an OpenAI client, a Claude model).
+void TranslateChatToAnthropic(benchmark::State& state) {
+  const std::string body = ChatBody(static_cast<size_t>(state.range(0)));
+  translate::TranslateOptions options;
+  options.upstream_model = "claude-bench";
+  for (auto _ : state) {
+    auto out = translate::OpenAIChatToAnthropicRequest(body, options);
+    if (!out.ok()) state.SkipWithError("translation failed");
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(TranslateChatToAnthropic)->Arg(2 << 10)->Arg(64 << 10);
 
 void RewriteRequest(benchmark::State& state) {
   const std::string body = ChatBody();
