@@ -8,7 +8,7 @@
 #
 #   bench/cpu_per_request.sh [--build DIR] [--keygate BIN] [--mode json|sse] [--conns 64] [--duration 5]
 #                            [--repeats 3] [--callgrind] [--perf FILE] [--syscalls] [--threads]
-#                            [--keys 1000] [--store sqlite|postgres]
+#                            [--keys 1000] [--store sqlite|postgres] [--prompt-kb N]
 #
 # Same set-up as bench/run.sh's keygate target: bench/fast_stub.c upstream, SQLite store,
 # client-key auth, a pool of --keys keys, usage recording on, workers = 1; keygate on core 0,
@@ -17,6 +17,7 @@
 # --syscalls: system calls per request by name (perf stat on the syscalls tracepoints, first run).
 # --threads: each busy thread's user and system CPU µs per request, by thread name (kg-worker-0,
 #            kg-usage, ...), from /proc/PID/task/TID/stat, every run.
+# --prompt-kb N: requests carry about N KiB of earlier turns (a long conversation), not one line.
 # --store postgres: the store is a throw-away PostgreSQL 15 (scripts/pgtest.sh: fsync off, so
 #            this measures keygate's side and the server's CPU, not a disk), its processes on
 #            core 1 with wrk and the stub; prints the server's CPU per request too, and checks
@@ -24,7 +25,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-bench mode=json conns=64 duration=5 repeats=3 callgrind=0 perf_out="" syscalls=0 keys=1000
-threads=0 store_kind=sqlite
+threads=0 store_kind=sqlite prompt_kb=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift ;;
@@ -39,6 +40,7 @@ while [ $# -gt 0 ]; do
     --threads) threads=1 ;;
     --store) store_kind=$2; shift ;;
     --keys) keys=$2; shift ;;
+    --prompt-kb) prompt_kb=$2; shift ;;
     *) echo "cpu_per_request.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -62,7 +64,7 @@ stub_port=$(free_port)
 taskset -c 1 "$build/bench/fast_stub" --port "$stub_port" 2>"$tmp/stub.log" &
 pids+=($!)
 wait_port "$stub_port"
-write_bodies "$tmp"
+write_bodies "$tmp" "$prompt_kb"
 
 db=$tmp/keygate.db
 pg_pids() { :; }

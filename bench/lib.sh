@@ -66,10 +66,17 @@ cpu_user_ticks() {  # utime alone (user space; the rest of cpu_ticks is the kern
   echo "$t"
 }
 
-# write_bodies DIR: the request bodies — DIR/json.body (a chat completion), DIR/sse.body (the same,
-# streamed with usage) and DIR/slow.body (a stream of the stub's slow model).
+# write_bodies DIR [PROMPT_KB]: the request bodies — DIR/json.body (a chat completion), DIR/sse.body
+# (the same, streamed with usage) and DIR/slow.body (a stream of the stub's slow model). With
+# PROMPT_KB, the conversation before the question is about that many KiB of earlier turns.
 write_bodies() {
   local messages='"messages":[{"role":"user","content":"Say hello in one short sentence, please."}]'
+  if [ "${2:-0}" -gt 0 ]; then
+    local turn='{"role":"user","content":"Explain, in a few sentences, how a reverse proxy keeps connections to its upstream alive and why that matters for latency under load."},{"role":"assistant","content":"It pools idle connections per upstream and reuses them, so most requests skip the TCP and TLS handshakes; under load that removes round trips from every request."},'
+    local turns="" n=$(( $2 * 1024 / ${#turn} + 1 ))
+    for ((i = 0; i < n; i++)); do turns+=$turn; done
+    messages='"messages":['"$turns"'{"role":"user","content":"Say hello in one short sentence, please."}]'
+  fi
   local stream='"stream":true,"stream_options":{"include_usage":true}'
   printf '{"model":"bench",%s}' "$messages" >"$1/json.body"
   printf '{"model":"bench",%s,%s}' "$messages" "$stream" >"$1/sse.body"
