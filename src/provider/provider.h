@@ -304,9 +304,8 @@ class SseUsageFilter {
   size_t events_ = 0;
   size_t output_chars_ = 0;
   // The shape of the last chunk (OpenAI chat), content_block_delta (Anthropic) or *.delta event
-  // (Responses) read in full, made at the first one,
-  // and the chunks learned since one last matched (a stream whose chunks never match stops
-  // learning).
+  // (Responses) read in full, made at the first one, and the chunks learned since one last
+  // matched (a stream whose chunks never match stops learning).
   std::unique_ptr<internal::ChatChunkShape> shape_;
   int shape_learns_ = 0;
   size_t shape_matches_ = 0;
