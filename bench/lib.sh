@@ -110,6 +110,7 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_buffering off;      # SSE: each event goes out as it arrives
+      client_body_buffer_size 1m;  # a long prompt stays in memory (as in keygate), not a temp file
       proxy_read_timeout 300s;
     }
   }

@@ -59,12 +59,13 @@ def main(path):
     order = [t for t in ("direct", "nginx", "keygate", "portkey") if t in targets]
 
     print("Load (wrk, median of repeats [min-max]; latency in ms; CPU = target's utime+stime / request,"
-          " split into user space + kernel)")
+          " split into user space + kernel; long = JSON requests carrying a long conversation,"
+          " PARAMS prompt_kb; peak RSS = the highest up to that cell)")
     print("%-7s %-4s %5s  %-24s %8s %8s %8s %8s %8s %11s %6s" % (
         "target", "mode", "conns", "req/s [min-max]", "p50", "p99", "p99.9", "peakRSS", "CPU us",
         "user+sys", "errors"))
     agg = {}
-    for mode in ("json", "sse"):
+    for mode in ("json", "sse", "long"):
         for c in sorted({k[1] for k in cells}):
             for t in order:
                 rows = cells.get((mode, c, t))

@@ -5,6 +5,8 @@
 #   bench/run.sh --quick         # development: 2 s cells, 1 repeat, 1 and 64 connections
 #   bench/run.sh --duration 5 --repeats 3 --conns "1 16 64 256" --streams 10000 --seq 10000
 #   options: --targets "direct nginx keygate portkey"  --no-micro  --out FILE (the report)
+#            --prompt-kb N: the "long" cells, JSON requests carrying an N KiB conversation, at 64
+#                       connections (default 64; 0: none)
 #            --profile: also perf-record keygate (cpu-clock) under 64 connections, JSON and SSE,
 #                       and print where its time goes (FILE.perf-json.txt, FILE.perf-sse.txt)
 #            --keygate-preload LIB: run keygate with LD_PRELOAD=LIB (e.g. another malloc)
@@ -24,6 +26,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cmdline="bench/run.sh $*"
 
 duration=10 repeats=3 conns="1 16 64 256" streams=10000 seq_n=10000 micro=1 profile=0
+prompt_kb=64
 keygate_preload=""
 targets="direct nginx keygate portkey"
 out=""
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
     --conns) conns=$2; shift ;;
     --streams) streams=$2; shift ;;
     --seq) seq_n=$2; shift ;;
+    --prompt-kb) prompt_kb=$2; shift ;;
     --targets) targets=$2; shift ;;
     --no-micro) micro=0 ;;
     --profile) profile=1 ;;
@@ -83,6 +87,9 @@ stub_pid=$!; pids+=("$stub_pid")
 wait_port "$stub_port"
 
 write_bodies "$tmp"
+if [ "$prompt_kb" -gt 0 ]; then  # long.body: the JSON request with a long conversation before it
+  mkdir -p "$tmp/long" && write_bodies "$tmp/long" "$prompt_kb" && cp "$tmp/long/json.body" "$tmp/long.body"
+fi
 # What a client must assemble from a stream: the upstream's own body (de-chunked by curl).
 curl -sf --data-binary "@$tmp/sse.body" "http://127.0.0.1:$stub_port/v1/chat/completions" \
   >"$tmp/sse.expect"
@@ -209,6 +216,14 @@ for c in $conns; do
     done
   done
 done
+
+# Long prompts: real chat requests carry the conversation so far. 64 connections only.
+if [ "$prompt_kb" -gt 0 ]; then
+  for rep in $(seq 1 "$repeats"); do
+    for t in $targets; do run_cell "$t" long 64 "$rep"; done
+  done
+  echo "PARAMS prompt_kb=$prompt_kb long_body_bytes=$(stat -c %s "$tmp/long.body")" >>"$results"
+fi
 
 # ---------------------------------------------------------------- sequential latency
 for t in $targets; do
