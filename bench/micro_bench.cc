@@ -209,7 +209,7 @@ BENCHMARK(SseUsageFilter)->Arg(1 << 16)->Arg(256);
 
 // An Anthropic Messages stream of the same size: message_start, a content block of 20 text
 // deltas, message_delta with the usage, message_stop (as api.anthropic.com sends them).
-void SseUsageFilterAnthropic(benchmark::State& state) {
+std::string AnthropicStream() {
   std::string stream =
       "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\","
       "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-bench\",\"content\":[],"
@@ -229,6 +229,11 @@ void SseUsageFilterAnthropic(benchmark::State& state) {
       "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
       "\"end_turn\"},\"usage\":{\"output_tokens\":20}}\n\n"
       "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  return stream;
+}
+
+void SseUsageFilterAnthropic(benchmark::State& state) {
+  const std::string stream = AnthropicStream();
   std::string out;
   for (auto _ : state) {
     provider::SseUsageFilter f(config::Format::kAnthropicMessages, /*drop_usage_chunk=*/false);
@@ -242,6 +247,23 @@ void SseUsageFilterAnthropic(benchmark::State& state) {
   state.counters["events"] = KG_STUB_CHUNKS + 5;
 }
 BENCHMARK(SseUsageFilterAnthropic);
+
+// The same Anthropic stream translated for an OpenAI client (chat.completion.chunk events).
+void TranslateAnthropicStream(benchmark::State& state) {
+  const std::string stream = AnthropicStream();
+  std::string out;
+  for (auto _ : state) {
+    translate::AnthropicToOpenAIStream t(
+        {.client_model = "gpt-bench", .created = 1756300000, .include_usage = true});
+    out.clear();
+    t.Feed(stream, out);
+    t.Finish(out);
+    if (!t.done() || t.usage().output_tokens != 20) state.SkipWithError("not translated");
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * stream.size()));
+}
+BENCHMARK(TranslateAnthropicStream);
 
 // An OpenAI Responses stream of the same size, as api.openai.com sends one: response.created and
 // in_progress, the output item and content part opened, 20 text deltas (each with its

@@ -2,10 +2,12 @@
 // the original with only the edited spans changed, and semantically with an independent parser
 // (Boost.JSON): the same document with exactly the intended fields changed.
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <boost/json.hpp>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "provider/json_text.h"
 #include "provider/provider.h"
@@ -452,7 +454,7 @@ TEST(RewriteRequest, RandomMutationsOfAcceptedBodiesStayValid) {
 // bytes. Differential: on every accepted mutation of bodies with whitespace everywhere it may
 // be, nested containers, strings holding structural characters and escapes, its spans equal those
 // of the byte scanner (internal::ForEachMember) over the same body.
-TEST(InspectRequest, SpansEqualTheByteScannersOnMutatedBodies) {
+void ExpectSpansOfTheByteScanner() {
   const std::string_view seeds[] = {
       kChatBody,
       " {\n \"model\" :\t\"m\" ,\r\n\"stream_options\" : { \"include_usage\" : true } ,"
@@ -493,6 +495,25 @@ TEST(InspectRequest, SpansEqualTheByteScannersOnMutatedBodies) {
   }
   EXPECT_GT(accepted, 8000);
   EXPECT_GT(with_stream_options, 3000);
+}
+
+TEST(InspectRequest, SpansEqualTheByteScannersOnMutatedBodies) { ExpectSpansOfTheByteScanner(); }
+
+// simdjson picks a kernel for the CPU it runs on (icelake, haswell, westmere, or the portable
+// fallback), and each fills the structural index its own way: the same differential on every one
+// this machine can run. Each runs on a thread of its own, whose per-thread parser is made with it.
+TEST(InspectRequest, SpansEqualTheByteScannersOnEverySimdjsonKernel) {
+  const simdjson::implementation* active = simdjson::get_active_implementation();
+  int kernels = 0;
+  for (const simdjson::implementation* impl : simdjson::get_available_implementations()) {
+    if (!impl->supported_by_runtime_system()) continue;
+    SCOPED_TRACE(impl->name());
+    ++kernels;
+    simdjson::get_active_implementation() = impl;
+    std::thread([] { ExpectSpansOfTheByteScanner(); }).join();
+  }
+  simdjson::get_active_implementation() = active;
+  EXPECT_GE(kernels, 2);  // the fallback and at least one SIMD kernel
 }
 
 }  // namespace
