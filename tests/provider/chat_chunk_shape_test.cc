@@ -134,6 +134,16 @@ TEST(ChatChunkShape, LearnsOnlyWhatItCanMatch) {
   EXPECT_EQ(shape.Match(Content("bc")), std::nullopt);
 }
 
+// What the differential tests insert: bytes that matter to a string body (quotes, escapes,
+// control bytes, UTF-8 whole and broken) and to the structure, and `extra`.
+std::vector<std::string> Pieces(std::initializer_list<std::string> extra) {
+  std::vector<std::string> out = {
+      "a", " ",  "\"", "\\",       "\\n",  "\\u0041",          ":",   ",", "{",
+      "}", "\t", "\n", "\xC3\xA9", "\xC3", "\xF0\x9F\x98\x80", "null"};
+  out.insert(out.end(), extra);
+  return out;
+}
+
 // The bodies of the string values in `chunk` (a string after a ':'), as [begin, end) offsets.
 std::vector<std::pair<size_t, size_t>> ValueBodies(std::string_view chunk) {
   std::vector<std::pair<size_t, size_t>> out;
@@ -194,31 +204,8 @@ TEST(ChatChunkShape, AgreesWithTheParserOnMutatedChunks) {
   for (size_t i = 0; i < seeds.size(); ++i) {
     ASSERT_TRUE(shapes[i].Learn(seeds[i], ReadChatChunk(seeds[i]))) << seeds[i];
   }
-  const std::vector<std::string> pieces = {"a",
-                                           " ",
-                                           "\"",
-                                           "\\",
-                                           "\\n",
-                                           "\\u0041",
-                                           "\\x",
-                                           ":",
-                                           ",",
-                                           "{",
-                                           "}",
-                                           "[",
-                                           "]",
-                                           "0",
-                                           "\t",
-                                           "\n",
-                                           "\xC3\xA9",
-                                           "\xC3",
-                                           "\xE2\x98",
-                                           "\xF0\x9F\x98\x80",
-                                           "\xED\xA0\x80",
-                                           "\x7F",
-                                           "\"content\":\"z\"",
-                                           "null",
-                                           "\"usage\":{}"};
+  const std::vector<std::string> pieces = Pieces({"\\x", "[", "]", "0", "\xE2\x98", "\xED\xA0\x80",
+                                                  "\x7F", "\"content\":\"z\"", "\"usage\":{}"});
   size_t matched = 0, changed = 0;
   for (size_t s = 0; s < seeds.size(); ++s) {
     keygate::testing::Mutator mutator(std::span(&seeds[s], 1), pieces, 1000 + s);
@@ -418,33 +405,9 @@ TEST(ChatChunkShape, TheFilterCountsAMatchedEventAsAParsedOne) {
        R"( { "type" : "response.output_text.delta" , "sequence_number" : 1 , "delta" : "x" ,)"
        R"( "n" : [ 1 , 2.5 , 300 ] } )"},
   };
-  const std::vector<std::string> pieces = {"a",
-                                           " ",
-                                           "\"",
-                                           "\\",
-                                           "\\n",
-                                           "\\u0041",
-                                           ":",
-                                           ",",
-                                           "{",
-                                           "}",
-                                           "\t",
-                                           "\n",
-                                           "\xC3\xA9",
-                                           "\xC3",
-                                           "\xF0\x9F\x98\x80",
-                                           "text",
-                                           "delta",
-                                           "message_stop",
-                                           "null",
-                                           "response.completed",
-                                           "7",
-                                           "-",
-                                           "0",
-                                           ".5",
-                                           "e3",
-                                           "123456789012345678",
-                                           "9"};
+  const std::vector<std::string> pieces =
+      Pieces({"text", "delta", "message_stop", "response.completed", "7", "-", "0", ".5", "e3",
+              "123456789012345678", "9"});
   const std::vector<std::string> numbers = {"0",
                                             "-0",
                                             "5",
