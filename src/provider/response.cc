@@ -326,6 +326,25 @@ SseSplitter::Piece SseSplitter::Next(std::string_view& piece, bool& ended) {
   return Piece::kOversized;
 }
 
+namespace {
+
+// A line of an event without the '\r' of a CRLF line end.
+std::string_view WithoutCr(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line;
+}
+
+// A field's value: what follows the colon at `colon` (npos: none), less the one space the
+// format allows after it.
+std::string_view FieldValue(std::string_view line, size_t colon) {
+  std::string_view value =
+      colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+  if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  return value;
+}
+
+}  // namespace
+
 bool SseEventData(std::string_view event, std::string& storage, std::string_view& data,
                   bool& has_content) {
   // The usual event, one "data:" line and the blank line after it, read without the loop below
@@ -334,11 +353,8 @@ bool SseEventData(std::string_view event, std::string& storage, std::string_view
     const size_t lf = event.find('\n');
     const std::string_view after = lf == std::string_view::npos ? "" : event.substr(lf + 1);
     if (after == "\n" || after == "\r\n") {
-      std::string_view value = event.substr(5, lf - 5);
-      if (!value.empty() && value.back() == '\r') value.remove_suffix(1);
-      if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
       has_content = true;
-      data = value;
+      data = FieldValue(WithoutCr(event.substr(0, lf)), 4);
       return true;
     }
   }
@@ -347,18 +363,15 @@ bool SseEventData(std::string_view event, std::string& storage, std::string_view
   while (i < event.size()) {
     size_t nl = event.find('\n', i);
     size_t end = nl == std::string_view::npos ? event.size() : nl;
-    std::string_view line = event.substr(i, end - i);
+    const std::string_view line = WithoutCr(event.substr(i, end - i));
     i = end + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
     has_content = true;
     if (line.front() == ':') continue;  // a comment
     size_t colon = line.find(':');
     std::string_view field = line.substr(0, colon);
     if (field != "data") continue;
-    std::string_view value =
-        colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
-    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    const std::string_view value = FieldValue(line, colon);
     if (data_lines == 0) {
       data = value;
     } else {
