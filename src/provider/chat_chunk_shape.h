@@ -50,6 +50,15 @@ struct ChatChunk {
   // The body offset of a string value the reader compares (Responses' "type"): it stays byte for
   // byte the learned one even where other strings may differ. 0: none.
   uint32_t fixed = 0;
+
+  // Records a counted string's body offset (or the overflow past kMaxCounted).
+  void AddCounted(size_t body_at) {
+    if (counted_size == kMaxCounted) {
+      counted_overflow = true;
+    } else {
+      counted[counted_size++] = static_cast<uint32_t>(body_at);
+    }
+  }
 };
 ChatChunk ReadChatChunk(std::string_view data);
 

@@ -62,11 +62,7 @@ ChatChunk ReadChatChunk(std::string_view data) {
     // Where the body starts (the token is peeked, not consumed), for ChatChunkShape.
     const size_t at = v.raw_json_token().data() + 1 - parser.data();
     if (v.get_string().get(text) != SUCCESS) return false;
-    if (out.counted_size == ChatChunk::kMaxCounted) {
-      out.counted_overflow = true;
-    } else {
-      out.counted[out.counted_size++] = static_cast<uint32_t>(at);
-    }
+    out.AddCounted(at);
     out.output_chars += internal::CountCodePoints(text);
     return true;
   };
@@ -468,8 +464,7 @@ void SseUsageFilter::LearnAnthropicShape(std::string_view data, std::string_view
   ChatChunk chunk;
   chunk.valid = true;
   chunk.output_chars = chars;
-  chunk.counted[0] = static_cast<uint32_t>(text.begin + 1);
-  chunk.counted_size = 1;
+  chunk.AddCounted(text.begin + 1);
   // The reader looks at the "type" strings: only the counted one may differ.
   LearnShape(data, chunk, {.strings = false});
 }
@@ -487,8 +482,7 @@ void SseUsageFilter::LearnResponsesShape(std::string_view data, bool counted, si
   if (counted) {
     const Span delta = FirstMember(data, root, "delta");
     if (!delta.present() || data[delta.begin] != '"') return;
-    chunk.counted[0] = static_cast<uint32_t>(delta.begin + 1);
-    chunk.counted_size = 1;
+    chunk.AddCounted(delta.begin + 1);
   }
   // Other strings (item_id, the obfuscation padding) and the integers (sequence_number, the
   // indexes) are not read.
@@ -524,7 +518,7 @@ bool SseUsageFilter::OnData(std::string_view data) {
   size_t first = internal::SkipWs(data, 0);
   if (first >= data.size() || data[first] != '{') return false;
   // Most chunks of a stream differ from the one before only in their content (learned for OpenAI
-  // chat and Anthropic streams).
+  // chat, Anthropic and Responses streams).
   if (shape_ != nullptr) {
     if (std::optional<size_t> chars = shape_->Match(data)) {
       output_chars_ += *chars;

@@ -249,8 +249,7 @@ TEST(ChatChunkShape, OnlyTheCountedStringMayDifferWhenOthersAreRead) {
   ChatChunk read;
   read.valid = true;
   read.output_chars = 2;
-  read.counted[0] = static_cast<uint32_t>(delta.find("Hi"));
-  read.counted_size = 1;
+  read.AddCounted(delta.find("Hi"));
   ChatChunkShape shape;
   ASSERT_TRUE(shape.Learn(delta, read, {.strings = false}));
   std::string other = delta;
@@ -272,8 +271,7 @@ TEST(ChatChunkShape, IntegersMayDifferWhenAllowedAndOnlyWellFormedOnes) {
   ChatChunk read;
   read.valid = true;
   read.output_chars = 2;
-  read.counted[0] = static_cast<uint32_t>(seed.find("Hi"));
-  read.counted_size = 1;
+  read.AddCounted(seed.find("Hi"));
   read.fixed = static_cast<uint32_t>(seed.find("response."));
   ChatChunkShape shape;
   ASSERT_TRUE(shape.Learn(seed, read, {.strings = true, .integers = true}));
