@@ -122,6 +122,7 @@ Status ReadServer(const toml::table& t, ServerConfig& s) {
   KG_RETURN_IF_ERROR(r.Int("header_timeout_ms", s.header_timeout_ms, 100, kMaxMs));
   KG_RETURN_IF_ERROR(r.Int("drain_timeout_ms", s.drain_timeout_ms, 0, kMaxMs));
   KG_RETURN_IF_ERROR(r.Int("max_stream_buffer_bytes", s.max_stream_buffer_bytes, 4096, 1LL << 30));
+  KG_RETURN_IF_ERROR(r.Int("busy_poll_us", s.busy_poll_us, 0, 100'000));
   return r.Finish();
 }
 

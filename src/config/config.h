@@ -35,6 +35,7 @@ struct ServerConfig {
   int64_t header_timeout_ms = 30'000;     // a client must send its headers within this
   int64_t drain_timeout_ms = 30'000;      // SIGTERM: in-flight requests get this long
   int64_t max_stream_buffer_bytes = 256 << 10;  // per request: beyond, the upstream is paused
+  int64_t busy_poll_us = 0;  // a worker polls this long after an event before it sleeps
 };
 
 struct StoreConfig {

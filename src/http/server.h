@@ -97,6 +97,9 @@ struct Options {
   int64_t header_timeout_ms = 30'000;   // to receive a request's headers (and an idle keep-alive)
   int64_t body_timeout_ms = 120'000;    // to receive the body
   int64_t write_timeout_ms = 300'000;   // one write to a client that stopped reading
+  // After its last event, a worker keeps polling for this long before it sleeps in the kernel
+  // (0: it sleeps at once). See RunLoop in server.cc.
+  int64_t busy_poll_us = 0;
 };
 
 // Per-worker lifecycle hooks, each run on the worker's own thread.

@@ -124,6 +124,7 @@ class App::Impl {
     hopts.max_body_bytes = cfg_->server.max_body_bytes;
     hopts.max_header_bytes = cfg_->server.max_header_bytes;
     hopts.header_timeout_ms = cfg_->server.header_timeout_ms;
+    hopts.busy_poll_us = cfg_->server.busy_poll_us;
     SetAdmin();
     http_ = std::make_unique<http::Server>(hopts, Handler(), ErrorBody(), gateway_.Hooks(workers));
     Status started = http_->Start();

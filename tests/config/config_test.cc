@@ -22,6 +22,7 @@ TEST(Config, FullExample) {
 listen = "0.0.0.0:9000"
 workers = 2
 max_body_bytes = 2048
+busy_poll_us = 150
 
 [store]
 url = "postgresql://kg@db/kg"
@@ -51,6 +52,7 @@ multiplier = 1.5
                        "full.toml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->server.workers, 2);
+  EXPECT_EQ(c->server.busy_poll_us, 150);
   EXPECT_EQ(c->upstream.max_attempts, 4);
   const ProviderConfig* p = c->FindProvider("factory");
   ASSERT_NE(p, nullptr);
@@ -75,6 +77,7 @@ TEST(Config, ErrorsNameTheSettingAndLine) {
       {"[server]\nlistn = \"x\"\n", "unknown setting server.listn (line 2)"},
       {"bogus = 1\n", "unknown setting bogus"},
       {"[server]\nworkers = -1\n", "server.workers must be an integer"},
+      {"[server]\nbusy_poll_us = 200000\n", "server.busy_poll_us must be an integer"},
       {"[pools.a]\nprovider = \"nope\"\n", "unknown provider 'nope'"},
       {"[pools.a]\nprovider = \"openai\"\nstrategy = \"random\"\n", "strategy must be"},
       {"[[models]]\nid = \"m\"\npool = \"missing\"\n", "names pool 'missing'"},

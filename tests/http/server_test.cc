@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -391,6 +392,58 @@ TEST_F(ServerTest, DrainFinishesInFlightRequestsAndRefusesNewOnes) {
   drain.join();
   RawClient late(port);
   EXPECT_FALSE(late.connected());
+  server_.reset();
+}
+
+// The thread CPU time of the whole process (every thread), for "the worker is asleep".
+std::chrono::microseconds ProcessCpu() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::duration_cast<std::chrono::microseconds>(
+                                               std::chrono::nanoseconds(ts.tv_nsec));
+}
+
+// With busy polling a worker serves everything it serves without (keep-alive, timers, streams),
+// stops polling once idle for busy_poll_us, and still drains: the in-flight request finishes and
+// the loop ends.
+TEST_F(ServerTest, BusyPollingServesTimersAndStreamsSleepsWhenIdleAndDrains) {
+  Options o;
+  o.busy_poll_us = 20'000;  // 20 ms: far longer than any wake-up, far shorter than the idle wait
+  StartServer(o);
+  RawClient c(server_->port());
+  ASSERT_TRUE(c.connected());
+  for (int i = 0; i < 3; ++i) {
+    c.Send("POST /a HTTP/1.1\r\nHost: h\r\nX-Test: n" + std::to_string(i) +
+           "\r\nContent-Length: 2\r\n\r\nhi");
+    std::string r = c.ReadUntil("n" + std::to_string(i));
+    EXPECT_NE(r.find("POST /a 2 n" + std::to_string(i)), std::string::npos) << r;
+  }
+  c.Send("GET /slow HTTP/1.1\r\nHost: h\r\nX-Test: timer\r\n\r\n");  // a 300 ms timer
+  std::string slow = c.ReadUntil("timer");
+  EXPECT_NE(slow.find("GET /slow 0 timer"), std::string::npos) << slow;
+  c.Send("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string stream = c.ReadUntil("0\r\n\r\n");
+  EXPECT_NE(stream.find("data: 2\n\n"), std::string::npos) << stream;
+
+  // Idle: after the poll window the worker sleeps. A worker that kept polling would burn the
+  // whole second; the bound leaves room for the 20 ms window and a slow sanitizer build.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto cpu0 = ProcessCpu();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_LT(ProcessCpu() - cpu0, std::chrono::milliseconds(250));
+
+  // A request in flight when the drain starts is finished, then the loop ends.
+  c.Send("GET /slow HTTP/1.1\r\nHost: h\r\nX-Test: drained\r\n\r\n");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (handled_.load() < 6 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(handled_.load(), 6);
+  std::thread drain([&] { EXPECT_EQ(server_->Drain(5000), 0); });
+  std::string drained = c.ReadUntil();
+  EXPECT_NE(drained.find("GET /slow 0 drained"), std::string::npos) << drained;
+  EXPECT_NE(drained.find("Connection: close"), std::string::npos) << drained;
+  drain.join();
   server_.reset();
 }
 
