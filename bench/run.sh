@@ -110,14 +110,26 @@ start_nginx() {
 }
 
 start_keygate() {
-  local p; p=$(free_port)
-  local db=$tmp/keygate.db
   local client_key; client_key=$(keygate_setup "$kg" "$tmp" "$stub_port" 1000)
-  LD_PRELOAD=$keygate_preload taskset -c 0 "$kg" --store "$db" serve --config "$tmp/keygate.toml" \
-    --listen "127.0.0.1:$p" 2>"$tmp/keygate.log" &
+  headers[keygate]="Authorization: Bearer $client_key"
+  # The same store and settings with busy polling on: the sequential cells run it too.
+  sed 's/^workers = 1$/workers = 1\nbusy_poll_us = 100/' "$tmp/keygate.toml" >"$tmp/keygate-poll.toml"
+  launch_keygate keygate
+}
+
+# launch_keygate NAME: serves the store with $tmp/NAME.toml as target NAME (port, pid).
+launch_keygate() {
+  local p; p=$(free_port)
+  LD_PRELOAD=$keygate_preload taskset -c 0 "$kg" --store "$tmp/keygate.db" serve \
+    --config "$tmp/$1.toml" --listen "127.0.0.1:$p" 2>>"$tmp/keygate.log" &
   local kpid=$!; pids+=("$kpid")
   wait_port "$p"
-  port[keygate]=$p; headers[keygate]="Authorization: Bearer $client_key"; target_pids[keygate]=$kpid
+  port[$1]=$p; target_pids[$1]=$kpid
+}
+
+stop_keygate() {  # NAME: drains (every usage record is flushed) and exits
+  kill -TERM "${target_pids[$1]}"
+  wait "${target_pids[$1]}" 2>/dev/null || true
 }
 
 start_portkey() {
@@ -226,15 +238,27 @@ if [ "$prompt_kb" -gt 0 ]; then
 fi
 
 # ---------------------------------------------------------------- sequential latency
-for t in $targets; do
-  n=$seq_n; [ "$t" = portkey ] && n=$(( seq_n < 2000 ? seq_n : 2000 ))  # ~1 ms each
-  mapfile -d '' hargs < <(client_headers "$t")
+# keygate twice: as configured above, and then with busy polling (server.busy_poll_us = 100, the
+# same store), in place of the first; the first is back for the sections after.
+seq_cells() {  # TARGET NAME: sequential cells against TARGET's port, reported as NAME
+  local n=$seq_n; [ "$1" = portkey ] && n=$(( seq_n < 2000 ? seq_n : 2000 ))  # ~1 ms each
+  mapfile -d '' hargs < <(client_headers "$1")
   for mode in json sse; do
-    [ "$mode" = sse ] && [ -n "${no_sse[$t]:-}" ] && continue
-    line=$(taskset -c 1 "$build/bench/bench_client" seq --port "${port[$t]}" \
+    [ "$mode" = sse ] && [ -n "${no_sse[$1]:-}" ] && continue
+    line=$(taskset -c 1 "$build/bench/bench_client" seq --port "${port[$1]}" \
       --body "$tmp/$mode.body" --n "$n" "${hargs[@]}" | grep '^RESULT')
-    echo "SEQ target=$t mode=$mode ${line#RESULT }" | tee -a "$results"
+    echo "SEQ target=$2 mode=$mode ${line#RESULT }" | tee -a "$results"
   done
+}
+for t in $targets; do
+  seq_cells "$t" "$t"
+  if [ "$t" = keygate ]; then
+    stop_keygate keygate
+    launch_keygate keygate-poll; headers[keygate-poll]=${headers[keygate]}
+    seq_cells keygate-poll keygate-poll
+    stop_keygate keygate-poll
+    launch_keygate keygate
+  fi
 done
 
 # ---------------------------------------------------------------- fidelity under load
@@ -270,8 +294,7 @@ done
 
 # ---------------------------------------------------------------- usage recorded by keygate
 if [[ " $targets " == *" keygate "* ]]; then
-  kill -TERM "${target_pids[keygate]}"  # drains and flushes usage records
-  wait "${target_pids[keygate]}" 2>/dev/null || true
+  stop_keygate keygate  # drains and flushes usage records
   echo "USAGE target=keygate $(sqlite3 "$tmp/keygate.db" \
     "SELECT 'records=' || count(*) || ' status_200=' || sum(status = 200) ||
             ' fast_with_usage=' || sum(model NOT LIKE '%slow%' AND output_tokens IN (20, 30)) ||
