@@ -8,7 +8,7 @@
 #
 #   bench/cpu_per_request.sh [--build DIR] [--keygate BIN] [--mode json|sse] [--conns 64] [--duration 5]
 #                            [--repeats 3] [--callgrind] [--perf FILE] [--syscalls] [--threads]
-#                            [--keys 1000] [--store sqlite|postgres] [--prompt-kb N]
+#                            [--keys 1000] [--store sqlite|postgres] [--prompt-kb N] [--busy-poll US]
 #
 # Same set-up as bench/run.sh's keygate target: bench/fast_stub.c upstream, SQLite store,
 # client-key auth, a pool of --keys keys, usage recording on, workers = 1; keygate on core 0,
@@ -18,6 +18,7 @@
 # --threads: each busy thread's user and system CPU µs per request, by thread name (kg-worker-0,
 #            kg-usage, ...), from /proc/PID/task/TID/stat, every run.
 # --prompt-kb N: requests carry about N KiB of earlier turns (a long conversation), not one line.
+# --busy-poll US: keygate runs with server.busy_poll_us = US (its worker polls before it sleeps).
 # --store postgres: the store is a throw-away PostgreSQL 15 (scripts/pgtest.sh: fsync off, so
 #            this measures keygate's side and the server's CPU, not a disk), its processes on
 #            core 1 with wrk and the stub; prints the server's CPU per request too, and checks
@@ -25,7 +26,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-bench mode=json conns=64 duration=5 repeats=3 callgrind=0 perf_out="" syscalls=0 keys=1000
-threads=0 store_kind=sqlite prompt_kb=0
+threads=0 store_kind=sqlite prompt_kb=0 busy_poll=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift ;;
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
     --store) store_kind=$2; shift ;;
     --keys) keys=$2; shift ;;
     --prompt-kb) prompt_kb=$2; shift ;;
+    --busy-poll) busy_poll=$2; shift ;;
     *) echo "cpu_per_request.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -76,6 +78,7 @@ if [ "$store_kind" = postgres ]; then
   for p in $(pg_pids); do taskset -p -c 1 "$p" >/dev/null; done
 fi
 client_key=$(keygate_setup "$kg" "$tmp" "$stub_port" "$keys" "$db")
+sed -i "s/^workers = 1$/workers = 1\nbusy_poll_us = $busy_poll/" "$tmp/keygate.toml"
 kg_port=$(free_port)
 wrapper=()
 if [ "$callgrind" = 1 ]; then
