@@ -69,6 +69,8 @@ std::optional<json::value> ParseBoost(std::string_view text) {
 }
 
 std::string Serialize(const json::value& v) { return json::serialize(v); }
+std::string Serialize(const json::object& o) { return json::serialize(o); }
+std::string Serialize(const json::array& a) { return json::serialize(a); }
 
 ChatUsage ReadChatUsage(Element u) {
   auto count = [](Element e, std::string_view key) -> int64_t {

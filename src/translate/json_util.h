@@ -9,6 +9,8 @@
 
 #include <simdjson.h>
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <optional>
 #include <string>
@@ -103,8 +105,12 @@ ChatUsage ReadChatUsage(Element u);
 // (except std::bad_alloc).
 std::optional<boost::json::value> ParseBoost(std::string_view text);
 
-// `v` serialized as compact JSON. Never throws (except std::bad_alloc).
+// `v` serialized as compact JSON. Never throws (except std::bad_alloc). The object and array
+// overloads are not conveniences: without them an object converts to a temporary value, a deep
+// copy of the whole tree (a third of a long request's translation).
 std::string Serialize(const boost::json::value& v);
+std::string Serialize(const boost::json::object& o);
+std::string Serialize(const boost::json::array& a);
 
 }  // namespace keygate::translate::internal
 

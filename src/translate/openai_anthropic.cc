@@ -737,7 +737,9 @@ void RequestTranslator::Append(std::string_view role, json::value content) {
   auto as_blocks = [](json::value v) -> json::array {
     if (v.is_array()) return std::move(v.as_array());
     json::array blocks;
-    if (!v.as_string().empty()) blocks.push_back(json::object{{"type", "text"}, {"text", v}});
+    if (!v.as_string().empty()) {
+      blocks.push_back(json::object{{"type", "text"}, {"text", std::move(v.as_string())}});
+    }
     return blocks;
   };
   if (!messages_.empty() && messages_.back().as_object()["role"].as_string() == role) {
