@@ -161,6 +161,34 @@ void TranslateChatToAnthropic(benchmark::State& state) {
 }
 BENCHMARK(TranslateChatToAnthropic)->Arg(2 << 10)->Arg(64 << 10);
 
+// The same conversation from an Anthropic client, translated for an OpenAI Chat upstream.
+std::string MessagesBody(size_t bytes) {
+  std::string msgs;
+  const std::string turn =
+      "Explain, in a few sentences, how a reverse proxy keeps connections to its upstream alive "
+      "and why that matters for latency under load; mention pooling and head-of-line blocking.";
+  for (int i = 0; msgs.size() + 350 < bytes; ++i) {
+    msgs += std::string(i ? "," : "") + "{\"role\":\"" + (i % 2 ? "assistant" : "user") +
+            "\",\"content\":\"" + turn + "\"}";
+  }
+  return "{\"model\":\"claude-bench\",\"max_tokens\":512,\"system\":\"You are a helpful "
+         "assistant.\",\"messages\":[" +
+         msgs + "],\"temperature\":0.7,\"stream\":true}";
+}
+
+void TranslateAnthropicToChat(benchmark::State& state) {
+  const std::string body = MessagesBody(static_cast<size_t>(state.range(0)));
+  translate::TranslateOptions options;
+  options.upstream_model = "gpt-bench";
+  for (auto _ : state) {
+    auto out = translate::AnthropicToOpenAIChatRequest(body, options);
+    if (!out.ok()) state.SkipWithError("translation failed");
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(TranslateAnthropicToChat)->Arg(2 << 10)->Arg(64 << 10);
+
 void RewriteRequest(benchmark::State& state) {
   const std::string body = ChatBody();
   auto info = provider::InspectRequest(body);
