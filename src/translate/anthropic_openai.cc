@@ -31,7 +31,10 @@ std::optional<std::string_view> TypeOf(Element block) {
 
 class ReverseRequest {
  public:
-  explicit ReverseRequest(const TranslateOptions& options) : options_(options) {}
+  // Every value of the tree is made with `sp`, an arena for one translation (see
+  // OpenAIChatToAnthropicRequest).
+  ReverseRequest(const TranslateOptions& options, json::storage_ptr sp)
+      : options_(options), sp_(std::move(sp)), messages_(sp_) {}
   StatusOr<std::string> Run(Element root);
 
  private:
@@ -40,7 +43,13 @@ class ReverseRequest {
   Status UserMessage(const std::string& path, Element content);
   Status AssistantMessage(const std::string& path, Element content);
 
+  json::object Obj(
+      std::initializer_list<std::pair<json::string_view, json::value_ref>> init) const {
+    return json::object(init, sp_);
+  }
+
   const TranslateOptions& options_;
+  json::storage_ptr sp_;  // before the members made with it
   json::array messages_;
 };
 
@@ -61,7 +70,7 @@ StatusOr<json::object> ReverseRequest::Image(const std::string& path, Element bl
   } else {
     return Unsupported(path + ".source.type", "only url and base64 images are translated");
   }
-  return json::object{{"type", "image_url"}, {"image_url", json::object{{"url", url}}}};
+  return Obj({{"type", "image_url"}, {"image_url", Obj({{"url", url}})}});
 }
 
 // A string, or text (and image) blocks as OpenAI content parts. cache_control is dropped:
@@ -69,12 +78,12 @@ StatusOr<json::object> ReverseRequest::Image(const std::string& path, Element bl
 StatusOr<json::value> ReverseRequest::TextOrParts(const std::string& path, Element content,
                                                   bool images) {
   std::string_view s;
-  if (content.get_string().get(s) == simdjson::SUCCESS) return json::value(json::string(s));
+  if (content.get_string().get(s) == simdjson::SUCCESS) return json::value(json::string(s, sp_));
   simdjson::dom::array blocks;
   if (content.get_array().get(blocks) != simdjson::SUCCESS) {
     return WrongType(path, "a string or an array of content blocks", content);
   }
-  json::array parts;
+  json::array parts(sp_);
   size_t j = 0;
   for (Element block : blocks) {
     const std::string block_path = Path(path, j++);
@@ -83,7 +92,7 @@ StatusOr<json::value> ReverseRequest::TextOrParts(const std::string& path, Eleme
       if (block.at_key("text").get_string().get(s) != simdjson::SUCCESS) {
         return InvalidArgumentError(Quote(block_path + ".text") + " must be a string");
       }
-      parts.push_back(json::object{{"type", "text"}, {"text", s}});
+      parts.push_back(Obj({{"type", "text"}, {"text", s}}));
     } else if (type == "image" && images) {
       KG_ASSIGN_OR_RETURN(json::object part, Image(block_path, block));
       parts.push_back(std::move(part));
@@ -100,14 +109,14 @@ StatusOr<json::value> ReverseRequest::TextOrParts(const std::string& path, Eleme
 Status ReverseRequest::UserMessage(const std::string& path, Element content) {
   std::string_view s;
   if (content.get_string().get(s) == simdjson::SUCCESS) {
-    messages_.push_back(json::object{{"role", "user"}, {"content", s}});
+    messages_.push_back(Obj({{"role", "user"}, {"content", s}}));
     return OkStatus();
   }
   simdjson::dom::array blocks;
   if (content.get_array().get(blocks) != simdjson::SUCCESS) {
     return WrongType(path, "a string or an array of content blocks", content);
   }
-  json::array parts;
+  json::array parts(sp_);
   size_t j = 0;
   for (Element block : blocks) {
     const std::string block_path = Path(path, j++);
@@ -123,12 +132,12 @@ Status ReverseRequest::UserMessage(const std::string& path, Element content) {
       }
       // is_error has no OpenAI field; the result text says what failed.
       messages_.push_back(
-          json::object{{"role", "tool"}, {"tool_call_id", id}, {"content", std::move(result)}});
+          Obj({{"role", "tool"}, {"tool_call_id", id}, {"content", std::move(result)}}));
     } else if (type == "text") {
       if (block.at_key("text").get_string().get(s) != simdjson::SUCCESS) {
         return InvalidArgumentError(Quote(block_path + ".text") + " must be a string");
       }
-      parts.push_back(json::object{{"type", "text"}, {"text", s}});
+      parts.push_back(Obj({{"type", "text"}, {"text", s}}));
     } else if (type == "image") {
       KG_ASSIGN_OR_RETURN(json::object part, Image(block_path, block));
       parts.push_back(std::move(part));
@@ -137,14 +146,14 @@ Status ReverseRequest::UserMessage(const std::string& path, Element content) {
                          "content block type " + Quote(type.value_or("?")) + " is not translated");
     }
   }
-  if (!parts.empty()) messages_.push_back(json::object{{"role", "user"}, {"content", parts}});
+  if (!parts.empty()) messages_.push_back(Obj({{"role", "user"}, {"content", std::move(parts)}}));
   return OkStatus();
 }
 
 Status ReverseRequest::AssistantMessage(const std::string& path, Element content) {
   std::string_view s;
   if (content.get_string().get(s) == simdjson::SUCCESS) {
-    messages_.push_back(json::object{{"role", "assistant"}, {"content", s}});
+    messages_.push_back(Obj({{"role", "assistant"}, {"content", s}}));
     return OkStatus();
   }
   simdjson::dom::array blocks;
@@ -152,7 +161,7 @@ Status ReverseRequest::AssistantMessage(const std::string& path, Element content
     return WrongType(path, "a string or an array of content blocks", content);
   }
   std::string text;
-  json::array calls;
+  json::array calls(sp_);
   size_t j = 0;
   for (Element block : blocks) {
     const std::string block_path = Path(path, j++);
@@ -170,10 +179,9 @@ Status ReverseRequest::AssistantMessage(const std::string& path, Element content
       if (block.at_key("input").get(input) == simdjson::SUCCESS) {
         arguments = internal::Minify(input);
       }
-      calls.push_back(
-          json::object{{"id", id},
-                       {"type", "function"},
-                       {"function", json::object{{"name", name}, {"arguments", arguments}}}});
+      calls.push_back(Obj({{"id", id},
+                           {"type", "function"},
+                           {"function", Obj({{"name", name}, {"arguments", arguments}})}}));
     } else if (type == "thinking" || type == "redacted_thinking") {
       // Earlier thinking has no place in an OpenAI request; the model does not need it.
     } else {
@@ -181,7 +189,7 @@ Status ReverseRequest::AssistantMessage(const std::string& path, Element content
                          "content block type " + Quote(type.value_or("?")) + " is not translated");
     }
   }
-  json::object message{{"role", "assistant"}};
+  json::object message = Obj({{"role", "assistant"}});
   if (text.empty() && !calls.empty()) {
     message["content"] = nullptr;
   } else {
@@ -194,7 +202,7 @@ Status ReverseRequest::AssistantMessage(const std::string& path, Element content
 
 StatusOr<std::string> ReverseRequest::Run(Element root) {
   if (!root.is_object()) return InvalidArgumentError("request body must be a JSON object");
-  json::object out;
+  json::object out(sp_);
   std::set<std::string_view> seen;
   simdjson::dom::object root_object = root.get_object().value_unsafe();
   for (auto member : root_object) {
@@ -213,7 +221,7 @@ StatusOr<std::string> ReverseRequest::Run(Element root) {
 
   if (std::optional<Element> system = get("system")) {
     KG_ASSIGN_OR_RETURN(json::value content, TextOrParts("system", *system, false));
-    messages_.push_back(json::object{{"role", "system"}, {"content", std::move(content)}});
+    messages_.push_back(Obj({{"role", "system"}, {"content", std::move(content)}}));
   }
   std::optional<Element> messages = get("messages");
   simdjson::dom::array list;
@@ -252,7 +260,7 @@ StatusOr<std::string> ReverseRequest::Run(Element root) {
   for (std::string_view key : {"temperature", "top_p"}) {
     if (std::optional<Element> v = get(key)) {
       if (!IsNumber(*v)) return WrongType(key, "a number", *v);
-      out[key] = internal::ToBoost(*v);
+      out[key] = internal::ToBoost(*v, sp_);
     }
   }
   if (std::optional<Element> stop = get("stop_sequences")) {
@@ -260,7 +268,7 @@ StatusOr<std::string> ReverseRequest::Run(Element root) {
     if (stop->get_array().value_unsafe().size() > 4) {
       return Unsupported("stop_sequences", "OpenAI accepts at most 4 stop sequences");
     }
-    out["stop"] = internal::ToBoost(*stop);
+    out["stop"] = internal::ToBoost(*stop, sp_);
   }
   bool stream = false;
   if (std::optional<Element> s = get("stream")) {
@@ -269,7 +277,7 @@ StatusOr<std::string> ReverseRequest::Run(Element root) {
   if (stream) {
     out["stream"] = true;
     // Anthropic streams always report usage; OpenAI only when asked.
-    out["stream_options"] = json::object{{"include_usage", true}};
+    out["stream_options"] = Obj({{"include_usage", true}});
   }
   if (std::optional<Element> metadata = get("metadata")) {
     std::string_view user;
@@ -283,7 +291,7 @@ StatusOr<std::string> ReverseRequest::Run(Element root) {
     if (tools->get_array().get(tool_list) != simdjson::SUCCESS) {
       return WrongType("tools", "an array", *tools);
     }
-    json::array out_tools;
+    json::array out_tools(sp_);
     size_t k = 0;
     for (Element tool : tool_list) {
       const std::string path = Path("tools", k++);
@@ -295,13 +303,13 @@ StatusOr<std::string> ReverseRequest::Run(Element root) {
       if (!tool.is_object() || tool.at_key("name").get_string().get(name) != simdjson::SUCCESS) {
         return InvalidArgumentError(Quote(path + ".name") + " must be a string");
       }
-      json::object fn{{"name", name}};
+      json::object fn = Obj({{"name", name}});
       if (std::optional<Element> d = Member(tool, "description"))
-        fn["description"] = internal::ToBoost(*d);
+        fn["description"] = internal::ToBoost(*d, sp_);
       if (std::optional<Element> schema = Member(tool, "input_schema")) {
-        fn["parameters"] = internal::ToBoost(*schema);
+        fn["parameters"] = internal::ToBoost(*schema, sp_);
       }
-      out_tools.push_back(json::object{{"type", "function"}, {"function", std::move(fn)}});
+      out_tools.push_back(Obj({{"type", "function"}, {"function", std::move(fn)}}));
     }
     if (!out_tools.empty()) out["tools"] = std::move(out_tools);
   }
@@ -316,8 +324,7 @@ StatusOr<std::string> ReverseRequest::Run(Element root) {
       out["tool_choice"] = "none";
     } else if (type == "tool" &&
                choice->at_key("name").get_string().get(name) == simdjson::SUCCESS) {
-      out["tool_choice"] =
-          json::object{{"type", "function"}, {"function", json::object{{"name", name}}}};
+      out["tool_choice"] = Obj({{"type", "function"}, {"function", Obj({{"name", name}})}});
     } else {
       return InvalidArgumentError("'tool_choice' must have type auto, any, none or tool");
     }
@@ -453,7 +460,8 @@ std::string_view StopReasonFromOpenAI(std::string_view finish_reason) {
 StatusOr<std::string> AnthropicToOpenAIChatRequest(std::string_view body,
                                                    const TranslateOptions& options) {
   return internal::ParseAndTranslate(body, internal::BodyKind::kRequest, [&](Element root) {
-    return ReverseRequest(options).Run(root);
+    json::monotonic_resource arena(internal::ArenaSize(body.size()));
+    return ReverseRequest(options, &arena).Run(root);
   });
 }
 

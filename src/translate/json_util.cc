@@ -6,37 +6,37 @@ namespace keygate::translate::internal {
 
 namespace json = boost::json;
 
-json::value ToBoost(Element e) {
+json::value ToBoost(Element e, json::storage_ptr sp) {
   switch (e.type()) {
     case simdjson::dom::element_type::OBJECT: {
-      json::object obj;
+      json::object obj(sp);
       simdjson::dom::object o = e.get_object().value_unsafe();
       obj.reserve(o.size());
       // A duplicate key keeps its first value, as simdjson's at_key() does everywhere else here.
-      for (auto field : o) obj.emplace(field.key, ToBoost(field.value));
+      for (auto field : o) obj.emplace(field.key, ToBoost(field.value, sp));
       return obj;
     }
     case simdjson::dom::element_type::ARRAY: {
-      json::array arr;
+      json::array arr(sp);
       simdjson::dom::array a = e.get_array().value_unsafe();
       arr.reserve(a.size());
-      for (Element item : a) arr.push_back(ToBoost(item));
+      for (Element item : a) arr.push_back(ToBoost(item, sp));
       return arr;
     }
     case simdjson::dom::element_type::STRING:
-      return json::string(e.get_string().value_unsafe());
+      return json::string(e.get_string().value_unsafe(), sp);
     case simdjson::dom::element_type::INT64:
-      return e.get_int64().value_unsafe();
+      return json::value(e.get_int64().value_unsafe(), sp);
     case simdjson::dom::element_type::UINT64:
-      return e.get_uint64().value_unsafe();
+      return json::value(e.get_uint64().value_unsafe(), sp);
     case simdjson::dom::element_type::DOUBLE:
-      return e.get_double().value_unsafe();
+      return json::value(e.get_double().value_unsafe(), sp);
     case simdjson::dom::element_type::BOOL:
-      return e.get_bool().value_unsafe();
+      return json::value(e.get_bool().value_unsafe(), sp);
     case simdjson::dom::element_type::NULL_VALUE:
-      return nullptr;
+      return json::value(nullptr, sp);
   }
-  return nullptr;
+  return json::value(nullptr, sp);
 }
 
 std::string Minify(Element e) { return simdjson::minify(e); }

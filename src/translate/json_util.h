@@ -24,8 +24,14 @@ namespace keygate::translate::internal {
 
 using Element = simdjson::dom::element;
 
-// A copy of `e` as a Boost.JSON value (integers stay integers; key order is kept).
-boost::json::value ToBoost(Element e);
+// A copy of `e` as a Boost.JSON value (integers stay integers; key order is kept), made with `sp`.
+boost::json::value ToBoost(Element e, boost::json::storage_ptr sp = {});
+
+// The first block of the arena (boost::json::monotonic_resource) a translator builds its output
+// tree in, for a body of `body_bytes`: one allocation for most requests instead of one per value,
+// string and key, and nothing to walk when the tree goes (monotonic deallocation is a no-op, so
+// Boost.JSON skips the destructors). It grows geometrically past this.
+inline size_t ArenaSize(size_t body_bytes) { return 2 * body_bytes + 4096; }
 
 inline bool IsNull(Element e) { return e.type() == simdjson::dom::element_type::NULL_VALUE; }
 inline bool IsNumber(Element e) {

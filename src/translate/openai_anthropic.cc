@@ -61,7 +61,11 @@ StatusOr<int64_t> PositiveInt(std::string_view path, Element e) {
 
 class RequestTranslator {
  public:
-  explicit RequestTranslator(const TranslateOptions& options) : options_(options) {}
+  // Every value of the tree is made with `sp`: an arena for one translation (see
+  // OpenAIChatToAnthropicRequest). A value made without it still works, copied into the arena
+  // when inserted.
+  RequestTranslator(const TranslateOptions& options, json::storage_ptr sp)
+      : options_(options), sp_(std::move(sp)), system_(sp_), messages_(sp_), tools_(sp_) {}
 
   StatusOr<std::string> Run(Element root);
 
@@ -81,7 +85,16 @@ class RequestTranslator {
   Status Tools(Element tools);
   StatusOr<json::object> ToolChoice(Element choice);
 
+  json::object Obj(
+      std::initializer_list<std::pair<json::string_view, json::value_ref>> init) const {
+    return json::object(init, sp_);
+  }
+  json::array Arr(std::initializer_list<json::value_ref> init) const {
+    return json::array(init, sp_);
+  }
+
   const TranslateOptions& options_;
+  json::storage_ptr sp_;  // before the members made with it
   json::array system_;
   json::array messages_;
   json::array tools_;
@@ -195,7 +208,7 @@ StatusOr<std::string> RequestTranslator::Run(Element root) {
   auto get = [&](Field f) -> std::optional<Element>& { return fields[static_cast<size_t>(f)]; };
   auto name = [](Field f) { return kFields[static_cast<size_t>(f)].name; };
 
-  json::object out;
+  json::object out(sp_);
 
   // model
   std::string_view model;
@@ -238,7 +251,7 @@ StatusOr<std::string> RequestTranslator::Run(Element root) {
   }
 
   // stop: a string or an array of strings.
-  json::array stop_sequences;
+  json::array stop_sequences(sp_);
   if (std::optional<Element> stop = get(Field::kStop)) {
     std::string_view s;
     if (stop->get_string().get(s) == simdjson::SUCCESS) {
@@ -302,7 +315,7 @@ StatusOr<std::string> RequestTranslator::Run(Element root) {
       return InvalidArgumentError("'response_format.type' must be a string");
     }
     if (t == "json_schema" || t == "json_object") {
-      json::value schema = json::object{{"type", "object"}};
+      json::value schema = Obj({{"type", "object"}});
       std::string description = "Give your answer by calling this tool: its input is the answer.";
       if (t == "json_schema") {
         std::optional<Element> js = Member(*format, "json_schema");
@@ -313,7 +326,7 @@ StatusOr<std::string> RequestTranslator::Run(Element root) {
           return Unsupported("response_format.json_schema.schema",
                              "Anthropic tool inputs are objects: the schema must have \"type\": \"object\"");
         }
-        schema = internal::ToBoost(*sch);
+        schema = internal::ToBoost(*sch, sp_);
         std::string_view d;
         if (js->at_key("description").get_string().get(d) == simdjson::SUCCESS) {
           description += " " + std::string(d);
@@ -324,9 +337,9 @@ StatusOr<std::string> RequestTranslator::Run(Element root) {
                                                   " is translated as a forced tool and cannot be "
                                                   "combined with tools or tool_choice");
       }
-      structured_tool = json::object{{"name", kStructuredOutputTool},
-                                     {"description", description},
-                                     {"input_schema", std::move(schema)}};
+      structured_tool = Obj({{"name", kStructuredOutputTool},
+                             {"description", description},
+                             {"input_schema", std::move(schema)}});
     } else if (t != "text") {
       return Unsupported("response_format.type", "only text, json_object and json_schema");
     }
@@ -363,7 +376,7 @@ StatusOr<std::string> RequestTranslator::Run(Element root) {
   const bool forced_json = structured_tool.has_value();
   if (structured_tool) {
     tools_.push_back(std::move(*structured_tool));
-    tool_choice = json::object{{"type", "tool"}, {"name", kStructuredOutputTool}};
+    tool_choice = Obj({{"type", "tool"}, {"name", kStructuredOutputTool}});
   }
   bool parallel = true;
   if (get(Field::kParallelToolCalls) &&
@@ -372,7 +385,7 @@ StatusOr<std::string> RequestTranslator::Run(Element root) {
   }
   if (!parallel && !tools_.empty()) {
     // Anthropic carries this on tool_choice; "none" calls no tool, so there is nothing to limit.
-    if (!tool_choice) tool_choice = json::object{{"type", "auto"}};
+    if (!tool_choice) tool_choice = Obj({{"type", "auto"}});
     if ((*tool_choice)["type"] != "none") (*tool_choice)["disable_parallel_tool_use"] = true;
   }
 
@@ -436,7 +449,7 @@ StatusOr<std::string> RequestTranslator::Run(Element root) {
   if (!stop_sequences.empty()) out["stop_sequences"] = std::move(stop_sequences);
   if (temperature) out["temperature"] = internal::ToBoost(*get(Field::kTemperature));
   if (top_p) out["top_p"] = internal::ToBoost(*get(Field::kTopP));
-  if (budget) out["thinking"] = json::object{{"type", "enabled"}, {"budget_tokens", *budget}};
+  if (budget) out["thinking"] = Obj({{"type", "enabled"}, {"budget_tokens", *budget}});
   // user (or the newer safety_identifier) identifies the end user: Anthropic's metadata.user_id.
   for (Field f : {Field::kUser, Field::kSafetyIdentifier}) {
     if (!get(f)) continue;
@@ -445,7 +458,7 @@ StatusOr<std::string> RequestTranslator::Run(Element root) {
       return WrongType(name(f), "a string", *get(f));
     }
     if (!out.contains("metadata") && !user.empty()) {
-      out["metadata"] = json::object{{"user_id", user}};
+      out["metadata"] = Obj({{"user_id", user}});
     }
   }
   if (stream) out["stream"] = true;
@@ -523,12 +536,12 @@ StatusOr<json::object> RequestTranslator::TextPart(const std::string& path, Elem
   if (!text || text->get_string().get(t) != simdjson::SUCCESS) {
     return InvalidArgumentError(Quote(path + ".text") + " must be a string");
   }
-  json::object block{{"type", "text"}, {"text", t}};
+  json::object block = Obj({{"type", "text"}, {"text", t}});
   // cache_control on a part (the LiteLLM/OpenRouter extension of OpenAI's format) is Anthropic's
   // own prompt-caching hint: carried over as is.
   if (std::optional<Element> cc = Member(part, "cache_control")) {
     if (!cc->is_object()) return WrongType(path + ".cache_control", "an object", *cc);
-    block["cache_control"] = internal::ToBoost(*cc);
+    block["cache_control"] = internal::ToBoost(*cc, sp_);
   }
   return block;
 }
@@ -545,7 +558,7 @@ StatusOr<json::object> RequestTranslator::ImagePart(const std::string& path, Ele
   } else if (!image || image->get_string().get(url) != simdjson::SUCCESS) {
     return InvalidArgumentError(Quote(path + ".image_url") + " must be an object with a url");
   }
-  json::object source;
+  json::object source(sp_);
   if (url.starts_with("data:")) {
     // data:<media type>;base64,<data>
     size_t comma = url.find(',');
@@ -562,10 +575,10 @@ StatusOr<json::object> RequestTranslator::ImagePart(const std::string& path, Ele
     return InvalidArgumentError(Quote(path + ".image_url.url") +
                                 " must be an http(s) URL or a base64 data URL");
   }
-  json::object block{{"type", "image"}, {"source", std::move(source)}};
+  json::object block = Obj({{"type", "image"}, {"source", std::move(source)}});
   if (std::optional<Element> cc = Member(part, "cache_control")) {
     if (!cc->is_object()) return WrongType(path + ".cache_control", "an object", *cc);
-    block["cache_control"] = internal::ToBoost(*cc);
+    block["cache_control"] = internal::ToBoost(*cc, sp_);
   }
   return block;
 }
@@ -573,12 +586,12 @@ StatusOr<json::object> RequestTranslator::ImagePart(const std::string& path, Ele
 StatusOr<json::value> RequestTranslator::UserContent(const std::string& path, Element content,
                                                      bool images) {
   std::string_view s;
-  if (content.get_string().get(s) == simdjson::SUCCESS) return json::value(json::string(s));
+  if (content.get_string().get(s) == simdjson::SUCCESS) return json::value(json::string(s, sp_));
   simdjson::dom::array parts;
   if (content.get_array().get(parts) != simdjson::SUCCESS) {
     return WrongType(path, "a string or an array of content parts", content);
   }
-  json::array blocks;
+  json::array blocks(sp_);
   size_t j = 0;
   for (Element part : parts) {
     const std::string part_path = Path(path, j++);
@@ -606,7 +619,7 @@ StatusOr<json::value> RequestTranslator::UserContent(const std::string& path, El
 Status RequestTranslator::SystemContent(const std::string& path, Element content) {
   std::string_view s;
   if (content.get_string().get(s) == simdjson::SUCCESS) {
-    if (!s.empty()) system_.push_back(json::object{{"type", "text"}, {"text", s}});
+    if (!s.empty()) system_.push_back(Obj({{"type", "text"}, {"text", s}}));
     return OkStatus();
   }
   KG_ASSIGN_OR_RETURN(json::value blocks, UserContent(path, content, /*images=*/false));
@@ -615,17 +628,17 @@ Status RequestTranslator::SystemContent(const std::string& path, Element content
 }
 
 Status RequestTranslator::AssistantMessage(const std::string& path, Element message) {
-  json::array blocks;
+  json::array blocks(sp_);
   std::optional<Element> content = Member(message, "content");
   std::optional<Element> calls = Member(message, "tool_calls");
   if (content) {
     std::string_view s;
     if (content->get_string().get(s) == simdjson::SUCCESS) {
       if (!calls) {
-        Append("assistant", json::string(s));
+        Append("assistant", json::string(s, sp_));
         return OkStatus();
       }
-      if (!s.empty()) blocks.push_back(json::object{{"type", "text"}, {"text", s}});
+      if (!s.empty()) blocks.push_back(Obj({{"type", "text"}, {"text", s}}));
     } else if (content->is_array()) {
       size_t j = 0;
       simdjson::dom::array parts = content->get_array().value_unsafe();
@@ -647,7 +660,7 @@ Status RequestTranslator::AssistantMessage(const std::string& path, Element mess
           if (!r || r->get_string().get(t) != simdjson::SUCCESS) {
             return InvalidArgumentError(Quote(part_path + ".refusal") + " must be a string");
           }
-          if (!t.empty()) blocks.push_back(json::object{{"type", "text"}, {"text", t}});
+          if (!t.empty()) blocks.push_back(Obj({{"type", "text"}, {"text", t}}));
         } else {
           return Unsupported(part_path + ".type", "assistant content part type " + Quote(type) +
                                                       " is not translated here");
@@ -662,7 +675,7 @@ Status RequestTranslator::AssistantMessage(const std::string& path, Element mess
     if (refusal->get_string().get(t) != simdjson::SUCCESS) {
       return WrongType(path + ".refusal", "a string", *refusal);
     }
-    if (!t.empty() && blocks.empty()) blocks.push_back(json::object{{"type", "text"}, {"text", t}});
+    if (!t.empty() && blocks.empty()) blocks.push_back(Obj({{"type", "text"}, {"text", t}}));
   }
   if (calls) {
     simdjson::dom::array list;
@@ -694,7 +707,7 @@ Status RequestTranslator::AssistantMessage(const std::string& path, Element mess
         }
       }
       // Anthropic wants the input as an object; "" (some clients send it for no arguments) is {}.
-      json::value input = json::object();
+      json::value input = json::object(sp_);
       if (arguments.find_first_not_of(" \t\r\n") != std::string_view::npos) {
         std::optional<json::value> parsed = internal::ParseBoost(arguments);
         if (!parsed) {
@@ -707,8 +720,8 @@ Status RequestTranslator::AssistantMessage(const std::string& path, Element mess
         }
         input = std::move(*parsed);
       }
-      blocks.push_back(json::object{
-          {"type", "tool_use"}, {"id", id}, {"name", fn_name}, {"input", std::move(input)}});
+      blocks.push_back(
+          Obj({{"type", "tool_use"}, {"id", id}, {"name", fn_name}, {"input", std::move(input)}}));
     }
   }
   if (blocks.empty()) {
@@ -724,21 +737,21 @@ Status RequestTranslator::ToolMessage(const std::string& path, Element message) 
   if (!id_el || id_el->get_string().get(id) != simdjson::SUCCESS || id.empty()) {
     return InvalidArgumentError(Quote(path + ".tool_call_id") + " must be a non-empty string");
   }
-  json::object result{{"type", "tool_result"}, {"tool_use_id", id}};
+  json::object result = Obj({{"type", "tool_result"}, {"tool_use_id", id}});
   if (std::optional<Element> content = Member(message, "content")) {
     KG_ASSIGN_OR_RETURN(json::value c, UserContent(path + ".content", *content, true));
     if (!(c.is_array() && c.as_array().empty())) result["content"] = std::move(c);
   }
-  Append("user", json::array{std::move(result)});
+  Append("user", Arr({std::move(result)}));
   return OkStatus();
 }
 
 void RequestTranslator::Append(std::string_view role, json::value content) {
-  auto as_blocks = [](json::value v) -> json::array {
+  auto as_blocks = [this](json::value v) -> json::array {
     if (v.is_array()) return std::move(v.as_array());
-    json::array blocks;
+    json::array blocks(sp_);
     if (!v.as_string().empty()) {
-      blocks.push_back(json::object{{"type", "text"}, {"text", std::move(v.as_string())}});
+      blocks.push_back(Obj({{"type", "text"}, {"text", std::move(v.as_string())}}));
     }
     return blocks;
   };
@@ -749,7 +762,7 @@ void RequestTranslator::Append(std::string_view role, json::value content) {
     prev = std::move(merged);
     return;
   }
-  messages_.push_back(json::object{{"role", role}, {"content", std::move(content)}});
+  messages_.push_back(Obj({{"role", role}, {"content", std::move(content)}}));
 }
 
 Status RequestTranslator::Tools(Element tools) {
@@ -779,23 +792,23 @@ Status RequestTranslator::Tools(Element tools) {
       return InvalidArgumentError(Quote(path + ".function.name") + ": " + Quote(fn_name) +
                                   " is reserved by the gateway for response_format");
     }
-    json::object out{{"name", fn_name}};
+    json::object out = Obj({{"name", fn_name}});
     if (std::optional<Element> d = Member(*fn, "description")) {
       if (!d->is_string()) return WrongType(path + ".function.description", "a string", *d);
-      out["description"] = internal::ToBoost(*d);
+      out["description"] = internal::ToBoost(*d, sp_);
     }
     // Anthropic requires input_schema; OpenAI lets a function without parameters take none.
-    json::value schema = json::object{{"type", "object"}, {"properties", json::object()}};
+    json::value schema = Obj({{"type", "object"}, {"properties", json::object(sp_)}});
     if (std::optional<Element> p = Member(*fn, "parameters")) {
       if (!p->is_object()) return WrongType(path + ".function.parameters", "an object", *p);
-      schema = internal::ToBoost(*p);
+      schema = internal::ToBoost(*p, sp_);
     }
     out["input_schema"] = std::move(schema);
     // function.strict (OpenAI's schema-enforced arguments) has no Anthropic counterpart in the
     // stable API: ignored, documented. cache_control on the tool is Anthropic's own hint.
     if (std::optional<Element> cc = Member(tool, "cache_control")) {
       if (!cc->is_object()) return WrongType(path + ".cache_control", "an object", *cc);
-      out["cache_control"] = internal::ToBoost(*cc);
+      out["cache_control"] = internal::ToBoost(*cc, sp_);
     }
     tools_.push_back(std::move(out));
   }
@@ -805,9 +818,9 @@ Status RequestTranslator::Tools(Element tools) {
 StatusOr<json::object> RequestTranslator::ToolChoice(Element choice) {
   std::string_view s;
   if (choice.get_string().get(s) == simdjson::SUCCESS) {
-    if (s == "auto") return json::object{{"type", "auto"}};
-    if (s == "none") return json::object{{"type", "none"}};
-    if (s == "required") return json::object{{"type", "any"}};
+    if (s == "auto") return Obj({{"type", "auto"}});
+    if (s == "none") return Obj({{"type", "none"}});
+    if (s == "required") return Obj({{"type", "any"}});
     return InvalidArgumentError("'tool_choice' must be auto, none, required or an object");
   }
   std::optional<Element> type = choice.is_object() ? Member(choice, "type") : std::nullopt;
@@ -819,7 +832,7 @@ StatusOr<json::object> RequestTranslator::ToolChoice(Element choice) {
     return Unsupported("tool_choice",
                        "only {\"type\": \"function\", \"function\": {\"name\": …}} is translated");
   }
-  return json::object{{"type", "tool"}, {"name", n}};
+  return Obj({{"type", "tool"}, {"name", n}});
 }
 
 // ---------------------------------------------------------------- response
@@ -933,7 +946,8 @@ std::string_view FinishReasonFromAnthropic(std::string_view stop_reason) {
 StatusOr<std::string> OpenAIChatToAnthropicRequest(std::string_view body,
                                                    const TranslateOptions& options) {
   return internal::ParseAndTranslate(body, internal::BodyKind::kRequest, [&](Element root) {
-    return RequestTranslator(options).Run(root);
+    json::monotonic_resource arena(internal::ArenaSize(body.size()));
+    return RequestTranslator(options, &arena).Run(root);
   });
 }
 
