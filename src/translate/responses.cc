@@ -77,14 +77,15 @@ StatusOr<std::string> TextOf(const std::string& path, Element content) {
 
 // Content parts of a message: strings and text parts become input_text (output_text for the
 // assistant), image_url parts input_image.
-StatusOr<json::value> Content(const std::string& path, Element content, bool assistant) {
+StatusOr<json::value> Content(const std::string& path, Element content, bool assistant,
+                              const json::storage_ptr& sp) {
   std::string_view s;
-  if (content.get_string().get(s) == simdjson::SUCCESS) return json::value(json::string(s));
+  if (content.get_string().get(s) == simdjson::SUCCESS) return json::value(json::string(s, sp));
   simdjson::dom::array parts;
   if (content.get_array().get(parts) != simdjson::SUCCESS) {
     return WrongType(path, "a string or an array of parts", content);
   }
-  json::array out;
+  json::array out(sp);
   size_t i = 0;
   for (Element part : parts) {
     const std::string ppath = Path(path, i++);
@@ -92,12 +93,13 @@ StatusOr<json::value> Content(const std::string& path, Element content, bool ass
     if (type == "text") {
       std::optional<std::string_view> text = StringMember(part, "text");
       if (!text) return InvalidArgumentError(Quote(ppath + ".text") + " must be a string");
-      out.push_back(json::object{{"type", assistant ? "output_text" : "input_text"}, {"text", *text}});
+      out.push_back(
+          json::object({{"type", assistant ? "output_text" : "input_text"}, {"text", *text}}, sp));
     } else if (type == "image_url" && !assistant) {
       std::optional<Element> image = Member(part, "image_url");
       std::optional<std::string_view> url = image ? StringMember(*image, "url") : std::nullopt;
       if (!url) return InvalidArgumentError(Quote(ppath + ".image_url.url") + " must be a string");
-      json::object item{{"type", "input_image"}, {"image_url", *url}};
+      json::object item({{"type", "input_image"}, {"image_url", *url}}, sp);
       if (std::optional<std::string_view> detail = StringMember(*image, "detail")) {
         item["detail"] = *detail;
       } else {
@@ -106,7 +108,7 @@ StatusOr<json::value> Content(const std::string& path, Element content, bool ass
       out.push_back(std::move(item));
     } else if (type == "refusal" && assistant) {
       std::optional<std::string_view> text = StringMember(part, "refusal");
-      out.push_back(json::object{{"type", "refusal"}, {"refusal", text.value_or("")}});
+      out.push_back(json::object({{"type", "refusal"}, {"refusal", text.value_or("")}}, sp));
     } else {
       return Unsupported(ppath + ".type", "only text" + std::string(assistant ? "" : " and image_url") +
                                               " parts are translated");
@@ -116,6 +118,7 @@ StatusOr<json::value> Content(const std::string& path, Element content, bool ass
 }
 
 Status Messages(Element messages, json::array& input) {
+  const json::storage_ptr& sp = input.storage();
   simdjson::dom::array list;
   if (messages.get_array().get(list) != simdjson::SUCCESS) {
     return WrongType("messages", "an array", messages);
@@ -133,7 +136,8 @@ Status Messages(Element messages, json::array& input) {
       if (content) {
         KG_ASSIGN_OR_RETURN(output, TextOf(path + ".content", *content));
       }
-      input.push_back(json::object{{"type", "function_call_output"}, {"call_id", *id}, {"output", output}});
+      input.push_back(json::object(
+          {{"type", "function_call_output"}, {"call_id", *id}, {"output", output}}, sp));
       continue;
     }
     if (*role != "system" && *role != "developer" && *role != "user" && *role != "assistant") {
@@ -141,9 +145,10 @@ Status Messages(Element messages, json::array& input) {
     }
     const bool assistant = *role == "assistant";
     if (content) {
-      KG_ASSIGN_OR_RETURN(json::value c, Content(path + ".content", *content, assistant));
+      KG_ASSIGN_OR_RETURN(json::value c, Content(path + ".content", *content, assistant, sp));
       if (!(c.is_string() && c.get_string().empty() && assistant)) {
-        input.push_back(json::object{{"type", "message"}, {"role", *role}, {"content", std::move(c)}});
+        input.push_back(
+            json::object({{"type", "message"}, {"role", *role}, {"content", std::move(c)}}, sp));
       }
     }
     simdjson::dom::array calls;
@@ -158,20 +163,22 @@ Status Messages(Element messages, json::array& input) {
         if (!id || !name) {
           return InvalidArgumentError(Quote(cpath) + " must have an id and a function.name");
         }
-        input.push_back(json::object{{"type", "function_call"},
-                                     {"call_id", *id},
-                                     {"name", *name},
-                                     {"arguments", args.value_or("{}")}});
+        input.push_back(json::object({{"type", "function_call"},
+                                      {"call_id", *id},
+                                      {"name", *name},
+                                      {"arguments", args.value_or("{}")}},
+                                     sp));
       }
     }
   }
   return OkStatus();
 }
 
-StatusOr<std::string> ChatToResponses(Element root, const TranslateOptions& options) {
+StatusOr<std::string> ChatToResponses(Element root, const TranslateOptions& options,
+                                      const json::storage_ptr& sp) {
   if (!root.is_object()) return InvalidArgumentError("request body must be a JSON object");
-  json::object out;
-  json::array input;
+  json::object out(sp);
+  json::array input(sp);
   bool store_set = false;
   simdjson::dom::object fields = root.get_object().value_unsafe();  // named: a temporary's
   for (auto [key, value] : fields) {                                  // value would dangle
@@ -346,7 +353,8 @@ StatusOr<std::string> ResponsesToChat(Element root, const ResponseOptions& optio
 StatusOr<std::string> OpenAIChatToResponsesRequest(std::string_view body,
                                                    const TranslateOptions& options) {
   return internal::ParseAndTranslate(body, internal::BodyKind::kRequest, [&](Element root) {
-    return ChatToResponses(root, options);
+    json::monotonic_resource arena(internal::ArenaSize(body.size()));
+    return ChatToResponses(root, options, &arena);
   });
 }
 

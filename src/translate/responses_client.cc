@@ -61,29 +61,29 @@ Status OnlyMembers(const std::string& path, Element item,
 }
 
 // One input_image part -> a chat image_url part.
-StatusOr<json::value> Image(const std::string& path, Element part) {
+StatusOr<json::value> Image(const std::string& path, Element part, const json::storage_ptr& sp) {
   if (Member(part, "file_id")) {
     return Unsupported(path + ".file_id", "uploaded files are not translated: send image_url");
   }
   std::optional<std::string_view> url = StringMember(part, "image_url");
   if (!url) return InvalidArgumentError(Quote(path + ".image_url") + " must be a string");
-  json::object image{{"url", *url}};
+  json::object image({{"url", *url}}, sp);
   if (std::optional<std::string_view> detail = StringMember(part, "detail"))
     image["detail"] = *detail;
-  return json::value(json::object{{"type", "image_url"}, {"image_url", std::move(image)}});
+  return json::value(json::object({{"type", "image_url"}, {"image_url", std::move(image)}}, sp));
 }
 
 // A message's content: a string stays a string; parts become chat parts (text, image_url).
 // `refusal` collects refusal parts (assistant messages only).
 StatusOr<json::value> Content(const std::string& path, Element content, bool assistant,
-                              std::string& refusal) {
+                              std::string& refusal, const json::storage_ptr& sp) {
   std::string_view s;
-  if (content.get_string().get(s) == simdjson::SUCCESS) return json::value(json::string(s));
+  if (content.get_string().get(s) == simdjson::SUCCESS) return json::value(json::string(s, sp));
   simdjson::dom::array parts;
   if (content.get_array().get(parts) != simdjson::SUCCESS) {
     return WrongType(path, "a string or an array of parts", content);
   }
-  json::array out;
+  json::array out(sp);
   std::string text;  // an assistant's text parts, joined
   size_t i = 0;
   for (Element part : parts) {
@@ -96,12 +96,12 @@ StatusOr<json::value> Content(const std::string& path, Element content, bool ass
       if (assistant) {
         text.append(*t);
       } else {
-        out.push_back(json::object{{"type", "text"}, {"text", *t}});
+        out.push_back(json::object({{"type", "text"}, {"text", *t}}, sp));
       }
     } else if (type == "refusal" && assistant) {
       refusal.append(StringMember(part, "refusal").value_or(""));
     } else if (type == "input_image" && !assistant) {
-      KG_ASSIGN_OR_RETURN(json::value image, Image(ppath, part));
+      KG_ASSIGN_OR_RETURN(json::value image, Image(ppath, part, sp));
       out.push_back(std::move(image));
     } else {
       return Unsupported(ppath + ".type",
@@ -109,7 +109,7 @@ StatusOr<json::value> Content(const std::string& path, Element content, bool ass
                          "data URL) parts are translated");
     }
   }
-  if (assistant) return json::value(json::string(text));
+  if (assistant) return json::value(json::string(text, sp));
   return json::value(std::move(out));
 }
 
@@ -135,9 +135,10 @@ StatusOr<std::string> ToolOutput(const std::string& path, Element output) {
 }
 
 Status Input(Element input, json::array& messages) {
+  const json::storage_ptr& sp = messages.storage();
   std::string_view s;
   if (input.get_string().get(s) == simdjson::SUCCESS) {
-    messages.push_back(json::object{{"role", "user"}, {"content", s}});
+    messages.push_back(json::object({{"role", "user"}, {"content", s}}, sp));
     return OkStatus();
   }
   simdjson::dom::array items;
@@ -161,8 +162,9 @@ Status Input(Element input, json::array& messages) {
       if (!content) return InvalidArgumentError(Quote(path + ".content") + " is required");
       const bool assistant = role == "assistant";
       std::string refusal;
-      KG_ASSIGN_OR_RETURN(json::value c, Content(path + ".content", *content, assistant, refusal));
-      json::object m{{"role", *role}, {"content", std::move(c)}};
+      KG_ASSIGN_OR_RETURN(json::value c,
+                          Content(path + ".content", *content, assistant, refusal, sp));
+      json::object m({{"role", *role}, {"content", std::move(c)}}, sp);
       if (!refusal.empty()) m["refusal"] = refusal;
       messages.push_back(std::move(m));
     } else if (type == "function_call") {
@@ -172,17 +174,19 @@ Status Input(Element input, json::array& messages) {
       if (!call_id || !name) {
         return InvalidArgumentError(Quote(path) + " must have a string call_id and name");
       }
-      json::object call{
-          {"id", *call_id},
-          {"type", "function"},
-          {"function",
-           json::object{{"name", *name},
-                        {"arguments", StringMember(item, "arguments").value_or("{}")}}}};
+      json::object call(
+          {{"id", *call_id},
+           {"type", "function"},
+           {"function",
+            json::object(
+                {{"name", *name}, {"arguments", StringMember(item, "arguments").value_or("{}")}},
+                sp)}},
+          sp);
       // Chat puts an assistant turn's calls on its one message: join the message (or the calls)
       // right before, as the Responses API lists them as separate items.
       json::object* last = messages.empty() ? nullptr : messages.back().if_object();
       if (last == nullptr || !last->contains("role") || last->at("role") != "assistant") {
-        messages.push_back(json::object{{"role", "assistant"}, {"content", nullptr}});
+        messages.push_back(json::object({{"role", "assistant"}, {"content", nullptr}}, sp));
         last = &messages.back().as_object();
       }
       json::value& content = (*last)["content"];
@@ -198,7 +202,7 @@ Status Input(Element input, json::array& messages) {
       }
       KG_ASSIGN_OR_RETURN(std::string text, ToolOutput(path + ".output", *output));
       messages.push_back(
-          json::object{{"role", "tool"}, {"tool_call_id", *call_id}, {"content", text}});
+          json::object({{"role", "tool"}, {"tool_call_id", *call_id}, {"content", text}}, sp));
     } else if (type == "reasoning") {
       // An earlier answer's reasoning echoed back: chat has no input place for it (as Anthropic
       // thinking going to chat), and the model does not need it to go on.
@@ -322,10 +326,11 @@ std::string_view NeutralWhy(std::string_view key) {
          "translated";
 }
 
-StatusOr<std::string> ResponsesToChat(Element root, const TranslateOptions& options) {
+StatusOr<std::string> ResponsesToChat(Element root, const TranslateOptions& options,
+                                      const json::storage_ptr& sp) {
   if (!root.is_object()) return InvalidArgumentError("request body must be a JSON object");
-  json::object out;
-  json::array messages;
+  json::object out(sp);
+  json::array messages(sp);
   std::optional<std::string_view> instructions;
   bool stream = false;
   std::set<std::string_view> seen;
@@ -394,8 +399,10 @@ StatusOr<std::string> ResponsesToChat(Element root, const TranslateOptions& opti
 
 StatusOr<std::string> ResponsesToOpenAIChatRequest(std::string_view body,
                                                    const TranslateOptions& options) {
-  return internal::ParseAndTranslate(body, internal::BodyKind::kRequest,
-                                     [&](Element root) { return ResponsesToChat(root, options); });
+  return internal::ParseAndTranslate(body, internal::BodyKind::kRequest, [&](Element root) {
+    json::monotonic_resource arena(internal::ArenaSize(body.size()));
+    return ResponsesToChat(root, options, &arena);
+  });
 }
 
 }  // namespace keygate::translate
