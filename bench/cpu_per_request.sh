@@ -9,6 +9,7 @@
 #   bench/cpu_per_request.sh [--build DIR] [--keygate BIN] [--mode json|sse] [--conns 64] [--duration 5]
 #                            [--repeats 3] [--callgrind] [--perf FILE] [--syscalls] [--threads]
 #                            [--keys 1000] [--store sqlite|postgres] [--prompt-kb N] [--busy-poll US]
+#                            [--translate]
 #
 # Same set-up as bench/run.sh's keygate target: bench/fast_stub.c upstream, SQLite store,
 # client-key auth, a pool of --keys keys, usage recording on, workers = 1; keygate on core 0,
@@ -19,6 +20,9 @@
 #            kg-usage, ...), from /proc/PID/task/TID/stat, every run.
 # --prompt-kb N: requests carry about N KiB of earlier turns (a long conversation), not one line.
 # --busy-poll US: keygate runs with server.busy_poll_us = US (its worker polls before it sleeps).
+# --translate: the requests (OpenAI chat) name "bench-claude", whose upstream speaks Anthropic
+#            Messages (the stub answers /v1/messages in that format): keygate translates the
+#            request, and the answer or stream back.
 # --store postgres: the store is a throw-away PostgreSQL 15 (scripts/pgtest.sh: fsync off, so
 #            this measures keygate's side and the server's CPU, not a disk), its processes on
 #            core 1 with wrk and the stub; prints the server's CPU per request too, and checks
@@ -26,7 +30,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-bench mode=json conns=64 duration=5 repeats=3 callgrind=0 perf_out="" syscalls=0 keys=1000
-threads=0 store_kind=sqlite prompt_kb=0 busy_poll=0
+threads=0 store_kind=sqlite prompt_kb=0 busy_poll=0 translate=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift ;;
@@ -43,6 +47,7 @@ while [ $# -gt 0 ]; do
     --keys) keys=$2; shift ;;
     --prompt-kb) prompt_kb=$2; shift ;;
     --busy-poll) busy_poll=$2; shift ;;
+    --translate) translate=1 ;;
     *) echo "cpu_per_request.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -67,6 +72,9 @@ taskset -c 1 "$build/bench/fast_stub" --port "$stub_port" 2>"$tmp/stub.log" &
 pids+=($!)
 wait_port "$stub_port"
 write_bodies "$tmp" "$prompt_kb"
+if [ "$translate" = 1 ]; then
+  sed -i 's/^{"model":"bench",/{"model":"bench-claude",/' "$tmp/json.body" "$tmp/sse.body"
+fi
 
 db=$tmp/keygate.db
 pg_pids() { :; }

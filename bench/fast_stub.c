@@ -4,7 +4,9 @@
 //   - "stream": true  -> an SSE stream (chunked): kChunks content chunks, a usage chunk
 //     ("choices": []) and "data: [DONE]", all in one write;
 //   - "stream": true and a body mentioning "bench-slow" -> the same events, one every
-//     --slow-interval-ms (for many long-lived concurrent streams).
+//     --slow-interval-ms (for many long-lived concurrent streams);
+//   - POST /v1/messages -> the same answers in Anthropic's Messages format (a message, or its
+//     event stream in one write), for a model whose upstream speaks it.
 // It parses only what it needs (request line, Content-Length or chunked body end) and is much
 // faster than any gateway measured through it. GET /content prints the text a client must
 // assemble from the stream (the fidelity check reads it).
@@ -47,6 +49,10 @@ static size_t json_resp_len;
 static char* sse_resp;
 static size_t sse_resp_len;
 static char* sse_events[kChunks + 2];  // each a complete HTTP chunk ("<hex>\r\n<event>\r\n")
+static char* anthropic_json_resp;
+static size_t anthropic_json_resp_len;
+static char* anthropic_sse_resp;
+static size_t anthropic_sse_resp_len;
 static char sse_head[] =
     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
     "Transfer-Encoding: chunked\r\n\r\n";
@@ -100,6 +106,35 @@ static void BuildResponses(void) {
   for (int i = 0; i < kChunks + 2; ++i) strcat(sse_resp, sse_events[i]);
   strcat(sse_resp, "0\r\n\r\n");
   sse_resp_len = total;
+
+  // Anthropic: the message with a Content-Length; the stream as one HTTP chunk per event.
+  static const char kMessage[] = KG_STUB_ANTHROPIC_JSON_BODY;
+  char abuf[2048];
+  anthropic_json_resp_len = (size_t)snprintf(abuf, sizeof abuf,
+                                             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                             "Content-Length: %zu\r\n\r\n%s",
+                                             strlen(kMessage), kMessage);
+  anthropic_json_resp = Dup(abuf);
+  char* out = malloc(16384);
+  if (!out) abort();
+  strcpy(out, sse_head);
+  char ev[1024], chunk[1100];
+  for (int i = 0; i < kChunks + 2; ++i) {
+    if (i == 0) {
+      snprintf(ev, sizeof ev, "%s", KG_STUB_ANTHROPIC_START);
+    } else if (i <= kChunks) {
+      char piece[64];
+      snprintf(piece, sizeof piece, KG_STUB_PIECE_FMT, i - 1);
+      snprintf(ev, sizeof ev, KG_STUB_ANTHROPIC_DELTA_FMT, piece);
+    } else {
+      snprintf(ev, sizeof ev, KG_STUB_ANTHROPIC_END_FMT, kChunks);
+    }
+    snprintf(chunk, sizeof chunk, "%zx\r\n%s\r\n", strlen(ev), ev);
+    strcat(out, chunk);
+  }
+  strcat(out, "0\r\n\r\n");
+  anthropic_sse_resp = out;
+  anthropic_sse_resp_len = strlen(out);
 }
 
 static void CloseConn(int fd) {
@@ -190,7 +225,13 @@ static int Serve(Conn* c) {
       int stream = memmem(body, body_len, "\"stream\":true", 13) != NULL ||
                    memmem(body, body_len, "\"stream\": true", 14) != NULL;
       int slow = stream && memmem(body, body_len, "bench-slow", 10) != NULL;
-      if (slow) {
+      if (strncmp(c->in, "POST /v1/messages ", 18) == 0) {
+        if (stream) {
+          Append(c, anthropic_sse_resp, anthropic_sse_resp_len);
+        } else {
+          Append(c, anthropic_json_resp, anthropic_json_resp_len);
+        }
+      } else if (slow) {
         Append(c, sse_head, strlen(sse_head));
         Append(c, sse_events[0], strlen(sse_events[0]));
         c->slow_next = 1;

@@ -123,9 +123,10 @@ KEYGATE_MASTER_KEY=$(printf 'ab%.0s' $(seq 32))
 export KEYGATE_MASTER_KEY
 
 # keygate_setup KEYGATE DIR STUB_PORT KEYS [STORE]: writes DIR/keygate.toml (one worker; models
-# "bench" and "bench-slow" on pool "bench" at the stub), creates the store (STORE: a PostgreSQL
-# URL, or by default the SQLite file DIR/keygate.db) with the pool, KEYS upstream keys and a
-# client key, and prints the client key.
+# "bench" and "bench-slow" on pool "bench" at the stub; "bench-claude" on pool "bench-claude", the
+# stub as an Anthropic Messages upstream, for translated requests), creates the store (STORE: a
+# PostgreSQL URL, or by default the SQLite file DIR/keygate.db) with the pools, KEYS upstream keys
+# in "bench" (100 in "bench-claude") and a client key, and prints the client key.
 keygate_setup() {
   local kg=$1 dir=$2 stub_port=$3 keys=$4 store=${5:-$2/keygate.db}
   cat >"$dir/keygate.toml" <<EOT
@@ -144,9 +145,23 @@ price = { input = 1, output = 2 }
 id = "bench-slow"
 pool = "bench"
 price = { input = 1, output = 2 }
+[providers.stub-claude]
+base_url = "http://127.0.0.1:$stub_port"
+format = "anthropic-messages"
+auth = "x-api-key"
+[pools.bench-claude]
+provider = "stub-claude"
+[[models]]
+id = "bench-claude"
+pool = "bench-claude"
+upstream = "claude-bench"
+price = { input = 1, output = 2 }
 EOT
   "$kg" --store "$store" pool create bench --provider stub >/dev/null
   seq 1 "$keys" | awk '{ printf "sk-bench-pool-key-%06d-abcdefghijklmnop\n", $1 }' |
     "$kg" --store "$store" keys import --pool bench >/dev/null
+  "$kg" --store "$store" pool create bench-claude --provider stub-claude >/dev/null
+  seq 1 100 | awk '{ printf "sk-ant-bench-key-%06d-abcdefghijklmnop\n", $1 }' |
+    "$kg" --store "$store" keys import --pool bench-claude >/dev/null
   "$kg" --store "$store" clients create bench 2>/dev/null | grep -o 'kg-[0-9a-f]*'
 }

@@ -235,29 +235,19 @@ void SseUsageFilter(benchmark::State& state) {
 }
 BENCHMARK(SseUsageFilter)->Arg(1 << 16)->Arg(256);
 
-// An Anthropic Messages stream of the same size: message_start, a content block of 20 text
-// deltas, message_delta with the usage, message_stop (as api.anthropic.com sends them).
+// An Anthropic Messages stream of the same size, as fast_stub serves it on /v1/messages:
+// message_start, a content block of 20 text deltas, message_delta with the usage, message_stop.
 std::string AnthropicStream() {
-  std::string stream =
-      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\","
-      "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-bench\",\"content\":[],"
-      "\"stop_reason\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n"
-      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
-      "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n";
+  std::string stream = KG_STUB_ANTHROPIC_START;
+  char event[512];
   for (int i = 0; i < KG_STUB_CHUNKS; ++i) {
     char piece[32];
     std::snprintf(piece, sizeof piece, KG_STUB_PIECE_FMT, i);
-    stream +=
-        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-        "\"delta\":{\"type\":\"text_delta\",\"text\":\"" +
-        std::string(piece) + "\"}}\n\n";
+    std::snprintf(event, sizeof event, KG_STUB_ANTHROPIC_DELTA_FMT, piece);
+    stream += event;
   }
-  stream +=
-      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
-      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
-      "\"end_turn\"},\"usage\":{\"output_tokens\":20}}\n\n"
-      "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
-  return stream;
+  std::snprintf(event, sizeof event, KG_STUB_ANTHROPIC_END_FMT, KG_STUB_CHUNKS);
+  return stream + event;
 }
 
 // `stream` (of `events` events, 20 output tokens) through a usage filter in one read, per stream;
