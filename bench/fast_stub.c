@@ -70,14 +70,18 @@ static char* Dup(const char* s) {
   return d;
 }
 
-static void BuildResponses(void) {
-  static const char kBody[] = KG_STUB_JSON_BODY;
+// A whole JSON response with `body`; its length in *len.
+static char* JsonResponse(const char* body, size_t* len) {
   char buf[2048];
-  json_resp_len = (size_t)snprintf(buf, sizeof buf,
-                                   "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                   "Content-Length: %zu\r\n\r\n%s",
-                                   strlen(kBody), kBody);
-  json_resp = Dup(buf);
+  *len = (size_t)snprintf(buf, sizeof buf,
+                          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          "Content-Length: %zu\r\n\r\n%s",
+                          strlen(body), body);
+  return Dup(buf);
+}
+
+static void BuildResponses(void) {
+  json_resp = JsonResponse(KG_STUB_JSON_BODY, &json_resp_len);
 
   size_t total = strlen(sse_head);
   content_text[0] = '\0';
@@ -108,13 +112,7 @@ static void BuildResponses(void) {
   sse_resp_len = total;
 
   // Anthropic: the message with a Content-Length; the stream as one HTTP chunk per event.
-  static const char kMessage[] = KG_STUB_ANTHROPIC_JSON_BODY;
-  char abuf[2048];
-  anthropic_json_resp_len = (size_t)snprintf(abuf, sizeof abuf,
-                                             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                             "Content-Length: %zu\r\n\r\n%s",
-                                             strlen(kMessage), kMessage);
-  anthropic_json_resp = Dup(abuf);
+  anthropic_json_resp = JsonResponse(KG_STUB_ANTHROPIC_JSON_BODY, &anthropic_json_resp_len);
   char* out = malloc(16384);
   if (!out) abort();
   strcpy(out, sse_head);

@@ -157,11 +157,14 @@ pool = "bench-claude"
 upstream = "claude-bench"
 price = { input = 1, output = 2 }
 EOT
-  "$kg" --store "$store" pool create bench --provider stub >/dev/null
-  seq 1 "$keys" | awk '{ printf "sk-bench-pool-key-%06d-abcdefghijklmnop\n", $1 }' |
-    "$kg" --store "$store" keys import --pool bench >/dev/null
-  "$kg" --store "$store" pool create bench-claude --provider stub-claude >/dev/null
-  seq 1 100 | awk '{ printf "sk-ant-bench-key-%06d-abcdefghijklmnop\n", $1 }' |
-    "$kg" --store "$store" keys import --pool bench-claude >/dev/null
+  local pool provider count
+  while read -r pool provider count; do  # each pool with its keys
+    "$kg" --store "$store" pool create "$pool" --provider "$provider" >/dev/null
+    seq 1 "$count" | awk -v p="$pool" '{ printf "sk-%s-key-%06d-abcdefghijklmnop\n", p, $1 }' |
+      "$kg" --store "$store" keys import --pool "$pool" >/dev/null
+  done <<EOP
+bench stub $keys
+bench-claude stub-claude 100
+EOP
   "$kg" --store "$store" clients create bench 2>/dev/null | grep -o 'kg-[0-9a-f]*'
 }

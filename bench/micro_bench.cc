@@ -121,7 +121,9 @@ BENCHMARK(ClientKeyDigest);
 
 // A realistic chat request of about `bytes` (2 KB: a few turns; 64 KB: a long conversation): a
 // system prompt, the turns, the model and stream near the end.
-std::string ChatBody(size_t bytes = 2048) {
+// Alternating user and assistant turns ({"role":…,"content":…}, comma-separated) of about
+// `bytes` - 350 bytes: the earlier turns of a conversation.
+std::string Turns(size_t bytes) {
   std::string msgs;
   const std::string turn =
       "Explain, in a few sentences, how a reverse proxy keeps connections to its upstream alive "
@@ -130,9 +132,14 @@ std::string ChatBody(size_t bytes = 2048) {
     msgs += std::string(i ? "," : "") + "{\"role\":\"" + (i % 2 ? "assistant" : "user") +
             "\",\"content\":\"" + turn + "\"}";
   }
+  return msgs;
+}
+
+std::string ChatBody(size_t bytes = 2048) {
   return "{\"messages\":[{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"}," +
-         msgs + "],\"temperature\":0.7,\"max_tokens\":512,\"model\":\"gpt-4o-mini\","
-                "\"stream\":true}";
+         Turns(bytes) +
+         "],\"temperature\":0.7,\"max_tokens\":512,\"model\":\"gpt-4o-mini\","
+         "\"stream\":true}";
 }
 
 void InspectRequest(benchmark::State& state) {
@@ -147,45 +154,34 @@ void InspectRequest(benchmark::State& state) {
 }
 BENCHMARK(InspectRequest)->Arg(2 << 10)->Arg(64 << 10);
 
-// The same chat body translated for an Anthropic upstream (an OpenAI client, a Claude model).
-void TranslateChatToAnthropic(benchmark::State& state) {
-  const std::string body = ChatBody(static_cast<size_t>(state.range(0)));
+// `translate` (a request translator) on `body`, with `upstream_model`.
+template <typename Translate>
+void TranslateBody(benchmark::State& state, const std::string& body, std::string upstream_model,
+                   Translate translate) {
   translate::TranslateOptions options;
-  options.upstream_model = "claude-bench";
+  options.upstream_model = std::move(upstream_model);
   for (auto _ : state) {
-    auto out = translate::OpenAIChatToAnthropicRequest(body, options);
+    auto out = translate(body, options);
     if (!out.ok()) state.SkipWithError("translation failed");
     benchmark::DoNotOptimize(out);
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+
+// The same chat body translated for an Anthropic upstream (an OpenAI client, a Claude model).
+void TranslateChatToAnthropic(benchmark::State& state) {
+  TranslateBody(state, ChatBody(static_cast<size_t>(state.range(0))), "claude-bench",
+                translate::OpenAIChatToAnthropicRequest);
 }
 BENCHMARK(TranslateChatToAnthropic)->Arg(2 << 10)->Arg(64 << 10);
 
 // The same conversation from an Anthropic client, translated for an OpenAI Chat upstream.
-std::string MessagesBody(size_t bytes) {
-  std::string msgs;
-  const std::string turn =
-      "Explain, in a few sentences, how a reverse proxy keeps connections to its upstream alive "
-      "and why that matters for latency under load; mention pooling and head-of-line blocking.";
-  for (int i = 0; msgs.size() + 350 < bytes; ++i) {
-    msgs += std::string(i ? "," : "") + "{\"role\":\"" + (i % 2 ? "assistant" : "user") +
-            "\",\"content\":\"" + turn + "\"}";
-  }
-  return "{\"model\":\"claude-bench\",\"max_tokens\":512,\"system\":\"You are a helpful "
-         "assistant.\",\"messages\":[" +
-         msgs + "],\"temperature\":0.7,\"stream\":true}";
-}
-
 void TranslateAnthropicToChat(benchmark::State& state) {
-  const std::string body = MessagesBody(static_cast<size_t>(state.range(0)));
-  translate::TranslateOptions options;
-  options.upstream_model = "gpt-bench";
-  for (auto _ : state) {
-    auto out = translate::AnthropicToOpenAIChatRequest(body, options);
-    if (!out.ok()) state.SkipWithError("translation failed");
-    benchmark::DoNotOptimize(out);
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+  const std::string body =
+      "{\"model\":\"claude-bench\",\"max_tokens\":512,\"system\":\"You are a helpful "
+      "assistant.\",\"messages\":[" +
+      Turns(static_cast<size_t>(state.range(0))) + "],\"temperature\":0.7,\"stream\":true}";
+  TranslateBody(state, body, "gpt-bench", translate::AnthropicToOpenAIChatRequest);
 }
 BENCHMARK(TranslateAnthropicToChat)->Arg(2 << 10)->Arg(64 << 10);
 
