@@ -149,8 +149,11 @@ class App::Impl {
     // Composed first and written at once: the threads started above log to the same stream, and
     // a line written in pieces could be cut by one of theirs (tests wait for this line whole).
     std::ostringstream lines;
-    lines << "keygate: listening on http://" << where << " (" << workers << " workers); store "
-          << store_.Describe() << "; " << snap->pools.size() << " pools, " << active
+    lines << "keygate: listening on http://" << where << " (" << workers << " workers"
+          << (hopts.busy_poll_us > 0
+                  ? ", busy polling " + std::to_string(hopts.busy_poll_us) + " us after each event"
+                  : std::string())
+          << "); store " << store_.Describe() << "; " << snap->pools.size() << " pools, " << active
           << " active keys, " << cfg_->models.size() << " models (config: " << cfg_->source
           << ")\n";
     if (clients_.size() == 0) {
