@@ -29,12 +29,11 @@ std::optional<std::string_view> TypeOf(Element block) {
   return internal::StringMember(block, "type");
 }
 
-class ReverseRequest {
+class ReverseRequest : private internal::ArenaBuilder {
  public:
-  // Every value of the tree is made with `sp`, an arena for one translation (see
-  // OpenAIChatToAnthropicRequest).
+  // Every value of the tree is made with `sp`, the request's arena (internal::ArenaBuilder).
   ReverseRequest(const TranslateOptions& options, json::storage_ptr sp)
-      : options_(options), sp_(std::move(sp)), messages_(sp_) {}
+      : ArenaBuilder(std::move(sp)), options_(options), messages_(sp_) {}
   StatusOr<std::string> Run(Element root);
 
  private:
@@ -43,13 +42,7 @@ class ReverseRequest {
   Status UserMessage(const std::string& path, Element content);
   Status AssistantMessage(const std::string& path, Element content);
 
-  json::object Obj(
-      std::initializer_list<std::pair<json::string_view, json::value_ref>> init) const {
-    return json::object(init, sp_);
-  }
-
   const TranslateOptions& options_;
-  json::storage_ptr sp_;  // before the members made with it
   json::array messages_;
 };
 
@@ -459,9 +452,8 @@ std::string_view StopReasonFromOpenAI(std::string_view finish_reason) {
 
 StatusOr<std::string> AnthropicToOpenAIChatRequest(std::string_view body,
                                                    const TranslateOptions& options) {
-  return internal::ParseAndTranslate(body, internal::BodyKind::kRequest, [&](Element root) {
-    json::monotonic_resource arena(internal::ArenaSize(body.size()));
-    return ReverseRequest(options, &arena).Run(root);
+  return internal::TranslateRequestInArena(body, [&](Element root, json::storage_ptr sp) {
+    return ReverseRequest(options, std::move(sp)).Run(root);
   });
 }
 

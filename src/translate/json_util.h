@@ -10,11 +10,14 @@
 #include <simdjson.h>
 
 #include <boost/json/array.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/status.h"
 #include "provider/dom.h"
@@ -27,11 +30,27 @@ using Element = simdjson::dom::element;
 // A copy of `e` as a Boost.JSON value (integers stay integers; key order is kept), made with `sp`.
 boost::json::value ToBoost(Element e, boost::json::storage_ptr sp = {});
 
-// The first block of the arena (boost::json::monotonic_resource) a translator builds its output
-// tree in, for a body of `body_bytes`: one allocation for most requests instead of one per value,
-// string and key, and nothing to walk when the tree goes (monotonic deallocation is a no-op, so
-// Boost.JSON skips the destructors). It grows geometrically past this.
+// The first block of the arena a request translator builds its output tree in (see
+// TranslateRequestInArena), for a body of `body_bytes`. The arena grows geometrically past it.
 inline size_t ArenaSize(size_t body_bytes) { return 2 * body_bytes + 4096; }
+
+// For a translator class whose tree lives in an arena: sp_ is the arena's storage (set before the
+// derived class's members, so they can be made with it), Obj and Arr make objects and arrays in
+// it. A value made without sp_ is still correct, copied into the arena when inserted; only slower.
+class ArenaBuilder {
+ protected:
+  explicit ArenaBuilder(boost::json::storage_ptr sp) : sp_(std::move(sp)) {}
+  boost::json::object Obj(
+      std::initializer_list<std::pair<boost::json::string_view, boost::json::value_ref>> init)
+      const {
+    return boost::json::object(init, sp_);
+  }
+  boost::json::array Arr(std::initializer_list<boost::json::value_ref> init) const {
+    return boost::json::array(init, sp_);
+  }
+
+  boost::json::storage_ptr sp_;
+};
 
 inline bool IsNull(Element e) { return e.type() == simdjson::dom::element_type::NULL_VALUE; }
 inline bool IsNumber(Element e) {
@@ -93,6 +112,18 @@ StatusOr<std::string> ParseAndTranslate(std::string_view body, BodyKind kind,
                                              : "translating the response: ") +
                          e.what());
   }
+}
+
+// ParseAndTranslate for a request, with translate(root, sp) building its output tree in one
+// arena for the request (boost::json::monotonic_resource, first block ArenaSize): a few block
+// allocations instead of one per value, key and string, and nothing to walk when the tree goes
+// (deallocation in the arena is a no-op, so Boost.JSON skips the destructors).
+template <typename Translate>
+StatusOr<std::string> TranslateRequestInArena(std::string_view body, Translate&& translate) {
+  return ParseAndTranslate(body, BodyKind::kRequest, [&](Element root) {
+    boost::json::monotonic_resource arena(ArenaSize(body.size()));
+    return translate(root, boost::json::storage_ptr(&arena));
+  });
 }
 
 // `e` serialized as compact JSON.

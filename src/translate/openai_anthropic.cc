@@ -59,13 +59,11 @@ StatusOr<int64_t> PositiveInt(std::string_view path, Element e) {
 
 // ---------------------------------------------------------------- request
 
-class RequestTranslator {
+class RequestTranslator : private internal::ArenaBuilder {
  public:
-  // Every value of the tree is made with `sp`: an arena for one translation (see
-  // OpenAIChatToAnthropicRequest). A value made without it still works, copied into the arena
-  // when inserted.
+  // Every value of the tree is made with `sp`, the request's arena (internal::ArenaBuilder).
   RequestTranslator(const TranslateOptions& options, json::storage_ptr sp)
-      : options_(options), sp_(std::move(sp)), system_(sp_), messages_(sp_), tools_(sp_) {}
+      : ArenaBuilder(std::move(sp)), options_(options), system_(sp_), messages_(sp_), tools_(sp_) {}
 
   StatusOr<std::string> Run(Element root);
 
@@ -85,16 +83,7 @@ class RequestTranslator {
   Status Tools(Element tools);
   StatusOr<json::object> ToolChoice(Element choice);
 
-  json::object Obj(
-      std::initializer_list<std::pair<json::string_view, json::value_ref>> init) const {
-    return json::object(init, sp_);
-  }
-  json::array Arr(std::initializer_list<json::value_ref> init) const {
-    return json::array(init, sp_);
-  }
-
   const TranslateOptions& options_;
-  json::storage_ptr sp_;  // before the members made with it
   json::array system_;
   json::array messages_;
   json::array tools_;
@@ -945,9 +934,8 @@ std::string_view FinishReasonFromAnthropic(std::string_view stop_reason) {
 
 StatusOr<std::string> OpenAIChatToAnthropicRequest(std::string_view body,
                                                    const TranslateOptions& options) {
-  return internal::ParseAndTranslate(body, internal::BodyKind::kRequest, [&](Element root) {
-    json::monotonic_resource arena(internal::ArenaSize(body.size()));
-    return RequestTranslator(options, &arena).Run(root);
+  return internal::TranslateRequestInArena(body, [&](Element root, json::storage_ptr sp) {
+    return RequestTranslator(options, std::move(sp)).Run(root);
   });
 }
 

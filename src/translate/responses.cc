@@ -352,9 +352,8 @@ StatusOr<std::string> ResponsesToChat(Element root, const ResponseOptions& optio
 
 StatusOr<std::string> OpenAIChatToResponsesRequest(std::string_view body,
                                                    const TranslateOptions& options) {
-  return internal::ParseAndTranslate(body, internal::BodyKind::kRequest, [&](Element root) {
-    json::monotonic_resource arena(internal::ArenaSize(body.size()));
-    return ChatToResponses(root, options, &arena);
+  return internal::TranslateRequestInArena(body, [&](Element root, const json::storage_ptr& sp) {
+    return ChatToResponses(root, options, sp);
   });
 }
 

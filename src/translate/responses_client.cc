@@ -399,9 +399,8 @@ StatusOr<std::string> ResponsesToChat(Element root, const TranslateOptions& opti
 
 StatusOr<std::string> ResponsesToOpenAIChatRequest(std::string_view body,
                                                    const TranslateOptions& options) {
-  return internal::ParseAndTranslate(body, internal::BodyKind::kRequest, [&](Element root) {
-    json::monotonic_resource arena(internal::ArenaSize(body.size()));
-    return ResponsesToChat(root, options, &arena);
+  return internal::TranslateRequestInArena(body, [&](Element root, const json::storage_ptr& sp) {
+    return ResponsesToChat(root, options, sp);
   });
 }
 
