@@ -59,9 +59,22 @@ size_t TextChars(simdjson::dom::element e, int depth = 0) {
     for (simdjson::dom::element x : arr) n += TextChars(x, depth + 1);
     return n;
   }
-  if (e.is_object()) {
-    if (auto text = internal::StringField(e, "text")) return internal::CountCodePoints(*text);
-    if (auto content = internal::Field(e, "content")) return TextChars(*content, depth + 1);
+  simdjson::dom::object obj;
+  if (e.get_object().get(obj) == simdjson::SUCCESS) {
+    // One pass over the members for the first "text" and the first "content" (as at_key finds
+    // them); a string "text" wins.
+    std::optional<simdjson::dom::element> text, content;
+    for (simdjson::dom::key_value_pair kv : obj) {
+      if (!text && kv.key == "text") {
+        text = kv.value;
+      } else if (!content && kv.key == "content") {
+        content = kv.value;
+      }
+    }
+    if (text && text->get_string().get(s) == simdjson::SUCCESS) {
+      return internal::CountCodePoints(s);
+    }
+    if (content) return TextChars(*content, depth + 1);
   }
   return 0;
 }

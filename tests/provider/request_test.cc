@@ -165,6 +165,18 @@ TEST(InspectRequest, PromptCharsAcrossFormats) {
   // Code points, not bytes: an emoji is one.
   EXPECT_EQ(MustInspect("{\"model\":\"m\",\"prompt\":\"\xF0\x9F\x98\x80\"}").approx_prompt_chars,
             1u);
+  // A string "text" wins over "content", whichever comes first; a "text" that is not a string
+  // leaves "content" to count; of duplicate keys the first one counts (as simdjson's at_key).
+  auto chars = [](std::string_view messages) {
+    return MustInspect("{\"model\":\"m\",\"messages\":" + std::string(messages) + "}")
+        .approx_prompt_chars;
+  };
+  EXPECT_EQ(chars(R"([{"content":"xxxxx","text":"ab"}])"), 2u);
+  EXPECT_EQ(chars(R"([{"text":"ab","content":"xxxxx"}])"), 2u);
+  EXPECT_EQ(chars(R"([{"text":7,"content":"abc"}])"), 3u);
+  EXPECT_EQ(chars(R"([{"text":"a","text":"bcd"}])"), 1u);
+  EXPECT_EQ(chars(R"([{"content":"a","content":"bcd"}])"), 1u);
+  EXPECT_EQ(chars(R"([{"text":7,"text":"bcd","content":"ef"}])"), 2u);
 }
 
 TEST(InspectRequest, NestedModelKeysAreNotDuplicates) {
