@@ -178,6 +178,16 @@ class ServerTest : public ::testing::Test {
   void TearDown() override {
     if (server_) server_->Drain(1000);
   }
+  // Waits up to 10 s until the handler has been entered `n` times: a request the client sent is
+  // in the server's hands, and the counter is the only sign that its handler started. Polled
+  // every millisecond rather than std::atomic::wait, which has no deadline: a server that never
+  // gets there fails the test instead of hanging it.
+  void WaitForHandled(int n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (handled_.load() < n && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
 
   std::unique_ptr<Server> server_;
   std::atomic<int> handled_{0};
@@ -379,10 +389,7 @@ TEST_F(ServerTest, DrainFinishesInFlightRequestsAndRefusesNewOnes) {
   busy.Send("GET /slow HTTP/1.1\r\nHost: h\r\nX-Test: drained\r\n\r\n");
   RawClient idle(port);  // connected, no request: closed at once by the drain
   // Drain only once the slow request is inside its handler (it must be finished, not refused).
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (handled_.load() == 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  WaitForHandled(1);
   ASSERT_EQ(handled_.load(), 1);
   std::thread drain([&] { EXPECT_EQ(server_->Drain(5000), 0); });
   std::string r = busy.ReadUntil();
@@ -425,19 +432,17 @@ TEST_F(ServerTest, BusyPollingServesTimersAndStreamsSleepsWhenIdleAndDrains) {
   std::string stream = c.ReadUntil("0\r\n\r\n");
   EXPECT_NE(stream.find("data: 2\n\n"), std::string::npos) << stream;
 
-  // Idle: after the poll window the worker sleeps. A worker that kept polling would burn the
-  // whole second; the bound leaves room for the 20 ms window and a slow sanitizer build.
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Idle: after the poll window the worker sleeps. The CPU the process uses over one idle second
+  // of real time (the sleep is the measuring window, not a wait for an event): a worker that kept
+  // polling would burn the whole second; the bound leaves room for the 20 ms window and a slow
+  // sanitizer build.
   const auto cpu0 = ProcessCpu();
   std::this_thread::sleep_for(std::chrono::seconds(1));
   EXPECT_LT(ProcessCpu() - cpu0, std::chrono::milliseconds(250));
 
   // A request in flight when the drain starts is finished, then the loop ends.
   c.Send("GET /slow HTTP/1.1\r\nHost: h\r\nX-Test: drained\r\n\r\n");
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (handled_.load() < 6 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  WaitForHandled(6);
   ASSERT_EQ(handled_.load(), 6);
   std::thread drain([&] { EXPECT_EQ(server_->Drain(5000), 0); });
   std::string drained = c.ReadUntil();
