@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "translate/translate.h"
+
 namespace keygate::translate::testing {
 
 inline boost::json::value ParseJson(std::string_view text) {
@@ -92,6 +94,27 @@ inline ::testing::AssertionResult SameMessages(std::string_view body,
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+// `request` (a chat request) through the request translator `there` and back through `back`
+// (both called with default TranslateOptions): the messages that come back are its messages.
+// Fails also when the request is shorter than `min_bytes` (the round trips of LongConversation
+// are there to grow the translators' arenas).
+template <typename There, typename Back>
+::testing::AssertionResult MessagesRoundTrip(const boost::json::object& request, There there,
+                                             Back back, size_t min_bytes) {
+  const std::string body = boost::json::serialize(request);
+  if (body.size() <= min_bytes) {
+    return ::testing::AssertionFailure()
+           << "the request is " << body.size() << " bytes, want more than " << min_bytes;
+  }
+  auto out = there(body, TranslateOptions{});
+  if (!out.ok()) return ::testing::AssertionFailure() << "there: " << out.status().ToString();
+  auto returned = back(*out, TranslateOptions{});
+  if (!returned.ok()) {
+    return ::testing::AssertionFailure() << "back: " << returned.status().ToString();
+  }
+  return SameMessages(*returned, request.at("messages").as_array());
 }
 
 }  // namespace keygate::translate::testing

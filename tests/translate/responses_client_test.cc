@@ -580,15 +580,10 @@ TEST(ResponsesClientStream, FromAnthropicThroughChat) {
 // A long conversation through both Responses translators (chat -> Responses -> chat), whose trees
 // grow their arenas many times over, comes back whole and in order.
 TEST(ResponsesClientRequest, LongConversationRoundTripsThroughBothArenas) {
-  const boost::json::array messages = testing::LongConversation(/*image_detail=*/true);
-  boost::json::object request{{"model", "m"}, {"messages", messages}};
-  const std::string chat = boost::json::serialize(request);
-  ASSERT_GT(chat.size(), 250'000u);
-  auto responses = OpenAIChatToResponsesRequest(chat, TranslateOptions{});
-  ASSERT_TRUE(responses.ok()) << responses.status().ToString();
-  auto back = ResponsesToOpenAIChatRequest(*responses, TranslateOptions{});
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_TRUE(testing::SameMessages(*back, messages));
+  const boost::json::object request{{"model", "m"},
+                                    {"messages", testing::LongConversation(/*image_detail=*/true)}};
+  EXPECT_TRUE(testing::MessagesRoundTrip(request, OpenAIChatToResponsesRequest,
+                                         ResponsesToOpenAIChatRequest, 250'000));
 }
 
 }  // namespace

@@ -218,16 +218,12 @@ TEST(Reverse, RequestRoundTrip) {
 // A long conversation (~300 KB: many times the first block of the arena a translation builds its
 // tree in, so the arena grows) goes through both directions and comes back whole and in order.
 TEST(Reverse, LongConversationRoundTripsThroughBothArenas) {
-  const boost::json::array messages = testing::LongConversation(/*image_detail=*/false);
-  boost::json::object request{
-      {"model", "m"}, {"max_completion_tokens", 50}, {"messages", messages}};
-  const std::string openai = boost::json::serialize(request);
-  ASSERT_GT(openai.size(), 250'000u);
-  auto anthropic = OpenAIChatToAnthropicRequest(openai, TranslateOptions{});
-  ASSERT_TRUE(anthropic.ok()) << anthropic.status().ToString();
-  auto back = AnthropicToOpenAIChatRequest(*anthropic, TranslateOptions{});
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_TRUE(testing::SameMessages(*back, messages));
+  const boost::json::object request{
+      {"model", "m"},
+      {"max_completion_tokens", 50},
+      {"messages", testing::LongConversation(/*image_detail=*/false)}};
+  EXPECT_TRUE(testing::MessagesRoundTrip(request, OpenAIChatToAnthropicRequest,
+                                         AnthropicToOpenAIChatRequest, 250'000));
 }
 
 }  // namespace
