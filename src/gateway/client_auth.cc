@@ -18,6 +18,10 @@ bool ClientIdentity::Allows(std::string_view model) const {
 }
 
 Status ClientAuth::Refresh(store::Store& store) {
+  // Read and published under one lock: a refresh that read the store before a key was created
+  // must not publish after one that read it since (the control task's periodic refresh beside
+  // RefreshNow, which left a new key unknown until the next period).
+  std::lock_guard<std::mutex> lock(refresh_mu_);
   KG_ASSIGN_OR_RETURN(std::vector<store::ClientKey> keys, store.ListClientKeys());
   std::unordered_map<int64_t, const store::ClientKey*> by_id;
   for (const store::ClientKey& k : keys) by_id.emplace(k.id, &k);

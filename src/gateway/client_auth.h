@@ -3,12 +3,14 @@
 // client keys. The snapshot is refreshed from the store on a store thread.
 //
 // Thread safety: Authenticate() from any thread, lock-free (one atomic shared_ptr load);
-// Refresh() from store threads.
+// Refresh() from any thread, one at a time (refresh_mu_, as KeyPool::Refresh): two refreshes that
+// overlapped could publish the older read last.
 #ifndef KEYGATE_GATEWAY_CLIENT_AUTH_H_
 #define KEYGATE_GATEWAY_CLIENT_AUTH_H_
 
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +64,7 @@ class ClientAuth {
   };
   using Map = std::unordered_map<Digest, std::shared_ptr<const ClientIdentity>, DigestHash>;
   std::shared_ptr<const SecretBox> secrets_;
+  std::mutex refresh_mu_;  // serializes Refresh: the store is read and the snapshot published
   Published<Map> keys_;
 };
 

@@ -219,7 +219,8 @@ class App::Impl {
   }
 
   uint16_t port() const { return http_ ? http_->port() : 0; }
-  // Safe beside the control task: both refreshes are thread-safe.
+  // Safe beside the control task: each refresh reads the store and publishes under its own lock,
+  // so the later of two overlapping refreshes publishes the newer view.
   void RefreshNow() {
     (void)keys_.Refresh();
     (void)clients_.Refresh(store_);
