@@ -38,15 +38,18 @@ enum class ClientFormat { kOpenAI, kAnthropic };
 struct Endpoint {
   std::string_view path;
   ClientFormat client;
-  bool inference;  // routed to a pool (vs. served locally)
+  // false for a call the upstream does not charge for (Anthropic's token counting, which Claude
+  // Code makes every turn): no credits reserved, no rate limit spent, a usage record of $0.
+  bool billed = true;
 };
 
 constexpr Endpoint kEndpoints[] = {
-    {"/v1/chat/completions", ClientFormat::kOpenAI, true},
-    {"/v1/completions", ClientFormat::kOpenAI, true},
-    {"/v1/embeddings", ClientFormat::kOpenAI, true},
-    {"/v1/responses", ClientFormat::kOpenAI, true},
-    {"/v1/messages", ClientFormat::kAnthropic, true},
+    {"/v1/chat/completions", ClientFormat::kOpenAI},
+    {"/v1/completions", ClientFormat::kOpenAI},
+    {"/v1/embeddings", ClientFormat::kOpenAI},
+    {"/v1/responses", ClientFormat::kOpenAI},
+    {"/v1/messages", ClientFormat::kAnthropic},
+    {"/v1/messages/count_tokens", ClientFormat::kAnthropic, /*billed=*/false},
 };
 
 const Endpoint* FindEndpoint(std::string_view path) {
@@ -56,8 +59,10 @@ const Endpoint* FindEndpoint(std::string_view path) {
   return nullptr;
 }
 
+// The error shape of a path: Anthropic's on its endpoints, OpenAI's everywhere else.
 ClientFormat FormatForPath(std::string_view path) {
-  return path == "/v1/messages" ? ClientFormat::kAnthropic : ClientFormat::kOpenAI;
+  const Endpoint* e = FindEndpoint(path);
+  return e != nullptr ? e->client : ClientFormat::kOpenAI;
 }
 
 // How a client path reaches a model's upstream format (docs/translation.md has the matrix).
@@ -81,6 +86,11 @@ Mode ModeFor(std::string_view path, config::Format upstream, bool stream) {
       case Format::kOpenAIResponses: return Mode::kMessagesToResponses;
     }
     return Mode::kUnsupported;
+  }
+  if (path == "/v1/messages/count_tokens") {
+    // Only Anthropic counts tokens this way; a client of another model's upstream gets an
+    // error, and Claude Code then counts them itself (a made-up count would mislead it).
+    return upstream == Format::kAnthropicMessages ? Mode::kPassThrough : Mode::kUnsupported;
   }
   if (path == "/v1/chat/completions") {
     switch (upstream) {
@@ -451,6 +461,7 @@ class Gateway::Impl {
     std::shared_ptr<const Catalog> catalog;
     provider::RequestInfo info;
     std::shared_ptr<const ModelRoute> route;  // null for GET /v1/models
+    bool billed = true;                       // Endpoint::billed
   };
   Admission Admit(const http::Request& req) const;
 
@@ -542,9 +553,14 @@ class Gateway::Impl {
     }
   }
 
+  // Counts the request in the metrics and queues its usage record: priced from the usage the
+  // upstream reported (or, for a broken stream, from what was delivered); settled against the
+  // reservation for a metered key. An unbilled call (`billed` false) records $0 and settles
+  // nothing.
   void Record(http::Worker& worker, const Catalog& catalog, const ClientIdentity& who,
               const ModelRoute& route, const provider::RequestInfo& info, std::string request_id,
-              int64_t pool_id, const Attempted& a, int64_t start_us, int64_t first_byte_us);
+              int64_t pool_id, const Attempted& a, int64_t start_us, int64_t first_byte_us,
+              bool billed);
 
   // A worker's metric children of one route, resolved on first use: a request then costs no
   // label lookup and no lock shared with other workers.
@@ -672,6 +688,7 @@ Gateway::Impl::Admission Gateway::Impl::Admit(const http::Request& req) const {
 
   ad.catalog = owner_.catalog();
   if (models) return ad;
+  ad.billed = ep->billed;
 
   auto info = provider::InspectRequest(req.body);
   if (!info.ok()) return refuse(400, std::string(info.status().message()), "invalid_request");
@@ -720,7 +737,8 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
 
   const config::Config& cfg = catalog->config();
   std::string request_id = NewRequestId(d_.clock->NowMs());  // moved into the usage record
-  if (who->metered) {
+  const bool billed = ad.billed;
+  if (who->metered && billed) {
     bool admitted = co_await Reserve(w, cf, *who, *route, *info, cfg, request_id);
     if (!admitted) co_return;
   }
@@ -735,7 +753,7 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
   auto pools = d_.keys->Snapshot();
   const keypool::PoolView* pv = pools->Find(route->pool);
   Record(worker, *catalog, *who, *route, *info, std::move(request_id), pv ? pv->id : 0, a, start_us,
-         first_byte_us);
+         first_byte_us, billed);
 }
 
 asio::awaitable<bool> Gateway::Impl::Reserve(http::ResponseWriter& w, ClientFormat cf,
@@ -1246,7 +1264,7 @@ void Gateway::Impl::RequestRotation(const keypool::PoolView& pool, const keypool
 void Gateway::Impl::Record(http::Worker& worker, const Catalog& catalog, const ClientIdentity& who,
                            const ModelRoute& route, const provider::RequestInfo& info,
                            std::string request_id, int64_t pool_id, const Attempted& a,
-                           int64_t start_us, int64_t first_byte_us) {
+                           int64_t start_us, int64_t first_byte_us, bool billed) {
   int64_t now_us = SteadyMicros();
   RouteMetrics& metrics = MetricsOf(worker, catalog, route);
   RequestsOf(metrics, route, a.status).Inc();
@@ -1260,6 +1278,7 @@ void Gateway::Impl::Record(http::Worker& worker, const Catalog& catalog, const C
   u.model = route.id;
   provider::Usage usage = a.usage;
   if (!usage.present && a.streamed_events > 0) usage = CountedUsage(info, a);
+  if (!billed) usage = provider::Usage{};  // whatever the answer held, nothing was spent
   u.input_tokens = usage.input_tokens;
   u.output_tokens = usage.output_tokens;
   u.cache_read_tokens = usage.cache_read_tokens;
@@ -1275,7 +1294,7 @@ void Gateway::Impl::Record(http::Worker& worker, const Catalog& catalog, const C
   u.status = a.status;
   u.attempts = a.attempts;
   u.created_at_ms = d_.clock->NowMs();
-  u.settle = who.metered;
+  u.settle = who.metered && billed;  // an unbilled call reserved nothing
   d_.usage->Enqueue(std::move(u));
 }
 

@@ -61,7 +61,7 @@ void SleepMs(int ms) {
 }
 
 std::string ErrorBody(const std::string& path, const StubBehavior& b) {
-  bool anthropic = path == "/v1/messages";
+  bool anthropic = path.rfind("/v1/messages", 0) == 0;  // and /v1/messages/count_tokens
   std::string type = b.error_type, message = b.error_message;
   if (type.empty()) {
     switch (b.status) {
@@ -101,6 +101,7 @@ std::string Base64Embedding() {
 std::string OkBody(const std::string& path, const std::string& model, const StubBehavior& b,
                    bool base64_embedding) {
   std::string p = std::to_string(b.prompt_tokens), c = std::to_string(b.completion_tokens);
+  if (path == "/v1/messages/count_tokens") return "{\"input_tokens\":" + p + "}";
   if (path == "/v1/messages") {
     return "{\"id\":\"msg_stub\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"" + model +
            "\",\"content\":[{\"type\":\"text\",\"text\":\"Hello from the stub\"}],"
@@ -710,7 +711,8 @@ void UpstreamStub::Serve(int fd, int connection_id, std::string peer) {
     const std::string tool = ToolToCall(req.path, req.body);
     if (!stream) {
       std::string body =
-          tool.empty()
+          !b.ok_body.empty() ? b.ok_body
+          : tool.empty()
               ? OkBody(req.path, model, b, FindJsonString(req.body, "encoding_format") == "base64")
               : ToolCallBody(req.path, model, tool, b);
       std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +

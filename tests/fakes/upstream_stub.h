@@ -1,6 +1,6 @@
 // A real HTTP/1.1 upstream on loopback for end-to-end tests and benchmarks: speaks enough of the
-// OpenAI (chat, completions, embeddings, responses) and Anthropic (messages) APIs, streaming and
-// not, and can be scripted per upstream key. It records every request it receives.
+// OpenAI (chat, completions, embeddings, responses) and Anthropic (messages, count_tokens) APIs,
+// streaming and not, and can be scripted per upstream key. It records every request it receives.
 //
 // Behaviour per key: an explicit Script() for that key, else one read from the key itself —
 // a key containing "-ok-" (or anything else) answers normally; "-s401-", "-s402-", "-s403-",
@@ -10,8 +10,8 @@
 // apart; "-big-" streams 20,000 events of about 1 KB each (~20 MB) as fast as the reader takes
 // them. A chat or messages request that offers tools and carries no tool result yet gets a call
 // of its first tool with the arguments {"city": "Paris"} (streamed in two fragments) instead of
-// text, in the request's format. A script can also change the number of stream events, their pace and their size. The spend routes
-// (GET /key/info, GET /api/v1/key) answer from SetSpend().
+// text, in the request's format. A script can also change the number of stream events, their pace
+// and their size. The spend routes (GET /key/info, GET /api/v1/key) answer from SetSpend().
 //
 // Wire-level routes, for tests of the HTTP client itself (query parameters are integers; every
 // answer carries "x-stub-connection: <id>", 1, 2, ... in accept order):
@@ -56,6 +56,7 @@ struct StubBehavior {
   int reset_after_events = -1;     // >= 0: reset the connection after that many events
   int prompt_tokens = 11;
   int completion_tokens = 7;
+  std::string ok_body;  // non-empty: a non-streamed 200's body, sent as is
 };
 
 // The answer of the spend routes, LiteLLM's GET /key/info and OpenRouter's GET /api/v1/key, for

@@ -302,6 +302,31 @@ TEST_F(CreditsTest, RateLimitedWith429AndRetryAfter) {
   EXPECT_EQ(*store_->CountReservations(), 0);
 }
 
+// Token counting is free at Anthropic, and Claude Code calls it every turn: it needs no credits,
+// reserves nothing, spends no rate limit and settles nothing. With rpm_limit 1 and no credits,
+// three counts pass; the chat after them is refused for credits (402), not for the rate (429):
+// the counts took none of the minute's one request.
+TEST_F(CreditsTest, CountingTokensNeedsNoCreditsAndSpendsNoRateLimit) {
+  std::string token = Client("counter", {.credits_micros = 0, .rpm_limit = 1});
+  StartGateway();
+  for (int i = 0; i < 3; ++i) {
+    HttpResponse r =
+        HttpRequest("POST", base_ + "/v1/messages/count_tokens",
+                    {{"x-api-key", token}, {"content-type", "application/json"}},
+                    R"({"model":"claude-test","messages":[{"role":"user","content":"hi"}]})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body, R"({"input_tokens":11})");
+  }
+  HttpResponse chat = Chat(token);
+  EXPECT_EQ(chat.status, 402) << chat.body;
+  EXPECT_EQ(*store_->CountReservations(), 0);
+  app_->Shutdown();
+  int records = 0;
+  EXPECT_EQ(Spent(token, &records), 0);
+  EXPECT_EQ(records, 3) << "each count is recorded";
+  EXPECT_EQ(Balance(token), 0);
+}
+
 TEST_F(CreditsTest, UnmeteredKeysNeverReserve) {
   std::string token = Client("free", {});
   StartGateway();

@@ -268,6 +268,70 @@ TEST_F(GatewayTest, AnthropicMessagesPassThrough) {
   EXPECT_EQ(usage->at(0).output_tokens, 7);
 }
 
+// Anthropic's token counting (Claude Code calls it every turn, with ?beta=true): passed to an
+// Anthropic upstream with the model mapped and the client's beta header, answered as the upstream
+// answered, recorded at no cost. A model of another format cannot count this way: an error in
+// Anthropic's shape and no upstream call (a made-up count would mislead the client).
+TEST_F(GatewayTest, CountTokensPassesToAnthropicAndIsRecordedAtNoCost) {
+  Keys("claude", {"sk-ant-ok-cntcntcntcnt"});
+  Keys("main", {"sk-main-ok-cntcntcntcnt"});
+  StartGateway(
+      "[[models]]\nid = \"claude-priced\"\npool = \"claude\"\nupstream = \"claude-up\"\n"
+      "price = { input = 3, output = 15 }\n");
+  const std::string body =
+      R"({"model":"claude-priced","system":"be brief","messages":[{"role":"user","content":"hi"}],)"
+      R"("tools":[{"name":"get_weather","input_schema":{"type":"object"}}]})";
+  HttpResponse r = HttpRequest("POST", base_ + "/v1/messages/count_tokens?beta=true",
+                               {{"x-api-key", kClientToken},
+                                {"anthropic-beta", "token-counting-2024-11-01"},
+                                {"content-type", "application/json"}},
+                               body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"input_tokens":11})");
+  auto seen = stub_.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].path, "/v1/messages/count_tokens");
+  EXPECT_EQ(seen[0].key, "sk-ant-ok-cntcntcntcnt");
+  EXPECT_EQ(seen[0].headers["anthropic-beta"], "token-counting-2024-11-01");
+  std::string expected = body;
+  expected.replace(expected.find("\"claude-priced\""), 15, "\"claude-up\"");
+  EXPECT_EQ(seen[0].body, expected) << "every byte but the model survives";
+
+  HttpResponse other =
+      HttpRequest("POST", base_ + "/v1/messages/count_tokens", {{"x-api-key", kClientToken}},
+                  R"({"model":"gpt-test","messages":[]})");
+  EXPECT_EQ(other.status, 400) << other.body;
+  EXPECT_NE(other.body.find("\"type\":\"error\""), std::string::npos) << other.body;
+  EXPECT_NE(other.body.find("/v1/messages/count_tokens cannot reach"), std::string::npos)
+      << other.body;
+  HttpResponse get =
+      HttpRequest("GET", base_ + "/v1/messages/count_tokens", {{"x-api-key", kClientToken}}, "");
+  EXPECT_EQ(get.status, 405) << get.body;
+  EXPECT_NE(get.body.find("\"type\":\"error\""), std::string::npos) << get.body;
+  EXPECT_EQ(stub_.request_count(), 1u) << "refused requests never reach the upstream";
+
+  // An upstream that reports usage with its count (no Anthropic answer does) still charges
+  // nothing: the call is free whatever the answer holds.
+  StubBehavior with_usage;
+  with_usage.ok_body = R"({"input_tokens":11,"usage":{"input_tokens":11,"output_tokens":5}})";
+  stub_.Script("sk-ant-ok-cntcntcntcnt", with_usage);
+  HttpResponse odd =
+      HttpRequest("POST", base_ + "/v1/messages/count_tokens", {{"x-api-key", kClientToken}}, body);
+  ASSERT_EQ(odd.status, 200) << odd.body;
+  EXPECT_EQ(odd.body, with_usage.ok_body);
+
+  app_->Shutdown();
+  auto usage = store_->ListUsage({});
+  ASSERT_EQ(usage->size(), 2u);
+  for (const store::UsageRecord& u : *usage) {
+    EXPECT_EQ(u.model, "claude-priced");
+    EXPECT_EQ(u.status, 200);
+    EXPECT_EQ(u.input_tokens, 0) << "counting tokens consumes none";
+    EXPECT_EQ(u.output_tokens, 0);
+    EXPECT_EQ(u.cost_micros, 0);
+  }
+}
+
 // Half of the pool is dead (401). Every request succeeds for the client; each dead key is rotated
 // exactly once; the backups consumed equal the dead keys.
 TEST_F(GatewayTest, FailoverWithHalfThePoolDead) {

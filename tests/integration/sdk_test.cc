@@ -64,17 +64,24 @@ TEST(SdkTest, OfficialOpenAIAndAnthropicSdks) {
   auto usage = store->ListUsage({.limit = 1000});
   ASSERT_TRUE(usage.ok()) << usage.status().ToString();
   // One record per SDK call that reached an upstream: 7 OpenAI (chat, alias, 3 streams,
-  // 2 embeddings), 3 Anthropic (create, 2 streams), 13 translated (translate.test.mjs: 4 with
-  // the openai SDK and 4 with the Anthropic SDK across chat and Anthropic formats, 2 structured
-  // outputs, 3 against the Responses model) and 13 Responses calls (responses.test.mjs: 6 on each
-  // of the chat and Anthropic models, 1 structured output); models lists, bad keys and unknown models never reach a
-  // pool. One Responses request is refused (400, no upstream call: no tokens).
-  EXPECT_EQ(usage->size(), 37u);
-  int refused = 0;
+  // 2 embeddings), 5 Anthropic (create, 2 streams, 2 token counts, which cost nothing), 13
+  // translated (translate.test.mjs: 4 with the openai SDK and 4 with the Anthropic SDK across chat
+  // and Anthropic formats, 2 structured outputs, 3 against the Responses model) and 13 Responses
+  // calls (responses.test.mjs: 6 on each of the chat and Anthropic models, 1 structured output);
+  // models lists, bad keys and unknown models never reach a pool. One Responses request is refused
+  // (400, no upstream call: no tokens).
+  EXPECT_EQ(usage->size(), 39u);
+  int refused = 0, counts = 0;
   for (const auto& u : *usage) {
     if (u.status == 400) {
       ++refused;
       EXPECT_EQ(u.input_tokens, 0) << u.model << ": a refused request reached no upstream";
+      continue;
+    }
+    if (u.model == "claude-sdk" && u.input_tokens == 0) {
+      ++counts;
+      EXPECT_EQ(u.output_tokens, 0) << "a token count consumes no tokens";
+      EXPECT_EQ(u.cost_micros, 0);
       continue;
     }
     EXPECT_EQ(u.status, 200) << u.model;
@@ -82,6 +89,7 @@ TEST(SdkTest, OfficialOpenAIAndAnthropicSdks) {
     EXPECT_EQ(u.output_tokens, u.model == "embed-sdk" ? 0 : 7) << u.model;
   }
   EXPECT_EQ(refused, 1);
+  EXPECT_EQ(counts, 2);
 }
 
 }  // namespace

@@ -1,10 +1,10 @@
-// The official Anthropic SDK against keygate: messages, streaming, and a bad key.
+// The official Anthropic SDK against keygate: messages, streaming, token counting, and a bad key.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 
 import {
-  ANTHROPIC_MODEL, CLIENT_OPTIONS, KEYGATE_KEY, KEYGATE_URL, STUB_COMPLETION_TOKENS,
+  ANTHROPIC_MODEL, CLIENT_OPTIONS, OPENAI_MODEL, KEYGATE_KEY, KEYGATE_URL, STUB_COMPLETION_TOKENS,
   STUB_PROMPT_TOKENS, STUB_STREAM_TEXT, STUB_TEXT,
 } from "./common.mjs";
 
@@ -56,6 +56,26 @@ test("a bad key is an AuthenticationError (401) in Anthropic's shape", async () 
     assert.equal(err.status, 401);
     assert.equal(err.error?.type, "error");
     assert.equal(err.error?.error?.type, "authentication_error");
+    return true;
+  });
+});
+
+// Claude Code counts tokens every turn through the beta client (POST
+// /v1/messages/count_tokens?beta=true); the stable client sends the same without the query.
+test("count tokens, stable and beta clients", async () => {
+  const counted = { model: ANTHROPIC_MODEL, messages: [{ role: "user", content: "Hello" }] };
+  const stable = await client.messages.countTokens(counted);
+  assert.equal(stable.input_tokens, STUB_PROMPT_TOKENS);
+  const beta = await client.beta.messages.countTokens({ ...counted, betas: ["token-counting-2024-11-01"] });
+  assert.equal(beta.input_tokens, STUB_PROMPT_TOKENS);
+});
+
+test("counting tokens for a model without Anthropic's endpoint is a BadRequestError", async () => {
+  const counted = { model: OPENAI_MODEL, messages: [{ role: "user", content: "Hello" }] };
+  await assert.rejects(client.messages.countTokens(counted), (err) => {
+    assert.ok(err instanceof Anthropic.BadRequestError, `got ${err?.constructor?.name}: ${err}`);
+    assert.equal(err.status, 400);
+    assert.equal(err.error?.error?.type, "invalid_request_error");
     return true;
   });
 });
