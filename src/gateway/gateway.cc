@@ -65,6 +65,17 @@ ClientFormat FormatForPath(std::string_view path) {
   return e != nullptr ? e->client : ClientFormat::kOpenAI;
 }
 
+// The shape a request is answered in (its errors, and the models list): as its path's, except
+// that GET /v1/models serves both APIs' lists, told apart by anthropic-version, which
+// Anthropic's SDKs and Claude Code send on every request (Claude Code's model picker reads only
+// Anthropic's list) and OpenAI's clients never do.
+ClientFormat FormatFor(const http::Request& req) {
+  if (req.path == "/v1/models" && !req.Header("anthropic-version").empty()) {
+    return ClientFormat::kAnthropic;
+  }
+  return FormatForPath(req.path);
+}
+
 // How a client path reaches a model's upstream format (docs/translation.md has the matrix).
 enum class Mode {
   kPassThrough,          // same format: bytes pass, only the model is rewritten
@@ -403,6 +414,35 @@ asio::awaitable<T> OnStoreThread(TaskPool& pool, const std::function<T()>& job) 
       std::move(initiate), asio::use_awaitable);
 }
 
+// The catalog's ids and aliases, in OpenAI's list shape or Anthropic's (one page: has_more is
+// false, whatever `limit` asked for). Neither API's fields for a model's age mean anything here:
+// the epoch, as `created` 0 and as an RFC 3339 time.
+std::string ModelsList(const Catalog& catalog, ClientFormat f) {
+  const bool anthropic = f == ClientFormat::kAnthropic;
+  const auto& listed = catalog.listed();
+  std::string body = anthropic ? "{\"data\":[" : "{\"object\":\"list\",\"data\":[";
+  for (size_t i = 0; i < listed.size(); ++i) {
+    if (i > 0) body += ',';
+    // Model ids come from the operator's config; escape them like any JSON string.
+    const std::string id = provider::JsonString(listed[i].id);
+    if (anthropic) {
+      AppendPieces(body, {"{\"type\":\"model\",\"id\":", id, ",\"display_name\":", id,
+                          ",\"created_at\":\"1970-01-01T00:00:00Z\"}"});
+    } else {
+      AppendPieces(body, {"{\"id\":", id, ",\"object\":\"model\",\"created\":0,\"owned_by\":",
+                          provider::JsonString(listed[i].owned_by), "}"});
+    }
+  }
+  body += ']';
+  if (anthropic) {
+    const std::string first = listed.empty() ? "null" : provider::JsonString(listed.front().id);
+    const std::string last = listed.empty() ? "null" : provider::JsonString(listed.back().id);
+    AppendPieces(body, {",\"has_more\":false,\"first_id\":", first, ",\"last_id\":", last});
+  }
+  body += '}';
+  return body;
+}
+
 // Tokens a request may use, estimated before it is forwarded. Input: one token per code point of
 // prompt text (tokenizers produce fewer tokens than code points for text) plus kFramingTokens for
 // message framing; output: the request's max_tokens, else the model's configured max_tokens.
@@ -509,7 +549,7 @@ class Gateway::Impl {
   }
 
   asio::awaitable<void> Local(http::Request& req, http::ResponseWriter& w);
-  asio::awaitable<void> Models(http::ResponseWriter& w, const Catalog& catalog);
+  asio::awaitable<void> Models(http::ResponseWriter& w, const Catalog& catalog, ClientFormat f);
 
   // A 2xx event stream that Proxy accepted and Relay forwards. Relay runs after Proxy returned:
   // a stream may stay open for hours, and Proxy's coroutine frame (g++ gives every local of
@@ -640,17 +680,9 @@ asio::awaitable<void> Gateway::Impl::Local(http::Request& req, http::ResponseWri
   }
 }
 
-asio::awaitable<void> Gateway::Impl::Models(http::ResponseWriter& w, const Catalog& catalog) {
-  std::string body = "{\"object\":\"list\",\"data\":[";
-  bool first = true;
-  for (const auto& m : catalog.listed()) {
-    if (!first) body += ',';
-    first = false;
-    // Model ids come from the operator's config; escape them like any JSON string.
-    body += "{\"id\":" + provider::JsonString(m.id) + ",\"object\":\"model\",\"created\":0,\"owned_by\":" +
-            provider::JsonString(m.owned_by) + "}";
-  }
-  body += "]}";
+asio::awaitable<void> Gateway::Impl::Models(http::ResponseWriter& w, const Catalog& catalog,
+                                            ClientFormat f) {
+  std::string body = ModelsList(catalog, f);
   Headers h{{"content-type", "application/json"}};
   co_await w.Send(200, h, body);
 }
@@ -720,14 +752,14 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
     co_await Local(req, w);
     co_return;
   }
-  const ClientFormat cf = FormatForPath(req.path);
+  const ClientFormat cf = FormatFor(req);
   Admission ad = Admit(req);
   if (ad.status != 0) {
     co_await Reply(w, cf, ad.status, ad.message, ad.code);
     co_return;
   }
   if (!ad.route) {
-    co_await Models(w, *ad.catalog);
+    co_await Models(w, *ad.catalog, cf);
     co_return;
   }
   const ClientIdentity* who = ad.who.get();

@@ -187,6 +187,47 @@ TEST_F(GatewayTest, BadRequestsAreClearClientErrors) {
   EXPECT_EQ(Chat(R"({"model":"gpt-test","messages":[]})").status, 200) << "still serving";
 }
 
+// GET /v1/models answers in Anthropic's list shape when asked with anthropic-version (Claude
+// Code's model picker reads only that shape), in OpenAI's otherwise; its errors follow suit.
+TEST_F(GatewayTest, ModelsListInAnthropicsShapeForAnthropicClients) {
+  StartGateway();
+  HttpResponse r =
+      HttpRequest("GET", base_ + "/v1/models",
+                  {{"x-api-key", kClientToken}, {"anthropic-version", "2023-06-01"}}, "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  boost::json::object list = boost::json::parse(r.body).as_object();
+  EXPECT_EQ(list.count("object"), 0u) << r.body;
+  EXPECT_EQ(list.at("has_more"), false);
+  const boost::json::array& data = list.at("data").as_array();
+  ASSERT_FALSE(data.empty());
+  std::set<std::string> ids;
+  for (const boost::json::value& v : data) {
+    const boost::json::object& m = v.as_object();
+    EXPECT_EQ(m.at("type"), "model") << boost::json::serialize(m);
+    EXPECT_EQ(m.at("display_name"), m.at("id"));
+    EXPECT_EQ(m.at("created_at"), "1970-01-01T00:00:00Z");
+    ids.insert(std::string(m.at("id").as_string()));
+  }
+  EXPECT_TRUE(ids.count("gpt-test") && ids.count("gpt-alias") && ids.count("claude-test"))
+      << r.body;
+  EXPECT_EQ(list.at("first_id"), data.front().at("id"));
+  EXPECT_EQ(list.at("last_id"), data.back().at("id"));
+
+  HttpResponse openai = HttpRequest("GET", base_ + "/v1/models",
+                                    {{"Authorization", std::string("Bearer ") + kClientToken}}, "");
+  ASSERT_EQ(openai.status, 200) << openai.body;
+  boost::json::object olist = boost::json::parse(openai.body).as_object();
+  EXPECT_EQ(olist.at("object"), "list");
+  EXPECT_EQ(olist.at("data").as_array().size(), data.size());
+  EXPECT_EQ(olist.at("data").as_array()[0].at("object"), "model");
+
+  HttpResponse bad = HttpRequest(
+      "GET", base_ + "/v1/models",
+      {{"x-api-key", "kg-not-a-key-000000000000"}, {"anthropic-version", "2023-06-01"}}, "");
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_NE(bad.body.find("\"authentication_error\""), std::string::npos) << bad.body;
+}
+
 TEST_F(GatewayTest, ModelsHealthAndMetrics) {
   Keys("main", {"sk-main-ok-eeeeeeeeeeee"});
   StartGateway();

@@ -1,4 +1,5 @@
-// The official Anthropic SDK against keygate: messages, streaming, token counting, and a bad key.
+// The official Anthropic SDK against keygate: messages, streaming, token counting, the models
+// list, and a bad key.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
@@ -78,4 +79,14 @@ test("counting tokens for a model without Anthropic's endpoint is a BadRequestEr
     assert.equal(err.error?.error?.type, "invalid_request_error");
     return true;
   });
+});
+
+test("models list in Anthropic's shape", async () => {
+  const models = [];
+  for await (const m of client.models.list()) models.push(m);
+  const claude = models.find((m) => m.id === ANTHROPIC_MODEL);
+  assert.ok(claude, `${ANTHROPIC_MODEL} missing from ${JSON.stringify(models)}`);
+  assert.equal(claude.type, "model");
+  assert.equal(claude.display_name, ANTHROPIC_MODEL);
+  assert.ok(models.some((m) => m.id === OPENAI_MODEL), "every model is listed, whatever its format");
 });
