@@ -565,13 +565,14 @@ class Gateway::Impl {
   };
 
   // Runs the attempts loop for one routed request and answers the client, except for a 2xx
-  // event stream: that one it leaves in `*accepted` (with a.status set) for Relay.
+  // event stream: that one it leaves in `*accepted` (with a.status set) for Relay. `billed`:
+  // the endpoint's (Endpoint::billed).
   asio::awaitable<Attempted> Proxy(http::Worker& worker, http::Request& req,
                                    http::ResponseWriter& w, ClientFormat cf,
                                    const ModelRoute& route, const provider::RequestInfo& info,
                                    const config::Config& cfg, int64_t start_us,
                                    int64_t* first_byte_us, const std::string& request_id,
-                                   Accepted* accepted);
+                                   bool billed, Accepted* accepted);
   // Forwards the accepted stream `s` to the client and records in `a` what it delivered.
   asio::awaitable<void> Relay(http::ResponseWriter& w, Accepted& s, const ModelRoute& route,
                               const provider::RequestInfo& info, const std::string& request_id,
@@ -777,7 +778,7 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
   int64_t first_byte_us = 0;
   Accepted accepted;
   Attempted a = co_await Proxy(worker, req, w, cf, *route, *info, cfg, start_us, &first_byte_us,
-                               request_id, &accepted);
+                               request_id, billed, &accepted);
   if (accepted.ex) {
     co_await Relay(w, accepted, *route, *info, request_id, &first_byte_us, a);
     accepted = Accepted{};  // the exchange ends (and the key's in-flight count) before Record
@@ -853,7 +854,7 @@ asio::awaitable<bool> Gateway::Impl::Reserve(http::ResponseWriter& w, ClientForm
 asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
     http::Worker& worker, http::Request& req, http::ResponseWriter& w, ClientFormat cf,
     const ModelRoute& route, const provider::RequestInfo& info, const config::Config& cfg,
-    int64_t start_us, int64_t* first_byte_us, const std::string& request_id,
+    int64_t start_us, int64_t* first_byte_us, const std::string& request_id, bool billed,
     Accepted* accepted) {
   Attempted a;
   std::shared_ptr<const keypool::PoolSet> pools = d_.keys->Snapshot();
@@ -1029,6 +1030,13 @@ asio::awaitable<Gateway::Impl::Attempted> Gateway::Impl::Proxy(
       std::string_view ra = head.Header("retry-after");
       if (!ra.empty()) o.retry_after_ms = provider::ParseRetryAfterMs(ra, d_.clock->NowMs());
       provider::Verdict v = provider::Classify(route.classifier, o);
+      if (!billed && v.action == provider::Action::kCooldown) {
+        // An unbilled call's limits are its own (Anthropic limits token counting apart from
+        // messages): the client gets the 429 (and counts for itself); the key is not cooled
+        // down for the traffic that pays. A burst of counts, as Claude Code sends at start,
+        // would otherwise put a small pool out of service for messages.
+        v.action = provider::Action::kPass;
+      }
       if (v.action == provider::Action::kPass) {
         // The client's own error: hand it over as the provider sent it.
         Headers h{{"content-type", std::string(head.Header("content-type").empty()

@@ -373,6 +373,23 @@ TEST_F(GatewayTest, CountTokensPassesToAnthropicAndIsRecordedAtNoCost) {
   }
 }
 
+// Token counting has its own rate limits at Anthropic. A count's 429 goes to the client as sent
+// and does not cool the key down: the paid traffic after it still reaches the key.
+TEST_F(GatewayTest, CountTokensRateLimitLeavesTheKeyInService) {
+  Keys("claude", {"sk-ant-s429-onlykey-xxxx"});
+  StartGateway();
+  HttpResponse count =
+      HttpRequest("POST", base_ + "/v1/messages/count_tokens", {{"x-api-key", kClientToken}},
+                  R"({"model":"claude-test","messages":[]})");
+  EXPECT_EQ(count.status, 429) << count.body;
+  EXPECT_NE(count.body.find("\"rate_limit_error\""), std::string::npos) << count.body;
+  EXPECT_EQ(stub_.request_count(), 1u) << "one key, one attempt: not cooled, not retried";
+  HttpResponse messages = HttpRequest("POST", base_ + "/v1/messages", {{"x-api-key", kClientToken}},
+                                      R"({"model":"claude-test","max_tokens":10,"messages":[]})");
+  EXPECT_EQ(messages.status, 429) << messages.body;
+  EXPECT_EQ(stub_.request_count(), 2u) << "the key was still in service for the messages call";
+}
+
 // Half of the pool is dead (401). Every request succeeds for the client; each dead key is rotated
 // exactly once; the backups consumed equal the dead keys.
 TEST_F(GatewayTest, FailoverWithHalfThePoolDead) {
