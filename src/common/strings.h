@@ -24,6 +24,9 @@ std::string HexEncode(std::string_view bytes);
 void HexEncodeTo(std::string_view bytes, char* out);
 // Returns nullopt unless `hex` is an even-length string of [0-9a-fA-F].
 std::optional<std::string> HexDecode(std::string_view hex);
+// Decodes a URL path segment: "%XX" becomes the byte 0xXX ('+' stays '+': that rule is the
+// query string's). nullopt for a '%' not followed by two hex digits.
+std::optional<std::string> PercentDecode(std::string_view s);
 
 // A set of bytes answered by one table look-up. For the hot paths that scan text for a few
 // bytes: std::string_view::find_first_of(const char*) calls memchr over the set once per byte

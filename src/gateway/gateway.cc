@@ -69,8 +69,11 @@ ClientFormat FormatForPath(std::string_view path) {
 // that GET /v1/models serves both APIs' lists, told apart by anthropic-version, which
 // Anthropic's SDKs and Claude Code send on every request (Claude Code's model picker reads only
 // Anthropic's list) and OpenAI's clients never do.
+constexpr std::string_view kModelsPath = "/v1/models";
+constexpr std::string_view kModelPrefix = "/v1/models/";  // + an id: one model
+
 ClientFormat FormatFor(const http::Request& req) {
-  if (req.path == "/v1/models" && !req.Header("anthropic-version").empty()) {
+  if (req.path.starts_with(kModelsPath) && !req.Header("anthropic-version").empty()) {
     return ClientFormat::kAnthropic;
   }
   return FormatForPath(req.path);
@@ -414,30 +417,40 @@ asio::awaitable<T> OnStoreThread(TaskPool& pool, const std::function<T()>& job) 
       std::move(initiate), asio::use_awaitable);
 }
 
-// The catalog's ids and aliases, in OpenAI's list shape or Anthropic's (one page: has_more is
-// false, whatever `limit` asked for). Neither API's fields for a model's age mean anything here:
-// the epoch, as `created` 0 and as an RFC 3339 time.
-std::string ModelsList(const Catalog& catalog, ClientFormat f) {
+// One model object of a models answer: OpenAI's {id, object, created, owned_by (its pool)} or
+// Anthropic's {type, id, display_name, created_at}. Neither API's fields for a model's age mean
+// anything here: the epoch, as `created` 0 and as an RFC 3339 time.
+void AppendModel(std::string& out, std::string_view name, std::string_view pool, ClientFormat f) {
+  // Model names come from the operator's config or the client; escape them like any JSON string.
+  const std::string id = provider::JsonString(name);
+  if (f == ClientFormat::kAnthropic) {
+    AppendPieces(out, {"{\"type\":\"model\",\"id\":", id, ",\"display_name\":", id,
+                       ",\"created_at\":\"1970-01-01T00:00:00Z\"}"});
+  } else {
+    AppendPieces(out, {"{\"id\":", id, ",\"object\":\"model\",\"created\":0,\"owned_by\":",
+                       provider::JsonString(pool), "}"});
+  }
+}
+
+// The catalog's ids and aliases that `who` may use, in OpenAI's list shape or Anthropic's (one
+// page: has_more is false, whatever `limit` asked for).
+std::string ModelsList(const Catalog& catalog, const ClientIdentity& who, ClientFormat f) {
   const bool anthropic = f == ClientFormat::kAnthropic;
-  const auto& listed = catalog.listed();
   std::string body = anthropic ? "{\"data\":[" : "{\"object\":\"list\",\"data\":[";
-  for (size_t i = 0; i < listed.size(); ++i) {
-    if (i > 0) body += ',';
-    // Model ids come from the operator's config; escape them like any JSON string.
-    const std::string id = provider::JsonString(listed[i].id);
-    if (anthropic) {
-      AppendPieces(body, {"{\"type\":\"model\",\"id\":", id, ",\"display_name\":", id,
-                          ",\"created_at\":\"1970-01-01T00:00:00Z\"}"});
-    } else {
-      AppendPieces(body, {"{\"id\":", id, ",\"object\":\"model\",\"created\":0,\"owned_by\":",
-                          provider::JsonString(listed[i].owned_by), "}"});
-    }
+  std::string_view first, last;
+  for (const Catalog::Listed& m : catalog.listed()) {
+    std::shared_ptr<const ModelRoute> route = catalog.Resolve(m.id);
+    if (route == nullptr || !who.Allows(route->id)) continue;
+    if (!first.empty()) body += ',';
+    AppendModel(body, m.id, m.owned_by, f);
+    if (first.empty()) first = m.id;
+    last = m.id;
   }
   body += ']';
   if (anthropic) {
-    const std::string first = listed.empty() ? "null" : provider::JsonString(listed.front().id);
-    const std::string last = listed.empty() ? "null" : provider::JsonString(listed.back().id);
-    AppendPieces(body, {",\"has_more\":false,\"first_id\":", first, ",\"last_id\":", last});
+    const std::string first_id = first.empty() ? "null" : provider::JsonString(first);
+    const std::string last_id = last.empty() ? "null" : provider::JsonString(last);
+    AppendPieces(body, {",\"has_more\":false,\"first_id\":", first_id, ",\"last_id\":", last_id});
   }
   body += '}';
   return body;
@@ -502,6 +515,8 @@ class Gateway::Impl {
     provider::RequestInfo info;
     std::shared_ptr<const ModelRoute> route;  // null for GET /v1/models
     bool billed = true;                       // Endpoint::billed
+    // GET /v1/models/{id}: the id asked (percent-decoded), which `route` serves.
+    std::string retrieved;
   };
   Admission Admit(const http::Request& req) const;
 
@@ -549,7 +564,8 @@ class Gateway::Impl {
   }
 
   asio::awaitable<void> Local(http::Request& req, http::ResponseWriter& w);
-  asio::awaitable<void> Models(http::ResponseWriter& w, const Catalog& catalog, ClientFormat f);
+  // Answers GET /v1/models (the list) and GET /v1/models/{id} (one model).
+  asio::awaitable<void> Models(http::ResponseWriter& w, const Admission& ad, ClientFormat f);
 
   // A 2xx event stream that Proxy accepted and Relay forwards. Relay runs after Proxy returned:
   // a stream may stay open for hours, and Proxy's coroutine frame (g++ gives every local of
@@ -681,9 +697,14 @@ asio::awaitable<void> Gateway::Impl::Local(http::Request& req, http::ResponseWri
   }
 }
 
-asio::awaitable<void> Gateway::Impl::Models(http::ResponseWriter& w, const Catalog& catalog,
+asio::awaitable<void> Gateway::Impl::Models(http::ResponseWriter& w, const Admission& ad,
                                             ClientFormat f) {
-  std::string body = ModelsList(catalog, f);
+  std::string body;
+  if (ad.retrieved.empty()) {
+    body = ModelsList(*ad.catalog, *ad.who, f);
+  } else {
+    AppendModel(body, ad.retrieved, ad.route->pool, f);
+  }
   Headers h{{"content-type", "application/json"}};
   co_await w.Send(200, h, body);
 }
@@ -697,7 +718,9 @@ Gateway::Impl::Admission Gateway::Impl::Admit(const http::Request& req) const {
     return std::move(ad);
   };
   const Endpoint* ep = FindEndpoint(req.path);
-  const bool models = req.path == "/v1/models";
+  const bool one_model =
+      req.path.size() > kModelPrefix.size() && req.path.starts_with(kModelPrefix);
+  const bool models = req.path == kModelsPath || one_model;
   if (ep == nullptr && !models) {
     return refuse(404, "unknown endpoint " + std::string(req.method) + " " + req.path,
                   "not_found");
@@ -720,6 +743,16 @@ Gateway::Impl::Admission Gateway::Impl::Admit(const http::Request& req) const {
   }
 
   ad.catalog = owner_.catalog();
+  if (one_model) {
+    std::optional<std::string> id = PercentDecode(req.path.substr(kModelPrefix.size()));
+    if (!id) return refuse(400, "malformed model id in " + req.path, "invalid_request");
+    ad.route = ad.catalog->Resolve(*id);
+    // A model this key may not use is not there for it, as in the list.
+    if (!ad.route || !ad.who->Allows(ad.route->id)) {
+      return refuse(404, "The model '" + *id + "' does not exist", "model_not_found");
+    }
+    ad.retrieved = std::move(*id);
+  }
   if (models) return ad;
   ad.billed = ep->billed;
 
@@ -759,8 +792,8 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
     co_await Reply(w, cf, ad.status, ad.message, ad.code);
     co_return;
   }
-  if (!ad.route) {
-    co_await Models(w, *ad.catalog, cf);
+  if (!ad.route || !ad.retrieved.empty()) {
+    co_await Models(w, ad, cf);
     co_return;
   }
   const ClientIdentity* who = ad.who.get();

@@ -56,6 +56,13 @@ TEST(Strings, HexRoundTrip) {
   EXPECT_EQ(HexDecode("01AB"), std::string("\x01\xab"));
   EXPECT_FALSE(HexDecode("0").has_value());
   EXPECT_FALSE(HexDecode("zz").has_value());
+  EXPECT_EQ(PercentDecode("openai%2Fgpt-4o"), "openai/gpt-4o");
+  EXPECT_EQ(PercentDecode("a%20b+c%c3%A9"), "a b+c\xc3\xa9");
+  EXPECT_EQ(PercentDecode(""), "");
+  EXPECT_EQ(PercentDecode("%41"), "A");
+  EXPECT_FALSE(PercentDecode("%4").has_value());
+  EXPECT_FALSE(PercentDecode("%").has_value());
+  EXPECT_FALSE(PercentDecode("x%zz").has_value());
 }
 
 TEST(Strings, HexEncodeToWritesTwoDigitsPerByte) {

@@ -150,6 +150,18 @@ TEST_F(CreditsTest, ModelsExpiryAndSubKeys) {
   HttpResponse other = Chat(parent, R"({"model":"other","messages":[]})");
   EXPECT_EQ(other.status, 403) << other.body;
   EXPECT_NE(other.body.find("may not use model 'other'"), std::string::npos) << other.body;
+  // The models it may not use are not listed for it, nor found one by one.
+  HttpResponse list = HttpRequest("GET", base_ + "/v1/models", {{"x-api-key", parent}}, "");
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_NE(list.body.find("\"gpt-test\""), std::string::npos) << list.body;
+  EXPECT_EQ(list.body.find("\"other\""), std::string::npos) << list.body;
+  EXPECT_EQ(list.body.find("\"claude-test\""), std::string::npos) << list.body;
+  EXPECT_EQ(HttpRequest("GET", base_ + "/v1/models/gpt-test", {{"x-api-key", parent}}, "").status,
+            200);
+  EXPECT_EQ(HttpRequest("GET", base_ + "/v1/models/other", {{"x-api-key", parent}}, "").status,
+            404);
+  HttpResponse all = HttpRequest("GET", base_ + "/v1/models", {{"x-api-key", expired}}, "");
+  EXPECT_EQ(all.status, 401) << "an expired key lists nothing";
   HttpResponse old = Chat(expired);
   EXPECT_EQ(old.status, 401) << old.body;
   EXPECT_NE(old.body.find("expired"), std::string::npos);

@@ -228,6 +228,38 @@ TEST_F(GatewayTest, ModelsListInAnthropicsShapeForAnthropicClients) {
   EXPECT_NE(bad.body.find("\"authentication_error\""), std::string::npos) << bad.body;
 }
 
+// GET /v1/models/{id}, as the SDKs' models.retrieve sends it: the model object in the shape the
+// client speaks, for an id or an alias (percent-decoded: ids may hold a '/'); 404 in that shape
+// for a model keygate does not serve.
+TEST_F(GatewayTest, OneModelIsRetrievedByIdOrAlias) {
+  StartGateway("[[models]]\nid = \"vendor/model-x\"\npool = \"main\"\n");
+  const std::vector<std::pair<std::string, std::string>> openai = {
+      {"Authorization", std::string("Bearer ") + kClientToken}};
+  const std::vector<std::pair<std::string, std::string>> anthropic = {
+      {"x-api-key", kClientToken}, {"anthropic-version", "2023-06-01"}};
+  HttpResponse r = HttpRequest("GET", base_ + "/v1/models/gpt-test", openai, "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"id":"gpt-test","object":"model","created":0,"owned_by":"main"})");
+  r = HttpRequest("GET", base_ + "/v1/models/gpt-alias", anthropic, "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"type":"model","id":"gpt-alias","display_name":"gpt-alias",)"
+                    R"("created_at":"1970-01-01T00:00:00Z"})");
+  r = HttpRequest("GET", base_ + "/v1/models/vendor%2Fmodel-x", openai, "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"id\":\"vendor/model-x\""), std::string::npos) << r.body;
+
+  r = HttpRequest("GET", base_ + "/v1/models/nope", openai, "");
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_NE(r.body.find("\"model_not_found\""), std::string::npos) << r.body;
+  r = HttpRequest("GET", base_ + "/v1/models/nope", anthropic, "");
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_NE(r.body.find("\"not_found_error\""), std::string::npos) << r.body;
+  EXPECT_EQ(HttpRequest("GET", base_ + "/v1/models/bad%zz", openai, "").status, 400);
+  EXPECT_EQ(HttpRequest("POST", base_ + "/v1/models/gpt-test", openai, "{}").status, 405);
+  EXPECT_EQ(HttpRequest("GET", base_ + "/v1/models/gpt-test", {}, "").status, 401);
+  EXPECT_EQ(stub_.request_count(), 0u) << "answered by keygate itself";
+}
+
 TEST_F(GatewayTest, ModelsHealthAndMetrics) {
   Keys("main", {"sk-main-ok-eeeeeeeeeeee"});
   StartGateway();

@@ -90,3 +90,10 @@ test("models list in Anthropic's shape", async () => {
   assert.equal(claude.display_name, ANTHROPIC_MODEL);
   assert.ok(models.some((m) => m.id === OPENAI_MODEL), "every model is listed, whatever its format");
 });
+
+test("models retrieve in Anthropic's shape", async () => {
+  const m = await client.models.retrieve(ANTHROPIC_MODEL);
+  assert.equal(m.id, ANTHROPIC_MODEL);
+  assert.equal(m.type, "model");
+  assert.equal(m.display_name, ANTHROPIC_MODEL);
+});

@@ -91,6 +91,16 @@ test("models list: ids and aliases", async () => {
   }
 });
 
+test("models retrieve: one model, and a NotFoundError for an unknown one", async () => {
+  const m = await client.models.retrieve(OPENAI_ALIAS);
+  assert.equal(m.id, OPENAI_ALIAS);
+  assert.equal(m.object, "model");
+  await assert.rejects(client.models.retrieve("no-such-model"), (err) => {
+    assert.ok(err instanceof OpenAI.NotFoundError, `got ${err?.constructor?.name}: ${err}`);
+    return true;
+  });
+});
+
 test("a bad key is an AuthenticationError (401)", async () => {
   const bad = new OpenAI({
     baseURL: `${KEYGATE_URL}/v1`, apiKey: "kg-not-a-key-0000000000000000", ...CLIENT_OPTIONS,
