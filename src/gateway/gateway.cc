@@ -65,18 +65,16 @@ ClientFormat FormatForPath(std::string_view path) {
   return e != nullptr ? e->client : ClientFormat::kOpenAI;
 }
 
-// The shape a request is answered in (its errors, and the models list): as its path's, except
-// that GET /v1/models serves both APIs' lists, told apart by anthropic-version, which
-// Anthropic's SDKs and Claude Code send on every request (Claude Code's model picker reads only
-// Anthropic's list) and OpenAI's clients never do.
+// The shape a request is answered in (its errors, and the models list): its endpoint's; elsewhere
+// (the models list, an unknown path) Anthropic's when the request carries anthropic-version,
+// which Anthropic's SDKs and Claude Code send on every request and OpenAI's clients never do
+// (Claude Code's model picker reads only Anthropic's list).
 constexpr std::string_view kModelsPath = "/v1/models";
 constexpr std::string_view kModelPrefix = "/v1/models/";  // + an id: one model
 
 ClientFormat FormatFor(const http::Request& req) {
-  if (req.path.starts_with(kModelsPath) && !req.Header("anthropic-version").empty()) {
-    return ClientFormat::kAnthropic;
-  }
-  return FormatForPath(req.path);
+  if (const Endpoint* e = FindEndpoint(req.path)) return e->client;
+  return req.Header("anthropic-version").empty() ? ClientFormat::kOpenAI : ClientFormat::kAnthropic;
 }
 
 // How a client path reaches a model's upstream format (docs/translation.md has the matrix).

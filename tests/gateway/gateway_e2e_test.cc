@@ -188,7 +188,8 @@ TEST_F(GatewayTest, BadRequestsAreClearClientErrors) {
 }
 
 // GET /v1/models answers in Anthropic's list shape when asked with anthropic-version (Claude
-// Code's model picker reads only that shape), in OpenAI's otherwise; its errors follow suit.
+// Code's model picker reads only that shape), in OpenAI's otherwise; its errors follow suit, as
+// do those of paths keygate does not serve.
 TEST_F(GatewayTest, ModelsListInAnthropicsShapeForAnthropicClients) {
   StartGateway();
   HttpResponse r =
@@ -226,6 +227,17 @@ TEST_F(GatewayTest, ModelsListInAnthropicsShapeForAnthropicClients) {
       {{"x-api-key", "kg-not-a-key-000000000000"}, {"anthropic-version", "2023-06-01"}}, "");
   EXPECT_EQ(bad.status, 401);
   EXPECT_NE(bad.body.find("\"authentication_error\""), std::string::npos) << bad.body;
+  // Any path that is not an endpoint of its own answers an Anthropic client in its shape.
+  HttpResponse unknown =
+      HttpRequest("POST", base_ + "/v1/messages/batches",
+                  {{"x-api-key", kClientToken}, {"anthropic-version", "2023-06-01"}}, "{}");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("\"not_found_error\""), std::string::npos) << unknown.body;
+  HttpResponse openai_unknown =
+      HttpRequest("POST", base_ + "/v1/assistants", {{"Authorization", "Bearer x"}}, "{}");
+  EXPECT_EQ(openai_unknown.status, 404);
+  EXPECT_EQ(openai_unknown.body.find("\"type\":\"error\""), std::string::npos)
+      << openai_unknown.body;
 }
 
 // GET /v1/models/{id}, as the SDKs' models.retrieve sends it: the model object in the shape the
