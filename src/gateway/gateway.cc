@@ -72,8 +72,9 @@ ClientFormat FormatForPath(std::string_view path) {
 constexpr std::string_view kModelsPath = "/v1/models";
 constexpr std::string_view kModelPrefix = "/v1/models/";  // + an id: one model
 
-ClientFormat FormatFor(const http::Request& req) {
-  if (const Endpoint* e = FindEndpoint(req.path)) return e->client;
+// `ep` is FindEndpoint(req.path).
+ClientFormat FormatFor(const http::Request& req, const Endpoint* ep) {
+  if (ep != nullptr) return ep->client;
   return req.Header("anthropic-version").empty() ? ClientFormat::kOpenAI : ClientFormat::kAnthropic;
 }
 
@@ -516,7 +517,8 @@ class Gateway::Impl {
     // GET /v1/models/{id}: the id asked (percent-decoded), which `route` serves.
     std::string retrieved;
   };
-  Admission Admit(const http::Request& req) const;
+  // `ep` is FindEndpoint(req.path), looked up once by Handle.
+  Admission Admit(const http::Request& req, const Endpoint* ep) const;
 
   std::pair<std::string, std::string> ErrorBody(std::string_view path, int status,
                                                 std::string_view message) {
@@ -707,7 +709,7 @@ asio::awaitable<void> Gateway::Impl::Models(http::ResponseWriter& w, const Admis
   co_await w.Send(200, h, body);
 }
 
-Gateway::Impl::Admission Gateway::Impl::Admit(const http::Request& req) const {
+Gateway::Impl::Admission Gateway::Impl::Admit(const http::Request& req, const Endpoint* ep) const {
   Admission ad;
   auto refuse = [&ad](int status, std::string message, std::string code) {
     ad.status = status;
@@ -715,7 +717,6 @@ Gateway::Impl::Admission Gateway::Impl::Admit(const http::Request& req) const {
     ad.code = std::move(code);
     return std::move(ad);
   };
-  const Endpoint* ep = FindEndpoint(req.path);
   const bool one_model =
       req.path.size() > kModelPrefix.size() && req.path.starts_with(kModelPrefix);
   const bool models = req.path == kModelsPath || one_model;
@@ -784,8 +785,9 @@ asio::awaitable<void> Gateway::Impl::Handle(http::Worker& worker, http::Request&
     co_await Local(req, w);
     co_return;
   }
-  const ClientFormat cf = FormatFor(req);
-  Admission ad = Admit(req);
+  const Endpoint* ep = FindEndpoint(req.path);
+  const ClientFormat cf = FormatFor(req, ep);
+  Admission ad = Admit(req, ep);
   if (ad.status != 0) {
     co_await Reply(w, cf, ad.status, ad.message, ad.code);
     co_return;
